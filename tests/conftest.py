@@ -1,0 +1,107 @@
+"""Shared fixtures: a real S3-protocol server on loopback, the committed model, the events."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_DIR = ROOT / "tests" / "fixtures" / "mnist"
+EVENTS_DIR = ROOT / "events"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real moto_server on a free loopback port; yields its endpoint URL."""
+    port = free_port()
+    moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
+    process = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """Points the standard AWS configuration at the loopback S3 and creates a fresh bucket."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    for key, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return bucket
+
+
+@pytest.fixture
+def s3(s3_env):
+    import boto3
+
+    return boto3.client("s3")
+
+
+@pytest.fixture
+def model_fixture_dir() -> Path:
+    return FIXTURE_DIR
+
+
+@pytest.fixture
+def published_model(s3_env, tmp_path):
+    """The committed fixture model published with the training job's own publisher."""
+    from training.publish import publish
+
+    artifact = tmp_path / "artifacts" / "mnist" / "1764300000"
+    artifact.mkdir(parents=True)
+    for name in ("model.tflite", "manifest.json"):
+        shutil.copy(FIXTURE_DIR / name, artifact / name)
+    publish(artifact, s3_env, "models")
+    manifest = json.loads((FIXTURE_DIR / "manifest.json").read_text())
+    return {"bucket": s3_env, "prefix": "models", "name": manifest["name"],
+            "version": manifest["version"], "manifest": manifest,
+            "endpoint": os.environ["AWS_ENDPOINT_URL_S3"]}
+
+
+@pytest.fixture
+def load_event():
+    def load(name: str) -> dict:
+        return json.loads((EVENTS_DIR / name).read_text())
+
+    return load

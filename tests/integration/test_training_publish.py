@@ -1,0 +1,104 @@
+"""The training job for real: TensorFlow training, int8 conversion, LiteRT evaluation, and
+publication to a real S3-protocol server on loopback."""
+
+import base64
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from training import convert as convert_module
+from tests.conftest import FIXTURE_DIR
+from training.cli import main
+
+pytestmark = pytest.mark.integration
+
+QUICK = ["--epochs", "2", "--limit", "2000"]
+
+
+def keys(s3, bucket):
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsys):
+    artifacts = tmp_path / "artifacts"
+    code = main(["train", *QUICK, "--artifacts", str(artifacts), "--version", "1000",
+                 "--publish", "--bucket", s3_env, "--prefix", "models"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "float" in out and "int8" in out and "bytes" in out
+
+    manifest = json.loads((artifacts / "mnist/1000/manifest.json").read_text())
+    assert manifest["input"]["dtype"] == "int8" and manifest["output"]["dtype"] == "int8"
+    assert manifest["sizes"]["tflite_bytes"] <= 0.30 * manifest["sizes"]["float32_tflite_bytes"]
+    assert manifest["evaluation"]["accuracy_drop_points"] <= 1.0
+    assert manifest["evaluation"]["quantized_accuracy"] > 0.8
+    assert (artifacts / "mnist/1000/model.keras").is_file()
+
+    assert keys(s3, s3_env) == ["models/mnist/1000/manifest.json", "models/mnist/1000/model.tflite",
+                                "models/mnist/latest.json"]
+    obj = s3.get_object(Bucket=s3_env, Key="models/mnist/1000/model.tflite", ChecksumMode="ENABLED")
+    body = obj["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == manifest["files"]["model.tflite"]["sha256"]
+    assert obj["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert obj["ServerSideEncryption"] == "AES256"
+    published = json.loads(s3.get_object(Bucket=s3_env, Key="models/mnist/1000/manifest.json")
+                           ["Body"].read())
+    assert published == manifest
+    pointer = json.loads(s3.get_object(Bucket=s3_env, Key="models/mnist/latest.json")["Body"].read())
+    assert pointer["version"] == 1000
+    assert pointer["manifest_key"] == "models/mnist/1000/manifest.json"
+
+    # The same version again is refused and changes nothing.
+    assert main(["publish", "--artifacts", str(artifacts), "--version", "1000",
+                 "--bucket", s3_env, "--prefix", "models"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert s3.get_object(Bucket=s3_env, Key="models/mnist/1000/model.tflite")["Body"].read() == body
+
+
+def test_failed_accuracy_gate_publishes_nothing(s3, s3_env, tmp_path, monkeypatch, capsys):
+    # Calibrating on blank images gives the int8 input a range of [0, 0]: every real digit
+    # saturates, accuracy collapses, and the gate must stop the job.
+    def blank_calibration(x, size, seed):
+        return lambda: ([np.zeros((1, *x.shape[1:]), np.float32)] for _ in range(size))
+
+    monkeypatch.setattr(convert_module, "representative_dataset", blank_calibration)
+    code = main(["train", *QUICK, "--artifacts", str(tmp_path), "--publish",
+                 "--bucket", s3_env, "--prefix", "models"])
+    assert code == 3
+    assert "accuracy gate failed, nothing published" in capsys.readouterr().err
+    assert keys(s3, s3_env) == []
+    assert not any(tmp_path.rglob("manifest.json"))
+
+
+def test_older_version_does_not_move_the_pointer_back(s3, s3_env, published_model, tmp_path):
+    from training.publish import publish
+
+    older = tmp_path / "mnist" / "5"
+    older.mkdir(parents=True)
+    (older / "model.tflite").write_bytes((FIXTURE_DIR / "model.tflite").read_bytes())
+    (older / "manifest.json").write_text(json.dumps({**published_model["manifest"], "version": 5}))
+    uris = publish(older, s3_env, "models")
+    assert uris["pointer"] is None
+    assert keys(s3, s3_env).count("models/mnist/5/model.tflite") == 1
+    pointer = json.loads(s3.get_object(Bucket=s3_env, Key="models/mnist/latest.json")["Body"].read())
+    assert pointer["version"] == published_model["version"]
+
+
+def test_unreachable_endpoint_and_missing_bucket_are_clear_errors(monkeypatch, tmp_path, capsys,
+                                                                  s3_env):
+    artifact = tmp_path / "mnist" / str(json.loads((FIXTURE_DIR / "manifest.json").read_text())
+                                        ["version"])
+    artifact.mkdir(parents=True)
+    for name in ("model.tflite", "manifest.json"):
+        (artifact / name).write_bytes((FIXTURE_DIR / name).read_bytes())
+    args = ["publish", "--artifacts", str(tmp_path), "--prefix", "models"]
+
+    assert main([*args, "--bucket", "no-such-bucket"]) == 2
+    assert "bucket 'no-such-bucket' does not exist" in capsys.readouterr().err
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    assert main([*args, "--bucket", s3_env]) == 2
+    assert "cannot reach the S3 endpoint" in capsys.readouterr().err
