@@ -93,7 +93,6 @@ bench: setup ## benchmarks side by side -> bench/results.json and a markdown tab
 
 lint: setup ## ruff
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 clean: ## remove build output and caches (keeps .venv and artifacts/)
 	rm -rf .aws-sam .pytest_cache .ruff_cache

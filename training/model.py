@@ -42,7 +42,8 @@ def train(config: TrainConfig, x_train: np.ndarray, y_train: np.ndarray,
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
                                          restore_best_weights=True)
     history = model.fit(x_train.astype(np.float32), y_train, epochs=config.epochs,
-                        batch_size=config.batch_size, validation_data=(x_val.astype(np.float32), y_val),
+                        batch_size=config.batch_size,
+                        validation_data=(x_val.astype(np.float32), y_val),
                         callbacks=[stop], verbose=1)
     return model, len(history.history["loss"])
 

@@ -70,8 +70,8 @@ def run_training(config: TrainConfig, clock=time.time) -> TrainResult:
                     "description": INPUT_DESCRIPTION},
         output_spec=output_spec,
         labels=[str(i) for i in range(NUM_CLASSES)],
-        quantization={"mode": config.quantize,
-                      "calibration_size": config.calibration_size if config.quantize == "int8" else 0},
+        quantization={"mode": config.quantize, "calibration_size":
+                      config.calibration_size if config.quantize == "int8" else 0},
         evaluation={"split": "test", "size": int(len(splits.y_test)),
                     "float_accuracy": round(float_accuracy, 6),
                     "quantized_accuracy": round(quantized_accuracy, 6),
@@ -97,7 +97,8 @@ def summary(result: TrainResult) -> str:
         f"{mode} {ev['quantized_accuracy']:.2%} (drop {ev['accuracy_drop_points']:.2f} points, "
         f"allowed {ev['max_accuracy_drop_points']:.2f})",
         f"  size: float32 TFLite {sizes['float32_tflite_bytes']:,} bytes, {mode} "
-        f"{sizes['tflite_bytes']:,} bytes ({sizes['tflite_bytes'] / sizes['float32_tflite_bytes']:.0%})",
+        f"{sizes['tflite_bytes']:,} bytes "
+        f"({sizes['tflite_bytes'] / sizes['float32_tflite_bytes']:.0%})",
         f"  epochs trained {m['model']['epochs_trained']}, took {result.seconds:.1f} s",
     ])
 

@@ -79,12 +79,14 @@ def put(s3, bucket: str, key: str, body: bytes, content_type: str, create_only: 
 
 def read_pointer(s3, bucket: str, prefix: str, name: str) -> dict | None:
     try:
-        return json.loads(s3.get_object(Bucket=bucket, Key=pointer_key(prefix, name))["Body"].read())
+        obj = s3.get_object(Bucket=bucket, Key=pointer_key(prefix, name))
+        return json.loads(obj["Body"].read())
     except s3.exceptions.NoSuchKey:
         return None
 
 
-def publish(artifact_dir: Path, bucket: str, prefix: str, s3=None, now: float | None = None) -> dict:
+def publish(artifact_dir: Path, bucket: str, prefix: str, s3=None,
+            now: float | None = None) -> dict:
     """Upload one artifact version; returns {"model": uri, "manifest": uri, "pointer": uri|None}.
 
     Refuses to overwrite an existing version (conditional writes). The pointer only moves
@@ -112,7 +114,8 @@ def publish(artifact_dir: Path, bucket: str, prefix: str, s3=None, now: float | 
                 create_only=False)
             pointer_uri = f"s3://{bucket}/{pointer_key(prefix, name)}"
     except (BotoCoreError, ClientError) as exc:
-        raise explain(exc, bucket, f"s3://{bucket}/{version_key(prefix, name, version, '')}") from exc
+        version_uri = f"s3://{bucket}/{version_key(prefix, name, version, '')}"
+        raise explain(exc, bucket, version_uri) from exc
     return {"model": f"s3://{bucket}/{version_key(prefix, name, version, 'model.tflite')}",
             "manifest": f"s3://{bucket}/{manifest_key}", "pointer": pointer_uri}
 

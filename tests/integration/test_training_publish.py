@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from training import convert as convert_module
 from tests.conftest import FIXTURE_DIR
+from training import convert as convert_module
 from training.cli import main
 
 pytestmark = pytest.mark.integration
@@ -36,8 +36,8 @@ def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsy
     assert manifest["evaluation"]["quantized_accuracy"] > 0.8
     assert (artifacts / "mnist/1000/model.keras").is_file()
 
-    assert keys(s3, s3_env) == ["models/mnist/1000/manifest.json", "models/mnist/1000/model.tflite",
-                                "models/mnist/latest.json"]
+    assert keys(s3, s3_env) == ["models/mnist/1000/manifest.json",
+                                "models/mnist/1000/model.tflite", "models/mnist/latest.json"]
     obj = s3.get_object(Bucket=s3_env, Key="models/mnist/1000/model.tflite", ChecksumMode="ENABLED")
     body = obj["Body"].read()
     assert hashlib.sha256(body).hexdigest() == manifest["files"]["model.tflite"]["sha256"]
@@ -46,7 +46,8 @@ def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsy
     published = json.loads(s3.get_object(Bucket=s3_env, Key="models/mnist/1000/manifest.json")
                            ["Body"].read())
     assert published == manifest
-    pointer = json.loads(s3.get_object(Bucket=s3_env, Key="models/mnist/latest.json")["Body"].read())
+    pointer = json.loads(s3.get_object(Bucket=s3_env, Key="models/mnist/latest.json")
+                         ["Body"].read())
     assert pointer["version"] == 1000
     assert pointer["manifest_key"] == "models/mnist/1000/manifest.json"
 
@@ -82,7 +83,8 @@ def test_older_version_does_not_move_the_pointer_back(s3, s3_env, published_mode
     uris = publish(older, s3_env, "models")
     assert uris["pointer"] is None
     assert keys(s3, s3_env).count("models/mnist/5/model.tflite") == 1
-    pointer = json.loads(s3.get_object(Bucket=s3_env, Key="models/mnist/latest.json")["Body"].read())
+    pointer = json.loads(s3.get_object(Bucket=s3_env, Key="models/mnist/latest.json")
+                         ["Body"].read())
     assert pointer["version"] == published_model["version"]
 
 
