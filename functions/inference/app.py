@@ -1,0 +1,266 @@
+"""AWS Lambda entry point: API Gateway (REST, proxy integration) -> routes -> JSON.
+
+Routes are thin: they parse, ask the model store for the served model, and format. The work is
+in config, model_store, preprocessing, prediction and tfserving, which tests call directly.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+import tfserving
+from errors import ApiError
+from model_store import LoadedModel, ModelStore, create_store
+from prediction import classify
+from preprocessing import check_content_type, images_to_batch, instances_to_batch, parse_json_body
+
+logger = Logger()  # service name, level: POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL
+tracer = Tracer()  # disabled outside Lambda and with POWERTOOLS_TRACE_DISABLED=true
+metrics = Metrics()  # namespace, service: POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME
+app = APIGatewayRestResolver()
+
+# Every path this function answers, and its methods: the rest is 404, a wrong method 405.
+ROUTES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"/predict"), "POST"),
+    (re.compile(r"/health"), "GET"),
+    (re.compile(r"/v1/models/[^/:]+(/versions/[^/:]+)?:predict"), "POST"),
+    (re.compile(r"/v1/models/[^/:]+(/versions/[^/:]+)?(/metadata)?"), "GET"),
+]
+
+
+# -- the process-wide model store ---------------------------------------------------------
+
+
+def _subsegment(name: str):
+    return tracer.provider.in_subsegment(f"## {name}")
+
+
+def _record_load(model: LoadedModel) -> None:
+    timings = model.timings_ms
+    logger.info(
+        "model loaded",
+        extra={
+            "model_name": model.name,
+            "model_version": model.version,
+            **{f"{step}_ms": round(ms, 2) for step, ms in timings.items()},
+        },
+    )
+    metrics.add_metric(name="ModelLoadTime", unit=MetricUnit.Milliseconds, value=timings["total"])
+    metrics.add_metric(
+        name="ModelDownloadTime", unit=MetricUnit.Milliseconds, value=timings["download"]
+    )
+    metrics.add_metric(
+        name="ModelVerifyTime", unit=MetricUnit.Milliseconds, value=timings["verify"]
+    )
+    metrics.add_metric(name="ModelBuildTime", unit=MetricUnit.Milliseconds, value=timings["build"])
+
+
+def _record_failure(version: int | None, reason: str) -> None:
+    logger.warning("model load failed", extra={"model_version": version, "reason": reason})
+    metrics.add_metric(name="ModelLoadFailures", unit=MetricUnit.Count, value=1)
+
+
+@functools.cache
+def get_store() -> ModelStore:
+    """Created on first use, once per execution environment. Tests replace this function."""
+    return create_store(span=_subsegment, on_loaded=_record_load, on_failure=_record_failure)
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def _error_response(error: ApiError) -> Response:
+    with single_metric(
+        name="InvalidRequests" if error.is_client_error else "ServerErrors",
+        unit=MetricUnit.Count,
+        value=1,
+        default_dimensions=metrics.default_dimensions,
+    ) as metric:
+        metric.add_dimension(name="code", value=error.code)
+    return Response(
+        status_code=error.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=error.body(),
+        headers=error.headers,
+    )
+
+
+@app.exception_handler(ApiError)
+def handle_api_error(error: ApiError) -> Response:
+    return _error_response(error)
+
+
+@app.exception_handler(Exception)
+def handle_unexpected_error(error: Exception) -> Response:
+    logger.exception("unhandled error")
+    return _error_response(
+        ApiError("INTERNAL_ERROR", "internal error; the request id is in the logs")
+    )
+
+
+def unmatched_route(method: str, path: str) -> ApiError:
+    allowed = sorted({m for pattern, m in ROUTES if pattern.fullmatch(path)})
+    if allowed:
+        return ApiError(
+            "METHOD_NOT_ALLOWED",
+            f"{method[:10]} is not allowed on this path; use {' or '.join(allowed)}",
+            headers={"Allow": ", ".join(allowed)},
+        )
+    return ApiError(
+        "ROUTE_NOT_FOUND",
+        "no such route; the routes are POST /predict, GET /health, POST /v1/models/{name}:predict, "
+        "GET /v1/models/{name} and GET /v1/models/{name}/metadata",
+    )
+
+
+@app.not_found
+def handle_not_found(_: NotFoundError) -> Response:
+    return _error_response(unmatched_route(app.current_event.http_method, app.current_event.path))
+
+
+# -- request helpers ----------------------------------------------------------------------
+
+
+def _json_body(*also_allowed_media_types: str) -> dict[str, Any]:
+    event = app.current_event
+    check_content_type(event.headers.get("content-type"), also_allowed_media_types)
+    try:
+        text = event.decoded_body  # base64-decoded when isBase64Encoded
+    except ValueError:
+        raise ApiError(
+            "INVALID_JSON", "the request body is not valid base64-encoded UTF-8"
+        ) from None
+    return parse_json_body(text, get_store().settings.max_body_bytes)
+
+
+def _predict(model: LoadedModel, batch) -> Any:
+    started = time.perf_counter()
+    with _subsegment("invoke"):
+        probabilities = model.predict(batch)
+    tracer.put_annotation(key="model_version", value=model.version)
+    # a second dimension set, so each metric also exists per model version
+    per_version = {"model_version": str(model.version)}
+    metrics.add_dimensions(
+        **({"service": metrics.service} if metrics.service else {}), **per_version
+    )
+    metrics.add_metric(
+        name="InferenceTime",
+        unit=MetricUnit.Milliseconds,
+        value=(time.perf_counter() - started) * 1000,
+    )
+    metrics.add_metric(name="InstancesPerRequest", unit=MetricUnit.Count, value=len(batch))
+    return probabilities
+
+
+def _record_predictions(predictions: list[dict[str, Any]]) -> None:
+    counts: dict[str, int] = {}
+    for prediction in predictions:
+        counts[prediction["label"]] = counts.get(prediction["label"], 0) + 1
+        metrics.add_metric(
+            name="Confidence", unit=MetricUnit.NoUnit, value=prediction["confidence"]
+        )
+    for label, count in counts.items():
+        with single_metric(
+            name="Predictions",
+            unit=MetricUnit.Count,
+            value=count,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="label", value=label)
+
+
+def _model_ref(model: LoadedModel) -> dict[str, Any]:
+    return {"name": model.name, "version": model.version}
+
+
+# -- routes -------------------------------------------------------------------------------
+
+
+@app.get("/health")
+def health() -> dict[str, Any]:
+    return {"status": "ok", "model": _model_ref(get_store().get())}
+
+
+@app.post("/predict")
+def predict() -> dict[str, Any]:
+    payload = _json_body()
+    if "instances" in payload and "images" in payload:
+        raise ApiError("AMBIGUOUS_INPUT", "send either 'instances' or 'images', not both")
+    if "instances" not in payload and "images" not in payload:
+        raise ApiError(
+            "MISSING_FIELD",
+            "the body needs 'instances' (arrays of grey levels) "
+            "or 'images' (base64 PNG or JPEG strings)",
+        )
+    model = get_store().get()
+    max_instances = get_store().settings.max_instances
+    if "instances" in payload:
+        batch = instances_to_batch(payload["instances"], model.spec, max_instances)
+    else:
+        batch = images_to_batch(payload["images"], model.spec, max_instances)
+    predictions = classify(_predict(model, batch), model.labels)
+    _record_predictions(predictions)
+    return {"predictions": predictions, "model": _model_ref(model)}
+
+
+@app.post("/v1/models/<name>:predict")
+@app.post("/v1/models/<name>/versions/<version>:predict")
+def tfserving_predict(name: str, version: str | None = None) -> dict[str, Any]:
+    store = get_store()
+    tfserving.check_model(name, None, store.settings.model_name, None)
+    payload = _json_body(tfserving.CURL_DEFAULT_MEDIA_TYPE)
+    model = store.get()
+    tfserving.check_model(name, version, model.name, model.version)
+    fmt, values = tfserving.predict_input(payload, model.predictor.signature_input)
+    batch = instances_to_batch(values, model.spec, store.settings.max_instances, field=fmt)
+    return tfserving.predict_response(fmt, _predict(model, batch))
+
+
+def _tfserving_model(name: str, version: str | None) -> LoadedModel:
+    if ":" in name or (version and ":" in version):  # e.g. GET .../mnist:predict matched <name>
+        raise unmatched_route(app.current_event.http_method, app.current_event.path)
+    store = get_store()
+    tfserving.check_model(name, None, store.settings.model_name, None)
+    model = store.get()
+    tfserving.check_model(name, version, model.name, model.version)
+    return model
+
+
+@app.get("/v1/models/<name>")
+@app.get("/v1/models/<name>/versions/<version>")
+def tfserving_status(name: str, version: str | None = None) -> dict[str, Any]:
+    return tfserving.model_status(_tfserving_model(name, version).version)
+
+
+@app.get("/v1/models/<name>/metadata")
+@app.get("/v1/models/<name>/versions/<version>/metadata")
+def tfserving_metadata(name: str, version: str | None = None) -> dict[str, Any]:
+    model = _tfserving_model(name, version)
+    predictor = model.predictor
+    return tfserving.model_metadata(
+        name=model.name,
+        version=model.version,
+        input_key=predictor.signature_input,
+        input_tensor=predictor.input_tensor_name,
+        input_shape=model.manifest["input"]["shape"],
+        output_key=predictor.signature_output,
+        output_tensor=predictor.output_tensor_name,
+        output_shape=model.manifest["output"]["shape"],
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,252 @@
+"""Request bodies -> validated float32 batches of shape (N, H, W), or an ApiError saying why not.
+
+Every check names what was wrong and what is allowed, without echoing the caller's values.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from errors import ApiError
+
+JSON_MEDIA_TYPE = "application/json"
+MAX_IMAGE_PIXELS = 4096 * 4096  # decoding bombs: a 1 MB PNG can claim billions of pixels
+IMAGE_FORMATS = ("PNG", "JPEG")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What one instance must look like, from the manifest's input tensor spec."""
+
+    height: int
+    width: int
+    low: float
+    high: float
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> InputSpec:
+        spec = manifest["input"]
+        height, width = (int(d) for d in spec["shape"][1:3])
+        low, high = (float(v) for v in spec["value_range"])
+        return cls(height=height, width=width, low=low, high=high)
+
+    @property
+    def accepted_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return (self.height, self.width), (self.height, self.width, 1), (self.height * self.width,)
+
+    def describe_shapes(self) -> str:
+        h, w = self.height, self.width
+        return f"[{h}, {w}], [{h}, {w}, 1] or [{h * w}]"
+
+
+def check_content_type(content_type: str | None, also_allowed: tuple[str, ...] = ()) -> None:
+    """application/json (any parameters, e.g. charset) or no Content-Type at all."""
+    if not content_type:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != JSON_MEDIA_TYPE and media_type not in also_allowed:
+        raise ApiError(
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"Content-Type {media_type[:60]!r} is not supported; send the body as "
+            f"{JSON_MEDIA_TYPE} (charset utf-8)",
+        )
+
+
+def _reject_constant(token: str) -> Any:
+    raise ApiError(
+        "NON_FINITE_VALUE", f"{token} is not allowed: every value must be a finite number"
+    )
+
+
+def parse_json_body(text: str | None, max_bytes: int) -> dict[str, Any]:
+    """The request body as a JSON object (NaN/Infinity tokens refused)."""
+    if text is None or not text.strip():
+        raise ApiError("INVALID_JSON", "the request body is empty; send a JSON object")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise ApiError(
+            "PAYLOAD_TOO_LARGE",
+            f"the request body is {size} bytes; at most {max_bytes} are allowed",
+        )
+    try:
+        payload = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            "INVALID_JSON",
+            f"the request body is not valid JSON "
+            f"({exc.msg} at line {exc.lineno} column {exc.colno})",
+        ) from None
+    except RecursionError:
+        raise ApiError("INVALID_JSON", "the request body is nested too deeply") from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise ApiError(
+            "INVALID_JSON", "the request body has a number with too many digits"
+        ) from None
+    if not isinstance(payload, dict):
+        raise ApiError("INVALID_JSON", "the request body must be a JSON object")
+    return payload
+
+
+def check_batch_size(count: int, max_instances: int, field: str) -> None:
+    if count == 0:
+        raise ApiError(
+            "EMPTY_BATCH", f"'{field}' is empty; send between 1 and {max_instances} items"
+        )
+    if count > max_instances:
+        raise ApiError(
+            "TOO_MANY_INSTANCES",
+            f"'{field}' has {count} items; at most {max_instances} are allowed per request",
+        )
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return "a number"
+
+
+def _leaves(nested: list, depth: int):
+    """The values `depth` levels down a rectangular nested list, without copying."""
+    for _ in range(depth - 1):
+        nested = itertools.chain.from_iterable(nested)
+    return nested
+
+
+def instances_to_batch(
+    instances: Any, spec: InputSpec, max_instances: int, field: str = "instances"
+) -> np.ndarray:
+    """A JSON array of instances (each [H, W], [H, W, 1] or [H*W] numbers) -> float32 (N, H, W)."""
+    if not isinstance(instances, list):
+        raise ApiError(
+            "INVALID_TYPE",
+            f"'{field}' must be an array of instances, each {spec.describe_shapes()} numbers",
+        )
+    check_batch_size(len(instances), max_instances, field)
+    try:
+        array = np.asarray(instances)
+    except (ValueError, TypeError):
+        raise ApiError(
+            "INVALID_SHAPE",
+            f"'{field}' is not a rectangular array: "
+            f"every instance must have shape {spec.describe_shapes()}",
+        ) from None
+
+    if array.dtype.kind in "iuf":
+        # numpy silently turns booleans mixed with numbers into 0/1, so look at the JSON values.
+        if bool in set(map(type, _leaves(instances, array.ndim))):
+            raise ApiError(
+                "INVALID_TYPE", f"'{field}' contains a boolean; every value must be a number"
+            )
+    elif array.dtype.kind == "O" and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in array.ravel()
+    ):
+        # integers too large for int64
+        raise ApiError(
+            "VALUE_OUT_OF_RANGE", f"'{field}' values must be within [{spec.low:g}, {spec.high:g}]"
+        )
+    else:
+        if array.dtype.kind == "O":
+            offender = next(
+                v for v in array.ravel() if not isinstance(v, int | float) or isinstance(v, bool)
+            )
+            found = _json_type(offender)
+        else:
+            found = {"b": "a boolean", "U": "a string", "S": "a string"}.get(
+                array.dtype.kind, "a non-number"
+            )
+        raise ApiError("INVALID_TYPE", f"'{field}' contains {found}; every value must be a number")
+
+    if array.shape[1:] not in spec.accepted_shapes:
+        got = list(array.shape[1:])
+        raise ApiError(
+            "INVALID_SHAPE",
+            f"each of '{field}' has shape {got}; "
+            f"the model accepts {spec.describe_shapes()} per instance",
+        )
+    if array.dtype.kind == "f" and not np.isfinite(array).all():  # 1e999 parses to infinity
+        raise ApiError("NON_FINITE_VALUE", f"'{field}' contains a value too large to be finite")
+    low, high = array.min(), array.max()
+    if low < spec.low or high > spec.high:
+        raise ApiError(
+            "VALUE_OUT_OF_RANGE",
+            f"'{field}' values must be within [{spec.low:g}, {spec.high:g}] "
+            f"(grey levels); found values from {float(low):g} to {float(high):g}",
+        )
+    return array.astype(np.float32).reshape(len(instances), spec.height, spec.width)
+
+
+def _image_bytes(item: Any, index: int, field: str) -> bytes:
+    if isinstance(item, dict) and set(item) == {"b64"}:  # TF Serving's binary encoding
+        item = item["b64"]
+    if not isinstance(item, str):
+        raise ApiError(
+            "INVALID_TYPE",
+            f"{field}[{index}] is {_json_type(item)}; expected a base64 PNG or JPEG string",
+        )
+    if item.startswith("data:") and "," in item:  # data URL, as a browser canvas produces
+        item = item.split(",", 1)[1]
+    try:
+        return base64.b64decode(item, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError("INVALID_IMAGE", f"{field}[{index}] is not valid base64") from None
+
+
+def _decode_image(data: bytes, spec: InputSpec, index: int, field: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError  # only when an image arrives
+
+    try:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise ApiError(
+                    "INVALID_IMAGE",
+                    f"{field}[{index}] is {image.width}x{image.height} pixels; "
+                    f"at most {MAX_IMAGE_PIXELS} pixels are allowed",
+                )
+            grey = image.convert("L")
+            if grey.size != (spec.width, spec.height):
+                grey = grey.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
+            return np.asarray(grey, dtype=np.float32)
+    except ApiError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise ApiError(
+            "INVALID_IMAGE", f"{field}[{index}] could not be decoded; send a PNG or JPEG image"
+        ) from None
+
+
+def images_to_batch(
+    images: Any, spec: InputSpec, max_instances: int, field: str = "images"
+) -> np.ndarray:
+    """Base64 PNG/JPEG strings -> greyscale float32 (N, H, W), resized to the model's H x W."""
+    if not isinstance(images, list):
+        raise ApiError("INVALID_TYPE", f"'{field}' must be an array of base64 PNG or JPEG strings")
+    check_batch_size(len(images), max_instances, field)
+    decoded = [
+        _decode_image(_image_bytes(item, index, field), spec, index, field)
+        for index, item in enumerate(images)
+    ]
+    batch = np.stack(decoded)
+    # Grey levels 0..255; a model trained on another range still gets a clear refusal.
+    if batch.min() < spec.low or batch.max() > spec.high:
+        raise ApiError(
+            "VALUE_OUT_OF_RANGE",
+            f"this model expects values within [{spec.low:g}, {spec.high:g}], "
+            "not 8-bit grey levels; send 'instances' instead",
+        )
+    return batch

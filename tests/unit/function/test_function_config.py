@@ -1,0 +1,60 @@
+"""config.load_settings: the environment the template sets -> Settings, validated once."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import load_settings
+
+
+def test_defaults_match_the_contract():
+    settings = load_settings({"MODEL_BUCKET": "serverless-ml-models"})
+    assert (settings.prefix, settings.model_name, settings.model_version) == (
+        "models",
+        "mnist",
+        "latest",
+    )
+    assert settings.refresh_seconds == 300
+    assert settings.max_instances == 256
+    assert settings.max_body_bytes == 1_048_576
+    assert settings.cache_dir == "/tmp/models"
+    assert settings.follows_latest
+
+
+def test_every_variable_is_read():
+    settings = load_settings(
+        {
+            "MODEL_BUCKET": "b",
+            "MODEL_PREFIX": "/registry/",
+            "MODEL_NAME": "fashion",
+            "MODEL_VERSION": "0042",
+            "MODEL_REFRESH_SECONDS": "2.5",
+            "MAX_INSTANCES": "8",
+            "MAX_BODY_BYTES": "1000",
+            "MODEL_CACHE_DIR": "/tmp/x",
+        }
+    )
+    assert settings.prefix == "registry"
+    assert settings.model_version == "42" and not settings.follows_latest
+    assert (settings.refresh_seconds, settings.max_instances, settings.max_body_bytes) == (
+        2.5,
+        8,
+        1000,
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({}, "MODEL_BUCKET"),
+        ({"MODEL_BUCKET": "b", "MODEL_VERSION": "v2"}, "MODEL_VERSION"),
+        ({"MODEL_BUCKET": "b", "MODEL_VERSION": "0"}, "MODEL_VERSION"),
+        ({"MODEL_BUCKET": "b", "MAX_INSTANCES": "-3"}, "MAX_INSTANCES"),
+        ({"MODEL_BUCKET": "b", "MAX_BODY_BYTES": "1MB"}, "MAX_BODY_BYTES"),
+        ({"MODEL_BUCKET": "b", "MODEL_REFRESH_SECONDS": "soon"}, "MODEL_REFRESH_SECONDS"),
+        ({"MODEL_BUCKET": "b", "MODEL_NAME": "../etc"}, "MODEL_NAME"),
+    ],
+)
+def test_a_bad_value_names_its_variable(environ, named):
+    with pytest.raises(ValueError, match=named):
+        load_settings(environ)

@@ -1,0 +1,309 @@
+"""app.lambda_handler driven by the API Gateway events in events/, with the store replaced by one
+over an in-memory registry holding the fixture model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.function_support import (
+    ROOT,
+    FakeS3,
+    expected_events,
+    invoke,
+    log_records,
+    metric_values,
+    new_version,
+    with_body,
+)
+
+# Routes without application metrics (status, errors) make Powertools warn once per process.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+EXPECTED = expected_events()
+V1 = 1764300000
+
+
+@pytest.fixture
+def served(serve, fake_s3):
+    return serve(fake_s3)
+
+
+def test_every_event_file_has_an_expectation():
+    files = {p for p in os.listdir(ROOT / "events") if p.endswith(".json")} - {
+        "expected.json",
+        "env.json",
+    }
+    assert files == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_event_gets_its_expected_answer(served, load_event, name):
+    expected = EXPECTED[name]
+    result = invoke(load_event(name))
+    assert result.status == expected["status"], result.body
+    assert result.headers["Content-Type"] == "application/json"
+    if "code" in expected:
+        assert set(result.body) == {"error", "code"}
+        assert result.body["code"] == expected["code"]
+        assert len(result.body["error"]) > 20 and "Traceback" not in result.body["error"]
+    if "labels" in expected:
+        rows = result.body.get("predictions") or result.body.get("outputs")
+        labels = [
+            row["label"] if isinstance(row, dict) else str(max(range(10), key=row.__getitem__))
+            for row in rows
+        ]
+        assert labels == expected["labels"]
+
+
+def test_the_predict_answer(served, load_event):
+    body = invoke(load_event("predict-instances.json")).body
+    (prediction,) = body["predictions"]
+    assert prediction["label"] == "7" and prediction["class_id"] == 7
+    assert prediction["confidence"] == max(prediction["probabilities"]) > 0.5
+    assert len(prediction["probabilities"]) == 10
+    assert body["model"] == {"name": "mnist", "version": V1}
+
+
+def test_base64_and_plain_bodies_both_work(served, load_event):
+    event = load_event("predict-instances.json")
+    assert event["isBase64Encoded"] is True  # as sam local generate-event makes it
+    plain = with_body(event, json.dumps({"instances": [[[0] * 28] * 28]}))
+    assert plain["isBase64Encoded"] is False
+    assert invoke(plain).status == 200
+    assert load_event("tfserving-predict.json")["isBase64Encoded"] is False
+    assert invoke(load_event("tfserving-predict.json")).status == 200
+
+
+def test_bad_base64_body_is_400(served, load_event):
+    event = load_event("predict-instances.json")
+    event["body"] = "%%% not base64 %%%"
+    assert invoke(event).code == "INVALID_JSON"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "path", "status"),
+    [
+        (None, "/predict", 200),
+        ("application/json; charset=utf-8", "/predict", 200),
+        ("application/x-www-form-urlencoded", "/predict", 415),
+        (
+            "application/x-www-form-urlencoded",
+            "/v1/models/mnist:predict",
+            200,
+        ),  # curl -d, TF Serving's docs
+    ],
+)
+def test_content_types(served, load_event, content_type, path, status):
+    event = load_event("tfserving-predict.json")
+    event["path"] = path
+    event["headers"].pop("Content-Type", None)
+    if content_type:
+        event["headers"]["content-type"] = content_type
+    assert invoke(event).status == status
+
+
+def test_an_oversized_body_is_413(serve, fake_s3, load_event):
+    serve(fake_s3, max_body_bytes=2000)
+    result = invoke(load_event("predict-instances.json"))
+    assert (result.status, result.code) == (413, "PAYLOAD_TOO_LARGE")
+
+
+def test_a_batch_is_answered_in_order(served, load_event):
+    import numpy as np
+
+    digits = np.load(ROOT / "tests" / "fixtures" / "mnist" / "digits.npz")
+    picks = [0, 100, 200, 300, 400, 499]
+    event = with_body(
+        load_event("predict-instances.json"),
+        json.dumps({"instances": digits["x"][picks].astype(int).tolist()}),
+    )
+    labels = [p["label"] for p in invoke(event).body["predictions"]]
+    assert labels == [str(digits["expected"][i]) for i in picks]
+
+
+def test_405_says_which_methods_are_allowed(served, load_event):
+    result = invoke(load_event("bad-method.json"))
+    assert result.headers["Allow"] == "POST"
+    get_predict = load_event("tfserving-status.json")
+    get_predict["path"] = "/v1/models/mnist:predict"
+    result = invoke(get_predict)
+    assert (result.status, result.code, result.headers.get("Allow")) == (
+        405,
+        "METHOD_NOT_ALLOWED",
+        "POST",
+    )
+    post_status = load_event("tfserving-predict.json")
+    post_status["path"] = "/v1/models/mnist"
+    assert invoke(post_status).headers.get("Allow") == "GET"
+
+
+def test_tfserving_routes_with_a_version(served, load_event):
+    event = load_event("tfserving-status.json")
+    event["path"] = f"/v1/models/mnist/versions/{V1}"
+    assert invoke(event).body["model_version_status"][0]["version"] == str(V1)
+    event["path"] = f"/v1/models/mnist/versions/{V1}/metadata"
+    assert invoke(event).body["model_spec"]["version"] == str(V1)
+    event["path"] = "/v1/models/mnist/labels/stable"
+    assert invoke(event).code == "ROUTE_NOT_FOUND"
+
+
+def test_no_model_is_503_then_the_next_request_tries_again(
+    serve, load_event, manifest, model_bytes
+):
+    s3 = FakeS3()
+    serve(s3)
+    for name in ("health.json", "predict-instances.json", "tfserving-status.json"):
+        result = invoke(load_event(name))
+        assert (result.status, result.code) == (503, "MODEL_UNAVAILABLE")
+        assert "mnist" in result.body["error"]
+    s3.publish(manifest, model_bytes)
+    assert invoke(load_event("health.json")).body == {
+        "status": "ok",
+        "model": {"name": "mnist", "version": V1},
+    }
+
+
+def test_bad_input_is_still_400_when_no_model_is_loaded(serve, load_event):
+    serve(FakeS3())
+    assert invoke(load_event("bad-json.json")).code == "INVALID_JSON"
+    assert invoke(load_event("bad-unknown-model.json")).code == "MODEL_NOT_FOUND"
+
+
+def test_an_unexpected_error_is_a_generic_500(served, load_event, monkeypatch, capsys):
+    import app
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire at /secret/path")
+
+    monkeypatch.setattr(app, "classify", broken)
+    result = invoke(load_event("predict-instances.json"))
+    assert (result.status, result.code) == (500, "INTERNAL_ERROR")
+    assert "fire" not in result.body["error"] and "Traceback" not in result.body["error"]
+    logged = [r for r in log_records(capsys.readouterr().out) if r.get("level") == "ERROR"]
+    assert (
+        "RuntimeError: disk on fire" in logged[0]["exception"]
+    )  # the stack trace stays server-side
+    assert (
+        logged[0]["correlation_id"]
+        == load_event("predict-instances.json")["requestContext"]["requestId"]
+    )
+
+
+def test_nothing_of_the_input_is_logged(served, load_event, capsys):
+    secret = "TOPSECRET-7f3a"
+    for name in ("predict-instances.json", "bad-type.json"):
+        event = with_body(load_event(name), json.dumps({"instances": [[[secret] * 28] * 28]}))
+        invoke(event)
+    captured = capsys.readouterr()
+    assert secret not in captured.out and secret not in captured.err
+
+
+def test_metrics(served, load_event, manifest, capsys):
+    invoke(load_event("predict-instances.json"))
+    invoke(load_event("predict-instances.json"))
+    invoke(load_event("bad-shape.json"))
+    invoke(load_event("bad-nan.json"))
+    out = capsys.readouterr().out
+    assert metric_values(out, "ColdStart", function_name="InferenceFunction") == [1.0]
+    assert len(metric_values(out, "ModelLoadTime")) == 1
+    for name in ("ModelDownloadTime", "ModelVerifyTime", "ModelBuildTime"):
+        assert len(metric_values(out, name)) == 1
+    assert len(metric_values(out, "InferenceTime", model_version=str(V1))) == 2
+    assert metric_values(out, "InstancesPerRequest") == [1.0, 1.0]
+    assert metric_values(out, "Predictions", label="7") == [1.0, 1.0]
+    assert metric_values(out, "InvalidRequests", code="INVALID_SHAPE") == [1.0]
+    assert metric_values(out, "InvalidRequests", code="NON_FINITE_VALUE") == [1.0]
+    record = next(r for r in map(json.loads, out.splitlines()) if "InferenceTime" in r)
+    assert record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ServerlessML-Test"
+    assert record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
+        ["service"],
+        ["service", "model_version"],
+    ]
+
+
+def test_a_refused_version_counts_as_a_load_failure(
+    serve, load_event, manifest, model_bytes, clock, capsys
+):
+    s3 = FakeS3()
+    s3.publish(manifest, model_bytes)
+    serve(s3, refresh_seconds=10)
+    invoke(load_event("health.json"))
+    s3.publish(new_version(manifest, V1 + 1), model_bytes[:-1])
+    clock.advance(11)
+    assert invoke(load_event("health.json")).body["model"]["version"] == V1
+    out = capsys.readouterr().out
+    assert metric_values(out, "ModelLoadFailures") == [1.0]
+    warning = next(r for r in log_records(out) if r.get("message") == "model load failed")
+    assert warning["model_version"] == V1 + 1 and "bytes" in warning["reason"]
+
+
+def test_logs_carry_the_api_gateway_request_id(served, load_event, capsys):
+    event = load_event("predict-instances.json")
+    invoke(event)
+    loaded = next(
+        r for r in log_records(capsys.readouterr().out) if r.get("message") == "model loaded"
+    )
+    assert loaded["correlation_id"] == event["requestContext"]["requestId"]
+    assert loaded["cold_start"] is True
+
+
+def test_importing_app_stays_light():
+    code = (
+        "import sys, app; "
+        "heavy = ('tensorflow', 'PIL', 'boto3', 'ai_edge_litert'); "
+        "print(sorted(m for m in heavy if m in sys.modules)); "
+        "print(app.tracer.disabled)"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POWERTOOLS_", "AWS_LAMBDA", "LAMBDA_"))
+    }
+    output = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT / "functions" / "inference",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    assert output[0] == "[]"  # no TensorFlow ever; Pillow, boto3 and LiteRT only when needed
+    assert output[1] == "True"  # Tracer switches itself off outside Lambda
+
+
+ODD_BODIES = [
+    '{"instances": null}',
+    '{"instances": 5}',
+    '{"instances": [null]}',
+    '{"instances": [[[]]]}',
+    '{"instances": [[1, [2]]]}',
+    '{"instances": [["a", 1]]}',
+    '{"instances": [{"image": 1}]}',
+    '{"instances": ' + "[" * 60 + "1" + "]" * 60 + "}",
+    '{"instances": [[' + ",".join(["1e308"] * 784) + "]]}",
+    '{"images": [null]}',
+    '{"images": "abc"}',
+    '{"images": [{"b64": 3}]}',
+    '{"images": ["data:image/png;base64,"]}',
+    '{"inputs": [[0]]}',
+    '{"instances": [[0]], "images": ["x"]}',
+    "true",
+    '"just a string"',
+    "{}",
+    "\x00\x01\x02",
+]
+
+
+@pytest.mark.parametrize("body", ODD_BODIES)
+@pytest.mark.parametrize("path", ["/predict", "/v1/models/mnist:predict"])
+def test_odd_bodies_are_always_a_4xx_with_a_code(served, load_event, body, path):
+    event = with_body(load_event("predict-instances.json"), body)
+    event["path"] = path
+    result = invoke(event)
+    assert 400 <= result.status < 500, (result.status, result.body)
+    assert set(result.body) == {"error", "code"}

@@ -1,0 +1,206 @@
+"""preprocessing: every caller mistake -> its stable code, and good input -> (N, 28, 28) float32."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from errors import ApiError
+from preprocessing import (
+    InputSpec,
+    check_content_type,
+    images_to_batch,
+    instances_to_batch,
+    parse_json_body,
+)
+
+SPEC = InputSpec(height=28, width=28, low=0.0, high=255.0)
+DIGIT = (np.arange(28 * 28).reshape(28, 28) % 256).astype(np.uint8)
+
+
+def code_of(call, *args, **kwargs) -> tuple[str, int, str]:
+    with pytest.raises(ApiError) as raised:
+        call(*args, **kwargs)
+    return raised.value.code, raised.value.status, raised.value.message
+
+
+def encode(image: Image.Image, fmt: str = "PNG") -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_spec_from_the_manifest(manifest):
+    assert InputSpec.from_manifest(manifest) == SPEC
+
+
+# -- content type and body --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "",
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+    ],
+)
+def test_json_content_types_are_accepted(content_type):
+    check_content_type(content_type)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "image/png"]
+)
+def test_other_content_types_are_415(content_type):
+    code, status, message = code_of(check_content_type, content_type)
+    assert (code, status) == ("UNSUPPORTED_MEDIA_TYPE", 415)
+    assert "application/json" in message
+
+
+def test_an_extra_media_type_can_be_allowed():
+    check_content_type("application/x-www-form-urlencoded", ("application/x-www-form-urlencoded",))
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (None, "INVALID_JSON"),
+        ("   ", "INVALID_JSON"),
+        ('{"instances": [1, 2', "INVALID_JSON"),
+        ("instances = [1, 2]", "INVALID_JSON"),
+        ("[1, 2, 3]", "INVALID_JSON"),  # not an object
+        ("[" * 100_000 + "]" * 100_000, "INVALID_JSON"),  # deeper than the parser goes
+        ('{"instances": [' + "9" * 5000 + "]}", "INVALID_JSON"),  # beyond int's digit limit
+        ("\ud800", "INVALID_JSON"),  # a lone surrogate, which a JSON-escaped event body can carry
+        ('{"instances": [[NaN]]}', "NON_FINITE_VALUE"),
+        ('{"instances": [[Infinity]]}', "NON_FINITE_VALUE"),
+        ('{"instances": [[-Infinity]]}', "NON_FINITE_VALUE"),
+    ],
+)
+def test_bad_bodies(body, code):
+    assert code_of(parse_json_body, body, 1 << 30)[:2] == (code, 400)
+
+
+def test_body_over_the_limit_is_413():
+    body = '{"instances": [' + ",".join(["0"] * 600) + "]}"
+    code, status, message = code_of(parse_json_body, body, 1000)
+    assert (code, status) == ("PAYLOAD_TOO_LARGE", 413)
+    assert "1000" in message
+
+
+def test_a_good_body():
+    assert parse_json_body('{"instances": [[1.5]]}', 100) == {"instances": [[1.5]]}
+
+
+# -- instances --------------------------------------------------------------------------
+
+
+def test_the_three_instance_shapes_give_the_same_batch():
+    square = DIGIT.tolist()
+    channel = DIGIT[..., None].tolist()
+    flat = DIGIT.ravel().tolist()
+    batches = [instances_to_batch([x, x], SPEC, 256) for x in (square, channel, flat)]
+    for batch in batches:
+        assert batch.shape == (2, 28, 28) and batch.dtype == np.float32
+        np.testing.assert_array_equal(batch[1], DIGIT)
+
+
+def test_floats_within_range_are_fine():
+    batch = instances_to_batch([np.full((28, 28), 254.5).tolist()], SPEC, 1)
+    assert batch[0, 0, 0] == 254.5
+
+
+@pytest.mark.parametrize(
+    ("instances", "code"),
+    [
+        ([], "EMPTY_BATCH"),
+        ({"0": DIGIT.tolist()}, "INVALID_TYPE"),
+        ("pixels", "INVALID_TYPE"),
+        ([np.zeros((27, 28)).tolist()], "INVALID_SHAPE"),
+        ([np.zeros((28, 28, 3)).tolist()], "INVALID_SHAPE"),
+        ([np.zeros(783).tolist()], "INVALID_SHAPE"),
+        ([1, 2, 3], "INVALID_SHAPE"),  # scalars, not images
+        ([DIGIT.tolist(), DIGIT[:27].tolist()], "INVALID_SHAPE"),  # ragged batch
+        ([[[0] * 28] * 27 + [[0] * 27]], "INVALID_SHAPE"),  # ragged instance
+        ([[[True] * 28] * 28], "INVALID_TYPE"),
+        ([[[0] * 27 + [True]] + [[0] * 28] * 27], "INVALID_TYPE"),  # one boolean among numbers
+        ([[["12"] * 28] * 28], "INVALID_TYPE"),
+        ([[[0] * 27 + [None]] + [[0] * 28] * 27], "INVALID_TYPE"),
+        ([[[0] * 27 + [{"v": 1}]] + [[0] * 28] * 27], "INVALID_TYPE"),
+        ([[[0] * 27 + [1e999]] + [[0] * 28] * 27], "NON_FINITE_VALUE"),  # what "1e999" parses to
+        ([[[0] * 27 + [256]] + [[0] * 28] * 27], "VALUE_OUT_OF_RANGE"),
+        ([[[0] * 27 + [-0.5]] + [[0] * 28] * 27], "VALUE_OUT_OF_RANGE"),
+        ([[[0] * 27 + [10**30]] + [[0] * 28] * 27], "VALUE_OUT_OF_RANGE"),
+    ],
+)
+def test_bad_instances(instances, code):
+    assert code_of(instances_to_batch, instances, SPEC, 256)[0] == code
+
+
+def test_too_many_instances_is_413_before_anything_else():
+    code, status, message = code_of(instances_to_batch, [[0]] * 5, SPEC, 4)
+    assert (code, status) == ("TOO_MANY_INSTANCES", 413)
+    assert "at most 4" in message
+
+
+def test_messages_say_what_is_allowed_and_never_echo_the_input():
+    _, _, message = code_of(instances_to_batch, [[["TOPSECRET"] * 28] * 28], SPEC, 256)
+    assert "TOPSECRET" not in message and "number" in message
+    _, _, message = code_of(instances_to_batch, [np.zeros((27, 28)).tolist()], SPEC, 256)
+    assert "[28, 28], [28, 28, 1] or [784]" in message
+    _, _, message = code_of(instances_to_batch, [np.full((28, 28), 300).tolist()], SPEC, 256)
+    assert "[0, 255]" in message
+
+
+# -- images -----------------------------------------------------------------------------
+
+
+def test_png_and_jpeg_decode_to_grey_levels():
+    png = encode(Image.fromarray(DIGIT, mode="L"))
+    jpeg = encode(Image.fromarray(DIGIT, mode="L"), "JPEG")
+    batch = images_to_batch([png, {"b64": png}, f"data:image/png;base64,{png}", jpeg], SPEC, 256)
+    assert batch.shape == (4, 28, 28) and batch.dtype == np.float32
+    for exact in batch[:3]:
+        np.testing.assert_array_equal(exact, DIGIT)
+    assert np.abs(batch[3] - DIGIT).mean() < 10  # lossy
+
+
+def test_colour_and_size_are_normalised():
+    rgb = Image.fromarray(np.stack([DIGIT] * 3, axis=-1), mode="RGB").resize((56, 56))
+    batch = images_to_batch([encode(rgb)], SPEC, 1)
+    assert batch.shape == (1, 28, 28)
+    assert np.abs(batch[0] - DIGIT).mean() < 20
+
+
+@pytest.mark.parametrize(
+    ("item", "code"),
+    [
+        ("not base64 !!", "INVALID_IMAGE"),
+        (base64.b64encode(b"GIF89a not a png").decode(), "INVALID_IMAGE"),
+        (encode(Image.new("L", (8, 8)), "GIF"), "INVALID_IMAGE"),  # only PNG and JPEG
+        (base64.b64encode(b"\x89PNG\r\n\x1a\n truncated").decode(), "INVALID_IMAGE"),
+        (42, "INVALID_TYPE"),
+        ([1, 2], "INVALID_TYPE"),
+    ],
+)
+def test_bad_images(item, code):
+    assert code_of(images_to_batch, [item], SPEC, 256)[0] == code
+
+
+def test_a_decompression_bomb_is_refused_before_decoding():
+    huge = encode(Image.new("L", (5000, 5000)))  # a few KB of PNG, 25 M pixels
+    code, _, message = code_of(images_to_batch, [huge], SPEC, 1)
+    assert code == "INVALID_IMAGE" and "5000x5000" in message
+
+
+def test_images_must_be_a_bounded_list():
+    assert code_of(images_to_batch, "abc", SPEC, 1)[0] == "INVALID_TYPE"
+    assert code_of(images_to_batch, [], SPEC, 1)[0] == "EMPTY_BATCH"
+    assert code_of(images_to_batch, ["a", "b"], SPEC, 1)[0] == "TOO_MANY_INSTANCES"
