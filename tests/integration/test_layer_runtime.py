@@ -1,0 +1,205 @@
+"""The trimmed runtime layer still runs the model.
+
+The Lambda layer is aarch64/cp313 and cannot run here, so this builds the SAME layer Makefile
+(same requirements, same trim.txt) for this machine's platform and Python, then runs the
+committed fixture model in a fresh interpreter whose sys.path is only the standard library and
+that layer (`python -I -S`: no site-packages, no PYTHONPATH), as Lambda's would be (plus the
+runtime's own boto3, simulated where needed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.sam_support import (
+    FIXTURE_DIR,
+    FUNCTION_DIR,
+    LAMBDA_RUNTIME_PACKAGES,
+    LAYER_DIR,
+    trim_rules,
+)
+
+pytestmark = pytest.mark.integration
+
+HOST_PLATFORMS = {
+    "x86_64": "manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux2014_x86_64",
+    "aarch64": "manylinux_2_28_aarch64 manylinux_2_27_aarch64 manylinux2014_aarch64",
+}
+
+
+@pytest.fixture(scope="module")
+def host_layer(tmp_path_factory) -> Path:
+    """layers/runtime built by its own Makefile for this machine; returns its python/ dir."""
+    machine = platform.machine()
+    if machine not in HOST_PLATFORMS:
+        pytest.skip(f"no manylinux wheels for {machine}")
+    artifacts = tmp_path_factory.mktemp("host-layer")
+    result = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-f",
+            str(LAYER_DIR / "Makefile"),
+            "build-RuntimeLayer",
+            f"ARTIFACTS_DIR={artifacts}",
+            f"PYTHON={sys.executable}",
+            f"PYTHON_VERSION={sys.version_info.major}.{sys.version_info.minor}",
+            f"PLATFORMS={HOST_PLATFORMS[machine]}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    print(result.stdout)
+    return artifacts / "python"
+
+
+def run_isolated(script: str, *paths: Path, env: dict[str, str] | None = None) -> dict:
+    """Run script in `python -I -S` with sys.path = stdlib + paths; returns its JSON on stdout."""
+    prelude = textwrap.dedent(
+        f"""
+        import json, sys
+        assert not any("site-packages" in p for p in sys.path), sys.path
+        sys.path[:0] = {[str(p) for p in paths]!r}
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", prelude + FOREIGN_MODULES + textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env or {"PATH": os.environ.get("PATH", "")},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+FOREIGN_MODULES = """
+def foreign_modules(*allowed):
+    import sys
+    out = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name.split(".")[0] in sys.stdlib_module_names or not path:
+            continue
+        if not any(path.startswith(a) for a in allowed):
+            out[name] = path
+    return out
+"""
+
+
+def test_the_same_trim_was_applied(host_layer):
+    for rule in trim_rules():
+        matches = [p for p in host_layer.glob(rule.pattern) if p.is_dir() == rule.dirs_only]
+        assert not matches, f"trim rule {rule.pattern} left {matches[:3]}"
+    litert = host_layer / "ai_edge_litert"
+    assert not (litert / "libLiteRtWebGpuAccelerator.so").exists()
+    assert (litert / "interpreter.py").is_file()
+
+
+def test_trimmed_layer_runs_the_fixture_model(host_layer):
+    digits = np.load(FIXTURE_DIR / "digits.npz")
+    script = f"""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    digits = np.load({str(FIXTURE_DIR / "digits.npz")!r})
+    interpreter = Interpreter(model_path={str(FIXTURE_DIR / "model.tflite")!r})
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    scale, zero_point = inp["quantization"]
+    x = digits["x"].astype(np.float32)
+    q = np.clip(np.round(x / scale + zero_point), -128, 127).astype(inp["dtype"])
+    interpreter.resize_tensor_input(inp["index"], q.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp["index"], q)
+    interpreter.invoke()
+    predictions = interpreter.get_tensor(out["index"]).argmax(axis=1)
+    print(json.dumps({{
+        "predictions": predictions.tolist(),
+        "dtype": str(inp["dtype"]),
+        "foreign": foreign_modules({str(host_layer)!r}),
+        "numpy": np.__file__,
+    }}))
+    """
+    result = run_isolated(script, host_layer)
+    assert result["foreign"] == {}, "modules imported from outside the layer and the stdlib"
+    assert result["numpy"].startswith(str(host_layer))
+    assert result["dtype"] == "<class 'numpy.int8'>"
+    assert result["predictions"] == digits["expected"].tolist()
+    assert len(result["predictions"]) == len(digits["y"]) > 0
+
+
+def test_trimmed_layer_decodes_png_and_jpeg(host_layer):
+    script = f"""
+    import io
+    import numpy as np
+    from PIL import Image
+
+    digit = np.load({str(FIXTURE_DIR / "digits.npz")!r})["x"][0]
+    decoded = {{}}
+    for fmt in ("PNG", "JPEG"):
+        buffer = io.BytesIO()
+        Image.fromarray(digit).save(buffer, format=fmt, quality=95)
+        image = Image.open(io.BytesIO(buffer.getvalue()), formats=[fmt]).convert("L")
+        decoded[fmt] = float(np.abs(np.asarray(image, dtype=np.float32) - digit).mean())
+    print(json.dumps({{"decoded": decoded, "foreign": foreign_modules({str(host_layer)!r})}}))
+    """
+    result = run_isolated(script, host_layer)
+    assert result["foreign"] == {}
+    assert result["decoded"]["PNG"] == 0.0  # lossless
+    assert result["decoded"]["JPEG"] < 8.0  # lossy, close
+
+
+def test_function_modules_import_with_only_the_layer_and_the_lambda_runtime(host_layer, tmp_path):
+    """Every module of functions/inference imports (Powertools Logger, Metrics, Tracer and the
+    event handler included) with the trimmed layer plus what the Lambda runtime itself has."""
+    import importlib.util
+
+    runtime = tmp_path / "lambda-runtime"  # stands in for /var/lang/lib/python3.x/site-packages
+    runtime.mkdir()
+    for name in sorted(LAMBDA_RUNTIME_PACKAGES | {"six"}):
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin, name
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        (runtime / source.name).symlink_to(source)
+    modules = sorted(p.stem for p in FUNCTION_DIR.glob("*.py"))
+    assert "app" in modules
+    script = f"""
+    import importlib
+    for name in {modules!r}:
+        importlib.import_module(name)
+    import app
+    assert callable(app.lambda_handler)
+    print(json.dumps({{
+        "foreign": foreign_modules({str(host_layer)!r}, {str(runtime)!r}, {str(FUNCTION_DIR)!r}),
+        "tracer": not app.tracer.disabled,
+        "xray_sdk": sys.modules.get("aws_xray_sdk") is not None,
+    }}))
+    """
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        # as in Lambda: Powertools enables Tracer (and so imports the X-Ray SDK) only there
+        "AWS_LAMBDA_FUNCTION_NAME": "layer-test",
+        "LAMBDA_TASK_ROOT": str(FUNCTION_DIR),
+        "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "layer-test",
+        "POWERTOOLS_METRICS_NAMESPACE": "LayerTest",
+        "MODEL_BUCKET": "unused",
+    }
+    result = run_isolated(script, FUNCTION_DIR, host_layer, runtime, env=env)
+    assert result["foreign"] == {}
+    assert result["tracer"] and result["xray_sdk"], (
+        "Tracer did not load the X-Ray SDK from the layer"
+    )

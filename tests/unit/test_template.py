@@ -1,0 +1,568 @@
+"""template.yaml, checked for what a user of the deployed stack would notice.
+
+Two views of the template:
+- `template`: the file as written (short tags loaded by cfn-lint's loader);
+- `deployed[mode]`: what CloudFormation creates for ApiAuthMode=API_KEY (the default) or IAM,
+  through the AWS::LanguageExtensions step and the real SAM translator (tests/sam_support.py).
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import re
+
+import pytest
+
+from tests.sam_support import (
+    FUNCTION_DIR,
+    LAYER_DIR,
+    ROOT,
+    deployed_resources,
+    load_template,
+    parameter_values,
+    translate,
+)
+
+# The function's configuration contract (contract.md, functions/inference/config.py):
+# template parameter -> environment variable, through Globals.Function.Environment.
+PARAMETER_ENV = {
+    "BucketName": "MODEL_BUCKET",
+    "ModelPrefix": "MODEL_PREFIX",
+    "ModelName": "MODEL_NAME",
+    "ModelVersion": "MODEL_VERSION",
+    "ModelRefreshSeconds": "MODEL_REFRESH_SECONDS",
+    "MaxInstances": "MAX_INSTANCES",
+    "MaxBodyBytes": "MAX_BODY_BYTES",
+    "LogLevel": "POWERTOOLS_LOG_LEVEL",
+}
+ERROR_CODES_FROM_CONTRACT = {
+    "INVALID_JSON",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "MISSING_FIELD",
+    "AMBIGUOUS_INPUT",
+    "INVALID_SHAPE",
+    "INVALID_TYPE",
+    "NON_FINITE_VALUE",
+    "VALUE_OUT_OF_RANGE",
+    "INVALID_IMAGE",
+    "TOO_MANY_INSTANCES",
+    "PAYLOAD_TOO_LARGE",
+    "EMPTY_BATCH",
+    "UNKNOWN_SIGNATURE",
+    "MODEL_NOT_FOUND",
+    "VERSION_NOT_FOUND",
+    "ROUTE_NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "MODEL_UNAVAILABLE",
+    "INTERNAL_ERROR",
+    "FORBIDDEN",
+}
+# Codes only API Gateway itself answers with (no function equivalent exists).
+GATEWAY_ONLY_CODES = {"THROTTLED", "INVALID_REQUEST_BODY", "GATEWAY_TIMEOUT", "BAD_REQUEST"}
+
+
+@pytest.fixture(scope="module")
+def template():
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    return {mode: translate({"ApiAuthMode": mode}) for mode in ("API_KEY", "IAM")}
+
+
+def resources_of_type(template, type_):
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == type_}
+
+
+def refs(node) -> set[str]:
+    """Every name used by Ref, Fn::GetAtt, Fn::Sub ${...} or Condition inside node."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
+            elif key == "Fn::Sub":
+                text, local = (value, {}) if isinstance(value, str) else value
+                names = {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
+                found |= names - set(local)
+            elif key in ("Condition", "Fn::If") and isinstance(value, (str, list)):
+                found.add(value if isinstance(value, str) else value[0])
+            found |= refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= refs(item)
+    return found
+
+
+def api_methods(translated) -> dict[tuple[str, str], dict]:
+    body = translated["Resources"]["InferenceApi"]["Properties"]["Body"]
+    return {
+        (path, method): op for path, item in body["paths"].items() for method, op in item.items()
+    }
+
+
+# ------------------------------------------------------------------ configuration flow
+
+
+def test_function_parameters_reach_the_function_only_through_globals(template):
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    for parameter, variable in PARAMETER_ENV.items():
+        assert variable in env, f"{variable} missing from Globals.Function.Environment"
+        assert parameter in refs(env[variable]), (
+            f"{variable} does not come from parameter {parameter}"
+        )
+    globals_ = template["Globals"]["Function"]
+    assert globals_["MemorySize"] == {"Ref": "MemorySize"}
+    assert globals_["Timeout"] == {"Ref": "FunctionTimeout"}
+    # nothing configured twice: the function itself sets no environment, memory or timeout
+    function = template["Resources"]["InferenceFunction"]["Properties"]
+    assert not {"Environment", "MemorySize", "Timeout", "Runtime", "Architectures"} & set(function)
+
+
+def test_bucket_parameter_left_empty_means_the_created_bucket(template):
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["MODEL_BUCKET"] == {
+        "Fn::If": ["CreateModelBucket", {"Ref": "ModelBucket"}, {"Ref": "BucketName"}]
+    }
+    assert template["Conditions"]["CreateModelBucket"] == {
+        "Fn::Equals": [{"Ref": "BucketName"}, ""]
+    }
+    assert template["Parameters"]["BucketName"]["Default"] == ""
+
+
+def test_every_variable_the_function_reads_is_set_by_the_template(template):
+    """config.py reads these names; a typo on either side would silently leave a default."""
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    tree = ast.parse((FUNCTION_DIR / "config.py").read_text(encoding="utf-8"))
+    read = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and re.fullmatch(r"(MODEL|MAX|POWERTOOLS)_[A-Z_]+", node.value)
+    }
+    assert {"MODEL_BUCKET", "MODEL_PREFIX", "MODEL_NAME", "MODEL_VERSION"} <= read
+    assert read <= set(env), f"read by config.py but not set by the template: {read - set(env)}"
+
+
+def test_metrics_namespace_and_service_name_live_in_the_template_only(template):
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    namespace = template["Mappings"]["Powertools"]["Metrics"]["Namespace"]
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == {
+        "Fn::FindInMap": ["Powertools", "Metrics", "Namespace"]
+    }
+    assert env["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
+    for module in FUNCTION_DIR.glob("*.py"):
+        assert namespace not in module.read_text(encoding="utf-8"), (
+            f"{module.name} hardcodes the namespace"
+        )
+
+
+def test_every_parameter_is_used(template):
+    used = refs({k: template[k] for k in ("Globals", "Resources", "Outputs", "Conditions")})
+    unused = set(template["Parameters"]) - used
+    assert not unused, f"parameters that change nothing: {unused}"
+
+
+def test_parameter_defaults_satisfy_their_own_constraints(template):
+    for name, p in template["Parameters"].items():
+        default = str(p.get("Default", ""))
+        if "AllowedPattern" in p:
+            assert re.fullmatch(p["AllowedPattern"], default), name
+        if "AllowedValues" in p:
+            assert default in [str(v) for v in p["AllowedValues"]], name
+        if p["Type"] == "Number":
+            assert (
+                p.get("MinValue", float("-inf"))
+                <= float(default)
+                <= p.get("MaxValue", float("inf"))
+            ), name
+
+
+def test_model_version_accepts_latest_or_a_positive_integer(template):
+    pattern = template["Parameters"]["ModelVersion"]["AllowedPattern"]
+    for ok in ("latest", "1", "1764300000"):
+        assert re.fullmatch(pattern, ok)
+    for bad in ("", "0", "-1", "v1", "01", "latest "):
+        assert not re.fullmatch(pattern, bad)
+
+
+# ------------------------------------------------------------------ function and layer
+
+
+def test_function_runs_arm64_python313_with_the_layer_tracing_and_json_logs(template):
+    globals_ = template["Globals"]["Function"]
+    assert globals_["Runtime"] == "python3.13"
+    assert globals_["Architectures"] == ["arm64"]
+    assert globals_["Tracing"] == "Active"
+    function = template["Resources"]["InferenceFunction"]
+    props = function["Properties"]
+    assert function["Metadata"]["BuildMethod"] == "makefile"
+    assert props["CodeUri"] == "functions/inference"
+    assert props["Handler"] == "app.lambda_handler"
+    assert props["Layers"] == [{"Ref": "RuntimeLayer"}]
+    logging = props["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    group = template["Resources"][logging["LogGroup"]["Ref"]]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert logging["ApplicationLogLevel"] == {"Ref": "LogLevel"}
+
+
+def test_layer_is_built_for_the_functions_runtime_and_architecture(template):
+    """The layer Makefile's defaults, the layer's compatibility and the function must agree."""
+    layer = template["Resources"]["RuntimeLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["ContentUri"] == "layers/runtime"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    makefile = (LAYER_DIR / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^PYTHON_VERSION \?= 3\.13$", makefile, re.M)
+    platforms = re.search(r"^PLATFORMS \?= (.+)$", makefile, re.M).group(1).split()
+    assert platforms and all(p.endswith("_aarch64") for p in platforms)
+    assert "build-RuntimeLayer:" in makefile
+    assert "build-InferenceFunction:" in (FUNCTION_DIR / "Makefile").read_text(encoding="utf-8")
+
+
+def test_function_policy_only_reads_the_model_prefix(template, deployed):
+    policies = template["Resources"]["InferenceFunction"]["Properties"]["Policies"]
+    assert len(policies) == 1 and isinstance(policies[0], dict), (
+        "only one inline policy, no SAM policy templates"
+    )
+    (statement,) = policies[0]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] in ("s3:GetObject", ["s3:GetObject"])
+    arn, variables = statement["Resource"]["Fn::Sub"]
+    assert arn == "arn:${AWS::Partition}:s3:::${Bucket}/${ModelPrefix}/${ModelName}/*"
+    assert variables["Bucket"] == {
+        "Fn::If": ["CreateModelBucket", {"Ref": "ModelBucket"}, {"Ref": "BucketName"}]
+    }
+    # What SAM adds on top: CloudWatch Logs and X-Ray write access, nothing that reads data.
+    role = deployed["API_KEY"]["Resources"]["InferenceFunctionRole"]["Properties"]
+    managed = sorted(arn.rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"])
+    assert managed == ["AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"]
+    (inline,) = role["Policies"]
+    (granted,) = inline["PolicyDocument"]["Statement"]
+    assert granted["Action"] == statement["Action"]
+    assert granted["Resource"] == {"Fn::Sub": [arn, {"Bucket": {"Ref": "ModelBucket"}}]}
+
+
+def test_created_bucket_is_versioned_encrypted_private_and_tls_only(template):
+    bucket = template["Resources"]["ModelBucket"]
+    assert bucket["Condition"] == "CreateModelBucket"
+    assert bucket["DeletionPolicy"] == "Retain"
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    policy = template["Resources"]["ModelBucketPolicy"]
+    assert policy["Condition"] == "CreateModelBucket"
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == "s3:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_an_existing_bucket_creates_no_bucket():
+    translated = translate({"BucketName": "my-models"})
+    created = deployed_resources(translated)
+    assert "ModelBucket" not in created and "ModelBucketPolicy" not in created
+    assert "ModelBucket" in deployed_resources(translate())
+
+
+# ------------------------------------------------------------------ API
+
+
+def test_api_events_are_plain_sam_api_events_on_inference_api(template):
+    events = template["Resources"]["InferenceFunction"]["Properties"]["Events"]
+    routes = set()
+    for name, event in events.items():
+        assert event["Type"] == "Api", name
+        assert event["Properties"]["RestApiId"] == {"Ref": "InferenceApi"}, name
+        routes.add((event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
+    assert {
+        ("POST", "/predict"),
+        ("GET", "/health"),
+        ("ANY", "/v1/models/{proxy+}"),
+        ("ANY", "/{proxy+}"),
+    } <= routes
+
+
+def test_api_key_is_required_everywhere_but_get_health(deployed):
+    methods = api_methods(deployed["API_KEY"])
+    assert methods[("/predict", "post")]["security"] == [{"api_key": []}]
+    assert methods[("/health", "get")]["security"] == []
+    for (path, method), op in methods.items():
+        if (path, method) != ("/health", "get"):
+            assert op["security"] == [{"api_key": []}], (path, method)
+    created = deployed_resources(deployed["API_KEY"])
+    assert {"InferenceApiKey", "InferenceUsagePlan", "InferenceUsagePlanKey"} <= set(created)
+    plan = created["InferenceUsagePlan"]["Properties"]
+    assert plan["Throttle"] == {
+        "RateLimit": {"Ref": "ThrottleRateLimit"},
+        "BurstLimit": {"Ref": "ThrottleBurstLimit"},
+    }
+    (stage,) = plan["ApiStages"]
+    assert stage["ApiId"] == {"Ref": "InferenceApi"}
+    assert created[stage["Stage"]["Ref"]]["Type"] == "AWS::ApiGateway::Stage"
+
+
+def test_iam_mode_signs_everything_but_get_health_and_creates_no_key(deployed):
+    methods = api_methods(deployed["IAM"])
+    for (path, method), op in methods.items():
+        expected = [{"NONE": []}] if (path, method) == ("/health", "get") else [{"AWS_IAM": []}]
+        assert op["security"] == expected, (path, method)
+        # API Gateway invokes Lambda through the function's resource policy, not with the
+        # caller's credentials (which would need lambda:InvokeFunction for every caller).
+        assert "credentials" not in op["x-amazon-apigateway-integration"], (path, method)
+    created = deployed_resources(deployed["IAM"])
+    assert not {"InferenceApiKey", "InferenceUsagePlan", "InferenceUsagePlanKey"} & set(created)
+
+
+def test_every_api_route_invokes_the_function_with_the_proxy_integration(deployed):
+    for (path, method), op in api_methods(deployed["API_KEY"]).items():
+        integration = op["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy", (path, method)
+        assert "${InferenceFunction.Arn}" in integration["uri"]["Fn::Sub"], (path, method)
+
+
+def test_stage_throttles_traces_and_writes_access_logs(deployed):
+    created = deployed_resources(deployed["API_KEY"])
+    (stage,) = [r for r in created.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    props = stage["Properties"]
+    assert props["TracingEnabled"] is True
+    (settings,) = props["MethodSettings"]
+    assert settings["ResourcePath"] == "/*" and settings["HttpMethod"] == "*"
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ThrottleRateLimit"}
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "ThrottleBurstLimit"}
+    log = props["AccessLogSetting"]
+    assert log["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    sample = log["Format"].replace("$context.error.messageString", '"quoted"')
+    sample = re.sub(r"\$context\.[A-Za-z.]+", "x", sample)
+    fields = json.loads(sample)  # one JSON object per request
+    for field in ("requestId", "status", "latencyMs", "httpMethod", "path", "ip"):
+        assert field in fields
+    assert created["ApiAccessLogGroup"]["Properties"]["RetentionInDays"] == {
+        "Ref": "LogRetentionDays"
+    }
+
+
+# The API Gateway model for POST /predict, checked the way API Gateway checks it: strict JSON
+# (no NaN), then JSON Schema draft 4.
+
+
+def predict_schema(deployed) -> dict:
+    body = deployed["API_KEY"]["Resources"]["InferenceApi"]["Properties"]["Body"]
+    op = body["paths"]["/predict"]["post"]
+    assert op["requestBody"]["required"] is True
+    ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    validator = body["x-amazon-apigateway-request-validators"][
+        op["x-amazon-apigateway-request-validator"]
+    ]
+    assert validator["validateRequestBody"] is True
+    return body["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+
+def gateway_accepts(schema: dict, body: str) -> bool:
+    from jsonschema import Draft4Validator
+
+    def no_constants(name):
+        raise ValueError(name)
+
+    try:
+        document = json.loads(body, parse_constant=no_constants)
+    except ValueError:
+        return False
+    return Draft4Validator(schema).is_valid(document)
+
+
+def test_predict_body_model_rejects_only_what_is_not_a_request(deployed):
+    schema = predict_schema(deployed)
+    assert gateway_accepts(schema, '{"instances": [[[0, 1]]]}')
+    assert gateway_accepts(schema, '{"images": ["iVBORw0KGgo="]}')
+    for bad in ('{"instance": [[0]]}', "[1, 2]", '"text"', "{}", '{"instances": [[0, 1]', ""):
+        assert not gateway_accepts(schema, bad), bad
+
+
+def test_predict_body_model_leaves_precise_errors_to_the_function(deployed):
+    """The committed events the function answers on POST /predict pass API Gateway's model,
+    except those whose error API Gateway gives first (INVALID_REQUEST_BODY, same status)."""
+    schema = predict_schema(deployed)
+    expected = json.loads((ROOT / "events" / "expected.json").read_text())
+    gateway_may_answer = {"INVALID_JSON", "NON_FINITE_VALUE"}  # NaN is not JSON to API Gateway
+    checked = 0
+    for name, outcome in expected.items():
+        event = json.loads((ROOT / "events" / name).read_text())
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        if (event["httpMethod"], event["path"]) != ("POST", "/predict"):
+            continue
+        if not headers.get("content-type", "").startswith("application/json"):
+            continue
+        body = event.get("body") or ""
+        if event.get("isBase64Encoded"):
+            body = base64.b64decode(body).decode("utf-8")
+        accepted = gateway_accepts(schema, body)
+        checked += 1
+        if outcome.get("code") == "MISSING_FIELD":
+            assert not accepted, f"API Gateway should answer {name} itself"
+        elif outcome.get("code") in gateway_may_answer:
+            pass  # malformed JSON: API Gateway answers first, with the same 400
+        else:
+            assert accepted, (
+                f"API Gateway would reject {name} before the function answers {outcome}"
+            )
+    assert checked >= 5
+
+
+def gateway_responses(translated) -> dict:
+    body = translated["Resources"]["InferenceApi"]["Properties"]["Body"]
+    return body["x-amazon-apigateway-gateway-responses"]
+
+
+def response_document(response) -> dict:
+    return json.loads(response["responseTemplates"]["application/json"])
+
+
+@pytest.mark.parametrize("mode", ["API_KEY", "IAM"])
+def test_gateway_errors_answer_json_error_and_code(deployed, mode):
+    responses = gateway_responses(deployed[mode])
+    for required in (
+        "INVALID_API_KEY",
+        "MISSING_AUTHENTICATION_TOKEN",
+        "THROTTLED",
+        "BAD_REQUEST_BODY",
+        "RESOURCE_NOT_FOUND",
+        "REQUEST_TOO_LARGE",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    ):
+        assert required in responses
+    for response_type, response in responses.items():
+        template = response["responseTemplates"]["application/json"]
+        # $context.error.messageString is a quoted JSON string; other variables are raw text
+        rendered = template.replace("$context.error.messageString", json.dumps('quoted "message"'))
+        assert "$context" not in rendered, f"{response_type}: unquoted $context variable"
+        document = json.loads(rendered)
+        assert set(document) == {"error", "code"}, response_type
+        assert document["error"] and isinstance(document["error"], str), response_type
+        assert document["code"] in ERROR_CODES_FROM_CONTRACT | GATEWAY_ONLY_CODES, response_type
+    assert response_document(responses["INVALID_API_KEY"])["code"] == "FORBIDDEN"
+    assert responses["INVALID_API_KEY"]["statusCode"] == "403"
+    assert responses["THROTTLED"]["statusCode"] == "429"
+    assert responses["RESOURCE_NOT_FOUND"]["statusCode"] == "404"
+
+
+def test_unsigned_requests_are_forbidden_in_iam_mode_and_unknown_routes_404_otherwise(deployed):
+    iam = gateway_responses(deployed["IAM"])["MISSING_AUTHENTICATION_TOKEN"]
+    assert (iam["statusCode"], response_document(iam)["code"]) == ("403", "FORBIDDEN")
+    key = gateway_responses(deployed["API_KEY"])["MISSING_AUTHENTICATION_TOKEN"]
+    assert (key["statusCode"], response_document(key)["code"]) == ("404", "ROUTE_NOT_FOUND")
+
+
+# ------------------------------------------------------------------ alarms, dashboard, outputs
+
+
+def test_alarms_cover_5xx_latency_throttles_errors_and_model_load_failures(template):
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    watched = {
+        (
+            a["Properties"]["Namespace"]
+            if isinstance(a["Properties"]["Namespace"], str)
+            else "custom",
+            a["Properties"]["MetricName"],
+        ): a["Properties"]
+        for a in alarms.values()
+    }
+    assert watched[("AWS/ApiGateway", "5XXError")]["Statistic"] == "Average"  # a rate
+    assert watched[("AWS/ApiGateway", "Latency")]["ExtendedStatistic"] == "p99"
+    assert ("AWS/Lambda", "Throttles") in watched
+    assert ("AWS/Lambda", "Errors") in watched
+    load = watched[("custom", "ModelLoadFailures")]
+    assert (
+        load["Namespace"]
+        == template["Globals"]["Function"]["Environment"]["Variables"][
+            "POWERTOOLS_METRICS_NAMESPACE"
+        ]
+    )
+    assert load["Dimensions"] == [
+        {
+            "Name": "service",
+            "Value": template["Globals"]["Function"]["Environment"]["Variables"][
+                "POWERTOOLS_SERVICE_NAME"
+            ],
+        }
+    ]
+    api_name = template["Resources"]["InferenceApi"]["Properties"]["Name"]
+    for key in (("AWS/ApiGateway", "5XXError"), ("AWS/ApiGateway", "Latency")):
+        dims = {d["Name"]: d["Value"] for d in watched[key]["Dimensions"]}
+        assert dims == {"ApiName": api_name, "Stage": {"Ref": "StageName"}}
+    for props in watched.values():
+        assert props["AlarmActions"] == {
+            "Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]
+        }
+
+
+def test_alarm_topic_exists_only_with_an_email():
+    assert "AlarmTopic" not in deployed_resources(translate())
+    with_email = deployed_resources(translate({"AlarmEmail": "ops@example.com"}))
+    (subscription,) = with_email["AlarmTopic"]["Properties"]["Subscription"]
+    assert subscription == {"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}
+
+
+def test_dashboard_is_valid_json_with_the_functions_metrics(template):
+    text, variables = template["Resources"]["InferenceDashboard"]["Properties"]["DashboardBody"][
+        "Fn::Sub"
+    ]
+    assert set(re.findall(r"\$\{([^}]+)\}", text)) <= {
+        "AWS::Region",
+        "AWS::StackName",
+        "InferenceFunction",
+        "StageName",
+        *variables,
+    }
+    document = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))
+    metrics_text = json.dumps(document)
+    for metric in (
+        "InferenceTime",
+        "ModelLoadTime",
+        "InstancesPerRequest",
+        "Confidence",
+        "InvalidRequests",
+        "ColdStart",
+        "Predictions",
+        "ModelLoadFailures",
+    ):
+        assert metric in metrics_text, metric
+    assert "label" in metrics_text and "code" in metrics_text
+    assert variables["Namespace"] == {"Fn::FindInMap": ["Powertools", "Metrics", "Namespace"]}
+
+
+def test_outputs_scripts_look_up(template, deployed):
+    outputs = template["Outputs"]
+    assert {"ApiUrl", "FunctionName", "ModelBucketName", "ApiKeyId"} <= set(outputs)
+    assert outputs["ApiKeyId"]["Condition"] == "UseApiKeyAuth"
+    assert outputs["ApiKeyId"]["Value"] == {"Ref": "InferenceApiKey"}
+    url = outputs["ApiUrl"]["Value"]["Fn::Sub"]
+    assert url.startswith("https://${InferenceApi}.execute-api.${AWS::Region}.") and url.endswith(
+        "/${StageName}"
+    )
+    assert outputs["FunctionName"]["Value"] == {"Ref": "InferenceFunction"}
+    # every output resolves in both modes (no reference to a resource that mode does not create)
+    for mode, translated in deployed.items():
+        created = deployed_resources(translated)
+        true = set(translated["_conditions_true"])
+        for name, output in translated["Outputs"].items():
+            if output.get("Condition") and output["Condition"] not in true:
+                continue
+            missing = (
+                {r for r in refs(output["Value"]) if not r.startswith("AWS::")}
+                - set(created)
+                - set(parameter_values(template))
+            )
+            assert not missing, f"{mode}: output {name} refers to {missing}"
