@@ -19,6 +19,7 @@ from tests.sam_support import (
     FUNCTION_DIR,
     LAYER_DIR,
     ROOT,
+    TEMPLATE,
     deployed_resources,
     load_template,
     parameter_values,
@@ -566,3 +567,14 @@ def test_outputs_scripts_look_up(template, deployed):
                 - set(parameter_values(template))
             )
             assert not missing, f"{mode}: output {name} refers to {missing}"
+
+
+def test_sam_local_start_api_can_read_every_route():
+    """`sam local start-api` (where Docker runs) reads the template with SAM CLI's own API
+    provider, which fails on an Fn::If inside an Auth block; every route must come out."""
+    from samcli.lib.providers.api_provider import ApiProvider
+    from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+
+    stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE))
+    paths = {route.path for route in ApiProvider(stacks).api.routes}
+    assert {"/predict", "/health", "/v1/models/{proxy+}", "/{proxy+}"} <= paths
