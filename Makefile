@@ -19,6 +19,8 @@ S3_PORT  ?= 4566
 API_PORT ?= 3000
 API_KEY  ?=
 EVENT    ?= events/predict-instances.json
+ENV_VARS ?=
+LIMIT    ?=
 ARTIFACTS ?= artifacts
 PYTEST_ARGS ?=
 
@@ -75,7 +77,7 @@ deploy: build ## sam deploy (first time: sam deploy --guided)
 	$(BIN)/sam deploy
 
 invoke: setup ## one event through the handler: sam local invoke where Docker runs, else the Docker-free runner
-	$(PY) -m local.invoke --event $(EVENT)
+	$(PY) -m local.invoke --event $(EVENT) $(if $(ENV_VARS),--env-vars $(ENV_VARS))
 
 local-api: setup ## the template's API on https://127.0.0.1:API_PORT (Docker-free)
 	$(PY) -m local.api --port $(API_PORT) $(if $(API_KEY),--api-key $(API_KEY))
@@ -86,7 +88,7 @@ s3-local: setup ## a real S3-protocol server on 127.0.0.1:S3_PORT with the bucke
 demo: setup ## the whole loop offline: S3, train (or reuse), publish, local API, real HTTPS requests
 	$(PY) -m local.demo --name $(NAME) --dataset $(DATASET) --epochs $(EPOCHS) --bucket $(BUCKET) \
 	    --prefix $(PREFIX) --s3-port $(S3_PORT) --api-port $(API_PORT) --artifacts $(ARTIFACTS) \
-	    $(if $(API_KEY),--api-key $(API_KEY))
+	    $(if $(API_KEY),--api-key $(API_KEY)) $(if $(LIMIT),--limit $(LIMIT))
 
 bench: setup ## benchmarks side by side -> bench/results.json and a markdown table
 	$(PY) -m bench

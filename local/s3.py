@@ -1,0 +1,120 @@
+"""``python -m local.s3 --port 4566 --bucket serverless-ml-models``: a real S3-protocol
+server on 127.0.0.1 (moto's ``ThreadedMotoServer``), the bucket created with versioning
+on, running until Ctrl-C. Everything else reaches it through the standard
+``AWS_ENDPOINT_URL_S3`` setting, whose exports it prints.
+
+The state lives in this process's memory: stopping the server forgets every object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from local import processes
+
+DEFAULT_PORT = 4566
+DEFAULT_BUCKET = "serverless-ml-models"
+REGION = "us-east-1"
+# moto accepts any credentials; these say plainly that they are not real ones
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def endpoint(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def client_environment(port: int) -> dict[str, str]:
+    """What a process needs in its environment to use this server through boto3."""
+    return {
+        "AWS_ENDPOINT_URL_S3": endpoint(port),
+        **DUMMY_CREDENTIALS,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
+def check_port_free(port: int) -> None:
+    """SystemExit naming the problem if 127.0.0.1:port cannot be bound.
+
+    moto's server thread would die on a busy port and leave its start() waiting forever,
+    so the port is tried here first.
+    """
+    error = processes.bind_error(port)
+    if error:
+        raise SystemExit(
+            f"local.s3: cannot listen on 127.0.0.1:{port}: {error} "
+            "(another S3 server? stop it or choose another --port)"
+        )
+
+
+def create_bucket(port: int, bucket: str) -> None:
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint(port),
+        region_name=REGION,
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.s3",
+        description="A real S3-protocol server (moto) on 127.0.0.1, the bucket created.",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port on 127.0.0.1 (default %(default)s); fails if busy",
+    )
+    parser.add_argument(
+        "--bucket",
+        action="append",
+        default=None,
+        help=f"bucket to create, versioning on (repeatable; default {DEFAULT_BUCKET})",
+    )
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port must be 1..65535, got {args.port}")
+    args.bucket = args.bucket or [DEFAULT_BUCKET]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    check_port_free(args.port)
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server.start()
+    try:
+        for bucket in args.bucket:
+            create_bucket(args.port, bucket)
+        exports = "\n".join(f"export {k}={v}" for k, v in client_environment(args.port).items())
+        print(
+            f"S3 (moto) on {endpoint(args.port)}, bucket(s) {', '.join(args.bucket)} "
+            f"(versioning on). In memory: gone when this stops.\n"
+            f"Use it from another shell with:\n{exports}\nReady. Ctrl-C stops.",
+            flush=True,
+        )
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        return 0
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""python -m local.demo, the project's main command: its own steps, shortened training,
+exit 0 and a table; nothing left running or listening afterwards, also after Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from local import processes
+from tests.local_support import FIXTURE_DIR, ROOT, free_port, processes_with
+
+pytestmark = pytest.mark.integration
+
+
+def demo_command(tmp_path, s3_port: int, api_port: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "local.demo",
+        "--artifacts",
+        str(tmp_path / "artifacts"),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--s3-port",
+        str(s3_port),
+        "--api-port",
+        str(api_port),
+        "--api-key",
+        "demo-test-key",
+        *extra,
+    ]
+
+
+def assert_nothing_left(s3_port: int, api_port: int) -> None:
+    assert processes.port_free(s3_port) and processes.port_free(api_port)
+    assert processes_with(f"local-api:{api_port}") == []
+    assert processes_with(f"--port {api_port}") == []
+    assert processes_with(f"--port {s3_port}") == []
+
+
+def test_demo_trains_publishes_serves_and_reports(tmp_path):
+    s3_port, api_port = free_port(), free_port()
+    # 1 epoch on 2,000 examples: a real model in seconds, above the int8 accuracy gate
+    result = subprocess.run(
+        demo_command(
+            tmp_path,
+            s3_port,
+            api_port,
+            "--retrain",
+            "--epochs",
+            "1",
+            "--limit",
+            "2000",
+            "--digits",
+            "5",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "API_KEY"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    for step in (
+        "[1/5] S3",
+        "[2/5] training",
+        "[3/5] published",
+        "[4/5] local API",
+        "[5/5] requests",
+    ):
+        assert step in out
+    header = next(line for line in out.splitlines() if line.startswith("request "))
+    assert header.split() == [
+        "request",
+        "true",
+        "predicted",
+        "confidence",
+        "latency",
+        "ms",
+        "status",
+    ]
+    for name in (
+        "digit 1:",
+        "digit 5:",
+        "PNG image:",
+        "TF Serving:",
+        "metadata:",
+        "bad shape:",
+        "no API key:",
+    ):
+        assert name in out
+    assert "400 INVALID_SHAPE" in out and "403 FORBIDDEN" in out
+    assert "accuracy on 500 held-out test digits" in out and "Demo passed" in out
+    assert (tmp_path / "state" / "api" / "function.log").is_file()
+    assert len(list((tmp_path / "artifacts" / "mnist").glob("*/model.tflite"))) == 1
+    assert_nothing_left(s3_port, api_port)
+
+
+def test_demo_reuses_a_model_and_fails_clearly_on_a_busy_port(tmp_path):
+    artifact = tmp_path / "artifacts" / "mnist" / "1764300000"
+    artifact.mkdir(parents=True)
+    for name in ("model.tflite", "manifest.json"):
+        shutil.copy(FIXTURE_DIR / name, artifact / name)
+    s3_port, api_port = free_port(), free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", api_port))
+        busy.listen()
+        result = subprocess.run(
+            demo_command(tmp_path, s3_port, api_port),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+    assert result.returncode == 1
+    assert f"port {api_port} (API) is busy" in result.stderr
+    assert_nothing_left(s3_port, api_port)
+
+    result = subprocess.run(
+        demo_command(tmp_path, s3_port, api_port),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"reusing {artifact}" in result.stdout
+    assert "version 1764300000" in result.stdout
+    assert_nothing_left(s3_port, api_port)
+
+
+def test_ctrl_c_stops_everything_the_demo_started(tmp_path):
+    artifact = tmp_path / "artifacts" / "mnist" / "1764300000"
+    artifact.mkdir(parents=True)
+    for name in ("model.tflite", "manifest.json"):
+        shutil.copy(FIXTURE_DIR / name, artifact / name)
+    s3_port, api_port = free_port(), free_port()
+    demo = subprocess.Popen(
+        demo_command(tmp_path, s3_port, api_port),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # as soon as S3 listens, the demo still has publishing, the API and requests ahead
+        processes.wait_until(
+            lambda: not processes.port_free(s3_port), 60, demo, "the demo", interval=0.02
+        )
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 130, out + err
+    assert "interrupted: stopping what the demo started" in err
+    assert_nothing_left(s3_port, api_port)

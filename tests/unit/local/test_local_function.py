@@ -1,0 +1,262 @@
+"""local.function + local/bootstrap.py: the execution environments, on a small handler.
+
+These start local processes (the environments) but touch no network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from local import function as lf
+
+HANDLER = """
+import json, os, sys, time
+
+INIT_PID = os.getpid()
+print("init phase")
+
+def handler(event, context):
+    action = event.get("action")
+    if action == "raise":
+        raise ValueError("boom: " + event.get("why", ""))
+    if action == "sleep":
+        started = time.time()
+        time.sleep(event["seconds"])
+        return {"pid": os.getpid(), "start": started, "end": time.time()}
+    if action == "unserializable":
+        return {"value": object()}
+    if action == "exit":
+        os._exit(3)
+    print("handler says hi")
+    return {
+        "env": dict(os.environ),
+        "cwd": os.getcwd(),
+        "pid": os.getpid(),
+        "init_pid": INIT_PID,
+        "context": {
+            "function_name": context.function_name,
+            "function_version": context.function_version,
+            "aws_request_id": context.aws_request_id,
+            "memory_limit_in_mb": context.memory_limit_in_mb,
+            "invoked_function_arn": context.invoked_function_arn,
+            "log_group_name": context.log_group_name,
+            "remaining": context.get_remaining_time_in_millis(),
+        },
+        "event": event,
+    }
+"""
+
+TEMPLATE = """\
+    Parameters:
+      Cache: {Type: String, Default: /tmp/cache}
+    Globals:
+      Function:
+        Runtime: python3.13
+        MemorySize: 256
+        Timeout: 2
+    Resources:
+      Fn:
+        Type: AWS::Serverless::Function
+        Properties:
+          CodeUri: code
+          Handler: handler_module.handler
+          Environment:
+            Variables:
+              CACHE_DIR: !Ref Cache
+              GREETING: hello
+"""
+
+
+@pytest.fixture
+def function(tmp_path) -> lf.LocalFunction:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "handler_module.py").write_text(HANDLER)
+    template = tmp_path / "template.yaml"
+    template.write_text(textwrap.dedent(TEMPLATE))
+    _, function = lf.load_function(
+        template, env_vars_path=None, shell_env={"PATH": os.environ["PATH"], "SHELL_SECRET": "x"}
+    )
+    return function
+
+
+@pytest.fixture
+def log(tmp_path):
+    with open(tmp_path / "function.log", "ab", buffering=0) as f:
+        yield f
+
+
+def log_text(tmp_path: Path) -> str:
+    return (tmp_path / "function.log").read_text()
+
+
+@pytest.fixture
+def environment(function, log):
+    env = lf.ExecutionEnvironment(function, log)
+    yield env
+    env.close()
+
+
+def test_handler_runs_with_lambdas_environment_and_context(environment, function, tmp_path):
+    result = environment.invoke({"hello": "world"}, request_id="req-1")
+    assert result.ok and result.cold and result.init_ms is not None
+    answer = result.payload
+    assert answer["event"] == {"hello": "world"}
+    assert answer["context"] == {
+        "function_name": "Fn",
+        "function_version": "$LATEST",
+        "aws_request_id": "req-1",
+        "memory_limit_in_mb": "256",  # a str, as in awslambdaric
+        "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:Fn",
+        "log_group_name": "/aws/lambda/Fn",
+        "remaining": answer["context"]["remaining"],
+    }
+    assert 0 < answer["context"]["remaining"] <= 2000
+    env = answer["env"]
+    assert env["GREETING"] == "hello" and env["_HANDLER"] == "handler_module.handler"
+    assert env["LAMBDA_TASK_ROOT"] == answer["cwd"] == str(tmp_path / "code")
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.13"
+    assert "SHELL_SECRET" not in env  # nothing else of the caller's shell
+    # Lambda's /tmp is private to the environment
+    assert env["CACHE_DIR"] == str(environment.tmp / "cache") and env["TMPDIR"] == str(
+        environment.tmp
+    )
+    # init ran once, in the same process as the invocations
+    again = environment.invoke({})
+    assert again.ok and not again.cold and again.init_ms is None
+    assert again.payload["pid"] == answer["pid"] == answer["init_pid"]
+    lines = log_text(tmp_path).splitlines()
+    assert "init phase" in lines and "handler says hi" in lines
+    assert "START RequestId: req-1 Version: $LATEST" in lines
+    assert "END RequestId: req-1" in lines
+    reports = [line for line in lines if line.startswith("REPORT RequestId:")]
+    assert len(reports) == 2
+    assert "Init Duration" in reports[0] and "Init Duration" not in reports[1]
+    assert "Memory Size: 256 MB" in reports[0] and "Max Memory Used:" in reports[0]
+
+
+def test_handler_exception_is_lambdas_error_document(environment, tmp_path):
+    result = environment.invoke({"action": "raise", "why": "because"}, request_id="req-2")
+    assert not result.ok
+    assert result.payload["errorType"] == "ValueError"
+    assert result.payload["errorMessage"] == "boom: because"
+    assert result.payload["requestId"] == "req-2"
+    assert any("handler_module.py" in frame for frame in result.payload["stackTrace"])
+    assert not any("bootstrap.py" in frame for frame in result.payload["stackTrace"])
+    assert "[ERROR] ValueError: boom: because" in log_text(tmp_path)
+    assert environment.invoke({}).ok  # the environment survives
+
+
+def test_unserializable_answer(environment):
+    result = environment.invoke({"action": "unserializable"})
+    assert not result.ok and result.payload["errorType"] == "Runtime.MarshalError"
+
+
+def test_timeout_kills_the_environment(environment, tmp_path):
+    result = environment.invoke({"action": "sleep", "seconds": 30}, request_id="slow")
+    assert not result.ok
+    assert result.payload["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 2.00 seconds" in result.payload["errorMessage"]
+    assert not environment.alive and not environment.tmp.exists()
+    text = log_text(tmp_path)
+    assert "slow Task timed out after 2.00 seconds" in text and "END RequestId: slow" in text
+
+
+def test_process_exit_is_an_error(environment):
+    result = environment.invoke({"action": "exit"})
+    assert not result.ok and result.payload["errorType"] == "Runtime.ExitError"
+    assert not environment.alive
+
+
+def test_import_error_is_reported_at_each_invocation(function, log, tmp_path):
+    (Path(function.spec.code_uri) / "handler_module.py").write_text("import no_such_module\n")
+    env = lf.ExecutionEnvironment(function, log)
+    try:
+        for _ in range(2):
+            result = env.invoke({})
+            assert not result.ok
+            assert result.payload["errorType"] == "Runtime.ImportModuleError"
+            assert "No module named 'no_such_module'" in result.payload["errorMessage"]
+    finally:
+        env.close()
+
+
+def test_pool_scales_on_demand_and_never_shares_an_environment(function, log):
+    """Four concurrent events, two environments at most: both get used, and no environment
+    ever runs two events at once."""
+    pool = lf.EnvironmentPool(function, log, size=2)
+
+    async def burst():
+        return await asyncio.gather(
+            *[pool.invoke({"action": "sleep", "seconds": 0.3}, f"r{i}") for i in range(4)]
+        )
+
+    try:
+        results = asyncio.run(burst())
+    finally:
+        pool.close()
+    assert all(r.ok for r in results)
+    by_pid: dict[int, list[tuple[float, float]]] = {}
+    for r in results:
+        by_pid.setdefault(r.payload["pid"], []).append((r.payload["start"], r.payload["end"]))
+    assert len(by_pid) == 2
+    for spans in by_pid.values():
+        spans.sort()
+        assert all(
+            a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False)
+        )
+    assert sum(r.cold for r in results) == 2  # one cold start per environment
+
+
+def test_pool_close_ends_every_environment(function, log):
+    pool = lf.EnvironmentPool(function, log, size=2)
+    result = asyncio.run(pool.invoke({}, "r"))
+    pid = result.payload["pid"]
+    environments = list(pool._environments)
+    pool.close()
+    assert all(not env.alive and not env.tmp.exists() for env in environments)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_bad_function_setups(tmp_path):
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        textwrap.dedent("""\
+        Resources:
+          Fn: {Type: AWS::Serverless::Function,
+               Properties: {CodeUri: missing, Handler: a.b, Runtime: python3.13}}
+          Node: {Type: AWS::Serverless::Function,
+                 Properties: {CodeUri: ., Handler: a.b, Runtime: nodejs20.x}}
+    """)
+    )
+    with pytest.raises(lf.FunctionError, match="not a folder"):
+        lf.load_function(template, "Fn", env_vars_path=None)
+    with pytest.raises(lf.FunctionError, match="only python"):
+        lf.load_function(template, "Node", env_vars_path=None)
+
+
+def test_warns_about_env_vars_the_template_does_not_declare(function, tmp_path):
+    env_file = tmp_path / "env.json"
+    env_file.write_text(json.dumps({"Fn": {"GREETING": "hi", "TYPO_VAR": "x"}}))
+    warnings = []
+    shell = {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"}
+    _, loaded = lf.load_function(
+        tmp_path / "template.yaml", env_vars_path=env_file, shell_env=shell, warn=warnings.append
+    )
+    assert loaded.environment["GREETING"] == "hi" and "TYPO_VAR" not in loaded.environment
+    assert len(warnings) == 1 and "TYPO_VAR" in warnings[0]
+
+
+def test_warns_when_the_function_would_reach_the_real_s3(function, tmp_path):
+    warnings = []
+    lf.load_function(
+        tmp_path / "template.yaml", env_vars_path=None, shell_env={}, warn=warnings.append
+    )
+    assert len(warnings) == 1 and "AWS_ENDPOINT_URL_S3 is not set" in warnings[0]
