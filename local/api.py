@@ -70,25 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "new random key, printed)",
     )
     parser.add_argument("--http", action="store_true", help="plain HTTP instead of HTTPS")
-    parser.add_argument("--template", type=Path, default=tpl.DEFAULT_TEMPLATE)
-    parser.add_argument(
-        "--function",
-        default=None,
-        help="logical id of the function (default: the template's only one)",
-    )
-    parser.add_argument(
-        "--env-vars",
-        type=Path,
-        default=tpl.DEFAULT_ENV_VARS,
-        help="sam's --env-vars file (default: events/env.json if present)",
-    )
-    parser.add_argument(
-        "--parameter-overrides",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="template parameter values, as sam's --parameter-overrides",
-    )
+    tpl.add_function_arguments(parser)
     parser.add_argument(
         "--environments",
         type=int,

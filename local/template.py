@@ -21,6 +21,7 @@ Mirrors, read from the SAM CLI's own code (aws-sam-cli 1.170):
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
@@ -697,3 +698,27 @@ def resolve_environment(
     result = aws_variables(function, shell_env)
     result.update(function_variables(function, env_vars or {}, shell_env))
     return result
+
+
+def add_function_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the function and its environment, as the sam local commands
+    name them (shared by local.invoke and local.api)."""
+    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+    parser.add_argument(
+        "--function",
+        default=None,
+        help="logical id of the function (default: the template's only one)",
+    )
+    parser.add_argument(
+        "--env-vars",
+        type=Path,
+        default=DEFAULT_ENV_VARS,
+        help="sam's --env-vars file (default: events/env.json if present)",
+    )
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameter values, as sam's --parameter-overrides",
+    )
