@@ -70,7 +70,8 @@ def parse_json_body(text: str | None, max_bytes: int) -> dict[str, Any]:
     """The request body as a JSON object (NaN/Infinity tokens refused)."""
     if text is None or not text.strip():
         raise ApiError("INVALID_JSON", "the request body is empty; send a JSON object")
-    size = len(text.encode("utf-8", "surrogatepass"))
+    # an ASCII str's length is its UTF-8 size: no copy of a large body just to count it
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise ApiError(
             "PAYLOAD_TOO_LARGE",
@@ -128,10 +129,22 @@ def _leaves(nested: list, depth: int):
     return nested
 
 
+def may_contain_booleans(text: str) -> bool:
+    """A JSON body without the literals true and false holds no boolean: one C-speed substring
+    search instead of a Python-level look at every value (4 ms for 256 instances)."""
+    return "true" in text or "false" in text
+
+
 def instances_to_batch(
-    instances: Any, spec: InputSpec, max_instances: int, field: str = "instances"
+    instances: Any,
+    spec: InputSpec,
+    max_instances: int,
+    field: str = "instances",
+    booleans_possible: bool = True,
 ) -> np.ndarray:
-    """A JSON array of instances (each [H, W], [H, W, 1] or [H*W] numbers) -> float32 (N, H, W)."""
+    """A JSON array of instances (each [H, W], [H, W, 1] or [H*W] numbers) -> float32 (N, H, W).
+
+    booleans_possible=False (see may_contain_booleans) skips the scan for booleans."""
     if not isinstance(instances, list):
         raise ApiError(
             "INVALID_TYPE",
@@ -149,7 +162,7 @@ def instances_to_batch(
 
     if array.dtype.kind in "iuf":
         # numpy silently turns booleans mixed with numbers into 0/1, so look at the JSON values.
-        if bool in set(map(type, _leaves(instances, array.ndim))):
+        if booleans_possible and bool in set(map(type, _leaves(instances, array.ndim))):
             raise ApiError(
                 "INVALID_TYPE", f"'{field}' contains a boolean; every value must be a number"
             )
