@@ -1,0 +1,122 @@
+"""Where the time goes: `python -m bench.profile [imports|warm] [--batch N] [--n N] [--untraced]`.
+
+Both run with the environment Lambda sets (LAMBDA_TASK_ROOT, a sampled trace id): Tracer on.
+
+imports: `python -X importtime` of the handler module in a fresh process, self time summed by
+         top-level package (what the cold start pays before the first line of app.py runs).
+warm:    pyinstrument over N warm requests through app.lambda_handler (moto_server on loopback,
+         the committed fixture model), the same event the bench uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import (
+    FIXTURE_DIR,
+    FUNCTION_DIR,
+    FUNCTION_ENV,
+    PYTHON,
+    base_event,
+    lambda_environment,
+    predict_event,
+)
+
+
+def imports(traced: bool, module: str = "app") -> str:
+    """Self time of every module `import app` executes, summed by top-level package, on the
+    Lambda-like import path (bench/lambda_path.py) with bytecode prepared, as in the bench."""
+    from bench import lambda_path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path, note = lambda_path.build(Path(tmp), log=lambda message: None)
+        env = {**os.environ, **FUNCTION_ENV, **lambda_environment(9)}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(FUNCTION_DIR), path) if p)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        if not traced:
+            env["POWERTOOLS_TRACE_DISABLED"] = "true"
+        command = [PYTHON, *(["-S"] if path else []), "-X", "importtime", "-c", f"import {module}"]
+        subprocess.run(command, env=env, cwd=tmp, capture_output=True, check=True)  # bytecode
+        completed = subprocess.run(command, env=env, cwd=tmp, capture_output=True, text=True)
+    by_package: collections.Counter = collections.Counter()
+    for line in completed.stderr.splitlines():
+        fields = line.removeprefix("import time:").split("|")
+        if len(fields) != 3 or not fields[0].strip().isdigit():
+            continue
+        by_package[fields[2].strip().split(".")[0]] += int(fields[0])
+    total = sum(by_package.values()) / 1000
+    rows = [f"import {module}: {total:.1f} ms of module execution (self times); {note}"]
+    rows += [f"  {us / 1000:8.1f} ms  {name}" for name, us in by_package.most_common(25)]
+    return "\n".join(rows)
+
+
+def warm(batch: int, n: int, traced: bool) -> str:
+    import boto3
+    import numpy as np
+    from pyinstrument import Profiler
+
+    from bench.common import LambdaContext
+    from bench.s3local import apply_environment, moto_server
+    from training.publish import publish
+
+    with moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
+        apply_environment(endpoint)
+        os.environ.update(FUNCTION_ENV)
+        os.environ["MODEL_CACHE_DIR"] = str(Path(tmp) / "models")
+        os.environ.update(lambda_environment(9))  # UDP to the discard port: nobody listens
+        if not traced:
+            os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+        boto3.client("s3").create_bucket(Bucket=FUNCTION_ENV["MODEL_BUCKET"])
+        artifact = Path(tmp) / "artifact"
+        artifact.mkdir()
+        for name in ("model.tflite", "manifest.json"):
+            (artifact / name).write_bytes((FIXTURE_DIR / name).read_bytes())
+        publish(artifact, FUNCTION_ENV["MODEL_BUCKET"], FUNCTION_ENV["MODEL_PREFIX"])
+        sys.path.insert(0, str(FUNCTION_DIR))
+        import app
+
+        with np.load(FIXTURE_DIR / "digits.npz") as digits:
+            event = predict_event(digits["x"][:batch].astype(int).tolist(), base_event()[0])
+        devnull = open(os.devnull, "w")
+        real_stdout, sys.stdout = sys.stdout, devnull  # the function's log lines
+        try:
+            for _ in range(20):
+                assert app.lambda_handler(dict(event), LambdaContext())["statusCode"] == 200
+            profiler = Profiler(interval=0.0001)
+            profiler.start()
+            for _ in range(n):
+                app.lambda_handler(dict(event), LambdaContext())
+            profiler.stop()
+        finally:
+            sys.stdout = real_stdout
+        return profiler.output_text(unicode=False, color=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.profile",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("what", choices=("imports", "warm"))
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--untraced", action="store_true", help="POWERTOOLS_TRACE_DISABLED=true")
+    parser.add_argument("--module", default="app")
+    args = parser.parse_args(argv)
+    traced = not args.untraced
+    print(
+        imports(traced, args.module) if args.what == "imports" else warm(args.batch, args.n, traced)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

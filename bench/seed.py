@@ -1,0 +1,63 @@
+"""The seed's path: its serving code behind the same API Gateway event.
+
+Cold start: import TensorFlow, download the float Keras model (model.keras) from S3, load it.
+Request: the body decoded with the standard library, prediction through a `@tf.function` around
+the float Keras model (or `model.predict`, the second row), the answer encoded as JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import boto3  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+LABELS = [str(i) for i in range(10)]
+
+
+def s3_client():
+    return boto3.client("s3")
+
+
+def fetch(s3, bucket: str, key: str, path: str) -> str:
+    s3.download_file(bucket, key, path)
+    return path
+
+
+class Seed:
+    def __init__(self, path: str, use_predict: bool = False):
+        self.model = tf.keras.models.load_model(path)
+        self.use_predict = use_predict
+        shape = [None, *self.model.input_shape[1:]]
+
+        @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
+        def serve(x):
+            return self.model(x, training=False)
+
+        self.serve = serve
+
+    def handler(self, event: dict, context=None) -> dict:
+        body = event["body"]
+        if event.get("isBase64Encoded"):
+            body = base64.b64decode(body)
+        x = np.asarray(json.loads(body)["instances"], dtype=np.float32)
+        x = x.reshape(-1, *self.model.input_shape[1:])
+        if self.use_predict:
+            probabilities = self.model.predict(x, verbose=0)
+        else:
+            probabilities = self.serve(x).numpy()
+        top = probabilities.argmax(axis=1).tolist()
+        predictions = [
+            {"label": LABELS[c], "probabilities": row}
+            for c, row in zip(top, probabilities.tolist(), strict=True)
+        ]
+        return {
+            "statusCode": 200,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps({"predictions": predictions}),
+        }

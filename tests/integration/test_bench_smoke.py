@@ -1,0 +1,65 @@
+"""`python -m bench --quick` end to end: every section runs and the JSON has every ratio.
+
+A smoke test of the harness only: it asserts the shape of the results, never a timing
+(figures from a --quick run on a shared machine mean nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RATIOS = (
+    "cold_start_vs_seed",
+    "cold_start_vs_floor",
+    "warm_p50_vs_seed",
+    "warm_p50_vs_floor",
+    "int8_bytes_vs_float32",
+    "int8_accuracy_drop_points",
+    "package_unzipped_mb",
+    "large_model_load_vs_download",
+)
+
+
+@pytest.mark.integration
+def test_bench_quick_writes_every_ratio_as_a_number(tmp_path):
+    out = tmp_path / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads(out.read_text())
+
+    ratios = results["ratios"]
+    assert set(RATIOS) <= set(ratios)
+    for key in RATIOS:
+        value = ratios[key]
+        assert isinstance(value, int | float) and not isinstance(value, bool), (key, value)
+        assert math.isfinite(value), (key, value)
+    assert set(results["goals"]) == set(RATIOS)
+
+    # every comparison has its baseline beside it
+    assert {"ours", "floor", "seed"} <= set(results["cold_start"]["variants"])
+    for batch in ("1", "32", "256"):
+        assert {"ours", "floor", "seed", "seed_predict"} <= set(results["warm"]["batches"][batch])
+    assert set(results["quantization"]["modes"]) == {"none", "float16", "dynamic", "int8"}
+    assert "100" in results["model_scale"]
+    # ours and the floor serve the same int8 model: the same answers
+    assert results["warm"]["label_agreement_with_ours"]["1"]["floor"] == 1.0
+
+    # the markdown table goes to stdout, the ratios first
+    assert "| ratio | value | goal | met |" in completed.stdout
+    for key in RATIOS:
+        assert f"`{key}`" in completed.stdout
+    # the committed results are not touched by a run with --out
+    assert out.parent == tmp_path
