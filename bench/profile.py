@@ -96,7 +96,7 @@ def warm(batch: int, n: int, traced: bool) -> str:
             profiler.stop()
         finally:
             sys.stdout = real_stdout
-        return profiler.output_text(unicode=False, color=False)
+        return profiler.output_text(unicode=False, color=False, show_all=bool(os.environ.get("PROFILE_SHOW_ALL")))
 
 
 def main(argv: list[str] | None = None) -> int:

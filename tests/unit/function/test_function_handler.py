@@ -307,3 +307,39 @@ def test_odd_bodies_are_always_a_4xx_with_a_code(served, load_event, body, path)
     result = invoke(event)
     assert 400 <= result.status < 500, (result.status, result.body)
     assert set(result.body) == {"error", "code"}
+
+
+def test_each_prediction_is_traced_in_its_own_invoke_subsegment(served, load_event, monkeypatch):
+    import contextlib
+
+    import app
+
+    spans: list[str] = []
+
+    def recording_subsegment(name):
+        spans.append(name)
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(app, "_subsegment", recording_subsegment)
+    assert invoke(load_event("predict-instances.json")).status == 200
+    assert invoke(load_event("tfserving-predict.json")).status == 200
+    assert spans.count("invoke") == 2
+
+
+@pytest.mark.parametrize("init_type,preloaded", [("provisioned-concurrency", True),
+                                                 ("snap-start", True), ("on-demand", False)])
+def test_model_is_loaded_during_init_only_where_init_runs_ahead_of_requests(
+        serve, fake_s3, init_type, preloaded):
+    import app
+
+    store = serve(fake_s3)
+    app.preload_model({"AWS_LAMBDA_INITIALIZATION_TYPE": init_type})
+    assert (store.current is not None) == preloaded
+
+
+def test_a_failed_preload_is_left_to_the_first_request(serve, load_event):
+    import app
+
+    serve(FakeS3())  # an empty registry
+    app.preload_model({"AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency"})
+    assert invoke(load_event("predict-instances.json")).code == "MODEL_UNAVAILABLE"
