@@ -96,7 +96,8 @@ def warm(batch: int, n: int, traced: bool) -> str:
             profiler.stop()
         finally:
             sys.stdout = real_stdout
-        return profiler.output_text(unicode=False, color=False, show_all=bool(os.environ.get("PROFILE_SHOW_ALL")))
+        show_all = bool(os.environ.get("PROFILE_SHOW_ALL"))  # frames pyinstrument hides
+        return profiler.output_text(unicode=False, color=False, show_all=show_all)
 
 
 def main(argv: list[str] | None = None) -> int:

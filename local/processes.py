@@ -100,3 +100,20 @@ def wait_until(
         f"{what} not ready after {timeout:.0f} s"
         + (f" (last error: {last_error})" if last_error else "")
     )
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    """Until something accepts connections on 127.0.0.1:port (RuntimeError if the process
+    exits first, TimeoutError after timeout seconds)."""
+    def accepts() -> bool:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+
+    wait_until(accepts, timeout, process, what=f"the server on port {port}", interval=0.05)

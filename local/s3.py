@@ -9,9 +9,14 @@ The state lives in this process's memory: stopping the server forgets every obje
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 from local import processes
 
@@ -34,6 +39,21 @@ def client_environment(port: int) -> dict[str, str]:
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
     }
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto_server process on a free loopback port, for tests and benchmarks; yields its
+    endpoint URL and stops it on exit, whatever happens."""
+    port = processes.free_port()
+    binary = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
+    process = processes.start([binary, "-H", "127.0.0.1", "-p", str(port)],
+                              log=Path(os.devnull))
+    try:
+        processes.wait_for_port(port, process)
+        yield endpoint(port)
+    finally:
+        processes.stop(process)
 
 
 def check_port_free(port: int) -> None:

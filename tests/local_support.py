@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local import processes
-from tests.conftest import free_port  # noqa: F401 - re-exported for the tests of local/
+from local.processes import free_port  # noqa: F401 - re-exported for the tests of local/
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_DIR = ROOT / "tests" / "fixtures" / "mnist"
