@@ -353,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
             results["function_import_path"] = path_note
             # Lambda's /var/task and /opt are read-only: bytecode is used only if shipped. Every
             # process gets the same prepared bytecode (PYTHONPYCACHEPREFIX, filled by one priming
-            # run; the seed's .venv has its own), except "ours_nopyc": an empty prefix, so the
-            # bytecode the layer ships is ignored too, as if it had none (pip --no-compile).
+            # run; the seed's .venv has its own), except "ours_nopyc": a copy of the layer without
+            # its bytecode, as pip --no-compile alone builds it.
             pycache = work / "pycache"
             env["PYTHONDONTWRITEBYTECODE"] = "1"
             function_variants = ("ours", "ours_untraced", "ours_nopyc", "whatif_no_boto3",
@@ -363,14 +363,15 @@ def main(argv: list[str] | None = None) -> int:
                 v: {"PYTHONPYCACHEPREFIX": str(pycache)} for v in function_variants
             }
             variant_env["ours_untraced"]["POWERTOOLS_TRACE_DISABLED"] = "true"
-            no_pycache = work / "no-pycache"
-            no_pycache.mkdir(exist_ok=True)
-            variant_env["ours_nopyc"] = {"PYTHONPYCACHEPREFIX": str(no_pycache)}
+            # no prefix: the standard library and boto3 keep their own bytecode, as on Lambda
+            variant_env["ours_nopyc"] = {}
             python_for: dict[str, list[str]] = {}
             if lambda_path:
                 for variant in function_variants:
                     variant_env[variant]["PYTHONPATH"] = lambda_path
                     python_for[variant] = [PYTHON, "-S"]
+                variant_env["ours_nopyc"]["PYTHONPATH"] = lambda_path_module.without_bytecode(
+                    lambda_path, work)
             priming_env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
             (work / "cold").mkdir(parents=True, exist_ok=True)
             for variant in ("ours", *extra, "whatif_no_boto3", "floor"):

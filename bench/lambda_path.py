@@ -13,6 +13,7 @@ linked from .venv. The seed's path keeps the whole .venv (it needs TensorFlow).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -81,3 +82,13 @@ def build(work: Path, log=print) -> tuple[str | None, str]:
         f"{version}, same pins and trim) + the Lambda runtime's boto3 stack "
         f"({', '.join(RUNTIME_PACKAGES)}) from .venv; stdlib {sysconfig.get_paths()['stdlib']}"
     )
+
+
+def without_bytecode(path: str, work: Path) -> str:
+    """The same import path with a copy of the layer that has no .pyc files: the layer as pip
+    --no-compile alone builds it (Lambda's /opt is read-only, so nothing is cached there)."""
+    layer, *rest = path.split(os.pathsep)
+    copy = work / "layer-without-bytecode" / "python"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(layer, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return os.pathsep.join([str(copy), *rest])
