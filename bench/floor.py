@@ -7,14 +7,11 @@ checksum, no validation, no logging or metrics: what no serving code can avoid d
 
 from __future__ import annotations
 
-import base64
-import json
-
 import boto3
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-LABELS = [str(i) for i in range(10)]
+from bench.baseline import answer, read_instances
 
 
 def s3_client():
@@ -39,10 +36,7 @@ class Floor:
         self.batch = int(inp["shape"][0])
 
     def handler(self, event: dict, context=None) -> dict:
-        body = event["body"]
-        if event.get("isBase64Encoded"):
-            body = base64.b64decode(body)
-        x = np.asarray(json.loads(body)["instances"], dtype=np.float32).reshape(-1, *self.shape)
+        x = read_instances(event).reshape(-1, *self.shape)
         if self.input_scale:
             x = np.round(x / self.input_scale) + self.input_zero
         tensor = x.astype(self.input_dtype)
@@ -56,13 +50,4 @@ class Floor:
         probabilities = raw.astype(np.float32)
         if self.output_scale:
             probabilities = (probabilities - self.output_zero) * np.float32(self.output_scale)
-        top = probabilities.argmax(axis=1).tolist()
-        predictions = [
-            {"label": LABELS[c], "probabilities": row}
-            for c, row in zip(top, probabilities.tolist(), strict=True)
-        ]
-        return {
-            "statusCode": 200,
-            "headers": {"Content-Type": "application/json"},
-            "body": json.dumps({"predictions": predictions}),
-        }
+        return answer(probabilities)

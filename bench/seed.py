@@ -7,17 +7,14 @@ the float Keras model (or `model.predict`, the second row), the answer encoded a
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import boto3  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-LABELS = [str(i) for i in range(10)]
+from bench.baseline import answer, read_instances  # noqa: E402
 
 
 def s3_client():
@@ -42,22 +39,9 @@ class Seed:
         self.serve = serve
 
     def handler(self, event: dict, context=None) -> dict:
-        body = event["body"]
-        if event.get("isBase64Encoded"):
-            body = base64.b64decode(body)
-        x = np.asarray(json.loads(body)["instances"], dtype=np.float32)
-        x = x.reshape(-1, *self.model.input_shape[1:])
+        x = read_instances(event).reshape(-1, *self.model.input_shape[1:])
         if self.use_predict:
             probabilities = self.model.predict(x, verbose=0)
         else:
             probabilities = self.serve(x).numpy()
-        top = probabilities.argmax(axis=1).tolist()
-        predictions = [
-            {"label": LABELS[c], "probabilities": row}
-            for c, row in zip(top, probabilities.tolist(), strict=True)
-        ]
-        return {
-            "statusCode": 200,
-            "headers": {"Content-Type": "application/json"},
-            "body": json.dumps({"predictions": predictions}),
-        }
+        return answer(probabilities)
