@@ -93,8 +93,9 @@ demo: setup ## the whole loop offline: S3, train (or reuse), publish, local API,
 bench: setup ## benchmarks side by side -> bench/results.json and a markdown table
 	$(PY) -m bench
 
-lint: setup ## ruff
+lint: setup ## ruff: lint and the one code style (ruff format --check)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean: ## remove build output and caches (keeps .venv and artifacts/)
 	rm -rf .aws-sam .pytest_cache .ruff_cache

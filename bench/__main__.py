@@ -357,8 +357,14 @@ def main(argv: list[str] | None = None) -> int:
             # its bytecode, as pip --no-compile alone builds it.
             pycache = work / "pycache"
             env["PYTHONDONTWRITEBYTECODE"] = "1"
-            function_variants = ("ours", "ours_untraced", "ours_nopyc", "whatif_no_boto3",
-                                 "before", "floor")
+            function_variants = (
+                "ours",
+                "ours_untraced",
+                "ours_nopyc",
+                "whatif_no_boto3",
+                "before",
+                "floor",
+            )
             variant_env: dict[str, dict[str, str]] = {
                 v: {"PYTHONPYCACHEPREFIX": str(pycache)} for v in function_variants
             }
@@ -371,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
                     variant_env[variant]["PYTHONPATH"] = lambda_path
                     python_for[variant] = [PYTHON, "-S"]
                 variant_env["ours_nopyc"]["PYTHONPATH"] = lambda_path_module.without_bytecode(
-                    lambda_path, work)
+                    lambda_path, work
+                )
             priming_env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
             (work / "cold").mkdir(parents=True, exist_ok=True)
             for variant in ("ours", *extra, "whatif_no_boto3", "floor"):
@@ -397,8 +404,15 @@ def main(argv: list[str] | None = None) -> int:
                     settings["cold_seed_runs"],
                     log,
                     variant_env,
-                    ("ours", *extra, "ours_untraced", "ours_nopyc", "whatif_no_boto3", "floor",
-                     "seed"),
+                    (
+                        "ours",
+                        *extra,
+                        "ours_untraced",
+                        "ours_nopyc",
+                        "whatif_no_boto3",
+                        "floor",
+                        "seed",
+                    ),
                     python_for,
                 )
                 results["cold_start"] = {"labels": COLD_LABELS, "variants": variants}

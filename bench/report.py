@@ -62,8 +62,13 @@ def markdown(results: dict) -> str:
 
     context = results.get("context") or {}
     if context:
-        out += ["", "Context (what the floor itself allows; what packaging and tracing cost):", "",
-                "| figure | value |", "| --- | ---: |"]
+        out += [
+            "",
+            "Context (what the floor itself allows; what packaging and tracing cost):",
+            "",
+            "| figure | value |",
+            "| --- | ---: |",
+        ]
         out += [f"| `{key}` | {_f(value)} |" for key, value in context.items()]
 
     cold = results.get("cold_start")

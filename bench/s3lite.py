@@ -40,8 +40,11 @@ class _Body:
 class S3Lite:
     def __init__(self, environ=os.environ):
         self.region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        endpoint = (environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
-                    or f"https://s3.{self.region}.amazonaws.com")
+        endpoint = (
+            environ.get("AWS_ENDPOINT_URL_S3")
+            or environ.get("AWS_ENDPOINT_URL")
+            or f"https://s3.{self.region}.amazonaws.com"
+        )
         parts = urllib.parse.urlsplit(endpoint)
         self.https = parts.scheme == "https"
         self.host = parts.netloc
@@ -56,17 +59,29 @@ class S3Lite:
             headers["x-amz-security-token"] = self.token
         names = sorted(headers)
         signed_headers = ";".join(names)
-        canonical = "\n".join(["GET", path, "", *(f"{n}:{headers[n]}" for n in names), "",
-                               signed_headers, EMPTY_SHA256])
+        canonical = "\n".join(
+            [
+                "GET",
+                path,
+                "",
+                *(f"{n}:{headers[n]}" for n in names),
+                "",
+                signed_headers,
+                EMPTY_SHA256,
+            ]
+        )
         scope = f"{amz_date[:8]}/{self.region}/s3/aws4_request"
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
-                             hashlib.sha256(canonical.encode()).hexdigest()])
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
         key = ("AWS4" + self.secret).encode()
         for part in (amz_date[:8], self.region, "s3", "aws4_request"):
             key = hmac.new(key, part.encode(), hashlib.sha256).digest()
         signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={self.key_id}/{scope}, "
-                                    f"SignedHeaders={signed_headers}, Signature={signature}")
+        headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={self.key_id}/{scope}, "
+            f"SignedHeaders={signed_headers}, Signature={signature}"
+        )
         return headers
 
     def get_object(self, Bucket: str, Key: str) -> dict:  # noqa: N803 (boto3's names)
@@ -89,17 +104,31 @@ def signature_matches_botocore() -> bool:
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    environ = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG",
-               "AWS_SESSION_TOKEN": "token/with+chars=", "AWS_REGION": "eu-west-1",
-               "AWS_ENDPOINT_URL_S3": "https://s3.eu-west-1.amazonaws.com"}
+    environ = {
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG",
+        "AWS_SESSION_TOKEN": "token/with+chars=",
+        "AWS_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL_S3": "https://s3.eu-west-1.amazonaws.com",
+    }
     lite = S3Lite(environ)
     now = datetime.datetime(2026, 11, 28, 22, 0, 0, tzinfo=datetime.UTC)
     path = "/my-bucket/models/mnist/1764300000/model.tflite"
     ours = lite.sign(path, now)["Authorization"]
-    request = AWSRequest(method="GET", url=f"https://{lite.host}{path}",
-                         headers={"x-amz-content-sha256": EMPTY_SHA256})
-    auth = S3SigV4Auth(Credentials(environ["AWS_ACCESS_KEY_ID"], environ["AWS_SECRET_ACCESS_KEY"],
-                                   environ["AWS_SESSION_TOKEN"]), "s3", "eu-west-1")
+    request = AWSRequest(
+        method="GET",
+        url=f"https://{lite.host}{path}",
+        headers={"x-amz-content-sha256": EMPTY_SHA256},
+    )
+    auth = S3SigV4Auth(
+        Credentials(
+            environ["AWS_ACCESS_KEY_ID"],
+            environ["AWS_SECRET_ACCESS_KEY"],
+            environ["AWS_SESSION_TOKEN"],
+        ),
+        "s3",
+        "eu-west-1",
+    )
     from unittest import mock
 
     with mock.patch("botocore.auth.get_current_datetime", lambda: now.replace(tzinfo=None)):

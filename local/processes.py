@@ -112,6 +112,7 @@ def free_port() -> int:
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
     """Until something accepts connections on 127.0.0.1:port (RuntimeError if the process
     exits first, TimeoutError after timeout seconds)."""
+
     def accepts() -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
         return True

@@ -47,8 +47,7 @@ def moto_server() -> Iterator[str]:
     endpoint URL and stops it on exit, whatever happens."""
     port = processes.free_port()
     binary = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-    process = processes.start([binary, "-H", "127.0.0.1", "-p", str(port)],
-                              log=Path(os.devnull))
+    process = processes.start([binary, "-H", "127.0.0.1", "-p", str(port)], log=Path(os.devnull))
     try:
         processes.wait_for_port(port, process)
         yield endpoint(port)

@@ -61,9 +61,14 @@ def published_model(s3_env, tmp_path):
         shutil.copy(FIXTURE_DIR / name, artifact / name)
     publish(artifact, s3_env, "models")
     manifest = json.loads((FIXTURE_DIR / "manifest.json").read_text())
-    return {"bucket": s3_env, "prefix": "models", "name": manifest["name"],
-            "version": manifest["version"], "manifest": manifest,
-            "endpoint": os.environ["AWS_ENDPOINT_URL_S3"]}
+    return {
+        "bucket": s3_env,
+        "prefix": "models",
+        "name": manifest["name"],
+        "version": manifest["version"],
+        "manifest": manifest,
+        "endpoint": os.environ["AWS_ENDPOINT_URL_S3"],
+    }
 
 
 @pytest.fixture

@@ -42,8 +42,11 @@ class TrainConfig:
         check_choice("quantization mode", self.quantize, QUANTIZE_MODES)
         if not self.name or not all(c.isalnum() or c in "-_" for c in self.name):
             raise ValueError(f"model name {self.name!r}: use letters, digits, '-' and '_' only")
-        for field, value in (("epochs", self.epochs), ("batch_size", self.batch_size),
-                             ("calibration_size", self.calibration_size)):
+        for field, value in (
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("calibration_size", self.calibration_size),
+        ):
             if value < 1:
                 raise ValueError(f"{field} must be >= 1, got {value}")
         if self.limit is not None and self.limit < 10:

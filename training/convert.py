@@ -16,7 +16,7 @@ def representative_dataset(x: np.ndarray, size: int, seed: int):
 
     def generate() -> Iterator[list[np.ndarray]]:
         for i in picked:
-            yield [x[i: i + 1].astype(np.float32)]
+            yield [x[i : i + 1].astype(np.float32)]
 
     return generate
 

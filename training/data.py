@@ -80,7 +80,8 @@ def read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
             if missing:
                 raise DatasetError(
                     f"{path}: missing arrays {', '.join(missing)} "
-                    f"(expected {', '.join(keys)}, found {', '.join(archive.files) or 'none'})")
+                    f"(expected {', '.join(keys)}, found {', '.join(archive.files) or 'none'})"
+                )
             return {k: archive[k] for k in keys}
     except DatasetError:
         raise
@@ -99,7 +100,7 @@ def read_idx(path: Path) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DatasetError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
     ndim = data[3]
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(dims)):
         raise DatasetError(f"{path}: header says {dims} but holds {body.size} bytes")
@@ -145,15 +146,19 @@ def load_mnist(data_path: str | None = None) -> Dataset:
         import keras  # only here: the download needs it, nothing else in this module does
 
         try:
-            path = Path(keras.utils.get_file(
-                "mnist.npz",
-                "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
-                file_hash="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"))
+            path = Path(
+                keras.utils.get_file(
+                    "mnist.npz",
+                    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+                    file_hash="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+                )
+            )
         except Exception as exc:
             raise DatasetError(
                 "cannot download the full MNIST through Keras (offline?): give a local "
                 "mnist.npz, a folder of IDX files or an s3:// URI with --data-path, or use "
-                f"--dataset mnist-sample ({exc})") from exc
+                f"--dataset mnist-sample ({exc})"
+            ) from exc
         return load_mnist(str(path))
     path = Path(data_path)
     if path.is_dir():
@@ -165,8 +170,15 @@ def load_mnist(data_path: str | None = None) -> Dataset:
         sha = file_sha256(path)
     check_images(arrays["x_train"], arrays["y_train"], f"{path} (train)")
     check_images(arrays["x_test"], arrays["y_test"], f"{path} (test)")
-    return Dataset("mnist", str(path), sha, arrays["x_train"], arrays["y_train"],
-                   arrays["x_test"], arrays["y_test"])
+    return Dataset(
+        "mnist",
+        str(path),
+        sha,
+        arrays["x_train"],
+        arrays["y_train"],
+        arrays["x_test"],
+        arrays["y_test"],
+    )
 
 
 def load_dataset(name: str, data_path: str | None = None) -> Dataset:
@@ -192,17 +204,29 @@ def stratified_split(y: np.ndarray, fractions: tuple[float, ...], seed: int) -> 
     return [np.sort(np.concatenate(p)) for p in parts]
 
 
-def make_splits(dataset: Dataset, validation_fraction: float, test_fraction: float,
-                seed: int, limit: int | None = None) -> Splits:
+def make_splits(
+    dataset: Dataset,
+    validation_fraction: float,
+    test_fraction: float,
+    seed: int,
+    limit: int | None = None,
+) -> Splits:
     """Train/validation/test. A dataset with its own test split keeps it as the test split."""
     if dataset.x_test is not None:
         val_idx, train_idx = stratified_split(dataset.y, (validation_fraction,), seed)
         x_test, y_test = dataset.x_test, dataset.y_test
     else:
         test_idx, val_idx, train_idx = stratified_split(
-            dataset.y, (test_fraction, validation_fraction), seed)
+            dataset.y, (test_fraction, validation_fraction), seed
+        )
         x_test, y_test = dataset.x[test_idx], dataset.y[test_idx]
     if limit is not None:
         train_idx = np.random.default_rng(seed).permutation(train_idx)[:limit]
-    return Splits(dataset.x[train_idx], dataset.y[train_idx], dataset.x[val_idx],
-                  dataset.y[val_idx], x_test, y_test)
+    return Splits(
+        dataset.x[train_idx],
+        dataset.y[train_idx],
+        dataset.x[val_idx],
+        dataset.y[val_idx],
+        x_test,
+        y_test,
+    )

@@ -39,8 +39,10 @@ def dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
 
 def tflite_specs(model_content: bytes) -> tuple[dict, dict]:
     interpreter = Interpreter(model_content=model_content)
-    return (tensor_spec(interpreter.get_input_details()[0]),
-            tensor_spec(interpreter.get_output_details()[0]))
+    return (
+        tensor_spec(interpreter.get_input_details()[0]),
+        tensor_spec(interpreter.get_output_details()[0]),
+    )
 
 
 def tflite_probabilities(model_content: bytes, x: np.ndarray) -> np.ndarray:
@@ -69,5 +71,6 @@ def check_accuracy_gate(float_accuracy: float, quantized_accuracy: float, max_dr
     if drop > max_drop:
         raise AccuracyGateError(
             f"quantized accuracy {quantized_accuracy:.2%} is {drop:.2f} points below the float "
-            f"model's {float_accuracy:.2%}; at most {max_drop:.2f} allowed (--max-accuracy-drop)")
+            f"model's {float_accuracy:.2%}; at most {max_drop:.2f} allowed (--max-accuracy-drop)"
+        )
     return drop

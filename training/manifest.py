@@ -40,9 +40,21 @@ def utc_timestamp(epoch_seconds: float) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_manifest(*, name: str, version: int, created_at: float, dataset: dict, model: dict,
-                   input_spec: dict, output_spec: dict, labels: list[str], quantization: dict,
-                   evaluation: dict, sizes: dict, model_content: bytes) -> dict:
+def build_manifest(
+    *,
+    name: str,
+    version: int,
+    created_at: float,
+    dataset: dict,
+    model: dict,
+    input_spec: dict,
+    output_spec: dict,
+    labels: list[str],
+    quantization: dict,
+    evaluation: dict,
+    sizes: dict,
+    model_content: bytes,
+) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "name": name,
@@ -79,7 +91,9 @@ def verify_files(artifact_dir: Path, manifest: dict) -> dict[str, bytes]:
     for filename, expected in manifest["files"].items():
         content = (artifact_dir / filename).read_bytes()
         if file_entry(content) != {"sha256": expected["sha256"], "size": expected["size"]}:
-            raise ValueError(f"{artifact_dir / filename}: does not match its manifest "
-                             f"(sha256 {expected['sha256'][:12]}..., {expected['size']} bytes)")
+            raise ValueError(
+                f"{artifact_dir / filename}: does not match its manifest "
+                f"(sha256 {expected['sha256'][:12]}..., {expected['size']} bytes)"
+            )
         contents[filename] = content
     return contents

@@ -32,19 +32,34 @@ def build_model(architecture: str, input_shape: tuple[int, ...], num_classes: in
     return keras.Model(inputs, outputs, name=f"{architecture}_classifier")
 
 
-def train(config: TrainConfig, x_train: np.ndarray, y_train: np.ndarray,
-          x_val: np.ndarray, y_val: np.ndarray, num_classes: int) -> tuple[keras.Model, int]:
+def train(
+    config: TrainConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    num_classes: int,
+) -> tuple[keras.Model, int]:
     """Seeded training with early stopping on the validation split; returns (model, epochs run)."""
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.architecture, x_train.shape[1:], num_classes)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
-                                         restore_best_weights=True)
-    history = model.fit(x_train.astype(np.float32), y_train, epochs=config.epochs,
-                        batch_size=config.batch_size,
-                        validation_data=(x_val.astype(np.float32), y_val),
-                        callbacks=[stop], verbose=1)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.patience, restore_best_weights=True
+    )
+    history = model.fit(
+        x_train.astype(np.float32),
+        y_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation_data=(x_val.astype(np.float32), y_val),
+        callbacks=[stop],
+        verbose=1,
+    )
     return model, len(history.history["loss"])
 
 

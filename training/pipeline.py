@@ -15,8 +15,10 @@ from training.data import NUM_CLASSES, Splits, load_dataset, make_splits
 from training.manifest import KERAS_FILE, MANIFEST_FILE, MODEL_FILE, build_manifest, dumps
 
 INPUT_VALUE_RANGE = [0.0, 255.0]
-INPUT_DESCRIPTION = ("grey levels 0..255, white digit on black (MNIST); "
-                     "the x/255 scaling is a layer inside the model")
+INPUT_DESCRIPTION = (
+    "grey levels 0..255, white digit on black (MNIST); "
+    "the x/255 scaling is a layer inside the model"
+)
 
 
 @dataclass(frozen=True)
@@ -45,40 +47,63 @@ def run_training(config: TrainConfig, clock=time.time) -> TrainResult:
         raise FileExistsError(f"{artifact_dir} already exists; versions are immutable")
 
     dataset = load_dataset(config.dataset, config.data_path)
-    splits = make_splits(dataset, config.validation_fraction, config.test_fraction, config.seed,
-                         config.limit)
-    model, epochs_trained = train(config, splits.x_train, splits.y_train, splits.x_val,
-                                  splits.y_val, NUM_CLASSES)
+    splits = make_splits(
+        dataset, config.validation_fraction, config.test_fraction, config.seed, config.limit
+    )
+    model, epochs_trained = train(
+        config, splits.x_train, splits.y_train, splits.x_val, splits.y_val, NUM_CLASSES
+    )
 
     float_accuracy = keras_accuracy(model, splits.x_test, splits.y_test)
     float32_bytes = len(convert(model, "none"))
     content = quantized_model(model, config.quantize, splits, config)
     probabilities = evaluate.tflite_probabilities(content, splits.x_test)
     quantized_accuracy = evaluate.accuracy(probabilities, splits.y_test)
-    drop = evaluate.check_accuracy_gate(float_accuracy, quantized_accuracy,
-                                        config.max_accuracy_drop)
+    drop = evaluate.check_accuracy_gate(
+        float_accuracy, quantized_accuracy, config.max_accuracy_drop
+    )
 
     input_spec, output_spec = evaluate.tflite_specs(content)
     manifest = build_manifest(
-        name=config.name, version=version, created_at=started,
-        dataset={"name": dataset.name, "source": Path(dataset.source).name,
-                 "sha256": dataset.sha256, "sizes": splits.sizes(), "seed": config.seed},
-        model={"architecture": config.architecture, "epochs_trained": epochs_trained,
-               "epochs_max": config.epochs, "batch_size": config.batch_size,
-               "parameters": int(model.count_params())},
-        input_spec={**input_spec, "value_range": INPUT_VALUE_RANGE,
-                    "description": INPUT_DESCRIPTION},
+        name=config.name,
+        version=version,
+        created_at=started,
+        dataset={
+            "name": dataset.name,
+            "source": Path(dataset.source).name,
+            "sha256": dataset.sha256,
+            "sizes": splits.sizes(),
+            "seed": config.seed,
+        },
+        model={
+            "architecture": config.architecture,
+            "epochs_trained": epochs_trained,
+            "epochs_max": config.epochs,
+            "batch_size": config.batch_size,
+            "parameters": int(model.count_params()),
+        },
+        input_spec={
+            **input_spec,
+            "value_range": INPUT_VALUE_RANGE,
+            "description": INPUT_DESCRIPTION,
+        },
         output_spec=output_spec,
         labels=[str(i) for i in range(NUM_CLASSES)],
-        quantization={"mode": config.quantize, "calibration_size":
-                      config.calibration_size if config.quantize == "int8" else 0},
-        evaluation={"split": "test", "size": int(len(splits.y_test)),
-                    "float_accuracy": round(float_accuracy, 6),
-                    "quantized_accuracy": round(quantized_accuracy, 6),
-                    "accuracy_drop_points": drop,
-                    "max_accuracy_drop_points": config.max_accuracy_drop},
+        quantization={
+            "mode": config.quantize,
+            "calibration_size": config.calibration_size if config.quantize == "int8" else 0,
+        },
+        evaluation={
+            "split": "test",
+            "size": int(len(splits.y_test)),
+            "float_accuracy": round(float_accuracy, 6),
+            "quantized_accuracy": round(quantized_accuracy, 6),
+            "accuracy_drop_points": drop,
+            "max_accuracy_drop_points": config.max_accuracy_drop,
+        },
         sizes={"float32_tflite_bytes": float32_bytes, "tflite_bytes": len(content)},
-        model_content=content)
+        model_content=content,
+    )
 
     artifact_dir.mkdir(parents=True)
     (artifact_dir / MODEL_FILE).write_bytes(content)
@@ -91,16 +116,18 @@ def summary(result: TrainResult) -> str:
     m = result.manifest
     ev, sizes = m["evaluation"], m["sizes"]
     mode = m["quantization"]["mode"]
-    return "\n".join([
-        f"model {m['name']} version {m['version']} -> {result.artifact_dir}",
-        f"  test split ({ev['size']} digits): float {ev['float_accuracy']:.2%}, "
-        f"{mode} {ev['quantized_accuracy']:.2%} (drop {ev['accuracy_drop_points']:.2f} points, "
-        f"allowed {ev['max_accuracy_drop_points']:.2f})",
-        f"  size: float32 TFLite {sizes['float32_tflite_bytes']:,} bytes, {mode} "
-        f"{sizes['tflite_bytes']:,} bytes "
-        f"({sizes['tflite_bytes'] / sizes['float32_tflite_bytes']:.0%})",
-        f"  epochs trained {m['model']['epochs_trained']}, took {result.seconds:.1f} s",
-    ])
+    return "\n".join(
+        [
+            f"model {m['name']} version {m['version']} -> {result.artifact_dir}",
+            f"  test split ({ev['size']} digits): float {ev['float_accuracy']:.2%}, "
+            f"{mode} {ev['quantized_accuracy']:.2%} (drop {ev['accuracy_drop_points']:.2f} points, "
+            f"allowed {ev['max_accuracy_drop_points']:.2f})",
+            f"  size: float32 TFLite {sizes['float32_tflite_bytes']:,} bytes, {mode} "
+            f"{sizes['tflite_bytes']:,} bytes "
+            f"({sizes['tflite_bytes'] / sizes['float32_tflite_bytes']:.0%})",
+            f"  epochs trained {m['model']['epochs_trained']}, took {result.seconds:.1f} s",
+        ]
+    )
 
 
 def write_fixture(result: TrainResult, config: TrainConfig, out: Path, digits: int) -> None:
@@ -123,4 +150,5 @@ def write_fixture(result: TrainResult, config: TrainConfig, out: Path, digits: i
         f"a fixed version {result.manifest['version']}.\n"
         "`digits.npz` holds the test split's digits (`x`, `y`) and what this int8 model "
         "predicts for each through LiteRT (`expected`).\n\n"
-        f"```json\n{json.dumps(result.manifest['evaluation'], indent=2)}\n```\n")
+        f"```json\n{json.dumps(result.manifest['evaluation'], indent=2)}\n```\n"
+    )

@@ -48,18 +48,23 @@ def explain(exc: Exception, bucket: str, version_uri: str) -> PublishError:
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
     if isinstance(exc, EndpointConnectionError):
-        return PublishError(f"cannot reach the S3 endpoint ({exc}); start it (make s3-local) or "
-                            "check AWS_ENDPOINT_URL_S3 / your AWS configuration")
+        return PublishError(
+            f"cannot reach the S3 endpoint ({exc}); start it (make s3-local) or "
+            "check AWS_ENDPOINT_URL_S3 / your AWS configuration"
+        )
     if isinstance(exc, NoCredentialsError):
-        return PublishError("no AWS credentials found; configure them (aws configure, or "
-                            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for a local S3)")
+        return PublishError(
+            "no AWS credentials found; configure them (aws configure, or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for a local S3)"
+        )
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("NoSuchBucket", "404"):
             return PublishError(f"bucket {bucket!r} does not exist; create it or pass --bucket")
         if code == "PreconditionFailed":
-            return PublishError(f"{version_uri} already exists; versions are immutable, "
-                                "train a new one")
+            return PublishError(
+                f"{version_uri} already exists; versions are immutable, train a new one"
+            )
         if code in ("AccessDenied", "403"):
             return PublishError(f"access denied to bucket {bucket!r}; check your permissions")
         return PublishError(f"S3 refused the request ({code}): {exc}")
@@ -71,10 +76,16 @@ def put(s3, bucket: str, key: str, body: bytes, content_type: str, create_only: 
     create_only: a conditional write (If-None-Match: *) that fails if the key exists, so two
     publishers racing for the same version cannot overwrite each other."""
     extra = {"IfNoneMatch": "*"} if create_only else {}
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
-                  ChecksumAlgorithm="SHA256",
-                  ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
-                  ServerSideEncryption="AES256", **extra)
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=body,
+        ContentType=content_type,
+        ChecksumAlgorithm="SHA256",
+        ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
+        ServerSideEncryption="AES256",
+        **extra,
+    )
 
 
 def read_pointer(s3, bucket: str, prefix: str, name: str) -> dict | None:
@@ -85,8 +96,9 @@ def read_pointer(s3, bucket: str, prefix: str, name: str) -> dict | None:
         return None
 
 
-def publish(artifact_dir: Path, bucket: str, prefix: str, s3=None,
-            now: float | None = None) -> dict:
+def publish(
+    artifact_dir: Path, bucket: str, prefix: str, s3=None, now: float | None = None
+) -> dict:
     """Upload one artifact version; returns {"model": uri, "manifest": uri, "pointer": uri|None}.
 
     Refuses to overwrite an existing version (conditional writes). The pointer only moves
@@ -101,28 +113,53 @@ def publish(artifact_dir: Path, bucket: str, prefix: str, s3=None,
     try:
         s3.head_bucket(Bucket=bucket)
         for filename, content in contents.items():
-            put(s3, bucket, version_key(prefix, name, version, filename), content,
-                "application/octet-stream", create_only=True)
+            put(
+                s3,
+                bucket,
+                version_key(prefix, name, version, filename),
+                content,
+                "application/octet-stream",
+                create_only=True,
+            )
         manifest_key = version_key(prefix, name, version, MANIFEST_FILE)
         put(s3, bucket, manifest_key, dumps(manifest), "application/json", create_only=True)
         current = read_pointer(s3, bucket, prefix, name)
         pointer_uri = None
         if current is None or int(current["version"]) < version:
-            pointer = {"name": name, "version": version, "manifest_key": manifest_key,
-                       "updated_at": utc_timestamp(now or time.time())}
-            put(s3, bucket, pointer_key(prefix, name), dumps(pointer), "application/json",
-                create_only=False)
+            pointer = {
+                "name": name,
+                "version": version,
+                "manifest_key": manifest_key,
+                "updated_at": utc_timestamp(now or time.time()),
+            }
+            put(
+                s3,
+                bucket,
+                pointer_key(prefix, name),
+                dumps(pointer),
+                "application/json",
+                create_only=False,
+            )
             pointer_uri = f"s3://{bucket}/{pointer_key(prefix, name)}"
     except (BotoCoreError, ClientError) as exc:
         version_uri = f"s3://{bucket}/{version_key(prefix, name, version, '')}"
         raise explain(exc, bucket, version_uri) from exc
-    return {"model": f"s3://{bucket}/{version_key(prefix, name, version, 'model.tflite')}",
-            "manifest": f"s3://{bucket}/{manifest_key}", "pointer": pointer_uri}
+    return {
+        "model": f"s3://{bucket}/{version_key(prefix, name, version, 'model.tflite')}",
+        "manifest": f"s3://{bucket}/{manifest_key}",
+        "pointer": pointer_uri,
+    }
 
 
 def newest_artifact(artifacts: Path, name: str) -> Path:
-    versions = sorted((int(p.name) for p in (artifacts / name).glob("*")
-                       if p.name.isdigit() and (p / MANIFEST_FILE).is_file()), reverse=True)
+    versions = sorted(
+        (
+            int(p.name)
+            for p in (artifacts / name).glob("*")
+            if p.name.isdigit() and (p / MANIFEST_FILE).is_file()
+        ),
+        reverse=True,
+    )
     if not versions:
         raise PublishError(f"no trained artifact under {artifacts / name}; run make train first")
     return artifacts / name / str(versions[0])

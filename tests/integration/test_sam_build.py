@@ -44,8 +44,11 @@ EM_AARCH64 = 183  # ELF e_machine
 def python_found(version: str) -> bool:
     """Whether compile_bytecode.sh finds an interpreter of that version on this machine."""
     with tempfile.TemporaryDirectory() as empty:
-        probe = subprocess.run(["bash", str(LAYER_DIR / "compile_bytecode.sh"), empty, version],
-                               capture_output=True, text=True)
+        probe = subprocess.run(
+            ["bash", str(LAYER_DIR / "compile_bytecode.sh"), empty, version],
+            capture_output=True,
+            text=True,
+        )
     return "warning: no python" not in probe.stderr
 
 
@@ -195,8 +198,10 @@ def test_trimmed_files_are_absent(layer):
 def test_layer_ships_bytecode_for_the_runtime_python(layer):
     """/opt is read-only on Lambda: without .pyc files for python3.13 in the layer, every cold
     start compiles every module from source (+360 ms, bench/README.md)."""
-    compiled = {p.parent.parent / (p.name.split(".")[0] + ".py")
-                for p in layer.rglob("__pycache__/*.cpython-313.pyc")}
+    compiled = {
+        p.parent.parent / (p.name.split(".")[0] + ".py")
+        for p in layer.rglob("__pycache__/*.cpython-313.pyc")
+    }
     if not compiled and not python_found("3.13"):
         pytest.skip("no python3.13 on this machine to compile with (compile_bytecode.sh)")
     missing = [str(p.relative_to(layer)) for p in layer.rglob("*.py") if p not in compiled]

@@ -23,8 +23,21 @@ def keys(s3, bucket):
 
 def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsys):
     artifacts = tmp_path / "artifacts"
-    code = main(["train", *QUICK, "--artifacts", str(artifacts), "--version", "1000",
-                 "--publish", "--bucket", s3_env, "--prefix", "models"])
+    code = main(
+        [
+            "train",
+            *QUICK,
+            "--artifacts",
+            str(artifacts),
+            "--version",
+            "1000",
+            "--publish",
+            "--bucket",
+            s3_env,
+            "--prefix",
+            "models",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "float" in out and "int8" in out and "bytes" in out
@@ -36,24 +49,43 @@ def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsy
     assert manifest["evaluation"]["quantized_accuracy"] > 0.8
     assert (artifacts / "mnist/1000/model.keras").is_file()
 
-    assert keys(s3, s3_env) == ["models/mnist/1000/manifest.json",
-                                "models/mnist/1000/model.tflite", "models/mnist/latest.json"]
+    assert keys(s3, s3_env) == [
+        "models/mnist/1000/manifest.json",
+        "models/mnist/1000/model.tflite",
+        "models/mnist/latest.json",
+    ]
     obj = s3.get_object(Bucket=s3_env, Key="models/mnist/1000/model.tflite", ChecksumMode="ENABLED")
     body = obj["Body"].read()
     assert hashlib.sha256(body).hexdigest() == manifest["files"]["model.tflite"]["sha256"]
     assert obj["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
     assert obj["ServerSideEncryption"] == "AES256"
-    published = json.loads(s3.get_object(Bucket=s3_env, Key="models/mnist/1000/manifest.json")
-                           ["Body"].read())
+    published = json.loads(
+        s3.get_object(Bucket=s3_env, Key="models/mnist/1000/manifest.json")["Body"].read()
+    )
     assert published == manifest
-    pointer = json.loads(s3.get_object(Bucket=s3_env, Key="models/mnist/latest.json")
-                         ["Body"].read())
+    pointer = json.loads(
+        s3.get_object(Bucket=s3_env, Key="models/mnist/latest.json")["Body"].read()
+    )
     assert pointer["version"] == 1000
     assert pointer["manifest_key"] == "models/mnist/1000/manifest.json"
 
     # The same version again is refused and changes nothing.
-    assert main(["publish", "--artifacts", str(artifacts), "--version", "1000",
-                 "--bucket", s3_env, "--prefix", "models"]) == 2
+    assert (
+        main(
+            [
+                "publish",
+                "--artifacts",
+                str(artifacts),
+                "--version",
+                "1000",
+                "--bucket",
+                s3_env,
+                "--prefix",
+                "models",
+            ]
+        )
+        == 2
+    )
     assert "already exists" in capsys.readouterr().err
     assert s3.get_object(Bucket=s3_env, Key="models/mnist/1000/model.tflite")["Body"].read() == body
 
@@ -65,8 +97,19 @@ def test_failed_accuracy_gate_publishes_nothing(s3, s3_env, tmp_path, monkeypatc
         return lambda: ([np.zeros((1, *x.shape[1:]), np.float32)] for _ in range(size))
 
     monkeypatch.setattr(convert_module, "representative_dataset", blank_calibration)
-    code = main(["train", *QUICK, "--artifacts", str(tmp_path), "--publish",
-                 "--bucket", s3_env, "--prefix", "models"])
+    code = main(
+        [
+            "train",
+            *QUICK,
+            "--artifacts",
+            str(tmp_path),
+            "--publish",
+            "--bucket",
+            s3_env,
+            "--prefix",
+            "models",
+        ]
+    )
     assert code == 3
     assert "accuracy gate failed, nothing published" in capsys.readouterr().err
     assert keys(s3, s3_env) == []
@@ -83,15 +126,18 @@ def test_older_version_does_not_move_the_pointer_back(s3, s3_env, published_mode
     uris = publish(older, s3_env, "models")
     assert uris["pointer"] is None
     assert keys(s3, s3_env).count("models/mnist/5/model.tflite") == 1
-    pointer = json.loads(s3.get_object(Bucket=s3_env, Key="models/mnist/latest.json")
-                         ["Body"].read())
+    pointer = json.loads(
+        s3.get_object(Bucket=s3_env, Key="models/mnist/latest.json")["Body"].read()
+    )
     assert pointer["version"] == published_model["version"]
 
 
-def test_unreachable_endpoint_and_missing_bucket_are_clear_errors(monkeypatch, tmp_path, capsys,
-                                                                  s3_env):
-    artifact = tmp_path / "mnist" / str(json.loads((FIXTURE_DIR / "manifest.json").read_text())
-                                        ["version"])
+def test_unreachable_endpoint_and_missing_bucket_are_clear_errors(
+    monkeypatch, tmp_path, capsys, s3_env
+):
+    artifact = (
+        tmp_path / "mnist" / str(json.loads((FIXTURE_DIR / "manifest.json").read_text())["version"])
+    )
     artifact.mkdir(parents=True)
     for name in ("model.tflite", "manifest.json"):
         (artifact / name).write_bytes((FIXTURE_DIR / name).read_bytes())

@@ -326,10 +326,13 @@ def test_each_prediction_is_traced_in_its_own_invoke_subsegment(served, load_eve
     assert spans.count("invoke") == 2
 
 
-@pytest.mark.parametrize("init_type,preloaded", [("provisioned-concurrency", True),
-                                                 ("snap-start", True), ("on-demand", False)])
+@pytest.mark.parametrize(
+    "init_type,preloaded",
+    [("provisioned-concurrency", True), ("snap-start", True), ("on-demand", False)],
+)
 def test_model_is_loaded_during_init_only_where_init_runs_ahead_of_requests(
-        serve, fake_s3, init_type, preloaded):
+    serve, fake_s3, init_type, preloaded
+):
     import app
 
     store = serve(fake_s3)

@@ -15,8 +15,16 @@ def test_cli_rejects_unknown_mode_with_exit_2_and_a_message(capsys):
     assert "allowed: int8, float16, dynamic, none" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("field,value", [("epochs", 0), ("calibration_size", 0), ("name", "a/b"),
-                                         ("max_accuracy_drop", -1), ("version", 0)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("epochs", 0),
+        ("calibration_size", 0),
+        ("name", "a/b"),
+        ("max_accuracy_drop", -1),
+        ("version", 0),
+    ],
+)
 def test_invalid_config_values_are_refused(field, value):
     with pytest.raises(ValueError):
         TrainConfig(**{field: value})

@@ -18,8 +18,10 @@ def tiny():
     return model, x
 
 
-@pytest.mark.parametrize("mode,io_dtype", [("int8", "int8"), ("float16", "float32"),
-                                           ("dynamic", "float32"), ("none", "float32")])
+@pytest.mark.parametrize(
+    "mode,io_dtype",
+    [("int8", "int8"), ("float16", "float32"), ("dynamic", "float32"), ("none", "float32")],
+)
 def test_mode_converts_runs_and_agrees_with_keras(tiny, mode, io_dtype):
     model, x = tiny
     content = convert(model, mode, representative_dataset(x, size=8, seed=0))

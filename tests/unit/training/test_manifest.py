@@ -5,22 +5,45 @@ import pytest
 
 from training.manifest import build_manifest, dumps, verify_files
 
-CONTRACT_FIELDS = {"schema_version", "name", "version", "created_at", "framework", "dataset",
-                   "model", "input", "output", "labels", "quantization", "evaluation", "sizes",
-                   "files"}
+CONTRACT_FIELDS = {
+    "schema_version",
+    "name",
+    "version",
+    "created_at",
+    "framework",
+    "dataset",
+    "model",
+    "input",
+    "output",
+    "labels",
+    "quantization",
+    "evaluation",
+    "sizes",
+    "files",
+}
 
 
 def manifest_for(content: bytes) -> dict:
-    spec = {"name": "x", "shape": [-1, 28, 28], "dtype": "int8",
-            "quantization": {"scale": 1.0, "zero_point": -128}}
+    spec = {
+        "name": "x",
+        "shape": [-1, 28, 28],
+        "dtype": "int8",
+        "quantization": {"scale": 1.0, "zero_point": -128},
+    }
     return build_manifest(
-        name="mnist", version=1764300000, created_at=1764300000.5,
+        name="mnist",
+        version=1764300000,
+        created_at=1764300000.5,
         dataset={"name": "mnist-sample", "sha256": "ab", "sizes": {"train": 1}},
-        model={"architecture": "mlp"}, input_spec={**spec, "value_range": [0.0, 255.0]},
-        output_spec=spec, labels=[str(i) for i in range(10)],
+        model={"architecture": "mlp"},
+        input_spec={**spec, "value_range": [0.0, 255.0]},
+        output_spec=spec,
+        labels=[str(i) for i in range(10)],
         quantization={"mode": "int8", "calibration_size": 8},
         evaluation={"float_accuracy": 0.9, "quantized_accuracy": 0.9},
-        sizes={"float32_tflite_bytes": 4, "tflite_bytes": len(content)}, model_content=content)
+        sizes={"float32_tflite_bytes": 4, "tflite_bytes": len(content)},
+        model_content=content,
+    )
 
 
 def test_manifest_has_every_contract_field_and_the_file_checksum():
@@ -28,7 +51,9 @@ def test_manifest_has_every_contract_field_and_the_file_checksum():
     assert CONTRACT_FIELDS <= manifest.keys()
     assert manifest["created_at"] == "2025-11-28T03:20:00Z"
     assert manifest["files"]["model.tflite"] == {
-        "sha256": hashlib.sha256(b"model-bytes").hexdigest(), "size": 11}
+        "sha256": hashlib.sha256(b"model-bytes").hexdigest(),
+        "size": 11,
+    }
     assert manifest["framework"]["tensorflow"] and manifest["framework"]["ai_edge_litert"]
     assert json.loads(dumps(manifest)) == manifest
 
