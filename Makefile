@@ -35,10 +35,11 @@ help: ## list the targets
 setup: $(VENV)/.installed ## create .venv with every pinned dependency (training, tests, SAM CLI)
 
 # Re-run only when the lock changes. pip is pinned too, so a fresh clone resolves the same way.
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check pip==25.3
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $@
 

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 LAYER_DIR = ROOT / "layers" / "runtime"
 FUNCTION_DIR = ROOT / "functions" / "inference"
+MLCORE_DIR = ROOT / "mlcore"  # shipped inside the function package (its Makefile copies it)
 FIXTURE_DIR = ROOT / "tests" / "fixtures" / "mnist"
 
 # What the Lambda Python runtime itself provides, importable by the function without a layer

@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-SCHEMA_VERSION = 1
-MODEL_FILE = "model.tflite"
-MANIFEST_FILE = "manifest.json"
+from mlcore.registry import MANIFEST_FILE, MANIFEST_SCHEMA, MODEL_FILE
+
 KERAS_FILE = "model.keras"
 
 
@@ -56,7 +55,7 @@ def build_manifest(
     model_content: bytes,
 ) -> dict:
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": MANIFEST_SCHEMA,
         "name": name,
         "version": version,
         "created_at": utc_timestamp(created_at),

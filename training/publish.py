@@ -1,9 +1,6 @@
-"""Publish a verified artifact to the S3 model registry.
+"""Publish a verified artifact to the S3 model registry (layout: mlcore.registry).
 
-Layout (one prefix per model name):
-  s3://BUCKET/PREFIX/NAME/VERSION/model.tflite
-  s3://BUCKET/PREFIX/NAME/VERSION/manifest.json
-  s3://BUCKET/PREFIX/NAME/latest.json      written last, so readers never see half a version
+The version's files first, latest.json last, so readers never see half a version.
 
 The endpoint comes from the standard AWS configuration (AWS_ENDPOINT_URL_S3 for a local S3).
 """
@@ -16,25 +13,12 @@ import json
 import time
 from pathlib import Path
 
-from training.manifest import MANIFEST_FILE, dumps, utc_timestamp, verify_files
-
-POINTER_FILE = "latest.json"
+from mlcore.registry import MANIFEST_FILE, Pointer, Registry
+from training.manifest import dumps, utc_timestamp, verify_files
 
 
 class PublishError(Exception):
     """Publishing failed for a reason the user can act on; the message says which."""
-
-
-def model_prefix(prefix: str, name: str) -> str:
-    return "/".join(p for p in (prefix.strip("/"), name) if p)
-
-
-def version_key(prefix: str, name: str, version: int, filename: str) -> str:
-    return f"{model_prefix(prefix, name)}/{version}/{filename}"
-
-
-def pointer_key(prefix: str, name: str) -> str:
-    return f"{model_prefix(prefix, name)}/{POINTER_FILE}"
 
 
 def s3_client():
@@ -88,12 +72,12 @@ def put(s3, bucket: str, key: str, body: bytes, content_type: str, create_only: 
     )
 
 
-def read_pointer(s3, bucket: str, prefix: str, name: str) -> dict | None:
+def read_pointer(s3, bucket: str, registry: Registry) -> Pointer | None:
     try:
-        obj = s3.get_object(Bucket=bucket, Key=pointer_key(prefix, name))
-        return json.loads(obj["Body"].read())
+        obj = s3.get_object(Bucket=bucket, Key=registry.pointer_key)
     except s3.exceptions.NoSuchKey:
         return None
+    return Pointer.parse(obj["Body"].read())
 
 
 def publish(
@@ -107,7 +91,7 @@ def publish(
     from botocore.exceptions import BotoCoreError, ClientError
 
     manifest = json.loads((artifact_dir / MANIFEST_FILE).read_text())
-    name, version = manifest["name"], int(manifest["version"])
+    registry, version = Registry(prefix, manifest["name"]), int(manifest["version"])
     contents = verify_files(artifact_dir, manifest)
     s3 = s3 or s3_client()
     try:
@@ -116,36 +100,31 @@ def publish(
             put(
                 s3,
                 bucket,
-                version_key(prefix, name, version, filename),
+                registry.file_key(version, filename),
                 content,
                 "application/octet-stream",
                 create_only=True,
             )
-        manifest_key = version_key(prefix, name, version, MANIFEST_FILE)
+        manifest_key = registry.manifest_key(version)
         put(s3, bucket, manifest_key, dumps(manifest), "application/json", create_only=True)
-        current = read_pointer(s3, bucket, prefix, name)
+        current = read_pointer(s3, bucket, registry)
         pointer_uri = None
-        if current is None or int(current["version"]) < version:
-            pointer = {
-                "name": name,
-                "version": version,
-                "manifest_key": manifest_key,
-                "updated_at": utc_timestamp(now or time.time()),
-            }
+        if current is None or current.version < version:
+            pointer = Pointer(version).document(registry, utc_timestamp(now or time.time()))
             put(
                 s3,
                 bucket,
-                pointer_key(prefix, name),
+                registry.pointer_key,
                 dumps(pointer),
                 "application/json",
                 create_only=False,
             )
-            pointer_uri = f"s3://{bucket}/{pointer_key(prefix, name)}"
+            pointer_uri = f"s3://{bucket}/{registry.pointer_key}"
     except (BotoCoreError, ClientError) as exc:
-        version_uri = f"s3://{bucket}/{version_key(prefix, name, version, '')}"
+        version_uri = f"s3://{bucket}/{registry.version_prefix(version)}"
         raise explain(exc, bucket, version_uri) from exc
     return {
-        "model": f"s3://{bucket}/{version_key(prefix, name, version, 'model.tflite')}",
+        "model": f"s3://{bucket}/{registry.model_key(version)}",
         "manifest": f"s3://{bucket}/{manifest_key}",
         "pointer": pointer_uri,
     }

@@ -1,11 +1,8 @@
 """The model registry on S3 -> one verified, loaded model per execution environment.
 
-    s3://BUCKET/PREFIX/NAME/latest.json            pointer, written last by the publisher
-    s3://BUCKET/PREFIX/NAME/VERSION/manifest.json  sizes and sha256 of every file
-    s3://BUCKET/PREFIX/NAME/VERSION/model.tflite
-
-The first request loads the model (pointer -> manifest -> model streamed to MODEL_CACHE_DIR and
-hashed in the same pass -> size and sha256 checked -> interpreter built). Following `latest`,
+The registry's layout is mlcore.registry's. The first request loads the model (pointer ->
+manifest -> model streamed to MODEL_CACHE_DIR and hashed in the same pass -> size and sha256
+checked -> interpreter built). Following `latest`,
 the pointer is re-read at most every MODEL_REFRESH_SECONDS; a new version replaces the served
 one only once it has verified and loaded. A version that fails verification is remembered and
 never downloaded again by this process; the previous good version keeps serving.
@@ -27,13 +24,10 @@ import numpy as np
 
 from config import Settings, load_settings
 from errors import ModelUnavailable
-from prediction import ModelMismatch, Predictor
+from mlcore.predictor import ModelMismatch, Predictor
+from mlcore.registry import MANIFEST_SCHEMA, MODEL_FILE, Pointer
 from preprocessing import InputSpec
 
-POINTER_FILE = "latest.json"
-MANIFEST_FILE = "manifest.json"
-MODEL_FILE = "model.tflite"
-SUPPORTED_SCHEMA = 1
 CHUNK_BYTES = 1 << 20
 
 
@@ -116,11 +110,7 @@ class ModelStore:
             return False
         return self._clock() - self._checked_at >= self.settings.refresh_seconds
 
-    # -- S3 layout -------------------------------------------------------------------------
-
-    def _key(self, *parts: str) -> str:
-        prefix = f"{self.settings.prefix}/" if self.settings.prefix else ""
-        return prefix + "/".join((self.settings.model_name, *parts))
+    # -- registry reads --------------------------------------------------------------------
 
     def _read_json(self, key: str) -> Any:
         body = self._s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"]
@@ -129,31 +119,25 @@ class ModelStore:
         finally:
             body.close()
 
-    def _pointed_version(self) -> tuple[int, str]:
-        """The version latest.json names, and its manifest key."""
-        pointer = self._read_json(self._key(POINTER_FILE))
-        version = pointer.get("version") if isinstance(pointer, dict) else None
-        if isinstance(version, bool) or not str(version).isdigit() or int(version) <= 0:
-            raise ValueError(f"{POINTER_FILE} has no positive integer 'version'")
-        version = int(version)
-        return version, pointer.get("manifest_key") or self._key(str(version), MANIFEST_FILE)
+    def _pointed_version(self) -> int:
+        """The version latest.json names."""
+        return Pointer.parse(self._read_json(self.settings.registry.pointer_key)).version
 
-    def _target(self) -> tuple[int, str]:
+    def _target(self) -> int:
         if self.settings.follows_latest:
             return self._pointed_version()
-        version = int(self.settings.model_version)
-        return version, self._key(str(version), MANIFEST_FILE)
+        return int(self.settings.model_version)
 
     # -- loading ---------------------------------------------------------------------------
 
     def _load_first(self) -> None:
         version = None
         try:
-            version, manifest_key = self._target()
+            version = self._target()
             self._checked_at = self._clock()
             if version in self.refused:
                 raise ModelRefused(self.refused[version])
-            self._install(self._load(version, manifest_key))
+            self._install(self._load(version))
         except ModelRefused as exc:
             raise ModelUnavailable(
                 f"model '{self.settings.model_name}' version {version} was refused ({exc}); "
@@ -172,10 +156,10 @@ class ModelStore:
         self._checked_at = self._clock()
         version = None
         try:
-            version, manifest_key = self._pointed_version()
+            version = self._pointed_version()
             if version == self._model.version or version in self.refused:
                 return
-            self._install(self._load(version, manifest_key))
+            self._install(self._load(version))
         except ModelRefused:
             pass  # already reported; the current model keeps serving
         except Exception as exc:
@@ -193,11 +177,12 @@ class ModelStore:
         self._on_failure(version, reason)
         return ModelRefused(reason)
 
-    def _load(self, version: int, manifest_key: str) -> LoadedModel:
+    def _load(self, version: int) -> LoadedModel:
         started = time.perf_counter()
-        manifest = self._read_json(manifest_key)
+        registry = self.settings.registry
+        manifest = self._read_json(registry.manifest_key(version))
         expected = self._check_manifest(manifest, version)
-        model_key = manifest_key.rsplit("/", 1)[0] + "/" + MODEL_FILE
+        model_key = registry.model_key(version)
         path = os.path.join(
             self.settings.cache_dir, self.settings.model_name, str(version), MODEL_FILE
         )
@@ -245,9 +230,9 @@ class ModelStore:
     def _check_manifest(self, manifest: Any, version: int) -> dict[str, Any]:
         """Check the fields serving relies on; returns the model file's size and sha256."""
         try:
-            if manifest.get("schema_version") != SUPPORTED_SCHEMA:
+            if manifest.get("schema_version") != MANIFEST_SCHEMA:
                 raise ValueError(
-                    f"schema_version {manifest.get('schema_version')!r} is not {SUPPORTED_SCHEMA}"
+                    f"schema_version {manifest.get('schema_version')!r} is not {MANIFEST_SCHEMA}"
                 )
             if manifest["name"] != self.settings.model_name or int(manifest["version"]) != version:
                 raise ValueError(f"it describes {manifest['name']} version {manifest['version']}")

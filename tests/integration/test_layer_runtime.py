@@ -64,6 +64,28 @@ def host_layer(tmp_path_factory) -> Path:
     return artifacts / "python"
 
 
+@pytest.fixture(scope="module")
+def host_function(tmp_path_factory) -> Path:
+    """The function package as its own Makefile builds it (its modules and mlcore)."""
+    artifacts = tmp_path_factory.mktemp("host-function")
+    result = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-f",
+            str(FUNCTION_DIR / "Makefile"),
+            "build-InferenceFunction",
+            f"ARTIFACTS_DIR={artifacts}",
+            f"PYTHON_VERSION={sys.version_info.major}.{sys.version_info.minor}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return artifacts
+
+
 def run_isolated(script: str, *paths: Path, env: dict[str, str] | None = None) -> dict:
     """Run script in `python -I -S` with sys.path = stdlib + paths; returns its JSON on stdout."""
     prelude = textwrap.dedent(
@@ -160,7 +182,9 @@ def test_trimmed_layer_decodes_png_and_jpeg(host_layer):
     assert result["decoded"]["JPEG"] < 8.0  # lossy, close
 
 
-def test_function_modules_import_with_only_the_layer_and_the_lambda_runtime(host_layer, tmp_path):
+def test_function_modules_import_with_only_the_layer_and_the_lambda_runtime(
+    host_layer, host_function, tmp_path
+):
     """Every module of functions/inference imports (Powertools Logger, Metrics, Tracer and the
     event handler included) with the trimmed layer plus what the Lambda runtime itself has."""
     import importlib.util
@@ -173,8 +197,9 @@ def test_function_modules_import_with_only_the_layer_and_the_lambda_runtime(host
         origin = Path(spec.origin)
         source = origin.parent if origin.name == "__init__.py" else origin
         (runtime / source.name).symlink_to(source)
-    modules = sorted(p.stem for p in FUNCTION_DIR.glob("*.py"))
-    assert "app" in modules
+    modules = sorted(p.stem for p in host_function.glob("*.py"))
+    modules += sorted(f"mlcore.{p.stem}" for p in (host_function / "mlcore").glob("*.py"))
+    assert "app" in modules and "mlcore.predictor" in modules
     script = f"""
     import importlib
     for name in {modules!r}:
@@ -182,7 +207,7 @@ def test_function_modules_import_with_only_the_layer_and_the_lambda_runtime(host
     import app
     assert callable(app.lambda_handler)
     print(json.dumps({{
-        "foreign": foreign_modules({str(host_layer)!r}, {str(runtime)!r}, {str(FUNCTION_DIR)!r}),
+        "foreign": foreign_modules({str(host_layer)!r}, {str(runtime)!r}, {str(host_function)!r}),
         "tracer": not app.tracer.disabled,
         "xray_sdk": sys.modules.get("aws_xray_sdk") is not None,
     }}))
@@ -191,14 +216,14 @@ def test_function_modules_import_with_only_the_layer_and_the_lambda_runtime(host
         "PATH": os.environ.get("PATH", ""),
         # as in Lambda: Powertools enables Tracer (and so imports the X-Ray SDK) only there
         "AWS_LAMBDA_FUNCTION_NAME": "layer-test",
-        "LAMBDA_TASK_ROOT": str(FUNCTION_DIR),
+        "LAMBDA_TASK_ROOT": str(host_function),
         "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
         "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_SERVICE_NAME": "layer-test",
         "POWERTOOLS_METRICS_NAMESPACE": "LayerTest",
         "MODEL_BUCKET": "unused",
     }
-    result = run_isolated(script, FUNCTION_DIR, host_layer, runtime, env=env)
+    result = run_isolated(script, host_function, host_layer, runtime, env=env)
     assert result["foreign"] == {}
     assert result["tracer"] and result["xray_sdk"], (
         "Tracer did not load the X-Ray SDK from the layer"

@@ -21,6 +21,7 @@ from tests.sam_support import (
     FUNCTION_DIR,
     LAMBDA_RUNTIME_PACKAGES,
     LAYER_DIR,
+    MLCORE_DIR,
     ROOT,
     TEMPLATE,
     normalize,
@@ -118,11 +119,16 @@ def test_function_and_layer_fit_the_budget(sam_build, layer, function):
 
 
 def test_function_package_is_only_the_python_modules_and_their_bytecode(function):
+    """Its own modules and the shared mlcore package, each with its bytecode."""
     built = sorted(p.relative_to(function).as_posix() for p in function.rglob("*") if p.is_file())
-    sources = sorted(p.name for p in FUNCTION_DIR.glob("*.py"))
-    assert "app.py" in sources
+    sources = [p.name for p in FUNCTION_DIR.glob("*.py")]
+    sources += [f"mlcore/{p.name}" for p in MLCORE_DIR.glob("*.py")]
+    assert "app.py" in sources and "mlcore/predictor.py" in sources
     if python_found("3.13"):
-        sources += [f"__pycache__/{name[:-3]}.cpython-313.pyc" for name in sources]
+        sources += [
+            f"{Path(name).parent}/__pycache__/{Path(name).stem}.cpython-313.pyc".lstrip("./")
+            for name in sources
+        ]
     assert built == sorted(sources)
 
 
@@ -212,12 +218,12 @@ def test_layer_ships_bytecode_for_the_runtime_python(layer):
 
 def test_every_import_of_the_function_resolves_in_the_layer_or_the_runtime(layer):
     """A module the layer lacks would fail only in Lambda, at the first cold start."""
-    local = {p.stem for p in FUNCTION_DIR.glob("*.py")}
+    local = {p.stem for p in FUNCTION_DIR.glob("*.py")} | {MLCORE_DIR.name}
     layer_top = {p.name for p in layer.iterdir() if p.is_dir()} | {
         p.stem for p in layer.glob("*.py")
     }
     missing = {}
-    for module in FUNCTION_DIR.glob("*.py"):
+    for module in [*FUNCTION_DIR.glob("*.py"), *MLCORE_DIR.glob("*.py")]:
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]

@@ -9,7 +9,9 @@ import threading
 import numpy as np
 import pytest
 
-from prediction import ModelMismatch, Predictor, classify, dequantize, quantize
+from mlcore.predictor import ModelMismatch, Predictor
+from mlcore.tensors import dequantize, quantize
+from prediction import classify
 from tests.function_support import FIXTURE_DIR
 
 MODEL_PATH = str(FIXTURE_DIR / "model.tflite")

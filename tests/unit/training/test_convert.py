@@ -12,6 +12,7 @@ tf = pytest.importorskip("tensorflow")
 
 @pytest.fixture(scope="module")
 def tiny():
+    tf.keras.utils.set_random_seed(0)  # unseeded weights made the int8 tolerance flaky
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (64, 8, 8)).astype(np.uint8)
     model = build_model("mlp", (8, 8), 10)

@@ -1,0 +1,105 @@
+"""The model registry's layout on S3, one prefix per model name:
+
+    s3://BUCKET/PREFIX/NAME/latest.json            the pointer, written last by the publisher
+    s3://BUCKET/PREFIX/NAME/VERSION/manifest.json  what the version is; sizes and sha256 of files
+    s3://BUCKET/PREFIX/NAME/VERSION/model.tflite
+
+VERSION is a positive integer that grows with time (TF Serving's numeric version directories).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+POINTER_FILE = "latest.json"
+MANIFEST_FILE = "manifest.json"
+MODEL_FILE = "model.tflite"
+MANIFEST_SCHEMA = 1  # what the publisher writes and the function reads
+
+# One rule for model names, everywhere (template.yaml's ModelName AllowedPattern is this text;
+# a test holds them equal): it becomes an S3 key segment and a TF Serving URL segment.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+NAME_RULE = "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def check_model_name(name: str) -> str:
+    """`name` if it follows the rule, else a ValueError that states the rule."""
+    if not isinstance(name, str) or not _MODEL_NAME.match(name):
+        raise ValueError(f"model name {name!r}: use {NAME_RULE}")
+    return name
+
+
+def check_version(version: Any) -> int:
+    """A positive integer version (int or its decimal text), else a ValueError."""
+    text = str(version)
+    if isinstance(version, bool) or not text.isdigit() or int(text) <= 0:
+        raise ValueError(f"version {version!r}: must be a positive integer")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The keys of one model's registry under a bucket prefix ("" for the bucket's root)."""
+
+    prefix: str
+    name: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", self.prefix.strip("/"))
+        check_model_name(self.name)
+
+    @property
+    def root(self) -> str:
+        """PREFIX/NAME (no trailing slash)."""
+        return f"{self.prefix}/{self.name}" if self.prefix else self.name
+
+    @property
+    def pointer_key(self) -> str:
+        return f"{self.root}/{POINTER_FILE}"
+
+    def version_prefix(self, version: int) -> str:
+        return f"{self.root}/{check_version(version)}/"
+
+    def file_key(self, version: int, filename: str) -> str:
+        return self.version_prefix(version) + filename
+
+    def manifest_key(self, version: int) -> str:
+        return self.file_key(version, MANIFEST_FILE)
+
+    def model_key(self, version: int) -> str:
+        return self.file_key(version, MODEL_FILE)
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """latest.json: the version readers serve."""
+
+    version: int
+
+    @classmethod
+    def parse(cls, data: bytes | str | dict) -> Pointer:
+        """A ValueError saying what is wrong for anything that is not a usable pointer."""
+        if not isinstance(data, dict):
+            try:
+                data = json.loads(data)
+            except (UnicodeDecodeError, ValueError):
+                raise ValueError(f"{POINTER_FILE} is not JSON") from None
+        if not isinstance(data, dict) or "version" not in data:
+            raise ValueError(f"{POINTER_FILE} has no 'version'")
+        try:
+            version = check_version(data["version"])
+        except ValueError as exc:
+            raise ValueError(f"{POINTER_FILE}: {exc}") from None
+        return cls(version=version)
+
+    def document(self, registry: Registry, updated_at: str) -> dict[str, Any]:
+        return {
+            "name": registry.name,
+            "version": self.version,
+            "manifest_key": registry.manifest_key(self.version),
+            "updated_at": updated_at,
+        }
