@@ -29,6 +29,22 @@ class FakeLambdaContext:
     aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
 
 
+def template_environment(**parameter_overrides: str) -> dict[str, str]:
+    """The inference function's environment as template.yaml gives it (its Parameters'
+    defaults, or these overrides), resolved as `sam local invoke` resolves it: the function's
+    settings have no defaults of their own."""
+    from local.function import load_function
+
+    overrides = {"BucketName": "serverless-ml-models", **parameter_overrides}
+    _, function = load_function(
+        function_id="InferenceFunction",
+        env_vars_path=None,
+        parameter_overrides=overrides,
+        shell_env={},
+    )
+    return function.environment
+
+
 def expected_events() -> dict[str, dict[str, Any]]:
     return json.loads((EVENTS_DIR / "expected.json").read_text())
 

@@ -8,24 +8,38 @@ python -m training fixture --out tests/fixtures/mnist
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+import typing
 from pathlib import Path
 
-from training.config import ARCHITECTURES, DATASETS, QUANTIZE_MODES, TrainConfig
+from training.config import TrainConfig
 
 FIXTURE_VERSION = 1764300000
 
 
-def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--name", default="mnist", help="model name (default: mnist)")
-    parser.add_argument("--bucket", default="serverless-ml-models", help="S3 bucket")
-    parser.add_argument("--prefix", default="models", help="key prefix in the bucket")
+def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """One --flag per field of a config dataclass, with its help and default from the field.
+    Values are checked by the dataclass itself, whose errors name what is allowed."""
+    hints = typing.get_type_hints(config_class)
+    for item in dataclasses.fields(config_class):
+        kind = next((t for t in typing.get_args(hints[item.name]) if t is not type(None)), None)
+        kind = kind or hints[item.name]
+        shown = "" if item.default is None else f" (default: {item.default})"
+        parser.add_argument(
+            "--" + item.name.replace("_", "-"),
+            dest=item.name,
+            type=kind,
+            default=item.default,
+            help=item.metadata["help"] + shown,
+        )
+
+
+def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bucket", help="S3 bucket of the model registry (required to publish)")
     parser.add_argument(
-        "--artifacts",
-        type=Path,
-        default=Path("artifacts"),
-        help="local artifact folder (default: artifacts)",
+        "--prefix", default="models", help="key prefix of the registry (default: models)"
     )
 
 
@@ -38,38 +52,23 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train, quantize, verify; optionally publish")
-    add_registry_arguments(train)
-    train.add_argument("--dataset", choices=DATASETS, default="mnist-sample")
-    train.add_argument(
-        "--data-path",
-        help="mnist: a local mnist.npz, a folder of IDX files, "
-        "or s3://BUCKET/KEY.npz (default: Keras' download and cache)",
-    )
-    train.add_argument("--architecture", choices=ARCHITECTURES, default="mlp")
-    train.add_argument("--epochs", type=int, default=5)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--seed", type=int, default=42)
-    train.add_argument("--limit", type=int, help="train on at most N examples (quick runs)")
-    # No `choices=` here: an unknown mode reaches TrainConfig, whose error names the allowed ones.
-    train.add_argument("--quantize", default="int8", help=f"one of {', '.join(QUANTIZE_MODES)}")
-    train.add_argument(
-        "--calibration-size",
-        type=int,
-        default=500,
-        help="representative examples for int8 calibration (default: 500)",
-    )
-    train.add_argument(
-        "--max-accuracy-drop",
-        type=float,
-        default=1.0,
-        help="percentage points the converted model may lose (default: 1.0)",
-    )
-    train.add_argument("--version", type=int, help="default: UTC epoch seconds")
+    add_config_arguments(train, TrainConfig)
+    add_publish_arguments(train)
     train.add_argument("--publish", action="store_true", help="publish after training")
 
     publish = commands.add_parser("publish", help="publish an artifact to S3")
-    add_registry_arguments(publish)
+    defaults = TrainConfig()
+    publish.add_argument(
+        "--name", default=defaults.name, help=f"model name (default: {defaults.name})"
+    )
+    publish.add_argument(
+        "--artifacts",
+        type=Path,
+        default=defaults.artifacts,
+        help=f"local artifact folder (default: {defaults.artifacts})",
+    )
     publish.add_argument("--version", type=int, help="default: the newest artifact")
+    add_publish_arguments(publish)
 
     fixture = commands.add_parser("fixture", help="remake the committed test model")
     fixture.add_argument("--out", type=Path, default=Path("tests/fixtures/mnist"))
@@ -78,25 +77,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def config_from(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        name=args.name,
-        dataset=args.dataset,
-        data_path=args.data_path,
-        architecture=args.architecture,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        limit=args.limit,
-        quantize=args.quantize,
-        calibration_size=args.calibration_size,
-        max_accuracy_drop=args.max_accuracy_drop,
-        artifacts=args.artifacts,
-        version=args.version,
-    )
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
 
 
-def do_publish(artifact_dir: Path, bucket: str, prefix: str) -> None:
-    from training.publish import publish
+def do_publish(artifact_dir: Path, bucket: str | None, prefix: str) -> None:
+    from training.publish import PublishError, publish
+
+    if not bucket:
+        raise PublishError("--bucket is required to publish (make passes BUCKET)")
 
     uris = publish(artifact_dir, bucket, prefix)
     print(f"published {uris['model']}\n          {uris['manifest']}")
@@ -139,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory() as tmp:
                 config = TrainConfig(version=FIXTURE_VERSION, artifacts=Path(tmp))
                 result = run_training(config)
-                write_fixture(result, config, args.out, args.digits)
+                write_fixture(result, args.out, args.digits)
             print(summary(result).replace(str(result.artifact_dir), str(args.out)))
     except AccuracyGateError as exc:
         print(f"error: accuracy gate failed, nothing published: {exc}", file=sys.stderr)

@@ -1,9 +1,14 @@
-"""Typed configuration of the training job, validated once."""
+"""Typed configuration of the training job, validated once. The one place for its defaults:
+the CLI's flags are generated from these fields (training/cli.py), and the Makefile passes a
+variable only when it is set."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from mlcore.registry import check_model_name
 
 DATASETS = ("mnist-sample", "mnist")
 ARCHITECTURES = ("mlp", "cnn")
@@ -16,44 +21,57 @@ def check_choice(kind: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def option(default, help: str, **argparse_options):  # noqa: A002 - argparse's name
+    """A config field that is also a CLI flag (--field-name) with this help text."""
+    return field(default=default, metadata={"help": help, **argparse_options})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    name: str = "mnist"
-    dataset: str = "mnist-sample"
-    data_path: str | None = None  # local mnist.npz / IDX folder / s3:// URI (dataset "mnist")
-    architecture: str = "mlp"
-    epochs: int = 5
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    patience: int = 2  # early stopping on validation loss
-    seed: int = 42
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.1  # only for datasets without their own test split
-    limit: int | None = None  # train on the first N training examples (quick runs, CI)
-    quantize: str = "int8"
-    calibration_size: int = 500
-    max_accuracy_drop: float = 1.0  # percentage points the converted model may lose
-    artifacts: Path = Path("artifacts")
-    version: int | None = None  # default: UTC epoch seconds at training time
+    name: str = option("mnist", "model name: artifact folder, registry prefix, TF Serving name")
+    dataset: str = option("mnist-sample", f"one of {', '.join(DATASETS)}")
+    data_path: str | None = option(
+        None,
+        "mnist: a local mnist.npz, a folder of IDX files, or s3://BUCKET/KEY.npz "
+        "(default: Keras' download and cache)",
+    )
+    architecture: str = option("mlp", f"one of {', '.join(ARCHITECTURES)}")
+    epochs: int = option(5, "most training epochs (early stopping on the validation split)")
+    batch_size: int = option(64, "training batch size")
+    learning_rate: float = option(1e-3, "Adam's learning rate")
+    patience: int = option(2, "epochs without a better validation loss before stopping")
+    seed: int = option(42, "seed of the split, the weights and the calibration sample")
+    validation_fraction: float = option(0.1, "share of the data held out for validation")
+    test_fraction: float = option(
+        0.1, "share held out for testing (datasets without their own test split)"
+    )
+    limit: int | None = option(None, "train on at most N training examples (quick runs)")
+    quantize: str = option("int8", f"one of {', '.join(QUANTIZE_MODES)}")
+    calibration_size: int = option(500, "representative examples for int8 calibration")
+    max_accuracy_drop: float = option(
+        1.0, "percentage points the converted model may lose against the float model"
+    )
+    artifacts: Path = option(Path("artifacts"), "local artifact folder")
+    version: int | None = option(None, "the version to write (default: UTC epoch seconds)")
 
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("architecture", self.architecture, ARCHITECTURES)
         check_choice("quantization mode", self.quantize, QUANTIZE_MODES)
-        if not self.name or not all(c.isalnum() or c in "-_" for c in self.name):
-            raise ValueError(f"model name {self.name!r}: use letters, digits, '-' and '_' only")
-        for field, value in (
-            ("epochs", self.epochs),
-            ("batch_size", self.batch_size),
-            ("calibration_size", self.calibration_size),
-        ):
-            if value < 1:
-                raise ValueError(f"{field} must be >= 1, got {value}")
+        check_model_name(self.name)
+        for name in ("epochs", "batch_size", "calibration_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 10:
             raise ValueError(f"limit must be >= 10 examples, got {self.limit}")
         if not 0 < self.validation_fraction < 0.5 or not 0 < self.test_fraction < 0.5:
             raise ValueError("validation and test fractions must be between 0 and 0.5")
-        if self.max_accuracy_drop < 0:
-            raise ValueError(f"max_accuracy_drop must be >= 0, got {self.max_accuracy_drop}")
+        if not math.isfinite(self.learning_rate) or self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate}")
+        # `not x >= 0` is also true for NaN, which would disable the gate
+        if not self.max_accuracy_drop >= 0 or math.isinf(self.max_accuracy_drop):
+            raise ValueError(
+                f"max_accuracy_drop must be a number of points >= 0, got {self.max_accuracy_drop}"
+            )
         if self.version is not None and self.version < 1:
             raise ValueError(f"version must be a positive integer, got {self.version}")

@@ -132,9 +132,15 @@ def download_s3(uri: str, folder: Path) -> Path:
 
 def load_mnist_sample(path: Path | None = None) -> Dataset:
     path = Path(path) if path else SAMPLE_PATH
+    sha256 = file_sha256(path) if path.is_file() else ""
+    if path == SAMPLE_PATH and sha256 != SAMPLE_SHA256:
+        raise DatasetError(
+            f"{path}: sha256 {sha256[:12]}... is not the bundled sample's {SAMPLE_SHA256[:12]}... "
+            "(training/data/README.md); restore it with git checkout"
+        )
     arrays = read_npz(path, ("x", "y"))
     check_images(arrays["x"], arrays["y"], str(path))
-    return Dataset("mnist-sample", str(path), file_sha256(path), arrays["x"], arrays["y"])
+    return Dataset("mnist-sample", str(path), sha256, arrays["x"], arrays["y"])
 
 
 def load_mnist(data_path: str | None = None) -> Dataset:
@@ -230,3 +236,32 @@ def make_splits(
         x_test,
         y_test,
     )
+
+
+def split_record(validation_fraction: float, test_fraction: float, seed: int, limit: int | None):
+    """How the splits were made, as the manifest records it (what held_out_split reads)."""
+    return {
+        "validation_fraction": validation_fraction,
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "limit": limit,
+    }
+
+
+def held_out_split(manifest: dict, data_path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The test split a published model was evaluated on, made again from its manifest: the same
+    dataset (checked by sha256), fractions and seed, so none of it was seen in training."""
+    recorded = manifest.get("dataset", {})
+    split = recorded.get("split")
+    if not split:
+        raise DatasetError(f"manifest of version {manifest.get('version')} records no split")
+    dataset = load_dataset(recorded["name"], data_path)
+    if dataset.sha256 != recorded.get("sha256"):
+        raise DatasetError(
+            f"{dataset.source}: sha256 {dataset.sha256[:12]}... is not the dataset this model "
+            f"was trained on ({str(recorded.get('sha256'))[:12]}...)"
+        )
+    splits = make_splits(
+        dataset, split["validation_fraction"], split["test_fraction"], split["seed"], split["limit"]
+    )
+    return splits.x_test, splits.y_test

@@ -9,10 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcore.registry import MANIFEST_FILE, MODEL_FILE
 from training import evaluate
 from training.config import TrainConfig
-from training.data import NUM_CLASSES, Splits, load_dataset, make_splits
-from training.manifest import KERAS_FILE, MANIFEST_FILE, MODEL_FILE, build_manifest, dumps
+from training.data import (
+    NUM_CLASSES,
+    Dataset,
+    Splits,
+    load_dataset,
+    make_splits,
+    split_record,
+)
+from training.manifest import KERAS_FILE, build_manifest, dumps
 
 INPUT_VALUE_RANGE = [0.0, 255.0]
 INPUT_DESCRIPTION = (
@@ -26,6 +34,7 @@ class TrainResult:
     artifact_dir: Path
     manifest: dict
     seconds: float
+    splits: Splits
 
 
 def quantized_model(model, mode: str, splits: Splits, config: TrainConfig) -> bytes:
@@ -37,15 +46,10 @@ def quantized_model(model, mode: str, splits: Splits, config: TrainConfig) -> by
 
 def run_training(config: TrainConfig, clock=time.time) -> TrainResult:
     """Raises AccuracyGateError (and writes nothing) when quantization costs too much accuracy."""
-    from training.convert import convert
-    from training.model import keras_accuracy, train
+    from training.model import train
 
     started = clock()
-    version = config.version or int(started)
-    artifact_dir = config.artifacts / config.name / str(version)
-    if artifact_dir.exists():
-        raise FileExistsError(f"{artifact_dir} already exists; versions are immutable")
-
+    artifact_dir(config, started)  # fail before training if the version already exists
     dataset = load_dataset(config.dataset, config.data_path)
     splits = make_splits(
         dataset, config.validation_fraction, config.test_fraction, config.seed, config.limit
@@ -53,7 +57,31 @@ def run_training(config: TrainConfig, clock=time.time) -> TrainResult:
     model, epochs_trained = train(
         config, splits.x_train, splits.y_train, splits.x_val, splits.y_val, NUM_CLASSES
     )
+    return package(model, dataset, splits, config, epochs_trained, started, clock)
 
+
+def artifact_dir(config: TrainConfig, started: float) -> Path:
+    folder = config.artifacts / config.name / str(config.version or int(started))
+    if folder.exists():
+        raise FileExistsError(f"{folder} already exists; versions are immutable")
+    return folder
+
+
+def package(
+    model,
+    dataset: Dataset,
+    splits: Splits,
+    config: TrainConfig,
+    epochs_trained: int,
+    started: float,
+    clock=time.time,
+) -> TrainResult:
+    """A trained Keras model -> the artifact: converted in config.quantize mode, evaluated on the
+    test split through the function's own predictor, gated, and written with its manifest."""
+    from training.convert import convert
+    from training.model import keras_accuracy
+
+    folder = artifact_dir(config, started)
     float_accuracy = keras_accuracy(model, splits.x_test, splits.y_test)
     float32_bytes = len(convert(model, "none"))
     content = quantized_model(model, config.quantize, splits, config)
@@ -66,7 +94,7 @@ def run_training(config: TrainConfig, clock=time.time) -> TrainResult:
     input_spec, output_spec = evaluate.tflite_specs(content)
     manifest = build_manifest(
         name=config.name,
-        version=version,
+        version=int(folder.name),
         created_at=started,
         dataset={
             "name": dataset.name,
@@ -74,6 +102,9 @@ def run_training(config: TrainConfig, clock=time.time) -> TrainResult:
             "sha256": dataset.sha256,
             "sizes": splits.sizes(),
             "seed": config.seed,
+            "split": split_record(
+                config.validation_fraction, config.test_fraction, config.seed, config.limit
+            ),
         },
         model={
             "architecture": config.architecture,
@@ -105,11 +136,11 @@ def run_training(config: TrainConfig, clock=time.time) -> TrainResult:
         model_content=content,
     )
 
-    artifact_dir.mkdir(parents=True)
-    (artifact_dir / MODEL_FILE).write_bytes(content)
-    model.save(artifact_dir / KERAS_FILE)
-    (artifact_dir / MANIFEST_FILE).write_bytes(dumps(manifest))
-    return TrainResult(artifact_dir, manifest, clock() - started)
+    folder.mkdir(parents=True)
+    (folder / MODEL_FILE).write_bytes(content)
+    model.save(folder / KERAS_FILE)
+    (folder / MANIFEST_FILE).write_bytes(dumps(manifest))
+    return TrainResult(folder, manifest, clock() - started, splits)
 
 
 def summary(result: TrainResult) -> str:
@@ -130,7 +161,7 @@ def summary(result: TrainResult) -> str:
     )
 
 
-def write_fixture(result: TrainResult, config: TrainConfig, out: Path, digits: int) -> None:
+def write_fixture(result: TrainResult, out: Path, digits: int) -> None:
     """The committed test fixture: model + manifest + held-out digits with the int8 answers."""
     from training.manifest import verify_files
 
@@ -138,9 +169,7 @@ def write_fixture(result: TrainResult, config: TrainConfig, out: Path, digits: i
     out.mkdir(parents=True, exist_ok=True)
     (out / MODEL_FILE).write_bytes(contents[MODEL_FILE])
     (out / MANIFEST_FILE).write_bytes(dumps(result.manifest))
-    dataset = load_dataset(config.dataset, config.data_path)
-    splits = make_splits(dataset, config.validation_fraction, config.test_fraction, config.seed)
-    x, y = splits.x_test[:digits], splits.y_test[:digits]
+    x, y = result.splits.x_test[:digits], result.splits.y_test[:digits]
     expected = np.argmax(evaluate.tflite_probabilities(contents[MODEL_FILE], x), axis=1)
     np.savez_compressed(out / "digits.npz", x=x, y=y, expected=expected.astype(np.uint8))
     (out / "README.md").write_text(

@@ -19,6 +19,7 @@ from tests.function_support import (
     metric_values,
     new_version,
     reset_powertools,
+    template_environment,
     with_body,
 )
 
@@ -41,10 +42,9 @@ def function_env(s3_env, monkeypatch, tmp_path):
     """
     import app
 
-    monkeypatch.setenv("MODEL_BUCKET", s3_env)
-    monkeypatch.setenv("MODEL_PREFIX", "models")
-    monkeypatch.setenv("MODEL_NAME", "mnist")
-    monkeypatch.setenv("MODEL_VERSION", "latest")
+    for name, value in template_environment(BucketName=s3_env).items():
+        if not name.startswith("AWS_"):  # keep the test's loopback S3 settings
+            monkeypatch.setenv(name, value)
     monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
     app.get_store.cache_clear()
     yield s3_env

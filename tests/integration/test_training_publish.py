@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import FIXTURE_DIR
+from tests.conftest import EVENTS_DIR, FIXTURE_DIR
 from training import convert as convert_module
 from training.cli import main
 
@@ -150,3 +150,64 @@ def test_unreachable_endpoint_and_missing_bucket_are_clear_errors(
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     assert main([*args, "--bucket", s3_env]) == 2
     assert "cannot reach the S3 endpoint" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One quick Keras model on the sample, to package in every quantization mode."""
+    from training.config import TrainConfig
+    from training.data import load_dataset, make_splits
+    from training.model import train
+
+    config = TrainConfig(epochs=1, limit=1000, artifacts=tmp_path_factory.mktemp("artifacts"))
+    dataset = load_dataset(config.dataset)
+    splits = make_splits(dataset, 0.1, 0.1, config.seed, config.limit)
+    model, epochs = train(config, splits.x_train, splits.y_train, splits.x_val, splits.y_val, 10)
+    return config, dataset, splits, model, epochs
+
+
+MODES = {"float16": "float32", "dynamic": "float32", "none": "float32", "int8": "int8"}
+
+
+@pytest.mark.parametrize(("mode", "dtype"), MODES.items())
+def test_every_quantization_mode_is_gated_through_the_predictor_and_served(
+    trained, mode, dtype, s3_env, monkeypatch, tmp_path
+):
+    """The gate's accuracy is the one the function's predictor gives; the function serves the
+    model of every mode and answers what that predictor answers."""
+    import dataclasses
+
+    import app
+    from mlcore.predictor import Predictor
+    from tests.function_support import invoke, reset_powertools, template_environment, with_body
+    from training.data import held_out_split
+    from training.pipeline import package
+    from training.publish import publish
+
+    config, dataset, splits, model, epochs = trained
+    config = dataclasses.replace(config, quantize=mode, version=2000 + list(MODES).index(mode))
+    result = package(model, dataset, splits, config, epochs, started=0.0)
+    manifest = result.manifest
+    assert manifest["input"]["dtype"] == dtype and manifest["quantization"]["mode"] == mode
+
+    x_test, y_test = held_out_split(manifest)
+    predictor = Predictor.from_file(str(result.artifact_dir / "model.tflite"), manifest)
+    served_labels = predictor.predict(x_test).argmax(axis=1)
+    accuracy = float(np.mean(served_labels == y_test))
+    assert manifest["evaluation"]["quantized_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+
+    publish(result.artifact_dir, s3_env, "models")
+    reset_powertools(monkeypatch)
+    for name, value in template_environment(BucketName=s3_env).items():
+        if not name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
+    app.get_store.cache_clear()
+    try:
+        event = json.loads((EVENTS_DIR / "predict-instances.json").read_text())
+        answer = invoke(with_body(event, json.dumps({"instances": x_test[:50].tolist()})))
+    finally:
+        app.get_store.cache_clear()
+    assert answer.status == 200, answer.body
+    assert answer.body["model"]["version"] == config.version
+    assert [p["class_id"] for p in answer.body["predictions"]] == served_labels[:50].tolist()

@@ -10,6 +10,7 @@ from tests.function_support import (
     fixture_manifest,
     fixture_model,
     reset_powertools,
+    template_environment,
 )
 
 
@@ -44,13 +45,17 @@ def clock() -> FakeClock:
 @pytest.fixture
 def make_store(tmp_path, clock):
     """ModelStore(settings overrides, s3) over a fake S3 and clock, wired to app's metrics hooks."""
+    import dataclasses
+
     import app
-    from config import Settings
+    from config import load_settings
     from model_store import ModelStore
 
+    defaults = load_settings(template_environment())
+
     def make(s3: FakeS3, **overrides) -> ModelStore:
-        settings = Settings(
-            **{"bucket": "serverless-ml-models", "cache_dir": str(tmp_path / "models"), **overrides}
+        settings = dataclasses.replace(
+            defaults, **{"cache_dir": str(tmp_path / "models"), **overrides}
         )
         return ModelStore(
             settings,

@@ -5,10 +5,22 @@ from __future__ import annotations
 import pytest
 
 from config import load_settings
+from tests.function_support import template_environment
+
+EVERY_VARIABLE = {
+    "MODEL_BUCKET": "b",
+    "MODEL_PREFIX": "/registry/",
+    "MODEL_NAME": "fashion",
+    "MODEL_VERSION": "0042",
+    "MODEL_REFRESH_SECONDS": "2.5",
+    "MAX_INSTANCES": "8",
+    "MAX_BODY_BYTES": "1000",
+    "MODEL_CACHE_DIR": "/tmp/x",
+}
 
 
-def test_defaults_match_the_contract():
-    settings = load_settings({"MODEL_BUCKET": "serverless-ml-models"})
+def test_the_template_defaults_are_the_contract():
+    settings = load_settings(template_environment())
     assert (settings.prefix, settings.model_name, settings.model_version) == (
         "models",
         "mnist",
@@ -21,19 +33,16 @@ def test_defaults_match_the_contract():
     assert settings.follows_latest
 
 
+@pytest.mark.parametrize("missing", sorted(set(EVERY_VARIABLE) - {"MODEL_PREFIX"}))
+def test_the_function_restates_no_default(missing):
+    """The template is the one source of defaults: a variable it did not set is an error."""
+    environ = {k: v for k, v in EVERY_VARIABLE.items() if k != missing}
+    with pytest.raises(ValueError, match=f"{missing} is not set"):
+        load_settings(environ)
+
+
 def test_every_variable_is_read():
-    settings = load_settings(
-        {
-            "MODEL_BUCKET": "b",
-            "MODEL_PREFIX": "/registry/",
-            "MODEL_NAME": "fashion",
-            "MODEL_VERSION": "0042",
-            "MODEL_REFRESH_SECONDS": "2.5",
-            "MAX_INSTANCES": "8",
-            "MAX_BODY_BYTES": "1000",
-            "MODEL_CACHE_DIR": "/tmp/x",
-        }
-    )
+    settings = load_settings(EVERY_VARIABLE)
     assert settings.prefix == "registry"
     assert settings.model_version == "42" and not settings.follows_latest
     assert (settings.refresh_seconds, settings.max_instances, settings.max_body_bytes) == (
@@ -46,15 +55,14 @@ def test_every_variable_is_read():
 @pytest.mark.parametrize(
     ("environ", "named"),
     [
-        ({}, "MODEL_BUCKET"),
-        ({"MODEL_BUCKET": "b", "MODEL_VERSION": "v2"}, "MODEL_VERSION"),
-        ({"MODEL_BUCKET": "b", "MODEL_VERSION": "0"}, "MODEL_VERSION"),
-        ({"MODEL_BUCKET": "b", "MAX_INSTANCES": "-3"}, "MAX_INSTANCES"),
-        ({"MODEL_BUCKET": "b", "MAX_BODY_BYTES": "1MB"}, "MAX_BODY_BYTES"),
-        ({"MODEL_BUCKET": "b", "MODEL_REFRESH_SECONDS": "soon"}, "MODEL_REFRESH_SECONDS"),
-        ({"MODEL_BUCKET": "b", "MODEL_NAME": "../etc"}, "MODEL_NAME"),
+        ({"MODEL_VERSION": "v2"}, "MODEL_VERSION"),
+        ({"MODEL_VERSION": "0"}, "MODEL_VERSION"),
+        ({"MAX_INSTANCES": "-3"}, "MAX_INSTANCES"),
+        ({"MAX_BODY_BYTES": "1MB"}, "MAX_BODY_BYTES"),
+        ({"MODEL_REFRESH_SECONDS": "soon"}, "MODEL_REFRESH_SECONDS"),
+        ({"MODEL_NAME": "../etc"}, "MODEL_NAME"),
     ],
 )
 def test_a_bad_value_names_its_variable(environ, named):
     with pytest.raises(ValueError, match=named):
-        load_settings(environ)
+        load_settings({**EVERY_VARIABLE, **environ})

@@ -1,6 +1,8 @@
+import dataclasses
+
 import pytest
 
-from training.cli import main
+from training.cli import main, parser
 from training.config import TrainConfig
 from training.evaluate import AccuracyGateError, check_accuracy_gate
 
@@ -23,6 +25,11 @@ def test_cli_rejects_unknown_mode_with_exit_2_and_a_message(capsys):
         ("name", "a/b"),
         ("max_accuracy_drop", -1),
         ("version", 0),
+        ("max_accuracy_drop", float("nan")),
+        ("max_accuracy_drop", float("inf")),
+        ("learning_rate", 0.0),
+        ("name", ""),
+        ("name", "x" * 65),
     ],
 )
 def test_invalid_config_values_are_refused(field, value):
@@ -37,3 +44,21 @@ def test_gate_passes_within_the_allowed_drop_and_reports_points():
 def test_gate_fails_beyond_the_allowed_drop():
     with pytest.raises(AccuracyGateError, match=r"2\.00 points below.*at most 1\.00"):
         check_accuracy_gate(0.95, 0.93, max_drop=1.0)
+
+
+def test_every_config_field_is_a_flag_with_the_configs_own_default():
+    """The CLI restates no default: its flags are made from TrainConfig's fields."""
+    args = parser().parse_args(["train"])
+    for item in dataclasses.fields(TrainConfig):
+        assert getattr(args, item.name) == item.default, item.name
+    args = parser().parse_args(["train", "--batch-size", "32", "--data-path", "x.npz"])
+    assert (args.batch_size, args.data_path) == (32, "x.npz")
+
+
+def test_a_nan_gate_is_refused_on_the_command_line(capsys):
+    assert main(["train", "--max-accuracy-drop", "nan"]) == 2
+    assert "max_accuracy_drop" in capsys.readouterr().err
+
+
+def test_model_names_with_dots_are_accepted():
+    assert TrainConfig(name="fashion.v2").name == "fashion.v2"

@@ -3,12 +3,15 @@ import gzip
 import numpy as np
 import pytest
 
+from training import data
 from training.data import (
     SAMPLE_SHA256,
     DatasetError,
+    held_out_split,
     load_dataset,
     make_splits,
     read_idx,
+    split_record,
     stratified_split,
 )
 
@@ -84,3 +87,41 @@ def test_malformed_dataset_is_a_clear_error(tmp_path):
 def test_unknown_dataset_names_the_allowed_ones():
     with pytest.raises(ValueError, match="allowed: mnist-sample, mnist"):
         load_dataset("cifar")
+
+
+def test_a_changed_bundled_sample_is_refused(tmp_path, monkeypatch):
+    copy = tmp_path / "mnist-sample.npz"
+    original = data.SAMPLE_PATH.read_bytes()
+    copy.write_bytes(original[:100] + bytes([original[100] ^ 1]) + original[101:])
+    monkeypatch.setattr(data, "SAMPLE_PATH", copy)
+    with pytest.raises(DatasetError, match="is not the bundled sample's"):
+        load_dataset("mnist-sample")
+
+
+def manifest_of(dataset, **split) -> dict:
+    record = split_record(
+        **{"validation_fraction": 0.1, "test_fraction": 0.1, "seed": 42, "limit": None, **split}
+    )
+    return {
+        "version": 1,
+        "dataset": {"name": dataset.name, "sha256": dataset.sha256, "split": record},
+    }
+
+
+def test_held_out_split_is_the_runs_own_test_split():
+    dataset = load_dataset("mnist-sample")
+    manifest = manifest_of(dataset, test_fraction=0.2, seed=7)
+    x, y = held_out_split(manifest)
+    expected = make_splits(dataset, 0.1, 0.2, seed=7)
+    assert np.array_equal(x, expected.x_test) and np.array_equal(y, expected.y_test)
+    assert len(y) == 1000  # the run's fraction, not the default 0.1
+
+
+def test_held_out_split_refuses_another_dataset_or_no_record():
+    dataset = load_dataset("mnist-sample")
+    manifest = manifest_of(dataset)
+    manifest["dataset"]["sha256"] = "0" * 64
+    with pytest.raises(DatasetError, match="not the dataset this model was trained on"):
+        held_out_split(manifest)
+    with pytest.raises(DatasetError, match="records no split"):
+        held_out_split({"version": 3, "dataset": {"name": "mnist-sample"}})
