@@ -8,10 +8,14 @@ VENV     ?= .venv
 PY       := $(VENV)/bin/python
 BIN      := $(VENV)/bin
 
-NAME     ?= mnist
-DATASET  ?= mnist-sample
-EPOCHS   ?= 5
-QUANTIZE ?= int8
+# Training variables have no default here: a variable that is not set is not passed, so the
+# training job's own config (training/config.py) decides, and the template decides for the
+# function. `make train EPOCHS=10` passes --epochs 10.
+NAME     ?=
+DATASET  ?=
+ARCH     ?=
+EPOCHS   ?=
+QUANTIZE ?=
 BUCKET   ?= serverless-ml-models
 PREFIX   ?= models
 VERSION  ?=
@@ -21,7 +25,7 @@ API_KEY  ?=
 EVENT    ?= events/predict-instances.json
 ENV_VARS ?=
 LIMIT    ?=
-ARTIFACTS ?= artifacts
+ARTIFACTS ?=
 PYTEST_ARGS ?=
 
 export SAM_CLI_TELEMETRY = 0
@@ -56,13 +60,18 @@ test: setup ## the whole suite: unit, integration (S3 on loopback, local API, sa
 test-unit: setup ## unit tests only (no network, no subprocess servers)
 	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
 
+# `--flag value` for each variable that is set
+flags = $(foreach pair,$(1),$(if $($(word 2,$(subst =, ,$(pair)))),--$(word 1,$(subst =, ,$(pair))) $($(word 2,$(subst =, ,$(pair))))))
+TRAIN_FLAGS = $(call flags,name=NAME dataset=DATASET architecture=ARCH epochs=EPOCHS \
+                           quantize=QUANTIZE artifacts=ARTIFACTS limit=LIMIT)
+REGISTRY_FLAGS = $(call flags,bucket=BUCKET prefix=PREFIX)
+
 train: setup ## train, quantize, verify with LiteRT -> artifacts/NAME/VERSION/
-	$(PY) -m training train --name $(NAME) --dataset $(DATASET) --epochs $(EPOCHS) \
-	    --quantize $(QUANTIZE) --bucket $(BUCKET) --prefix $(PREFIX) --artifacts $(ARTIFACTS)
+	$(PY) -m training train $(TRAIN_FLAGS)
 
 publish: setup ## publish the newest artifact (or VERSION=...) to s3://BUCKET/PREFIX/NAME/
-	$(PY) -m training publish --name $(NAME) --bucket $(BUCKET) --prefix $(PREFIX) \
-	    --artifacts $(ARTIFACTS) $(if $(VERSION),--version $(VERSION))
+	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION) \
+	    $(REGISTRY_FLAGS)
 
 fixture: setup ## remake the committed test model tests/fixtures/mnist/ from the training job
 	$(PY) -m training fixture --out tests/fixtures/mnist
@@ -87,9 +96,8 @@ s3-local: setup ## a real S3-protocol server on 127.0.0.1:S3_PORT with the bucke
 	$(PY) -m local.s3 --port $(S3_PORT) --bucket $(BUCKET)
 
 demo: setup ## the whole loop offline: S3, train (or reuse), publish, local API, real HTTPS requests
-	$(PY) -m local.demo --name $(NAME) --dataset $(DATASET) --epochs $(EPOCHS) --bucket $(BUCKET) \
-	    --prefix $(PREFIX) --s3-port $(S3_PORT) --api-port $(API_PORT) --artifacts $(ARTIFACTS) \
-	    $(if $(API_KEY),--api-key $(API_KEY)) $(if $(LIMIT),--limit $(LIMIT))
+	$(PY) -m local.demo $(call flags,name=NAME dataset=DATASET epochs=EPOCHS artifacts=ARTIFACTS \
+	    limit=LIMIT api-key=API_KEY) $(REGISTRY_FLAGS) --s3-port $(S3_PORT) --api-port $(API_PORT)
 
 bench: setup ## benchmarks side by side -> bench/results.json and a markdown table
 	$(PY) -m bench
