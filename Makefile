@@ -30,7 +30,7 @@ PYTEST_ARGS ?=
 
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: help setup lock test test-unit train publish fixture validate build deploy invoke \
+.PHONY: help setup lock test test-slow test-unit train publish fixture validate build deploy invoke \
         local-api s3-local demo bench lint clean
 
 help: ## list the targets
@@ -54,11 +54,14 @@ lock: ## re-resolve requirements.in into requirements.txt (in a throwaway venv)
 	 .lock-venv/bin/pip freeze) > requirements.txt
 	rm -rf .lock-venv
 
-test: setup ## the whole suite: unit, integration (S3 on loopback, local API, sam build), template lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: setup ## the suite: unit, integration (S3 on loopback, local API, sam build), template lint
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup ## the slow checks (bench smoke, browser, fuzzing, multi-process training); CI runs them
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 test-unit: setup ## unit tests only (no network, no subprocess servers)
-	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not integration and not slow" $(PYTEST_ARGS)
 
 # `--flag value` for each variable that is set
 flags = $(foreach pair,$(1),$(if $($(word 2,$(subst =, ,$(pair)))),--$(word 1,$(subst =, ,$(pair))) $($(word 2,$(subst =, ,$(pair))))))

@@ -28,6 +28,7 @@ RATIOS = (
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # a minute of bench; `make test-slow` (CI runs it)
 def test_bench_quick_writes_every_ratio_as_a_number(tmp_path):
     out = tmp_path / "results.json"
     completed = subprocess.run(
