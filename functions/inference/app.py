@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -22,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import tfserving
-from errors import ApiError
+from errors import STATUS_BY_CODE, ApiError
 from model_store import LoadedModel, ModelStore, create_store
 from prediction import classify
 from preprocessing import (
@@ -38,13 +37,7 @@ tracer = Tracer()  # disabled outside Lambda and with POWERTOOLS_TRACE_DISABLED=
 metrics = Metrics()  # namespace, service: POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME
 app = APIGatewayRestResolver()
 
-# Every path this function answers, and its methods: the rest is 404, a wrong method 405.
-ROUTES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"/predict"), "POST"),
-    (re.compile(r"/health"), "GET"),
-    (re.compile(r"/v1/models/[^/:]+(/versions/[^/:]+)?:predict"), "POST"),
-    (re.compile(r"/v1/models/[^/:]+(/versions/[^/:]+)?(/metadata)?"), "GET"),
-]
+OPENAPI_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openapi.json")
 
 
 # -- the process-wide model store ---------------------------------------------------------
@@ -117,19 +110,25 @@ def handle_unexpected_error(error: Exception) -> Response:
     )
 
 
+def registered_routes() -> list:
+    """The resolver's own route table (the routes below): the one list of what this function
+    answers, from which 404s, 405s and the OpenAPI document (openapi.json) are derived."""
+    return app._static_routes + app._dynamic_routes  # Powertools' table (pinned version)
+
+
 def unmatched_route(method: str, path: str) -> ApiError:
-    allowed = sorted({m for pattern, m in ROUTES if pattern.fullmatch(path)})
+    """404, or 405 when another method serves this path. `method` is never among the allowed
+    ones: a route of that method that refused the path (see _tfserving_model) does not count."""
+    routes = registered_routes()
+    allowed = sorted({r.method for r in routes if r.rule.match(path)} - {method.upper()})
     if allowed:
         return ApiError(
             "METHOD_NOT_ALLOWED",
             f"{method[:10]} is not allowed on this path; use {' or '.join(allowed)}",
             headers={"Allow": ", ".join(allowed)},
         )
-    return ApiError(
-        "ROUTE_NOT_FOUND",
-        "no such route; the routes are POST /predict, GET /health, POST /v1/models/{name}:predict, "
-        "GET /v1/models/{name} and GET /v1/models/{name}/metadata",
-    )
+    listed = ", ".join(f"{r.method} {r.openapi_path}" for r in routes if r.include_in_schema)
+    return ApiError("ROUTE_NOT_FOUND", f"no such route; the routes are {listed}")
 
 
 @app.not_found
@@ -233,14 +232,85 @@ def _model_ref(model: LoadedModel) -> dict[str, Any]:
 
 
 # -- routes -------------------------------------------------------------------------------
+# The one definition of what this function answers. template.yaml's Api events route these
+# paths here (a test holds them together), and openapi.json is generated from these decorators
+# (events/make_openapi.py, `make events`): summaries, error responses and, in the
+# x-request-body extension, the request body schema.
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "code"],
+    "properties": {
+        "error": {"type": "string", "description": "what was wrong and what is allowed"},
+        "code": {"type": "string", "enum": sorted(STATUS_BY_CODE)},
+    },
+}
 
 
-@app.get("/health")
+def _errors(*statuses: int) -> dict[int, dict[str, Any]]:
+    return {
+        status: {
+            "description": ", ".join(c for c, s in STATUS_BY_CODE.items() if s == status),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for status in statuses
+    }
+
+
+INSTANCES_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "description": "inputs in the model's input shape (see its metadata), values in its range",
+    "items": {"type": "array"},
+}
+PREDICT_BODY = {
+    "type": "object",
+    "properties": {
+        "instances": INSTANCES_SCHEMA,
+        "images": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "description": "a base64 PNG or JPEG"},
+        },
+    },
+}
+TFSERVING_BODY = {
+    "type": "object",
+    "properties": {
+        "signature_name": {"type": "string", "enum": [tfserving.DEFAULT_SIGNATURE]},
+        "instances": INSTANCES_SCHEMA,
+        "inputs": INSTANCES_SCHEMA,
+    },
+}
+PREDICT_ERRORS = _errors(400, 404, 413, 415, 503)
+
+
+@app.get(
+    "/health",
+    summary="Whether a verified model is served",
+    responses=_errors(503),
+)
 def health() -> dict[str, Any]:
     return {"status": "ok", "model": _model_ref(get_store().get())}
 
 
-@app.post("/predict")
+@functools.cache
+def _openapi_text() -> str:
+    with open(OPENAPI_FILE, encoding="utf-8") as f:
+        return f.read()
+
+
+@app.get("/openapi.json", summary="This API's OpenAPI document (generated from these routes)")
+def openapi_document():  # no return annotation: OpenAPI would try to describe Response
+    return Response(200, content_types.APPLICATION_JSON, _openapi_text())
+
+
+@app.post(
+    "/predict",
+    summary="Classify inputs: arrays in the model's input shape, or base64 PNG/JPEG images",
+    responses=PREDICT_ERRORS,
+    openapi_extensions={"x-request-body": PREDICT_BODY},
+)
 def predict() -> dict[str, Any]:
     payload, booleans_possible = _json_body()
     if "instances" in payload and "images" in payload:
@@ -264,8 +334,16 @@ def predict() -> dict[str, Any]:
     return {"predictions": predictions, "model": _model_ref(model)}
 
 
-@app.post("/v1/models/<name>:predict")
-@app.post("/v1/models/<name>/versions/<version>:predict")
+_TFSERVING_PREDICT = {
+    "summary": "TensorFlow Serving predict: row (instances) or columnar (inputs) format",
+    "responses": PREDICT_ERRORS,
+    "openapi_extensions": {"x-request-body": TFSERVING_BODY},
+}
+_TFSERVING_READ = {"responses": _errors(404, 503)}
+
+
+@app.post("/v1/models/<name>:predict", **_TFSERVING_PREDICT)
+@app.post("/v1/models/<name>/versions/<version>:predict", **_TFSERVING_PREDICT)
 def tfserving_predict(name: str, version: str | None = None) -> dict[str, Any]:
     store = get_store()
     tfserving.check_model(name, None, store.settings.model_name, None)
@@ -293,14 +371,21 @@ def _tfserving_model(name: str, version: str | None) -> LoadedModel:
     return model
 
 
-@app.get("/v1/models/<name>")
-@app.get("/v1/models/<name>/versions/<version>")
+@app.get("/v1/models/<name>", summary="TensorFlow Serving model status", **_TFSERVING_READ)
+@app.get(
+    "/v1/models/<name>/versions/<version>",
+    summary="TensorFlow Serving model status",
+    **_TFSERVING_READ,
+)
 def tfserving_status(name: str, version: str | None = None) -> dict[str, Any]:
     return tfserving.model_status(_tfserving_model(name, version).version)
 
 
-@app.get("/v1/models/<name>/metadata")
-@app.get("/v1/models/<name>/versions/<version>/metadata")
+_METADATA = {"summary": "TensorFlow Serving model metadata (signature_def)", **_TFSERVING_READ}
+
+
+@app.get("/v1/models/<name>/metadata", **_METADATA)
+@app.get("/v1/models/<name>/versions/<version>/metadata", **_METADATA)
 def tfserving_metadata(name: str, version: str | None = None) -> dict[str, Any]:
     model = _tfserving_model(name, version)
     predictor = model.predictor

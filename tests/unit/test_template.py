@@ -295,13 +295,16 @@ def test_api_events_are_plain_sam_api_events_on_inference_api(template):
     } <= routes
 
 
-def test_api_key_is_required_everywhere_but_get_health(deployed):
+OPEN_ROUTES = {("/health", "get"), ("/openapi.json", "get")}
+CATCH_ALL = {"/{proxy+}", "/"}
+
+
+def test_api_key_is_required_everywhere_but_the_open_routes(deployed):
     methods = api_methods(deployed["API_KEY"])
     assert methods[("/predict", "post")]["security"] == [{"api_key": []}]
-    assert methods[("/health", "get")]["security"] == []
     for (path, method), op in methods.items():
-        if (path, method) != ("/health", "get"):
-            assert op["security"] == [{"api_key": []}], (path, method)
+        expected = [] if (path, method) in OPEN_ROUTES else [{"api_key": []}]
+        assert op["security"] == expected, (path, method)
     created = deployed_resources(deployed["API_KEY"])
     assert {"InferenceApiKey", "InferenceUsagePlan", "InferenceUsagePlanKey"} <= set(created)
     plan = created["InferenceUsagePlan"]["Properties"]
@@ -314,16 +317,46 @@ def test_api_key_is_required_everywhere_but_get_health(deployed):
     assert created[stage["Stage"]["Ref"]]["Type"] == "AWS::ApiGateway::Stage"
 
 
-def test_iam_mode_signs_everything_but_get_health_and_creates_no_key(deployed):
+def test_iam_mode_signs_everything_but_the_open_routes_and_creates_no_key(deployed):
     methods = api_methods(deployed["IAM"])
     for (path, method), op in methods.items():
-        expected = [{"NONE": []}] if (path, method) == ("/health", "get") else [{"AWS_IAM": []}]
+        expected = [{"NONE": []}] if (path, method) in OPEN_ROUTES else [{"AWS_IAM": []}]
         assert op["security"] == expected, (path, method)
         # API Gateway invokes Lambda through the function's resource policy, not with the
         # caller's credentials (which would need lambda:InvokeFunction for every caller).
         assert "credentials" not in op["x-amazon-apigateway-integration"], (path, method)
     created = deployed_resources(deployed["IAM"])
     assert not {"InferenceApiKey", "InferenceUsagePlan", "InferenceUsagePlanKey"} & set(created)
+
+
+def resource_matches(resource: str, path: str) -> bool:
+    """API Gateway's path match for one resource: literal segments, {param}, greedy {proxy+}."""
+    want, have = resource.strip("/").split("/"), path.strip("/").split("/")
+    for i, segment in enumerate(want):
+        if segment.endswith("+}"):
+            return len(have) > i
+        if i >= len(have) or (segment != have[i] and not segment.startswith("{")):
+            return False
+    return len(want) == len(have)
+
+
+def test_every_route_of_the_function_reaches_it_through_the_api(deployed):
+    """The function's routes (its resolver's table) are the source; the template's events
+    must route each of them to the function by a resource of its own (with its own auth and
+    body model), not by the catch-all that only exists for JSON 404s and 405s."""
+    import app
+
+    methods = api_methods(deployed["API_KEY"])
+    for route in app.registered_routes():
+        example = re.sub(r"\{[^}]+\}", "mnist", route.openapi_path)
+        serving = [
+            (path, method)
+            for (path, method) in methods
+            if method in (route.method.lower(), "x-amazon-apigateway-any-method")
+            and resource_matches(path, example)
+            and path not in CATCH_ALL
+        ]
+        assert serving, f"no API event routes {route.method} {example} to the function"
 
 
 def test_every_api_route_invokes_the_function_with_the_proxy_integration(deployed):

@@ -142,6 +142,60 @@ def test_405_says_which_methods_are_allowed(served, load_event):
     assert invoke(post_status).headers.get("Allow") == "GET"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [
+        ("GET", "/v1/models/mnist/versions/3:predict", 405, "POST"),
+        ("DELETE", "/v1/models/mnist/metadata", 405, "GET"),
+        ("GET", "/v1/models/\u2603", 404, None),  # a name no route takes: not "405 ... use GET"
+        ("GET", "/v1/models/mnist:predict/metadata", 404, None),
+        ("POST", "/health", 405, "GET"),
+    ],
+)
+def test_404_and_405_follow_the_resolvers_own_routes(
+    served, load_event, method, path, status, allow
+):
+    event = load_event("health.json")
+    event["httpMethod"], event["path"] = method, path
+    result = invoke(event)
+    assert (result.status, result.headers.get("Allow")) == (status, allow), result.body
+    if allow:
+        assert method not in result.body["error"].split("; use ")[1]
+
+
+def test_route_not_found_lists_every_route(served, load_event):
+    import app
+
+    body = invoke(load_event("bad-route.json")).body
+    for route in app.registered_routes():
+        assert f"{route.method} {route.openapi_path}" in body["error"]
+
+
+def test_openapi_document_is_served_and_describes_every_route(served, load_event):
+    import app
+
+    event = load_event("health.json")
+    event["path"] = "/openapi.json"
+    result = invoke(event)
+    assert result.status == 200 and result.headers["Content-Type"] == "application/json"
+    document = result.body
+    assert document["openapi"].startswith("3.")
+    described = {(m.upper(), p) for p, item in document["paths"].items() for m in item}
+    assert described == {(r.method, r.openapi_path) for r in app.registered_routes()}
+    body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert set(body["schema"]["properties"]) == {"instances", "images"}
+
+
+def test_openapi_document_is_generated_from_the_routes_not_written_by_hand():
+    """events/make_openapi.py regenerates it; `make events` after changing a route."""
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "events" / "make_openapi.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stderr
+
+
 def test_tfserving_routes_with_a_version(served, load_event):
     event = load_event("tfserving-status.json")
     event["path"] = f"/v1/models/mnist/versions/{V1}"
@@ -255,7 +309,7 @@ def test_logs_carry_the_api_gateway_request_id(served, load_event, capsys):
 def test_importing_app_stays_light():
     code = (
         "import sys, app; "
-        "heavy = ('tensorflow', 'PIL', 'boto3', 'ai_edge_litert'); "
+        "heavy = ('tensorflow', 'PIL', 'boto3', 'ai_edge_litert', 'pydantic'); "
         "print(sorted(m for m in heavy if m in sys.modules)); "
         "print(app.tracer.disabled)"
     )
@@ -272,7 +326,9 @@ def test_importing_app_stays_light():
         text=True,
         check=True,
     ).stdout.split("\n")
-    assert output[0] == "[]"  # no TensorFlow ever; Pillow, boto3 and LiteRT only when needed
+    # no TensorFlow or pydantic ever (openapi.json is made at build time); Pillow, boto3 and
+    # LiteRT only when needed
+    assert output[0] == "[]"
     assert output[1] == "True"  # Tracer switches itself off outside Lambda
 
 

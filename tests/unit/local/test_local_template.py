@@ -275,8 +275,9 @@ def test_project_routes(project):
         ("ANY", "/v1/models/{proxy+}"),
         ("ANY", "/{proxy+}"),
     }
-    assert not routes[("GET", "/health")].api_key_required
-    assert all(r.api_key_required for key, r in routes.items() if key != ("GET", "/health"))
+    open_routes = {("GET", "/health"), ("GET", "/openapi.json")}
+    assert not any(routes[key].api_key_required for key in open_routes)
+    assert all(r.api_key_required for key, r in routes.items() if key not in open_routes)
     assert routes[("POST", "/predict")].request_model == "PredictRequest"
     api = project.apis()[routes[("POST", "/predict")].api_id]
     assert api.stage_name == "prod"
