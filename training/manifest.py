@@ -52,6 +52,7 @@ def build_manifest(
     quantization: dict,
     evaluation: dict,
     sizes: dict,
+    training: dict | None = None,
     model_content: bytes,
 ) -> dict:
     return {
@@ -67,6 +68,7 @@ def build_manifest(
         "labels": labels,
         "quantization": quantization,
         "evaluation": evaluation,
+        "training": training or {},
         "sizes": sizes,
         "files": {MODEL_FILE: file_entry(model_content)},
     }

@@ -39,8 +39,9 @@ def train(
     x_val: np.ndarray,
     y_val: np.ndarray,
     num_classes: int,
-) -> tuple[keras.Model, int]:
-    """Seeded training with early stopping on the validation split; returns (model, epochs run)."""
+) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Seeded training with early stopping on the validation split; returns the model and its
+    per-epoch history (loss, accuracy, val_loss, val_accuracy)."""
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.architecture, x_train.shape[1:], num_classes)
     model.compile(
@@ -60,9 +61,8 @@ def train(
         callbacks=[stop],
         verbose=1,
     )
-    return model, len(history.history["loss"])
+    return model, {k: [round(float(v), 6) for v in vs] for k, vs in history.history.items()}
 
 
-def keras_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    probabilities = model.predict(x.astype(np.float32), batch_size=512, verbose=0)
-    return float(np.mean(np.argmax(probabilities, axis=1) == y))
+def keras_probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return model.predict(x.astype(np.float32), batch_size=512, verbose=0)

@@ -45,8 +45,19 @@ def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsy
     manifest = json.loads((artifacts / "mnist/1000/manifest.json").read_text())
     assert manifest["input"]["dtype"] == "int8" and manifest["output"]["dtype"] == "int8"
     assert manifest["sizes"]["tflite_bytes"] <= 0.30 * manifest["sizes"]["float32_tflite_bytes"]
-    assert manifest["evaluation"]["accuracy_drop_points"] <= 1.0
-    assert manifest["evaluation"]["quantized_accuracy"] > 0.8
+    evaluation = manifest["evaluation"]
+    assert evaluation["accuracy_drop_points"] <= 1.0
+    quantized = evaluation["quantized"]
+    assert quantized["accuracy"] > 0.8 and quantized["n"] == 500
+    low, high = quantized["ci95"]
+    assert low < quantized["accuracy"] < high and 0.03 < high - low < 0.08  # ~4 points at n=500
+    assert sum(map(sum, quantized["confusion"])) == 500
+    assert [c["n"] for c in quantized["per_class"].values()] == [50] * 10
+    history = manifest["training"]["history"]
+    assert (
+        len(history["loss"]) == len(history["val_accuracy"]) == manifest["model"]["epochs_trained"]
+    )
+    assert "n=500" in out  # every accuracy printed with its interval and n
     assert (artifacts / "mnist/1000/model.keras").is_file()
 
     assert keys(s3, s3_env) == [
@@ -162,8 +173,8 @@ def trained(tmp_path_factory):
     config = TrainConfig(epochs=1, limit=1000, artifacts=tmp_path_factory.mktemp("artifacts"))
     dataset = load_dataset(config.dataset)
     splits = make_splits(dataset, 0.1, 0.1, config.seed, config.limit)
-    model, epochs = train(config, splits.x_train, splits.y_train, splits.x_val, splits.y_val, 10)
-    return config, dataset, splits, model, epochs
+    model, history = train(config, splits.x_train, splits.y_train, splits.x_val, splits.y_val, 10)
+    return config, dataset, splits, model, history
 
 
 MODES = {"float16": "float32", "dynamic": "float32", "none": "float32", "int8": "int8"}
@@ -184,9 +195,9 @@ def test_every_quantization_mode_is_gated_through_the_predictor_and_served(
     from training.pipeline import package
     from training.publish import publish
 
-    config, dataset, splits, model, epochs = trained
+    config, dataset, splits, model, history = trained
     config = dataclasses.replace(config, quantize=mode, version=2000 + list(MODES).index(mode))
-    result = package(model, dataset, splits, config, epochs, started=0.0)
+    result = package(model, dataset, splits, config, history, started=0.0)
     manifest = result.manifest
     assert manifest["input"]["dtype"] == dtype and manifest["quantization"]["mode"] == mode
 
@@ -194,7 +205,7 @@ def test_every_quantization_mode_is_gated_through_the_predictor_and_served(
     predictor = Predictor.from_file(str(result.artifact_dir / "model.tflite"), manifest)
     served_labels = predictor.predict(x_test).argmax(axis=1)
     accuracy = float(np.mean(served_labels == y_test))
-    assert manifest["evaluation"]["quantized_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert manifest["evaluation"]["quantized"]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
     publish(result.artifact_dir, s3_env, "models")
     reset_powertools(monkeypatch)

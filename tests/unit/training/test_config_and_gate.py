@@ -62,3 +62,24 @@ def test_a_nan_gate_is_refused_on_the_command_line(capsys):
 
 def test_model_names_with_dots_are_accepted():
     assert TrainConfig(name="fashion.v2").name == "fashion.v2"
+
+
+def test_wilson_interval_matches_published_values():
+    from training.evaluate import wilson_interval
+
+    # Wilson (1927) / Newcombe (1998) worked example: 81 of 263 -> 0.2553 to 0.3662
+    low, high = wilson_interval(81, 263)
+    assert (round(low, 4), round(high, 4)) == (0.2553, 0.3662)
+    assert wilson_interval(500, 500)[1] == 1.0 and wilson_interval(500, 500)[0] > 0.99
+    assert wilson_interval(0, 0) == [0.0, 1.0]
+
+
+def test_scorecard_counts_per_class_and_confusion():
+    import numpy as np
+
+    from training.evaluate import scorecard
+
+    card = scorecard(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), ["a", "b", "c"])
+    assert card["accuracy"] == 0.75 and card["n"] == 4
+    assert card["confusion"] == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+    assert card["per_class"]["c"]["accuracy"] == 0.5 and card["per_class"]["c"]["n"] == 2
