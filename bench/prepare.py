@@ -28,20 +28,16 @@ def train(out: Path, epochs: int, limit: int | None) -> dict:
 
     from training import evaluate
     from training.config import TrainConfig
-    from training.data import load_dataset, make_splits
-    from training.model import keras_accuracy
+    from training.model import keras_probabilities
     from training.pipeline import quantized_model, run_training
 
     config = TrainConfig(version=VERSION, artifacts=out / "art", epochs=epochs, limit=limit)
     started = time.perf_counter()
     result = run_training(config)
     train_seconds = time.perf_counter() - started
-    dataset = load_dataset(config.dataset, config.data_path)
-    splits = make_splits(
-        dataset, config.validation_fraction, config.test_fraction, config.seed, config.limit
-    )
+    splits = result.splits
     model = keras.models.load_model(result.artifact_dir / "model.keras")
-    float_accuracy = keras_accuracy(model, splits.x_test, splits.y_test)
+    float_accuracy = evaluate.accuracy(keras_probabilities(model, splits.x_test), splits.y_test)
     modes = {}
     (out / "modes").mkdir(parents=True, exist_ok=True)
     for mode in MODES:

@@ -350,20 +350,10 @@ class Demo:
 
         dataset = manifest.get("dataset", {})
         try:
-            from training.config import TrainConfig
-            from training.data import load_dataset, make_splits
+            from training.data import held_out_split
 
-            defaults = TrainConfig()
-            splits = make_splits(
-                load_dataset(dataset["name"]),
-                defaults.validation_fraction,
-                defaults.test_fraction,
-                int(dataset.get("seed", defaults.seed)),
-            )
-            x, y = splits.x_test, splits.y_test
+            x, y = held_out_split(manifest)
             source = f"{dataset['name']} test split ({len(y)} digits none of which was trained on)"
-            if dataset.get("sizes", {}).get("test") not in (None, len(y)):
-                raise ValueError("test split size differs from the manifest's")
         except Exception as exc:  # the dataset is not here (full MNIST offline) or differs
             with np.load(DIGITS_FALLBACK) as archive:
                 x, y = archive["x"], archive["y"]
@@ -411,7 +401,9 @@ class Demo:
                 self.request(session, check, ca, {"instances": [image.tolist()]})
                 self.read_prediction(check, labels)
             buffer = io.BytesIO()
-            Image.fromarray(np.asarray(x[0], dtype=np.uint8), mode="L").save(buffer, "PNG")
+            Image.fromarray(np.asarray(x[0], dtype=np.uint8).squeeze(), mode="L").save(
+                buffer, "PNG"
+            )
             check = Check("PNG image", "POST", "/predict", 200, true_label=labels[int(y[0])])
             self.request(
                 session, check, ca, {"images": [base64.b64encode(buffer.getvalue()).decode()]}
@@ -505,12 +497,14 @@ class Demo:
             f"Model {manifest.get('name')} version {manifest.get('version')} "
             f"({artifact}), quantization {manifest.get('quantization', {}).get('mode')}:"
         )
-        if evaluation:
+        if "quantized" in evaluation:
+            from training.evaluate import describe_accuracy
+
             print(
-                f"  accuracy on {evaluation.get('size')} held-out {evaluation.get('split')} "
-                f"digits: float {evaluation.get('float_accuracy', 0):.1%}, "
-                f"int8 {evaluation.get('quantized_accuracy', 0):.1%} "
-                f"(drop {evaluation.get('accuracy_drop_points', 0):.2f} points)"
+                f"  accuracy on {evaluation['quantized']['n']} held-out test examples, with 95% "
+                f"intervals: float {describe_accuracy(evaluation['float'])}, "
+                f"{manifest['quantization']['mode']} {describe_accuracy(evaluation['quantized'])} "
+                f"(drop {evaluation['accuracy_drop_points']:.2f} points)"
             )
         if sizes:
             small, large = sizes.get("tflite_bytes"), sizes.get("float32_tflite_bytes")

@@ -17,7 +17,10 @@ from typing import Any
 POINTER_FILE = "latest.json"
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.tflite"
-MANIFEST_SCHEMA = 1  # what the publisher writes and the function reads
+# What the training job writes. Schema 2 added the input's colour and preprocessing policy and
+# the per-class evaluation; the function still serves schema 1 models (grey, resized).
+MANIFEST_SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)
 
 # One rule for model names, everywhere (template.yaml's ModelName AllowedPattern is this text;
 # a test holds them equal): it becomes an S3 key segment and a TF Serving URL segment.

@@ -8,11 +8,25 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlcore.images import POLICIES
 from mlcore.registry import check_model_name
 
-DATASETS = ("mnist-sample", "mnist")
-ARCHITECTURES = ("mlp", "cnn")
+ARCHITECTURES = ("cnn", "mlp", "mobilenet")  # training/model.py builds each; the first is default
 QUANTIZE_MODES = ("int8", "float16", "dynamic", "none")
+COLORS = ("rgb", "grey")
+
+
+def parse_image_size(text: str | None) -> tuple[int, int] | None:
+    """'HxW' (e.g. 32x32) -> (H, W)."""
+    if not text:
+        return None
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"image size {text!r}: expected HxW, e.g. 32x32") from None
+    if not (1 <= height <= 4096 and 1 <= width <= 4096):
+        raise ValueError(f"image size {text!r}: each side must be 1..4096 pixels")
+    return height, width
 
 
 def check_choice(kind: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -29,13 +43,24 @@ def option(default, help: str, **argparse_options):  # noqa: A002 - argparse's n
 @dataclass(frozen=True)
 class TrainConfig:
     name: str = option("mnist", "model name: artifact folder, registry prefix, TF Serving name")
-    dataset: str = option("mnist-sample", f"one of {', '.join(DATASETS)}")
-    data_path: str | None = option(
-        None,
-        "mnist: a local mnist.npz, a folder of IDX files, or s3://BUCKET/KEY.npz "
-        "(default: Keras' download and cache)",
+    dataset: str = option(
+        "mnist-sample",
+        "mnist-sample (bundled), mnist (Keras' download), a folder of class subfolders of "
+        "images, a folder of IDX files, an .npz, or an s3:// URI of one of them",
     )
-    architecture: str = option("mlp", f"one of {', '.join(ARCHITECTURES)}")
+    image_size: str | None = option(
+        None, "HxW the images are resized to, e.g. 32x32 (default: the most common size found)"
+    )
+    color: str | None = option(None, "rgb or grey (default: what the images are)")
+    resize: str | None = option(
+        None,
+        f"how an image becomes an input: {', '.join(POLICIES)} (default: digit for the MNIST "
+        "datasets, stretch otherwise); recorded in the manifest and applied when serving",
+    )
+    architecture: str = option(ARCHITECTURES[0], f"one of {', '.join(ARCHITECTURES)}")
+    weights: Path | None = option(
+        None, "mobilenet: backbone weights from a local file (default: random initialisation)"
+    )
     epochs: int = option(5, "most training epochs (early stopping on the validation split)")
     batch_size: int = option(64, "training batch size")
     learning_rate: float = option(1e-3, "Adam's learning rate")
@@ -55,8 +80,14 @@ class TrainConfig:
     version: int | None = option(None, "the version to write (default: UTC epoch seconds)")
 
     def __post_init__(self) -> None:
-        check_choice("dataset", self.dataset, DATASETS)
+        if not self.dataset:
+            raise ValueError("dataset must be given (a built-in name, a path or an s3:// URI)")
         check_choice("architecture", self.architecture, ARCHITECTURES)
+        if self.color is not None:
+            check_choice("color", self.color, COLORS)
+        if self.resize is not None:
+            check_choice("resize policy", self.resize, POLICIES)
+        parse_image_size(self.image_size)
         check_choice("quantization mode", self.quantize, QUANTIZE_MODES)
         check_model_name(self.name)
         for name in ("epochs", "batch_size", "calibration_size", "patience"):

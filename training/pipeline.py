@@ -11,9 +11,8 @@ import numpy as np
 
 from mlcore.registry import MANIFEST_FILE, MODEL_FILE
 from training import evaluate
-from training.config import TrainConfig
+from training.config import TrainConfig, parse_image_size
 from training.data import (
-    NUM_CLASSES,
     Dataset,
     Splits,
     load_dataset,
@@ -22,10 +21,9 @@ from training.data import (
 )
 from training.manifest import KERAS_FILE, build_manifest, dumps
 
-INPUT_VALUE_RANGE = [0.0, 255.0]
 INPUT_DESCRIPTION = (
-    "grey levels 0..255, white digit on black (MNIST); "
-    "the x/255 scaling is a layer inside the model"
+    "pixel values 0..255 in the input shape (height, width, channels); whatever scaling the "
+    "model needs is inside the converted graph"
 )
 
 
@@ -50,12 +48,14 @@ def run_training(config: TrainConfig, clock=time.time) -> TrainResult:
 
     started = clock()
     artifact_dir(config, started)  # fail before training if the version already exists
-    dataset = load_dataset(config.dataset, config.data_path)
+    dataset = load_dataset(
+        config.dataset, parse_image_size(config.image_size), config.color, config.resize
+    )
     splits = make_splits(
         dataset, config.validation_fraction, config.test_fraction, config.seed, config.limit
     )
     model, history = train(
-        config, splits.x_train, splits.y_train, splits.x_val, splits.y_val, NUM_CLASSES
+        config, splits.x_train, splits.y_train, splits.x_val, splits.y_val, len(dataset.class_names)
     )
     return package(model, dataset, splits, config, history, started, clock)
 
@@ -83,7 +83,7 @@ def package(
     from training.model import keras_probabilities
 
     folder = artifact_dir(config, started)
-    labels = [str(i) for i in range(NUM_CLASSES)]
+    labels = dataset.class_names
     float_score = evaluate.scorecard(
         keras_probabilities(model, splits.x_test).argmax(axis=1), splits.y_test, labels
     )
@@ -101,9 +101,9 @@ def package(
         version=int(folder.name),
         created_at=started,
         dataset={
-            "name": dataset.name,
-            "source": Path(dataset.source).name,
+            "name": dataset.name,  # DATASET as given: what held_out_split loads again
             "sha256": dataset.sha256,
+            "classes": len(dataset.class_names),
             "sizes": splits.sizes(),
             "seed": config.seed,
             "split": split_record(
@@ -119,7 +119,7 @@ def package(
         },
         input_spec={
             **input_spec,
-            "value_range": INPUT_VALUE_RANGE,
+            **dataset.input_spec.manifest_fields(),
             "description": INPUT_DESCRIPTION,
         },
         output_spec=output_spec,
@@ -149,12 +149,6 @@ def package(
     return TrainResult(folder, manifest, clock() - started, splits)
 
 
-def describe_accuracy(score: dict) -> str:
-    """'94.20% (91.8% to 95.9%, n=500)': an accuracy is never shown without its interval."""
-    low, high = score["ci95"]
-    return f"{score['accuracy']:.2%} ({low:.1%} to {high:.1%}, n={score['n']})"
-
-
 def summary(result: TrainResult) -> str:
     m = result.manifest
     ev, sizes = m["evaluation"], m["sizes"]
@@ -164,8 +158,8 @@ def summary(result: TrainResult) -> str:
             f"model {m['name']} version {m['version']} -> {result.artifact_dir}",
             f"  accuracy on the held-out test split ({ev['quantized']['n']} examples, 95% "
             "intervals):",
-            f"    float  {describe_accuracy(ev['float'])}",
-            f"    {mode:<6} {describe_accuracy(ev['quantized'])}",
+            f"    float  {evaluate.describe_accuracy(ev['float'])}",
+            f"    {mode:<6} {evaluate.describe_accuracy(ev['quantized'])}",
             f"    drop {ev['accuracy_drop_points']:.2f} points "
             f"(allowed {ev['max_accuracy_drop_points']:.2f})",
             f"  size: float32 TFLite {sizes['float32_tflite_bytes']:,} bytes, {mode} "

@@ -28,6 +28,7 @@ from preprocessing import (
     check_content_type,
     images_to_batch,
     instances_to_batch,
+    is_binary_batch,
     may_contain_booleans,
     parse_json_body,
 )
@@ -318,7 +319,7 @@ def predict() -> dict[str, Any]:
     if "instances" not in payload and "images" not in payload:
         raise ApiError(
             "MISSING_FIELD",
-            "the body needs 'instances' (arrays of grey levels) "
+            "the body needs 'instances' (arrays in the model's input shape) "
             "or 'images' (base64 PNG or JPEG strings)",
         )
     model = get_store().get()
@@ -351,13 +352,16 @@ def tfserving_predict(name: str, version: str | None = None) -> dict[str, Any]:
     model = store.get()
     tfserving.check_model(name, version, model.name, model.version)
     fmt, values = tfserving.predict_input(payload, model.predictor.signature_input)
-    batch = instances_to_batch(
-        values,
-        model.spec,
-        store.settings.max_instances,
-        field=fmt,
-        booleans_possible=booleans_possible,
-    )
+    if is_binary_batch(values):  # TF Serving's {"b64": ...}: images, prepared like /predict's
+        batch = images_to_batch(values, model.spec, store.settings.max_instances, field=fmt)
+    else:
+        batch = instances_to_batch(
+            values,
+            model.spec,
+            store.settings.max_instances,
+            field=fmt,
+            booleans_possible=booleans_possible,
+        )
     return tfserving.predict_response(fmt, _predict(model, batch))
 
 

@@ -24,9 +24,9 @@ import numpy as np
 
 from config import Settings, load_settings
 from errors import ModelUnavailable
+from mlcore.images import InputSpec
 from mlcore.predictor import ModelMismatch, Predictor
-from mlcore.registry import MANIFEST_SCHEMA, MODEL_FILE, Pointer
-from preprocessing import InputSpec
+from mlcore.registry import MODEL_FILE, READABLE_SCHEMAS, Pointer
 
 CHUNK_BYTES = 1 << 20
 
@@ -230,9 +230,10 @@ class ModelStore:
     def _check_manifest(self, manifest: Any, version: int) -> dict[str, Any]:
         """Check the fields serving relies on; returns the model file's size and sha256."""
         try:
-            if manifest.get("schema_version") != MANIFEST_SCHEMA:
+            if manifest.get("schema_version") not in READABLE_SCHEMAS:
                 raise ValueError(
-                    f"schema_version {manifest.get('schema_version')!r} is not {MANIFEST_SCHEMA}"
+                    f"schema_version {manifest.get('schema_version')!r} is not one of "
+                    f"{READABLE_SCHEMAS}"
                 )
             if manifest["name"] != self.settings.model_name or int(manifest["version"]) != version:
                 raise ValueError(f"it describes {manifest['name']} version {manifest['version']}")

@@ -1,4 +1,5 @@
-"""Request bodies -> validated float32 batches of shape (N, H, W), or an ApiError saying why not.
+"""Request bodies -> validated float32 batches of shape (N, H, W, C), or an ApiError saying why
+not. Images are prepared as the model's manifest says (mlcore.images).
 
 Every check names what was wrong and what is allowed, without echoing the caller's values.
 """
@@ -10,41 +11,16 @@ import binascii
 import io
 import itertools
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from errors import ApiError
+from mlcore.images import BlankImage, InputSpec, prepare
 
 JSON_MEDIA_TYPE = "application/json"
 MAX_IMAGE_PIXELS = 4096 * 4096  # decoding bombs: a 1 MB PNG can claim billions of pixels
 IMAGE_FORMATS = ("PNG", "JPEG")
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What one instance must look like, from the manifest's input tensor spec."""
-
-    height: int
-    width: int
-    low: float
-    high: float
-
-    @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> InputSpec:
-        spec = manifest["input"]
-        height, width = (int(d) for d in spec["shape"][1:3])
-        low, high = (float(v) for v in spec["value_range"])
-        return cls(height=height, width=width, low=low, high=high)
-
-    @property
-    def accepted_shapes(self) -> tuple[tuple[int, ...], ...]:
-        return (self.height, self.width), (self.height, self.width, 1), (self.height * self.width,)
-
-    def describe_shapes(self) -> str:
-        h, w = self.height, self.width
-        return f"[{h}, {w}], [{h}, {w}, 1] or [{h * w}]"
 
 
 def check_content_type(content_type: str | None, also_allowed: tuple[str, ...] = ()) -> None:
@@ -142,7 +118,7 @@ def instances_to_batch(
     field: str = "instances",
     booleans_possible: bool = True,
 ) -> np.ndarray:
-    """A JSON array of instances (each [H, W], [H, W, 1] or [H*W] numbers) -> float32 (N, H, W).
+    """A JSON array of instances (each in one of spec.accepted_shapes) -> float32 (N, H, W, C).
 
     booleans_possible=False (see may_contain_booleans) skips the scan for booleans."""
     if not isinstance(instances, list):
@@ -198,10 +174,25 @@ def instances_to_batch(
     if low < spec.low or high > spec.high:
         raise ApiError(
             "VALUE_OUT_OF_RANGE",
-            f"'{field}' values must be within [{spec.low:g}, {spec.high:g}] "
-            f"(grey levels); found values from {float(low):g} to {float(high):g}",
+            f"'{field}' values must be within [{spec.low:g}, {spec.high:g}]; "
+            f"found values from {float(low):g} to {float(high):g}",
         )
-    return array.astype(np.float32).reshape(len(instances), spec.height, spec.width)
+    check_value_scale(array, spec, field)
+    return array.astype(np.float32).reshape(len(instances), *spec.accepted_shapes[0])
+
+
+def check_value_scale(array: np.ndarray, spec: InputSpec, field: str) -> None:
+    """Values scaled to [0, 1] sent to a model of 0..255 would be answered with confident
+    garbage (a near-black image): refused instead, with the range to send. Integers 0 and 1
+    alone are allowed (a legitimately dark image); fractions are what gives 0..1 away."""
+    if spec.high <= 1 or array.dtype.kind != "f" or array.max() > 1 or array.min() < 0:
+        return
+    if np.any(array != np.round(array)):
+        raise ApiError(
+            "WRONG_VALUE_RANGE",
+            f"every value of '{field}' lies within [0, 1]: this model takes values "
+            f"{spec.low:g}..{spec.high:g} (8-bit pixels); multiply by {spec.high:g}",
+        )
 
 
 def _image_bytes(item: Any, index: int, field: str) -> bytes:
@@ -231,12 +222,11 @@ def _decode_image(data: bytes, spec: InputSpec, index: int, field: str) -> np.nd
                     f"{field}[{index}] is {image.width}x{image.height} pixels; "
                     f"at most {MAX_IMAGE_PIXELS} pixels are allowed",
                 )
-            grey = image.convert("L")
-            if grey.size != (spec.width, spec.height):
-                grey = grey.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
-            return np.asarray(grey, dtype=np.float32)
+            return prepare(image, spec)
     except ApiError:
         raise
+    except BlankImage as exc:
+        raise ApiError("INVALID_IMAGE", f"{field}[{index}]: {exc}; send a drawn digit") from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise ApiError(
             "INVALID_IMAGE", f"{field}[{index}] could not be decoded; send a PNG or JPEG image"
@@ -246,20 +236,23 @@ def _decode_image(data: bytes, spec: InputSpec, index: int, field: str) -> np.nd
 def images_to_batch(
     images: Any, spec: InputSpec, max_instances: int, field: str = "images"
 ) -> np.ndarray:
-    """Base64 PNG/JPEG strings -> greyscale float32 (N, H, W), resized to the model's H x W."""
+    """Base64 PNG/JPEG strings (or TF Serving's {"b64": ...}) -> float32 (N, H, W, C), each
+    prepared as the model's manifest says (colour, size, resize or digit policy)."""
     if not isinstance(images, list):
         raise ApiError("INVALID_TYPE", f"'{field}' must be an array of base64 PNG or JPEG strings")
     check_batch_size(len(images), max_instances, field)
-    decoded = [
-        _decode_image(_image_bytes(item, index, field), spec, index, field)
-        for index, item in enumerate(images)
-    ]
-    batch = np.stack(decoded)
-    # Grey levels 0..255; a model trained on another range still gets a clear refusal.
-    if batch.min() < spec.low or batch.max() > spec.high:
-        raise ApiError(
-            "VALUE_OUT_OF_RANGE",
-            f"this model expects values within [{spec.low:g}, {spec.high:g}], "
-            "not 8-bit grey levels; send 'instances' instead",
-        )
-    return batch
+    return np.stack(
+        [
+            _decode_image(_image_bytes(item, index, field), spec, index, field)
+            for index, item in enumerate(images)
+        ]
+    )
+
+
+def is_binary_batch(values: Any) -> bool:
+    """TF Serving's binary convention: every instance an object {"b64": "<base64>"}."""
+    return (
+        isinstance(values, list)
+        and bool(values)
+        and all(isinstance(v, dict) and set(v) == {"b64"} for v in values)
+    )

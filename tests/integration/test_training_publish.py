@@ -44,7 +44,10 @@ def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsy
 
     manifest = json.loads((artifacts / "mnist/1000/manifest.json").read_text())
     assert manifest["input"]["dtype"] == "int8" and manifest["output"]["dtype"] == "int8"
-    assert manifest["sizes"]["tflite_bytes"] <= 0.30 * manifest["sizes"]["float32_tflite_bytes"]
+    # the default CNN: ~19 KB int8 against ~55 KB float32; its fixed graph overhead keeps the
+    # ratio above the MLP's 0.27 (whose bytes are nearly all weights; bench measures both)
+    assert manifest["model"]["architecture"] == "cnn"
+    assert manifest["sizes"]["tflite_bytes"] <= 0.40 * manifest["sizes"]["float32_tflite_bytes"]
     evaluation = manifest["evaluation"]
     assert evaluation["accuracy_drop_points"] <= 1.0
     quantized = evaluation["quantized"]

@@ -113,7 +113,7 @@ def test_refusals_are_reported_once(fake_s3, make_store, clock, manifest, model_
         lambda m, b: (m, b[:-10]),  # truncated
         lambda m, b: (m, b + b"\0" * 10),  # longer than the manifest says
         lambda m, b: ({**m, "name": "fashion"}, b),  # manifest for another model
-        lambda m, b: ({**m, "schema_version": 2}, b),
+        lambda m, b: ({**m, "schema_version": 99}, b),
         lambda m, b: ({k: v for k, v in m.items() if k != "files"}, b),
         lambda m, b: (
             new_version({**m, "input": {**m["input"], "dtype": "float32"}}, m["version"], b),

@@ -1,4 +1,6 @@
-"""preprocessing: every caller mistake -> its stable code, and good input -> (N, 28, 28) float32."""
+"""preprocessing: every caller mistake -> its stable code, and good input -> (N, H, W, C) float32.
+SPEC is the committed fixture's (schema 1: a grey 28x28 model without a channel axis, images
+resized); RGB_SPEC a colour model's."""
 
 from __future__ import annotations
 
@@ -10,15 +12,16 @@ import pytest
 from PIL import Image
 
 from errors import ApiError
+from mlcore.images import InputSpec
 from preprocessing import (
-    InputSpec,
     check_content_type,
     images_to_batch,
     instances_to_batch,
     parse_json_body,
 )
 
-SPEC = InputSpec(height=28, width=28, low=0.0, high=255.0)
+SPEC = InputSpec(height=28, width=28, channels=1, channel_axis=False)
+RGB_SPEC = InputSpec(height=8, width=6, channels=3)
 DIGIT = (np.arange(28 * 28).reshape(28, 28) % 256).astype(np.uint8)
 
 
@@ -108,8 +111,31 @@ def test_the_three_instance_shapes_give_the_same_batch():
     flat = DIGIT.ravel().tolist()
     batches = [instances_to_batch([x, x], SPEC, 256) for x in (square, channel, flat)]
     for batch in batches:
-        assert batch.shape == (2, 28, 28) and batch.dtype == np.float32
-        np.testing.assert_array_equal(batch[1], DIGIT)
+        assert batch.shape == (2, 28, 28, 1) and batch.dtype == np.float32
+        np.testing.assert_array_equal(batch[1, :, :, 0], DIGIT)
+
+
+def test_a_colour_model_takes_hwc_or_flat_instances():
+    pixels = np.arange(8 * 6 * 3).reshape(8, 6, 3)
+    for instance in (pixels.tolist(), pixels.ravel().tolist()):
+        batch = instances_to_batch([instance], RGB_SPEC, 4)
+        assert batch.shape == (1, 8, 6, 3)
+        np.testing.assert_array_equal(batch[0], pixels)
+    assert code_of(instances_to_batch, [pixels[..., 0].tolist()], RGB_SPEC, 4)[0] == (
+        "INVALID_SHAPE"
+    )
+
+
+@pytest.mark.parametrize("values", [np.full((28, 28), 0.5), np.linspace(0, 1, 784).reshape(28, 28)])
+def test_values_scaled_to_0_1_are_refused_with_the_range_to_send(values):
+    code, status, message = code_of(instances_to_batch, [values.tolist()], SPEC, 1)
+    assert (code, status) == ("WRONG_VALUE_RANGE", 400)
+    assert "0..255" in message and "multiply by 255" in message
+
+
+def test_a_dark_image_of_integers_0_and_1_is_still_an_image():
+    values = (np.arange(784).reshape(28, 28) % 2).tolist()
+    assert instances_to_batch([values], SPEC, 1).max() == 1
 
 
 def test_floats_within_range_are_fine():
@@ -154,7 +180,7 @@ def test_messages_say_what_is_allowed_and_never_echo_the_input():
     _, _, message = code_of(instances_to_batch, [[["TOPSECRET"] * 28] * 28], SPEC, 256)
     assert "TOPSECRET" not in message and "number" in message
     _, _, message = code_of(instances_to_batch, [np.zeros((27, 28)).tolist()], SPEC, 256)
-    assert "[28, 28], [28, 28, 1] or [784]" in message
+    assert "[28, 28, 1] or [28, 28] or [784]" in message
     _, _, message = code_of(instances_to_batch, [np.full((28, 28), 300).tolist()], SPEC, 256)
     assert "[0, 255]" in message
 
@@ -166,17 +192,19 @@ def test_png_and_jpeg_decode_to_grey_levels():
     png = encode(Image.fromarray(DIGIT, mode="L"))
     jpeg = encode(Image.fromarray(DIGIT, mode="L"), "JPEG")
     batch = images_to_batch([png, {"b64": png}, f"data:image/png;base64,{png}", jpeg], SPEC, 256)
-    assert batch.shape == (4, 28, 28) and batch.dtype == np.float32
-    for exact in batch[:3]:
+    assert batch.shape == (4, 28, 28, 1) and batch.dtype == np.float32
+    for exact in batch[:3, :, :, 0]:
         np.testing.assert_array_equal(exact, DIGIT)
-    assert np.abs(batch[3] - DIGIT).mean() < 10  # lossy
+    assert np.abs(batch[3, :, :, 0] - DIGIT).mean() < 10  # lossy
 
 
 def test_colour_and_size_are_normalised():
     rgb = Image.fromarray(np.stack([DIGIT] * 3, axis=-1), mode="RGB").resize((56, 56))
     batch = images_to_batch([encode(rgb)], SPEC, 1)
-    assert batch.shape == (1, 28, 28)
-    assert np.abs(batch[0] - DIGIT).mean() < 20
+    assert batch.shape == (1, 28, 28, 1)
+    assert np.abs(batch[0, :, :, 0] - DIGIT).mean() < 20
+    grey = Image.fromarray(DIGIT, mode="L")
+    assert images_to_batch([encode(grey)], RGB_SPEC, 1).shape == (1, 8, 6, 3)
 
 
 @pytest.mark.parametrize(

@@ -51,8 +51,8 @@ def test_every_config_field_is_a_flag_with_the_configs_own_default():
     args = parser().parse_args(["train"])
     for item in dataclasses.fields(TrainConfig):
         assert getattr(args, item.name) == item.default, item.name
-    args = parser().parse_args(["train", "--batch-size", "32", "--data-path", "x.npz"])
-    assert (args.batch_size, args.data_path) == (32, "x.npz")
+    args = parser().parse_args(["train", "--batch-size", "32", "--image-size", "8x8"])
+    assert (args.batch_size, args.image_size) == (32, "8x8")
 
 
 def test_a_nan_gate_is_refused_on_the_command_line(capsys):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from training import evaluate
+from training.config import ARCHITECTURES, TrainConfig
 from training.convert import convert, representative_dataset
 from training.model import build_model
 
@@ -14,8 +15,8 @@ tf = pytest.importorskip("tensorflow")
 def tiny():
     tf.keras.utils.set_random_seed(0)  # unseeded weights made the int8 tolerance flaky
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (64, 8, 8)).astype(np.uint8)
-    model = build_model("mlp", (8, 8), 10)
+    x = rng.integers(0, 256, (64, 8, 8, 1)).astype(np.uint8)
+    model = build_model(TrainConfig(architecture="mlp"), (8, 8, 1), 10)
     return model, x
 
 
@@ -28,7 +29,7 @@ def test_mode_converts_runs_and_agrees_with_keras(tiny, mode, io_dtype):
     content = convert(model, mode, representative_dataset(x, size=8, seed=0))
     input_spec, output_spec = evaluate.tflite_specs(content)
     assert input_spec["dtype"] == output_spec["dtype"] == io_dtype
-    assert input_spec["shape"] == [-1, 8, 8]  # batch dimension stays resizable
+    assert input_spec["shape"] == [-1, 8, 8, 1]  # batch dimension stays resizable
     probabilities = evaluate.tflite_probabilities(content, x[:16])
     assert probabilities.shape == (16, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.05)
@@ -55,6 +56,14 @@ def test_unknown_mode_is_refused(tiny):
         convert(tiny[0], "int4")
 
 
-def test_cnn_architecture_builds_for_greyscale_input():
-    model = build_model("cnn", (28, 28), 10)
-    assert model.output_shape == (None, 10)
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
+def test_every_architecture_builds_for_grey_and_colour(architecture, shape):
+    model = build_model(TrainConfig(architecture=architecture), shape, 4)
+    assert model.input_shape == (None, *shape) and model.output_shape == (None, 4)
+
+
+def test_the_architecture_registry_is_the_configs_list():
+    from training.model import ARCHITECTURES as BUILT
+
+    assert tuple(BUILT) == ARCHITECTURES
