@@ -25,12 +25,21 @@ API_KEY  ?=
 EVENT    ?= events/predict-instances.json
 ENV_VARS ?=
 LIMIT    ?=
+IMAGE_SIZE ?=
+COLOR    ?=
+RESIZE   ?=
+WEIGHTS  ?=
+MODEL    ?=
+INPUT_RANGE ?=
+MEAN     ?=
+STD      ?=
+ARTIFACT ?=
 ARTIFACTS ?=
 PYTEST_ARGS ?=
 
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: help setup lock test test-slow test-unit train publish fixture validate build deploy invoke \
+.PHONY: help setup lock test test-slow test-unit train convert publish fixture validate build deploy invoke \
         local-api s3-local demo bench lint clean
 
 help: ## list the targets
@@ -63,18 +72,24 @@ test-slow: setup ## the slow checks (bench smoke, browser, fuzzing, multi-proces
 test-unit: setup ## unit tests only (no network, no subprocess servers)
 	$(PY) -m pytest -m "not integration and not slow" $(PYTEST_ARGS)
 
-# `--flag value` for each variable that is set
-flags = $(foreach pair,$(1),$(if $($(word 2,$(subst =, ,$(pair)))),--$(word 1,$(subst =, ,$(pair))) $($(word 2,$(subst =, ,$(pair))))))
-TRAIN_FLAGS = $(call flags,name=NAME dataset=DATASET architecture=ARCH epochs=EPOCHS \
-                           quantize=QUANTIZE artifacts=ARTIFACTS limit=LIMIT)
+# `--flag=value` for each variable that is set (the = form: INPUT_RANGE=-1,1 is not an option)
+flags = $(foreach pair,$(1),$(if $($(word 2,$(subst =, ,$(pair)))),--$(word 1,$(subst =, ,$(pair)))=$($(word 2,$(subst =, ,$(pair))))))
+ARTIFACT_FLAGS = $(call flags,name=NAME dataset=DATASET resize=RESIZE quantize=QUANTIZE \
+                              artifacts=ARTIFACTS limit=LIMIT version=VERSION)
+TRAIN_FLAGS = $(ARTIFACT_FLAGS) $(call flags,architecture=ARCH epochs=EPOCHS \
+                                      image-size=IMAGE_SIZE color=COLOR weights=WEIGHTS)
+CONVERT_FLAGS = $(ARTIFACT_FLAGS) $(call flags,model=MODEL input-range=INPUT_RANGE mean=MEAN std=STD)
 REGISTRY_FLAGS = $(call flags,bucket=BUCKET prefix=PREFIX)
 
 train: setup ## train, quantize, verify with LiteRT -> artifacts/NAME/VERSION/
 	$(PY) -m training train $(TRAIN_FLAGS)
 
-publish: setup ## publish the newest artifact (or VERSION=...) to s3://BUCKET/PREFIX/NAME/
-	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION) \
-	    $(REGISTRY_FLAGS)
+convert: setup ## quantize and verify your own Keras model: MODEL=... DATASET=... [INPUT_RANGE=lo,hi | MEAN=.. STD=..]
+	$(PY) -m training convert $(CONVERT_FLAGS)
+
+publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder) to s3://BUCKET/PREFIX/NAME/
+	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION \
+	    artifact=ARTIFACT) $(REGISTRY_FLAGS)
 
 fixture: setup ## remake the committed test model tests/fixtures/mnist/ from the training job
 	$(PY) -m training fixture --out tests/fixtures/mnist

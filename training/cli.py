@@ -1,7 +1,8 @@
 """Thin CLI over the training library: parses arguments, does I/O, prints, sets the exit code.
 
-python -m training train   [--epochs 5 --quantize int8 ... --publish --bucket B --prefix P]
-python -m training publish [--version V] --bucket B --prefix P
+python -m training train   [--dataset D --architecture A ... --publish --bucket B --prefix P]
+python -m training convert --model M.keras --dataset D [--input-range -1,1 | --mean .. --std ..]
+python -m training publish [--version V | --artifact FOLDER] --bucket B --prefix P
 python -m training fixture --out tests/fixtures/mnist
 """
 
@@ -14,7 +15,7 @@ import sys
 import typing
 from pathlib import Path
 
-from training.config import TrainConfig
+from training.config import ConvertConfig, TrainConfig
 
 FIXTURE_VERSION = 1764300000
 
@@ -56,6 +57,13 @@ def parser() -> argparse.ArgumentParser:
     add_publish_arguments(train)
     train.add_argument("--publish", action="store_true", help="publish after training")
 
+    convert = commands.add_parser(
+        "convert", help="quantize and verify a Keras model trained elsewhere; optionally publish"
+    )
+    add_config_arguments(convert, ConvertConfig)
+    add_publish_arguments(convert)
+    convert.add_argument("--publish", action="store_true", help="publish after converting")
+
     publish = commands.add_parser("publish", help="publish an artifact to S3")
     defaults = TrainConfig()
     publish.add_argument(
@@ -68,6 +76,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"local artifact folder (default: {defaults.artifacts})",
     )
     publish.add_argument("--version", type=int, help="default: the newest artifact")
+    publish.add_argument(
+        "--artifact",
+        type=Path,
+        help="an artifact folder to publish (model.tflite + manifest.json, from any job); "
+        "default: ARTIFACTS/NAME/VERSION",
+    )
     add_publish_arguments(publish)
 
     fixture = commands.add_parser("fixture", help="remake the committed test model")
@@ -76,8 +90,8 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def config_from(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+def config_from(args: argparse.Namespace, config_class: type):
+    return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
 
 
 def do_publish(artifact_dir: Path, bucket: str | None, prefix: str) -> None:
@@ -103,15 +117,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     try:
-        if args.command == "train":
+        if args.command in ("train", "convert"):
             from training.pipeline import run_training, summary
 
-            result = run_training(config_from(args))
+            if args.command == "train":
+                result = run_training(config_from(args, TrainConfig))
+            else:
+                from training.external import run_conversion
+
+                result = run_conversion(config_from(args, ConvertConfig))
             print(summary(result))
             if args.publish:
                 do_publish(result.artifact_dir, args.bucket, args.prefix)
         elif args.command == "publish":
-            artifact_dir = (
+            artifact_dir = args.artifact or (
                 args.artifacts / args.name / str(args.version)
                 if args.version
                 else newest_artifact(args.artifacts, args.name)

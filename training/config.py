@@ -40,37 +40,41 @@ def option(default, help: str, **argparse_options):  # noqa: A002 - argparse's n
     return field(default=default, metadata={"help": help, **argparse_options})
 
 
+def parse_numbers(text: str | None, what: str, count: tuple[int, ...]) -> tuple[float, ...] | None:
+    """'0.5,0.5,0.5' -> (0.5, 0.5, 0.5), with `count` the allowed numbers of values."""
+    if text is None or text == "":
+        return None
+    try:
+        values = tuple(float(v) for v in str(text).split(","))
+    except ValueError:
+        raise ValueError(f"{what} {text!r}: expected comma-separated numbers") from None
+    if len(values) not in count or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{what} {text!r}: expected {' or '.join(map(str, count))} numbers")
+    return values
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class ArtifactConfig:
+    """What every way of making an artifact shares: the data, the quantization and its gate,
+    the splits and where the artifact goes."""
+
     name: str = option("mnist", "model name: artifact folder, registry prefix, TF Serving name")
     dataset: str = option(
         "mnist-sample",
         "mnist-sample (bundled), mnist (Keras' download), a folder of class subfolders of "
         "images, a folder of IDX files, an .npz, or an s3:// URI of one of them",
     )
-    image_size: str | None = option(
-        None, "HxW the images are resized to, e.g. 32x32 (default: the most common size found)"
-    )
-    color: str | None = option(None, "rgb or grey (default: what the images are)")
     resize: str | None = option(
         None,
         f"how an image becomes an input: {', '.join(POLICIES)} (default: digit for the MNIST "
         "datasets, stretch otherwise); recorded in the manifest and applied when serving",
     )
-    architecture: str = option(ARCHITECTURES[0], f"one of {', '.join(ARCHITECTURES)}")
-    weights: Path | None = option(
-        None, "mobilenet: backbone weights from a local file (default: random initialisation)"
-    )
-    epochs: int = option(5, "most training epochs (early stopping on the validation split)")
-    batch_size: int = option(64, "training batch size")
-    learning_rate: float = option(1e-3, "Adam's learning rate")
-    patience: int = option(2, "epochs without a better validation loss before stopping")
     seed: int = option(42, "seed of the split, the weights and the calibration sample")
     validation_fraction: float = option(0.1, "share of the data held out for validation")
     test_fraction: float = option(
         0.1, "share held out for testing (datasets without their own test split)"
     )
-    limit: int | None = option(None, "train on at most N training examples (quick runs)")
+    limit: int | None = option(None, "use at most N training examples (quick runs)")
     quantize: str = option("int8", f"one of {', '.join(QUANTIZE_MODES)}")
     calibration_size: int = option(500, "representative examples for int8 calibration")
     max_accuracy_drop: float = option(
@@ -82,23 +86,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not self.dataset:
             raise ValueError("dataset must be given (a built-in name, a path or an s3:// URI)")
-        check_choice("architecture", self.architecture, ARCHITECTURES)
-        if self.color is not None:
-            check_choice("color", self.color, COLORS)
         if self.resize is not None:
             check_choice("resize policy", self.resize, POLICIES)
-        parse_image_size(self.image_size)
         check_choice("quantization mode", self.quantize, QUANTIZE_MODES)
         check_model_name(self.name)
-        for name in ("epochs", "batch_size", "calibration_size", "patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.calibration_size < 1:
+            raise ValueError(f"calibration_size must be >= 1, got {self.calibration_size}")
         if self.limit is not None and self.limit < 10:
             raise ValueError(f"limit must be >= 10 examples, got {self.limit}")
         if not 0 < self.validation_fraction < 0.5 or not 0 < self.test_fraction < 0.5:
             raise ValueError("validation and test fractions must be between 0 and 0.5")
-        if not math.isfinite(self.learning_rate) or self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate}")
         # `not x >= 0` is also true for NaN, which would disable the gate
         if not self.max_accuracy_drop >= 0 or math.isinf(self.max_accuracy_drop):
             raise ValueError(
@@ -106,3 +103,65 @@ class TrainConfig:
             )
         if self.version is not None and self.version < 1:
             raise ValueError(f"version must be a positive integer, got {self.version}")
+
+
+@dataclass(frozen=True)
+class TrainConfig(ArtifactConfig):
+    """`python -m training train`: a model trained here."""
+
+    image_size: str | None = option(
+        None, "HxW the images are resized to, e.g. 32x32 (default: the most common size found)"
+    )
+    color: str | None = option(None, "rgb or grey (default: what the images are)")
+    architecture: str = option(ARCHITECTURES[0], f"one of {', '.join(ARCHITECTURES)}")
+    weights: Path | None = option(
+        None, "mobilenet: backbone weights from a local file (default: random initialisation)"
+    )
+    epochs: int = option(5, "most training epochs (early stopping on the validation split)")
+    batch_size: int = option(64, "training batch size")
+    learning_rate: float = option(1e-3, "Adam's learning rate")
+    patience: int = option(2, "epochs without a better validation loss before stopping")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("architecture", self.architecture, ARCHITECTURES)
+        if self.color is not None:
+            check_choice("color", self.color, COLORS)
+        parse_image_size(self.image_size)
+        for name in ("epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not math.isfinite(self.learning_rate) or self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate}")
+
+
+@dataclass(frozen=True)
+class ConvertConfig(ArtifactConfig):
+    """`python -m training convert`: a Keras model trained elsewhere, quantized and verified
+    here. Its input size and colour come from the model; its input range from these."""
+
+    model: Path | None = option(None, "the model: a .keras file or a SavedModel folder")
+    input_range: str | None = option(
+        None, "lo,hi: the values the model expects, e.g. -1,1 (default: 0,255)"
+    )
+    mean: str | None = option(
+        None, "per-channel mean on the 0..1 scale, RGB order (with std), e.g. 0.485,0.456,0.406"
+    )
+    std: str | None = option(None, "per-channel standard deviation on the 0..1 scale (with mean)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.model is None:
+            raise ValueError("model must be given: a .keras file or a SavedModel folder")
+        low_high = parse_numbers(self.input_range, "input range", (2,))
+        if low_high and not low_high[0] < low_high[1]:
+            raise ValueError(f"input range {self.input_range!r}: expected lo < hi")
+        mean, std = (
+            parse_numbers(v, k, (1, 3)) for v, k in ((self.mean, "mean"), (self.std, "std"))
+        )
+        if (mean is None) != (std is None):
+            raise ValueError("mean and std go together: give both or neither")
+        if std and not all(v > 0 for v in std):
+            raise ValueError(f"std {self.std!r}: every value must be > 0")
+        if low_high and mean:
+            raise ValueError("give either input_range or mean and std, not both")

@@ -11,7 +11,7 @@ import numpy as np
 
 from mlcore.registry import MANIFEST_FILE, MODEL_FILE
 from training import evaluate
-from training.config import TrainConfig, parse_image_size
+from training.config import ArtifactConfig, TrainConfig, parse_image_size
 from training.data import (
     Dataset,
     Splits,
@@ -35,7 +35,7 @@ class TrainResult:
     splits: Splits
 
 
-def quantized_model(model, mode: str, splits: Splits, config: TrainConfig) -> bytes:
+def quantized_model(model, mode: str, splits: Splits, config: ArtifactConfig) -> bytes:
     from training.convert import convert, representative_dataset
 
     calibration = representative_dataset(splits.x_train, config.calibration_size, config.seed)
@@ -57,10 +57,16 @@ def run_training(config: TrainConfig, clock=time.time) -> TrainResult:
     model, history = train(
         config, splits.x_train, splits.y_train, splits.x_val, splits.y_val, len(dataset.class_names)
     )
-    return package(model, dataset, splits, config, history, started, clock)
+    about = {
+        "architecture": config.architecture,
+        "epochs_trained": len(history.get("loss", [])),
+        "epochs_max": config.epochs,
+        "batch_size": config.batch_size,
+    }
+    return package(model, dataset, splits, config, about, history, started, clock)
 
 
-def artifact_dir(config: TrainConfig, started: float) -> Path:
+def artifact_dir(config: ArtifactConfig, started: float) -> Path:
     folder = config.artifacts / config.name / str(config.version or int(started))
     if folder.exists():
         raise FileExistsError(f"{folder} already exists; versions are immutable")
@@ -71,14 +77,16 @@ def package(
     model,
     dataset: Dataset,
     splits: Splits,
-    config: TrainConfig,
-    history: dict[str, list[float]],
+    config: ArtifactConfig,
+    about: dict,
+    history: dict[str, list[float]] | None,
     started: float,
     clock=time.time,
 ) -> TrainResult:
-    """A trained Keras model -> the artifact: converted in config.quantize mode, evaluated on the
-    test split through the function's own predictor, gated, and written with its manifest.
-    `history`: the per-epoch training history (keras' History.history)."""
+    """A Keras model taking pixel values 0..255 -> the artifact: converted in config.quantize
+    mode, evaluated on the test split through the function's own predictor, gated, and written
+    with its manifest. `about`: what the manifest says of the model (architecture or source);
+    `history`: the per-epoch training history (keras' History.history), if it was trained here."""
     from training.convert import convert
     from training.model import keras_probabilities
 
@@ -110,13 +118,7 @@ def package(
                 config.validation_fraction, config.test_fraction, config.seed, config.limit
             ),
         },
-        model={
-            "architecture": config.architecture,
-            "epochs_trained": len(history.get("loss", [])),
-            "epochs_max": config.epochs,
-            "batch_size": config.batch_size,
-            "parameters": int(model.count_params()),
-        },
+        model={**about, "parameters": int(model.count_params())},
         input_spec={
             **input_spec,
             **dataset.input_spec.manifest_fields(),
@@ -137,7 +139,7 @@ def package(
             "accuracy_drop_points": drop,
             "max_accuracy_drop_points": config.max_accuracy_drop,
         },
-        training={"history": history},
+        training={"history": history} if history else {},
         sizes={"float32_tflite_bytes": float32_bytes, "tflite_bytes": len(content)},
         model_content=content,
     )
@@ -165,7 +167,10 @@ def summary(result: TrainResult) -> str:
             f"  size: float32 TFLite {sizes['float32_tflite_bytes']:,} bytes, {mode} "
             f"{sizes['tflite_bytes']:,} bytes "
             f"({sizes['tflite_bytes'] / sizes['float32_tflite_bytes']:.0%})",
-            f"  epochs trained {m['model']['epochs_trained']}, took {result.seconds:.1f} s",
+            *[f"  {note}" for note in m["model"].get("notes", [])],
+            f"  {m['model'].get('architecture', 'converted')} model"
+            + (f", {m['model']['epochs_trained']} epochs" if "epochs_trained" in m["model"] else "")
+            + f", took {result.seconds:.1f} s",
         ]
     )
 

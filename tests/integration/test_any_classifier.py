@@ -1,0 +1,119 @@
+"""A user's own classifier end to end: an RGB image folder of named classes trained with the CNN,
+and a Keras model trained outside the job (another input range) brought in with `convert`; both
+int8, published to S3 on loopback and served through the local HTTPS API, images answered with
+the class names."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from tests.local_support import local_api
+from tests.shapes import CLASSES, draw, make_shapes
+from training.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def png(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def predict(api, body: dict) -> dict:
+    answer = requests.post(
+        f"{api.url}/predict", json=body, headers={"x-api-key": api.key}, verify=api.ca, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp("data") / "shapes", per_class=150, size=32)
+
+
+def test_an_rgb_image_folder_is_trained_published_and_served_with_its_class_names(
+    shapes, s3_env, tmp_path, capsys
+):
+    artifacts = tmp_path / "artifacts"
+    code = main(
+        ["train", "--name", "shapes", "--dataset", str(shapes), "--architecture", "cnn",
+         "--epochs", "20", "--batch-size", "32", "--patience", "4",
+         "--artifacts", str(artifacts), "--version", "7",
+         "--publish", "--bucket", s3_env, "--prefix", "models"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    manifest = json.loads((artifacts / "shapes" / "7" / "manifest.json").read_text())
+    assert manifest["labels"] == sorted(CLASSES)
+    assert manifest["input"]["shape"] == [-1, 32, 32, 3] and manifest["input"]["color"] == "rgb"
+    assert manifest["input"]["preprocessing"] == {"policy": "stretch"}
+    assert manifest["evaluation"]["quantized"]["accuracy"] > 0.8
+
+    published = {"bucket": s3_env, "prefix": "models", "name": "shapes", "version": 7}
+    rng = np.random.default_rng(123)  # new drawings, never seen in training, other sizes
+    shapes_drawn = [(shape, draw(shape, int(rng.integers(32, 96)), rng)) for shape in CLASSES * 8]
+    with local_api(tmp_path, published) as api:
+        body = predict(api, {"images": [png(image) for _, image in shapes_drawn]})
+        instances = predict(api, {"instances": [np.asarray(shapes_drawn[0][1].resize((32, 32)))
+                                                .tolist()]})  # fmt: skip
+    labels = [p["label"] for p in body["predictions"]]
+    assert set(labels) <= set(CLASSES)
+    right = sum(label == shape for label, (shape, _) in zip(labels, shapes_drawn, strict=True))
+    assert right / len(labels) > 0.7  # chance is 1/3
+    assert body["model"] == {"name": "shapes", "version": 7}
+    assert instances["predictions"][0]["label"] in CLASSES
+
+
+def test_a_keras_model_trained_elsewhere_is_converted_published_and_served(
+    shapes, s3_env, tmp_path, capsys
+):
+    """Trained outside the job on inputs in [-1, 1], with logits out: `convert` puts the
+    scaling and a softmax inside the graph, and the served answers follow the float model."""
+    import keras
+
+    from training.data import load_dataset
+
+    dataset = load_dataset(str(shapes))
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))  # logits
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    scaled = dataset.x.astype(np.float32) / 127.5 - 1.0
+    model.fit(scaled, dataset.y, epochs=6, batch_size=32, verbose=0)
+    model.save(tmp_path / "mine.keras")
+
+    artifacts = tmp_path / "artifacts"
+    code = main(
+        ["convert", "--name", "mine", "--model", str(tmp_path / "mine.keras"),
+         "--dataset", str(shapes), "--input-range=-1,1", "--artifacts", str(artifacts),
+         "--version", "3", "--publish", "--bucket", s3_env, "--prefix", "models"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "softmax was appended" in out
+    manifest = json.loads((artifacts / "mine" / "3" / "manifest.json").read_text())
+    assert manifest["model"]["input_range"] == [-1.0, 1.0] and manifest["model"]["softmax_appended"]
+    assert manifest["labels"] == sorted(CLASSES)
+
+    published = {"bucket": s3_env, "prefix": "models", "name": "mine", "version": 3}
+    x = dataset.x[:40]
+    with local_api(tmp_path, published) as api:
+        body = predict(api, {"instances": x.tolist()})
+    served = [p["class_id"] for p in body["predictions"]]
+    float_model = model.predict(x.astype(np.float32) / 127.5 - 1.0, verbose=0).argmax(axis=1)
+    assert np.mean(np.array(served) == float_model) >= 0.9
+    np.testing.assert_allclose(
+        [sum(p["probabilities"]) for p in body["predictions"]], 1.0, atol=0.02
+    )
