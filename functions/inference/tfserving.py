@@ -64,18 +64,23 @@ def predict_input(payload: dict[str, Any], input_name: str) -> tuple[str, Any]:
         if (
             isinstance(instances, list)
             and instances
-            and all(isinstance(i, dict) for i in instances)
+            and all(isinstance(i, dict) and not _is_binary(i) for i in instances)
         ):
             instances = [_named(row, input_name, "instances") for row in instances]
         return "instances", instances
     if "inputs" in payload:
         inputs = payload["inputs"]
-        if isinstance(inputs, dict):
+        if isinstance(inputs, dict) and not _is_binary(inputs):
             inputs = _named(inputs, input_name, "inputs")
         return "inputs", inputs
     raise ApiError(
         "MISSING_FIELD", "the body needs 'instances' (row format) or 'inputs' (columnar format)"
     )
+
+
+def _is_binary(value: dict) -> bool:
+    """{"b64": "..."}: TF Serving's binary value, not a named tensor."""
+    return set(value) == {"b64"}
 
 
 def _named(tensors: dict[str, Any], input_name: str, field: str) -> Any:

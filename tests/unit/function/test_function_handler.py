@@ -402,3 +402,43 @@ def test_a_failed_preload_is_left_to_the_first_request(serve, load_event):
     serve(FakeS3())  # an empty registry
     app.preload_model({"AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency"})
     assert invoke(load_event("predict-instances.json")).code == "MODEL_UNAVAILABLE"
+
+
+def test_tfserving_binary_convention_decodes_b64_objects_as_images(served, load_event):
+    """TF Serving's REST API: an instance (or an `inputs` element) {"b64": "..."} is binary,
+    here a PNG or JPEG decoded as /predict decodes its images."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    digits = np.load(ROOT / "tests" / "fixtures" / "mnist" / "digits.npz")
+    buffer = io.BytesIO()
+    Image.fromarray(digits["x"][0], mode="L").save(buffer, "PNG")
+    image = {"b64": base64.b64encode(buffer.getvalue()).decode()}
+    expected = invoke(
+        with_body(
+            load_event("tfserving-predict.json"),
+            json.dumps({"instances": [digits["x"][0].tolist()]}),
+        )
+    ).body["predictions"]
+    for body in ({"instances": [image]}, {"inputs": [image]}):
+        answer = invoke(with_body(load_event("tfserving-predict.json"), json.dumps(body)))
+        assert answer.status == 200, answer.body
+        rows = answer.body.get("predictions") or answer.body.get("outputs")
+        assert np.argmax(rows[0]) == np.argmax(expected[0])
+    broken = invoke(
+        with_body(load_event("tfserving-predict.json"), json.dumps({"instances": [{"b64": "!!"}]}))
+    )
+    assert (broken.status, broken.code) == (400, "INVALID_IMAGE")
+
+
+def test_pixels_scaled_to_0_1_are_a_400_that_says_what_to_send(served, load_event):
+    import numpy as np
+
+    digit = np.load(ROOT / "tests" / "fixtures" / "mnist" / "digits.npz")["x"][0] / 255
+    for event in ("predict-instances.json", "tfserving-predict.json"):
+        answer = invoke(with_body(load_event(event), json.dumps({"instances": [digit.tolist()]})))
+        assert (answer.status, answer.code) == (400, "WRONG_VALUE_RANGE")
+        assert "multiply by 255" in answer.body["error"]
