@@ -39,7 +39,7 @@ PYTEST_ARGS ?=
 
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: help setup lock test test-slow test-unit train convert publish fixture validate build deploy invoke \
+.PHONY: help setup lock test test-slow test-unit train convert report publish fixture validate build deploy invoke \
         local-api s3-local demo bench lint clean
 
 help: ## list the targets
@@ -86,6 +86,9 @@ train: setup ## train, quantize, verify with LiteRT -> artifacts/NAME/VERSION/
 
 convert: setup ## quantize and verify your own Keras model: MODEL=... DATASET=... [INPUT_RANGE=lo,hi | MEAN=.. STD=..]
 	$(PY) -m training convert $(CONVERT_FLAGS)
+
+report: setup ## make report.html of the newest artifact (or VERSION=..., or ARTIFACT=folder) again
+	$(PY) -m training report $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION artifact=ARTIFACT)
 
 publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder) to s3://BUCKET/PREFIX/NAME/
 	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION \

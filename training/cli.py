@@ -3,6 +3,7 @@
 python -m training train   [--dataset D --architecture A ... --publish --bucket B --prefix P]
 python -m training convert --model M.keras --dataset D [--input-range -1,1 | --mean .. --std ..]
 python -m training publish [--version V | --artifact FOLDER] --bucket B --prefix P
+python -m training report  [--version V | --artifact FOLDER]
 python -m training fixture --out tests/fixtures/mnist
 """
 
@@ -44,6 +45,39 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_artifact_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainConfig()
+    parser.add_argument(
+        "--name", default=defaults.name, help=f"model name (default: {defaults.name})"
+    )
+    parser.add_argument(
+        "--artifacts",
+        type=Path,
+        default=defaults.artifacts,
+        help=f"local artifact folder (default: {defaults.artifacts})",
+    )
+    parser.add_argument("--version", type=int, help="default: the newest artifact")
+    parser.add_argument(
+        "--artifact",
+        type=Path,
+        help="an artifact folder (model.tflite + manifest.json, from any job); "
+        "default: ARTIFACTS/NAME/VERSION",
+    )
+
+
+def chosen_artifact(args: argparse.Namespace) -> Path:
+    from training.publish import PublishError, newest_artifact
+
+    artifact_dir = args.artifact or (
+        args.artifacts / args.name / str(args.version)
+        if args.version
+        else newest_artifact(args.artifacts, args.name)
+    )
+    if not artifact_dir.is_dir():
+        raise PublishError(f"no artifact at {artifact_dir}")
+    return artifact_dir
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="python -m training",
@@ -65,24 +99,11 @@ def parser() -> argparse.ArgumentParser:
     convert.add_argument("--publish", action="store_true", help="publish after converting")
 
     publish = commands.add_parser("publish", help="publish an artifact to S3")
-    defaults = TrainConfig()
-    publish.add_argument(
-        "--name", default=defaults.name, help=f"model name (default: {defaults.name})"
-    )
-    publish.add_argument(
-        "--artifacts",
-        type=Path,
-        default=defaults.artifacts,
-        help=f"local artifact folder (default: {defaults.artifacts})",
-    )
-    publish.add_argument("--version", type=int, help="default: the newest artifact")
-    publish.add_argument(
-        "--artifact",
-        type=Path,
-        help="an artifact folder to publish (model.tflite + manifest.json, from any job); "
-        "default: ARTIFACTS/NAME/VERSION",
-    )
+    add_artifact_arguments(publish)
     add_publish_arguments(publish)
+
+    report = commands.add_parser("report", help="make an artifact's report.html again")
+    add_artifact_arguments(report)
 
     fixture = commands.add_parser("fixture", help="remake the committed test model")
     fixture.add_argument("--out", type=Path, default=Path("tests/fixtures/mnist"))
@@ -112,7 +133,7 @@ def do_publish(artifact_dir: Path, bucket: str | None, prefix: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     from training.data import DatasetError
     from training.evaluate import AccuracyGateError
-    from training.publish import PublishError, newest_artifact
+    from training.publish import PublishError
 
     args = parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
@@ -130,14 +151,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.publish:
                 do_publish(result.artifact_dir, args.bucket, args.prefix)
         elif args.command == "publish":
-            artifact_dir = args.artifact or (
-                args.artifacts / args.name / str(args.version)
-                if args.version
-                else newest_artifact(args.artifacts, args.name)
-            )
-            if not artifact_dir.is_dir():
-                raise PublishError(f"no artifact at {artifact_dir}")
-            do_publish(artifact_dir, args.bucket, args.prefix)
+            do_publish(chosen_artifact(args), args.bucket, args.prefix)
+        elif args.command == "report":
+            from training.report import remake_report
+
+            path, unavailable = remake_report(chosen_artifact(args))
+            if unavailable:
+                print(f"warning: no misclassified examples: {unavailable}", file=sys.stderr)
+            print(f"report {path}")
         else:
             import tempfile
 

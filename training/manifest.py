@@ -12,6 +12,7 @@ from pathlib import Path
 from mlcore.registry import MANIFEST_FILE, MANIFEST_SCHEMA, MODEL_FILE
 
 KERAS_FILE = "model.keras"
+REPORT_FILE = "report.html"  # training/report.py; beside the model, not published
 
 
 def package_version(name: str) -> str | None:

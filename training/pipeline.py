@@ -19,7 +19,7 @@ from training.data import (
     make_splits,
     split_record,
 )
-from training.manifest import KERAS_FILE, build_manifest, dumps
+from training.manifest import KERAS_FILE, REPORT_FILE, build_manifest, dumps
 
 INPUT_DESCRIPTION = (
     "pixel values 0..255 in the input shape (height, width, channels); whatever scaling the "
@@ -148,6 +148,9 @@ def package(
     (folder / MODEL_FILE).write_bytes(content)
     model.save(folder / KERAS_FILE)
     (folder / MANIFEST_FILE).write_bytes(dumps(manifest))
+    from training.report import write_report  # matplotlib: only once there is a model to show
+
+    write_report(folder, splits.x_test, splits.y_test)
     return TrainResult(folder, manifest, clock() - started, splits)
 
 
@@ -171,6 +174,7 @@ def summary(result: TrainResult) -> str:
             f"  {m['model'].get('architecture', 'converted')} model"
             + (f", {m['model']['epochs_trained']} epochs" if "epochs_trained" in m["model"] else "")
             + f", took {result.seconds:.1f} s",
+            *[f"  report {p}" for p in [result.artifact_dir / REPORT_FILE] if p.is_file()],
         ]
     )
 

@@ -4,11 +4,12 @@ publication to a real S3-protocol server on loopback."""
 import base64
 import hashlib
 import json
+import subprocess
 
 import numpy as np
 import pytest
 
-from tests.conftest import EVENTS_DIR, FIXTURE_DIR
+from tests.conftest import EVENTS_DIR, FIXTURE_DIR, ROOT
 from training import convert as convert_module
 from training.cli import main
 
@@ -62,6 +63,20 @@ def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsy
     )
     assert "n=500" in out  # every accuracy printed with its interval and n
     assert (artifacts / "mnist/1000/model.keras").is_file()
+    # the report beside the model; `make report` remakes the same page from the artifact alone
+    report = artifacts / "mnist/1000/report.html"
+    assert f"report {report}" in out
+    written = report.read_bytes()
+    report.unlink()
+    remade = subprocess.run(
+        ["make", "--no-print-directory", "report", f"ARTIFACTS={artifacts}", "VERSION=1000"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert remade.returncode == 0, remade.stderr
+    assert f"report {report}" in remade.stdout and report.read_bytes() == written
 
     assert keys(s3, s3_env) == [
         "models/mnist/1000/manifest.json",
