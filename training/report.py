@@ -394,14 +394,16 @@ def render_html(
     model = manifest.get("model", {})
     title = f"{manifest['name']} version {manifest['version']}"
     tensor = manifest.get("input", {})
+    described = model.get("architecture") or f"converted from {model.get('source', '?')}"
+    epochs = f", {model['epochs_trained']} epochs trained" if "epochs_trained" in model else ""
     facts = {
         "created": manifest.get("created_at", ""),
         "dataset": f"{dataset.get('name', '?')} ({json.dumps(dataset.get('sizes', {}))})",
-        "model": f"{model.get('architecture', '?')}, {count(model.get('parameters', 0))} "
-        f"parameters, {model.get('epochs_trained', '?')} epochs trained",
-        "input": f"{tensor.get('shape')} {tensor.get('dtype')}",
+        "model": f"{described}, {count(model.get('parameters', 0))} parameters{epochs}",
+        "input": f"{tensor.get('shape')} {tensor.get('dtype')}, {tensor.get('color', 'grey')}",
         "quantization": f"{mode}, calibration size "
         f"{manifest.get('quantization', {}).get('calibration_size', 0)}",
+        **({"notes": "; ".join(model["notes"])} if model.get("notes") else {}),
     }
     comparison_rows = [
         (

@@ -57,6 +57,11 @@ def test_an_rgb_image_folder_is_trained_published_and_served_with_its_class_name
     assert manifest["input"]["shape"] == [-1, 32, 32, 3] and manifest["input"]["color"] == "rgb"
     assert manifest["input"]["preprocessing"] == {"policy": "stretch"}
     assert manifest["evaluation"]["quantized"]["accuracy"] > 0.8
+    report = artifacts / "shapes" / "7" / "report.html"  # RGB images in its grid
+    assert f"report {report}" in out
+    report.unlink()
+    assert main(["report", "--artifact", str(report.parent)]) == 0  # from the artifact alone
+    assert f"report {report}" in capsys.readouterr().out and report.is_file()
 
     published = {"bucket": s3_env, "prefix": "models", "name": "shapes", "version": 7}
     rng = np.random.default_rng(123)  # new drawings, never seen in training, other sizes
@@ -103,6 +108,7 @@ def test_a_keras_model_trained_elsewhere_is_converted_published_and_served(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "softmax was appended" in out
+    assert f"report {artifacts / 'mine' / '3' / 'report.html'}" in out
     manifest = json.loads((artifacts / "mine" / "3" / "manifest.json").read_text())
     assert manifest["model"]["input_range"] == [-1.0, 1.0] and manifest["model"]["softmax_appended"]
     assert manifest["labels"] == sorted(CLASSES)
