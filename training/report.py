@@ -114,7 +114,7 @@ def _confusion_axes(axes, confusion: np.ndarray, labels: list[str], title: str):
 def confusion_figure(float_score: dict, quantized_score: dict, labels: list[str], mode: str):
     """The float and the quantized model's confusion matrices side by side, one colour scale."""
     side = min(10.0, max(4.5, 0.45 * len(labels)))
-    figure = Figure(figsize=(2 * side + 1.2, side + 0.8), dpi=DPI, layout="constrained")
+    figure = Figure(figsize=(2 * side + 1.2, side + 0.4), dpi=DPI, layout="constrained")
     panels = figure.subplots(1, 2)
     for axes, name, score in zip(
         panels, ("float", mode), (float_score, quantized_score), strict=True
@@ -153,7 +153,7 @@ def per_class_figure(float_per_class: dict, quantized_per_class: dict, mode: str
     axes.set_yticks(rows[::step], [short(labels[i]) for i in rows[::step]], fontsize="small")
     axes.set_ylim(k - 0.5, -0.5)  # first class on top
     lowest = min(s["ci95"][0] for d in (float_per_class, quantized_per_class) for s in d.values())
-    axes.set_xlim(max(0.0, lowest - 0.05), 1.0)
+    axes.set_xlim(max(0.0, lowest - 0.05), 1.01)  # markers at 1.0 stay whole
     axes.set_xlabel("accuracy on the test split (per true class)")
     axes.grid(axis="x", alpha=0.3)
     axes.legend(fontsize="small", loc="lower left")
@@ -339,7 +339,7 @@ def misclassified_section(
     if not wrong:
         return f"<p>The {mode} model gets all {count(len(y_test))} test examples right.</p>"
     shown = (
-        f"all {wrong}" if len(indices) == wrong else f"the {len(indices)} most confident of {wrong}"
+        f"All {wrong}" if len(indices) == wrong else f"The {len(indices)} most confident of {wrong}"
     )
     rows = []
     for index in indices:
@@ -398,7 +398,9 @@ def render_html(
     epochs = f", {model['epochs_trained']} epochs trained" if "epochs_trained" in model else ""
     facts = {
         "created": manifest.get("created_at", ""),
-        "dataset": f"{dataset.get('name', '?')} ({json.dumps(dataset.get('sizes', {}))})",
+        "dataset": f"{dataset.get('name', '?')} ("
+        + ", ".join(f"{k} {count(v)}" for k, v in dataset.get("sizes", {}).items())
+        + ")",
         "model": f"{described}, {count(model.get('parameters', 0))} parameters{epochs}",
         "input": f"{tensor.get('shape')} {tensor.get('dtype')}, {tensor.get('color', 'grey')}",
         "quantization": f"{mode}, calibration size "

@@ -236,7 +236,7 @@ def test_grid_shows_exactly_the_examples_the_quantized_model_gets_wrong(written,
     for index, cells in rows.items():
         assert cells["true"] == labels[digits["y"][int(index)]]
         assert cells["predicted"] == labels[digits["expected"][int(index)]]
-    assert f"all {len(wrong)} test examples the int8 model gets wrong" in "".join(page.text)
+    assert f"All {len(wrong)} test examples the int8 model gets wrong" in "".join(page.text)
     grid = decoded_pngs(page)[-1][1]
     assert grid.size[1] >= 100 * (len(wrong) // report.GRID_COLUMNS)  # one row per 8 tiles
 
