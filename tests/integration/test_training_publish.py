@@ -215,9 +215,11 @@ def test_every_quantization_mode_is_gated_through_the_predictor_and_served(
 
     config, dataset, splits, model, history = trained
     config = dataclasses.replace(config, quantize=mode, version=2000 + list(MODES).index(mode))
-    result = package(model, dataset, splits, config, history, started=0.0)
+    about = {"architecture": config.architecture}  # package() takes what to say of the model
+    result = package(model, dataset, splits, config, about, history, started=0.0)
     manifest = result.manifest
     assert manifest["input"]["dtype"] == dtype and manifest["quantization"]["mode"] == mode
+    assert (result.artifact_dir / "report.html").is_file()  # its grid checked against the manifest
 
     x_test, y_test = held_out_split(manifest)
     predictor = Predictor.from_file(str(result.artifact_dir / "model.tflite"), manifest)
