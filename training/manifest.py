@@ -54,8 +54,10 @@ def build_manifest(
     evaluation: dict,
     sizes: dict,
     training: dict | None = None,
+    baseline: dict | None = None,
     model_content: bytes,
 ) -> dict:
+    """`baseline`: what the served model is watched against (mlcore.stats documents it)."""
     return {
         "schema_version": MANIFEST_SCHEMA,
         "name": name,
@@ -70,6 +72,7 @@ def build_manifest(
         "quantization": quantization,
         "evaluation": evaluation,
         "training": training or {},
+        "baseline": baseline or {},
         "sizes": sizes,
         "files": {MODEL_FILE: file_entry(model_content)},
     }

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcore import stats
 from mlcore.registry import MANIFEST_FILE, MODEL_FILE
 from training import evaluate
 from training.config import ArtifactConfig, TrainConfig, parse_image_size
@@ -85,8 +86,10 @@ def package(
 ) -> TrainResult:
     """A Keras model taking pixel values 0..255 -> the artifact: converted in config.quantize
     mode, evaluated on the test split through the function's own predictor, gated, and written
-    with its manifest. `about`: what the manifest says of the model (architecture or source);
-    `history`: the per-epoch training history (keras' History.history), if it was trained here."""
+    with its manifest, whose `baseline` (mlcore.stats) is that same evaluation as the function
+    would see it: predicted classes, confidences and input statistics. `about`: what the
+    manifest says of the model (architecture or source); `history`: the per-epoch training
+    history (loss, accuracy, val_loss, val_accuracy), if it was trained here."""
     from training.convert import convert
     from training.model import keras_probabilities
 
@@ -140,6 +143,7 @@ def package(
             "max_accuracy_drop_points": config.max_accuracy_drop,
         },
         training={"history": history} if history else {},
+        baseline=stats.baseline(probabilities, splits.x_test, labels),
         sizes={"float32_tflite_bytes": float32_bytes, "tflite_bytes": len(content)},
         model_content=content,
     )

@@ -62,6 +62,18 @@ def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsy
         len(history["loss"]) == len(history["val_accuracy"]) == manifest["model"]["epochs_trained"]
     )
     assert "n=500" in out  # every accuracy printed with its interval and n
+    # the baseline is the gate's own evaluation as served: its predicted classes are the
+    # columns of the quantized confusion matrix, its inputs the held-out digits
+    baseline = manifest["baseline"]
+    assert baseline["n"] == 500 and list(baseline["predicted_share"]) == manifest["labels"]
+    columns = np.array(quantized["confusion"]).sum(axis=0) / 500
+    assert list(baseline["predicted_share"].values()) == pytest.approx(columns.tolist())
+    assert sum(baseline["confidence"]["histogram"]["counts"]) == 500
+    assert 1 / 10 < baseline["confidence"]["mean"] <= 1
+    from mlcore.stats import input_summary
+    from training.data import held_out_split
+
+    assert baseline["input"] == input_summary(held_out_split(manifest)[0])
     assert (artifacts / "mnist/1000/model.keras").is_file()
     # the report beside the model; `make report` remakes the same page from the artifact alone
     report = artifacts / "mnist/1000/report.html"

@@ -1,0 +1,111 @@
+"""What a served model is watched against: the baseline its manifest records, and the one cheap
+input statistic that the training job and the function compute with the same code.
+
+numpy only. `input_statistics` is vectorised over the batch (a few reductions, no Python loop
+per input or pixel), so the function can run it on every request.
+
+The manifest's ``baseline`` (training.pipeline.package writes it for ``make train`` and
+``make convert``, from the held-out test split as served: the converted model through
+mlcore.predictor, on the pixel values the function would receive)::
+
+    "baseline": {
+      "split": "test",
+      "n": 500,                                   # inputs it was computed on
+      "predicted_share": {"0": 0.1, ..., "9": 0.098},
+                                                  # per label (the manifest's label names, in
+                                                  # label order): share of inputs predicted as
+                                                  # that label; the shares sum to 1
+      "confidence": {                             # confidence = the top class's probability
+        "mean": 0.953,
+        "histogram": {"edges": [0.0, 0.1, ..., 1.0],   # CONFIDENCE_EDGES, 10 bins
+                      "counts": [0, 0, 1, ..., 421]}   # inputs per bin; they sum to n
+      },
+      "input": {
+        "mean_intensity": [33.4],                 # per channel (1 grey, 3 R,G,B): mean pixel
+                                                  # value 0..255 over every pixel of every input
+        "blank_share": 0.0                        # share of blank inputs (see BLANK_STD)
+      }
+    }
+
+An input is blank when its pixel values hardly vary: their standard deviation over the whole
+input (every channel) is below BLANK_STD on the 0..255 scale. An all-zero or all-white array, a
+lens cap, a uniform frame with sensor noise are blank; any digit or photo is far above it
+(MNIST digits: about 80).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CONFIDENCE_EDGES = tuple(round(i / 10, 1) for i in range(11))  # 0.0, 0.1, ..., 1.0
+BLANK_STD = 4.0  # pixel-value standard deviation (0..255) below which an input is blank
+
+
+def _as_batch(batch: np.ndarray) -> np.ndarray:
+    """(N, H, W) or (N, H, W, C) values 0..255 -> float32 (N, H*W, C), without a copy when the
+    batch is already float32 (what the function predicts on)."""
+    batch = np.asarray(batch, dtype=np.float32)
+    if batch.ndim == 3:
+        batch = batch[..., None]
+    if batch.ndim != 4:
+        raise ValueError(f"expected a batch (N, H, W) or (N, H, W, C), got shape {batch.shape}")
+    return batch.reshape(batch.shape[0], -1, batch.shape[3])
+
+
+def input_statistics(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of inputs (N, H, W[, C]) with pixel values 0..255 -> per input: its mean
+    intensity per channel, float64 (N, C), and whether it is blank, bool (N,).
+
+    The mean of the per-input means is the batch's mean intensity (every input has the same
+    number of pixels), so per-input values can be averaged across requests. Cost (2 shared
+    cores): about 0.02 ms for one 28x28 input, 0.3 ms for 256 of them."""
+    pixels = _as_batch(batch)
+    count, size, _ = pixels.shape
+    # one BLAS product per input: numpy's mean over the middle axis of (N, H*W, 3) is ~30x slower
+    means = (np.full((1, size), 1.0 / size, np.float32) @ pixels)[:, 0, :].astype(np.float64)
+    blank = pixels.reshape(count, -1).std(axis=1) < BLANK_STD
+    return means, blank
+
+
+def input_summary(batch: np.ndarray) -> dict:
+    """The baseline's ``input``: mean intensity per channel and share of blank inputs."""
+    means, blank = input_statistics(batch)
+    if len(blank) == 0:
+        raise ValueError("no inputs to summarise")
+    return {
+        "mean_intensity": [round(float(v), 4) for v in means.mean(axis=0)],
+        "blank_share": round(float(blank.mean()), 6),
+    }
+
+
+def confidence_histogram(confidences: np.ndarray) -> dict:
+    """Counts of confidences in CONFIDENCE_EDGES' bins (the last bin includes 1.0)."""
+    counts, _ = np.histogram(np.clip(confidences, 0.0, 1.0), bins=CONFIDENCE_EDGES)
+    return {"edges": list(CONFIDENCE_EDGES), "counts": [int(c) for c in counts]}
+
+
+def baseline(probabilities: np.ndarray, inputs: np.ndarray, labels: list[str]) -> dict:
+    """The manifest's ``baseline`` (module docstring) from the served model's probabilities
+    (N, classes) on `inputs` (N, H, W[, C]) pixel values 0..255."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    n = len(probabilities)
+    if n == 0 or probabilities.ndim != 2 or probabilities.shape[1] != len(labels):
+        raise ValueError(
+            f"expected probabilities (N>0, {len(labels)} classes), got {probabilities.shape}"
+        )
+    if len(inputs) != n:
+        raise ValueError(f"{len(inputs)} inputs for {n} rows of probabilities")
+    predicted = np.bincount(probabilities.argmax(axis=1), minlength=len(labels))
+    confidences = probabilities.max(axis=1)
+    return {
+        "split": "test",
+        "n": int(n),
+        "predicted_share": {
+            label: round(int(count) / n, 6) for label, count in zip(labels, predicted, strict=True)
+        },
+        "confidence": {
+            "mean": round(float(confidences.mean()), 6),
+            "histogram": confidence_histogram(confidences),
+        },
+        "input": input_summary(inputs),
+    }
