@@ -13,6 +13,8 @@ BIN      := $(VENV)/bin
 # function. `make train EPOCHS=10` passes --epochs 10.
 NAME     ?=
 DATASET  ?=
+TEST_DATASET ?=
+DISTRIBUTE ?=
 ARCH     ?=
 EPOCHS   ?=
 QUANTIZE ?=
@@ -74,10 +76,11 @@ test-unit: setup ## unit tests only (no network, no subprocess servers)
 
 # `--flag=value` for each variable that is set (the = form: INPUT_RANGE=-1,1 is not an option)
 flags = $(foreach pair,$(1),$(if $($(word 2,$(subst =, ,$(pair)))),--$(word 1,$(subst =, ,$(pair)))=$($(word 2,$(subst =, ,$(pair))))))
-ARTIFACT_FLAGS = $(call flags,name=NAME dataset=DATASET resize=RESIZE quantize=QUANTIZE \
-                              artifacts=ARTIFACTS limit=LIMIT version=VERSION)
+ARTIFACT_FLAGS = $(call flags,name=NAME dataset=DATASET test-dataset=TEST_DATASET resize=RESIZE \
+                              quantize=QUANTIZE artifacts=ARTIFACTS limit=LIMIT version=VERSION)
 TRAIN_FLAGS = $(ARTIFACT_FLAGS) $(call flags,architecture=ARCH epochs=EPOCHS \
-                                      image-size=IMAGE_SIZE color=COLOR weights=WEIGHTS)
+                                      image-size=IMAGE_SIZE color=COLOR weights=WEIGHTS \
+                                      distribute=DISTRIBUTE)
 CONVERT_FLAGS = $(ARTIFACT_FLAGS) $(call flags,model=MODEL input-range=INPUT_RANGE mean=MEAN std=STD)
 REGISTRY_FLAGS = $(call flags,bucket=BUCKET prefix=PREFIX)
 
@@ -90,7 +93,7 @@ convert: setup ## quantize and verify your own Keras model: MODEL=... DATASET=..
 report: setup ## make report.html of the newest artifact (or VERSION=..., or ARTIFACT=folder) again
 	$(PY) -m training report $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION artifact=ARTIFACT)
 
-publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder) to s3://BUCKET/PREFIX/NAME/
+publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder or model.tar.gz) to s3://BUCKET/PREFIX/NAME/
 	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION \
 	    artifact=ARTIFACT) $(REGISTRY_FLAGS)
 

@@ -21,16 +21,23 @@ from training.config import ConvertConfig, TrainConfig
 FIXTURE_VERSION = 1764300000
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
+def add_config_arguments(
+    parser: argparse.ArgumentParser, config_class: type, underscores: bool = False
+) -> None:
     """One --flag per field of a config dataclass, with its help and default from the field.
-    Values are checked by the dataclass itself, whose errors name what is allowed."""
+    Values are checked by the dataclass itself, whose errors name what is allowed.
+    underscores: also accept --field_name (SageMaker passes hyperparameters as they are named)."""
     hints = typing.get_type_hints(config_class)
     for item in dataclasses.fields(config_class):
         kind = next((t for t in typing.get_args(hints[item.name]) if t is not type(None)), None)
         kind = kind or hints[item.name]
         shown = "" if item.default is None else f" (default: {item.default})"
-        parser.add_argument(
+        spellings = {
             "--" + item.name.replace("_", "-"),
+            *(["--" + item.name] if underscores else []),
+        }
+        parser.add_argument(
+            *sorted(spellings),
             dest=item.name,
             type=kind,
             default=item.default,
@@ -60,7 +67,8 @@ def add_artifact_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--artifact",
         type=Path,
-        help="an artifact folder (model.tflite + manifest.json, from any job); "
+        help="an artifact folder (model.tflite + manifest.json, from any job); publish also "
+        "takes a .tar.gz of its files, such as SageMaker's model.tar.gz; "
         "default: ARTIFACTS/NAME/VERSION",
     )
 
@@ -133,7 +141,7 @@ def do_publish(artifact_dir: Path, bucket: str | None, prefix: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     from training.data import DatasetError
     from training.evaluate import AccuracyGateError
-    from training.publish import PublishError
+    from training.publish import PublishError, is_archive, unpack_artifact
 
     args = parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
@@ -143,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.command == "train":
                 result = run_training(config_from(args, TrainConfig))
+                if result is None:
+                    print("worker done: trained; the chief writes (and publishes) the artifact")
+                    return 0
             else:
                 from training.external import run_conversion
 
@@ -151,7 +162,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.publish:
                 do_publish(result.artifact_dir, args.bucket, args.prefix)
         elif args.command == "publish":
-            do_publish(chosen_artifact(args), args.bucket, args.prefix)
+            if args.artifact and is_archive(args.artifact):  # e.g. SageMaker's model.tar.gz
+                import tempfile
+
+                with tempfile.TemporaryDirectory() as tmp:
+                    unpacked = unpack_artifact(args.artifact, Path(tmp))
+                    do_publish(unpacked, args.bucket, args.prefix)
+            else:
+                do_publish(chosen_artifact(args), args.bucket, args.prefix)
         elif args.command == "report":
             from training.report import remake_report
 

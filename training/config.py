@@ -14,6 +14,7 @@ from mlcore.registry import check_model_name
 ARCHITECTURES = ("cnn", "mlp", "mobilenet")  # training/model.py builds each; the first is default
 QUANTIZE_MODES = ("int8", "float16", "dynamic", "none")
 COLORS = ("rgb", "grey")
+DISTRIBUTE_MODES = ("mirrored", "multi-worker")  # training/distribute.py
 
 
 def parse_image_size(text: str | None) -> tuple[int, int] | None:
@@ -63,6 +64,11 @@ class ArtifactConfig:
         "mnist-sample",
         "mnist-sample (bundled), mnist (Keras' download), a folder of class subfolders of "
         "images, a folder of IDX files, an .npz, or an s3:// URI of one of them",
+    )
+    test_dataset: str | None = option(
+        None,
+        "a separate test set (any form DATASET accepts, classes matched by name); "
+        "default: held out from DATASET",
     )
     resize: str | None = option(
         None,
@@ -121,10 +127,18 @@ class TrainConfig(ArtifactConfig):
     batch_size: int = option(64, "training batch size")
     learning_rate: float = option(1e-3, "Adam's learning rate")
     patience: int = option(2, "epochs without a better validation loss before stopping")
+    distribute: str | None = option(
+        None,
+        "train with tf.distribute: mirrored (every device of this machine) or multi-worker "
+        "(one process per machine, the cluster in TF_CONFIG; the chief writes the artifact); "
+        "default: one process, Keras' fit",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("architecture", self.architecture, ARCHITECTURES)
+        if self.distribute is not None:
+            check_choice("distribution strategy", self.distribute, DISTRIBUTE_MODES)
         if self.color is not None:
             check_choice("color", self.color, COLORS)
         parse_image_size(self.image_size)

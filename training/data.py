@@ -62,6 +62,7 @@ class Dataset:
     policy: str  # how an image becomes an input (mlcore.images): recorded in the manifest
     own: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     # the dataset's own "validation" and/or "test" split, when it has them
+    test_set: dict | None = None  # {"name", "sha256", "size"} of a separate test set, if any
 
     @property
     def input_spec(self) -> InputSpec:
@@ -428,6 +429,25 @@ def load_dataset(
     )
 
 
+def with_test_set(dataset: Dataset, source: str) -> Dataset:
+    """`dataset` whose test split is another dataset (--test-dataset, SageMaker's `test`
+    channel; any form DATASET accepts): all of its images, prepared to `dataset`'s input, its
+    classes matched to `dataset`'s by name (it may lack some)."""
+    spec = dataset.input_spec
+    test = load_dataset(source, (spec.height, spec.width), spec.color, dataset.policy)
+    unknown = sorted(set(test.class_names) - set(dataset.class_names))
+    if unknown:
+        raise DatasetError(
+            f"{source}: classes {', '.join(unknown[:12])} are not among the "
+            f"{len(dataset.class_names)} training classes of {dataset.name}"
+        )
+    ids = np.array([dataset.class_names.index(name) for name in test.class_names], np.int64)
+    parts = [(test.x, test.y), *test.own.values()]
+    x, y = np.concatenate([p[0] for p in parts]), ids[np.concatenate([p[1] for p in parts])]
+    record = {"name": source, "sha256": test.sha256, "size": len(y)}
+    return dataclasses.replace(dataset, own={**dataset.own, "test": (x, y)}, test_set=record)
+
+
 # -- splits ----------------------------------------------------------------------------------------
 
 
@@ -506,6 +526,13 @@ def held_out_split(manifest: dict) -> tuple[np.ndarray, np.ndarray]:
             f"{dataset.name}: sha256 {dataset.sha256[:12]}... is not the dataset this model "
             f"was trained on ({str(recorded.get('sha256'))[:12]}...)"
         )
+    if recorded.get("test_set"):
+        dataset = with_test_set(dataset, recorded["test_set"]["name"])
+        if dataset.test_set["sha256"] != recorded["test_set"]["sha256"]:
+            raise DatasetError(
+                f"{dataset.test_set['name']}: not the test set this model was evaluated on "
+                "(its sha256 differs)"
+            )
     splits = make_splits(
         dataset, split["validation_fraction"], split["test_fraction"], split["seed"], split["limit"]
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from training.config import ConvertConfig, parse_numbers
-from training.data import DatasetError, file_sha256, load_dataset, make_splits
+from training.data import DatasetError, file_sha256, load_dataset, make_splits, with_test_set
 from training.pipeline import TrainResult, package
 
 CHANNEL_COLORS = {1: "grey", 3: "rgb"}
@@ -86,6 +86,8 @@ def run_conversion(config: ConvertConfig, clock=time.time) -> TrainResult:
             f"{config.model}: input shape {shape}; expected (height, width, 1 or 3) images"
         )
     dataset = load_dataset(config.dataset, shape[:2], CHANNEL_COLORS[shape[-1]], config.resize)
+    if config.test_dataset:
+        dataset = with_test_set(dataset, config.test_dataset)
     classes = int(user_model.output_shape[-1])
     if classes != len(dataset.class_names):
         raise DatasetError(

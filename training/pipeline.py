@@ -19,6 +19,7 @@ from training.data import (
     load_dataset,
     make_splits,
     split_record,
+    with_test_set,
 )
 from training.manifest import KERAS_FILE, REPORT_FILE, build_manifest, dumps
 
@@ -43,26 +44,38 @@ def quantized_model(model, mode: str, splits: Splits, config: ArtifactConfig) ->
     return convert(model, mode, calibration if mode == "int8" else None)
 
 
-def run_training(config: TrainConfig, clock=time.time) -> TrainResult:
-    """Raises AccuracyGateError (and writes nothing) when quantization costs too much accuracy."""
-    from training.model import train
-
+def run_training(config: TrainConfig, clock=time.time) -> TrainResult | None:
+    """Raises AccuracyGateError (and writes nothing) when quantization costs too much accuracy.
+    None on a worker of a multi-worker run that is not the chief (which writes the artifact)."""
     started = clock()
     artifact_dir(config, started)  # fail before training if the version already exists
     dataset = load_dataset(
         config.dataset, parse_image_size(config.image_size), config.color, config.resize
     )
+    if config.test_dataset:
+        dataset = with_test_set(dataset, config.test_dataset)
     splits = make_splits(
         dataset, config.validation_fraction, config.test_fraction, config.seed, config.limit
     )
-    model, history = train(
-        config, splits.x_train, splits.y_train, splits.x_val, splits.y_val, len(dataset.class_names)
-    )
+    args = (splits.x_train, splits.y_train, splits.x_val, splits.y_val, len(dataset.class_names))
+    distributed = {}
+    if config.distribute:
+        from training.distribute import train_distributed
+
+        run = train_distributed(config, *args)
+        if not run.chief:
+            return None
+        model, history, distributed = run.model, run.history, {"distribute": run.about}
+    else:
+        from training.model import train
+
+        model, history = train(config, *args)
     about = {
         "architecture": config.architecture,
         "epochs_trained": len(history.get("loss", [])),
         "epochs_max": config.epochs,
         "batch_size": config.batch_size,
+        **distributed,
     }
     return package(model, dataset, splits, config, about, history, started, clock)
 
@@ -120,6 +133,7 @@ def package(
             "split": split_record(
                 config.validation_fraction, config.test_fraction, config.seed, config.limit
             ),
+            **({"test_set": dataset.test_set} if dataset.test_set else {}),
         },
         model={**about, "parameters": int(model.count_params())},
         input_spec={

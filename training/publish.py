@@ -130,6 +130,34 @@ def publish(
     }
 
 
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+
+def is_archive(path: Path) -> bool:
+    return path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES)
+
+
+def unpack_artifact(archive: Path, into: Path) -> Path:
+    """An artifact archived as SageMaker uploads a model folder (model.tar.gz: the folder's
+    files at the archive's root, or under one top folder) -> the unpacked artifact folder.
+    Only regular files and folders are extracted, never outside `into` (tarfile's "data"
+    filter)."""
+    import tarfile
+
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(into, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise PublishError(f"{archive}: not a readable tar archive ({exc})") from exc
+    found = sorted(p.parent for p in into.rglob(MANIFEST_FILE))
+    if len(found) != 1 or len(found[0].relative_to(into).parts) > 1:
+        raise PublishError(
+            f"{archive}: expected one {MANIFEST_FILE} at its root (or in one top folder), "
+            f"found {len(found)}"
+        )
+    return found[0]
+
+
 def newest_artifact(artifacts: Path, name: str) -> Path:
     versions = sorted(
         (

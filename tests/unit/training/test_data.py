@@ -265,3 +265,35 @@ def test_held_out_split_refuses_another_dataset_or_no_record():
         held_out_split(manifest)
     with pytest.raises(DatasetError, match="records no split"):
         held_out_split({"version": 3, "dataset": {"name": "mnist-sample"}})
+
+
+def test_a_separate_test_set_matches_classes_by_name_and_is_held_out_again(tmp_path):
+    rng = np.random.default_rng(3)
+    train_file, test_file = tmp_path / "train.npz", tmp_path / "test.npz"
+    x = rng.integers(0, 256, (60, 8, 8), dtype=np.uint8)
+    np.savez(train_file, x=x, y=np.arange(60) % 3, class_names=np.array(["a", "b", "c"]))
+    # the test set lacks class "b" and lists its classes in another order, at another size
+    test_x = rng.integers(0, 256, (4, 16, 16), dtype=np.uint8)
+    np.savez(test_file, x=test_x, y=np.array([0, 1, 0, 1]), class_names=np.array(["c", "a"]))
+    dataset = data.with_test_set(load_dataset(str(train_file)), str(test_file))
+    splits = make_splits(dataset, 0.1, 0.1, seed=1)
+    assert splits.x_test.shape == (4, 8, 8, 1)  # prepared to the training input
+    assert splits.y_test.tolist() == [2, 0, 2, 0]  # "c" is class 2 and "a" class 0 in training
+    assert len(splits.y_train) + len(splits.y_val) == 60  # none held out from the training set
+    assert dataset.test_set == {
+        "name": str(test_file),
+        "sha256": data.file_sha256(test_file),
+        "size": 4,
+    }
+
+    manifest = manifest_of(dataset)
+    manifest["dataset"]["test_set"] = dataset.test_set
+    x_again, y_again = held_out_split(manifest)
+    assert np.array_equal(x_again, splits.x_test) and np.array_equal(y_again, splits.y_test)
+    np.savez(test_file, x=test_x[:2], y=np.array([0, 1]), class_names=np.array(["c", "a"]))
+    with pytest.raises(DatasetError, match="not the test set this model was evaluated on"):
+        held_out_split(manifest)
+
+    np.savez(test_file, x=test_x, y=np.array([0, 1, 0, 1]), class_names=np.array(["c", "z"]))
+    with pytest.raises(DatasetError, match="classes z are not among the 3 training classes"):
+        data.with_test_set(load_dataset(str(train_file)), str(test_file))
