@@ -14,7 +14,7 @@ estimator, and SDK v3's ModelTrainer drivers, set the same variables):
   over SM_HPS. Their names are TrainConfig's fields (training/config.py), with ``_`` or ``-``:
   epochs, architecture, batch_size, distribute, quantize, ...
 - ``SM_MODEL_DIR``: where the artifact's files go, flat (``model.tflite``, ``manifest.json``,
-  ``model.keras``, and ``report.html`` when the job makes one); SageMaker uploads the folder as
+  ``model.keras``, ``report.html``); SageMaker uploads the folder as
   ``model.tar.gz``, which ``make publish ARTIFACT=model.tar.gz`` publishes.
 - ``--model_dir``: the S3 checkpoint location SDK v2's TensorFlow estimator passes to every
   script; accepted and not used (the artifact is small and written once, at the end).

@@ -36,7 +36,7 @@ ENTRY_SCRIPT = "training/sagemaker_entry.py"
 PACKAGES = ("training", "mlcore")  # what the entry point imports from this repository
 # The project's pins the job installs over the TensorFlow image. `tensorflow`, not the
 # project's `tensorflow-cpu`: it upgrades the image's own TensorFlow in place (same import).
-JOB_REQUIREMENTS = ("tensorflow-cpu", "keras", "ai-edge-litert", "numpy", "pillow")
+JOB_REQUIREMENTS = ("tensorflow-cpu", "keras", "ai-edge-litert", "numpy", "pillow", "matplotlib")
 DEFAULT_FRAMEWORK_VERSION = "2.19"  # the newest TensorFlow training image the SDK knows
 CHANNEL_FLAGS = {"dataset": "training", "test-dataset": "test"}
 LOCAL_ONLY_FLAGS = ("artifacts",)  # meaningless inside the job

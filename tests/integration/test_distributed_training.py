@@ -172,7 +172,7 @@ def test_sagemaker_entry_point_writes_what_sagemaker_uploads_and_it_serves(
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     model_dir = tmp_path / "opt-ml" / "model"
     names = sorted(p.name for p in model_dir.iterdir())
-    assert {"manifest.json", "model.tflite", "model.keras"} <= set(names)
+    assert {"manifest.json", "model.tflite", "model.keras", "report.html"} <= set(names)
     assert all((model_dir / name).is_file() for name in names)  # flat: no version folder
     assert not (tmp_path / "opt-ml" / "output" / "failure").exists()
 

@@ -17,7 +17,7 @@ def test_the_job_installs_the_projects_own_training_pins(tmp_path):
     staged = stage_source(tmp_path)
     requirements = (staged / "requirements.txt").read_text().split()
     names = [r.split("==")[0] for r in requirements]
-    assert names == ["tensorflow", "keras", "ai-edge-litert", "numpy", "pillow"]
+    assert names == ["tensorflow", "keras", "ai-edge-litert", "numpy", "pillow", "matplotlib"]
     for requirement in requirements:
         name, version = requirement.split("==")
         pinned = "tensorflow-cpu" if name == "tensorflow" else name
