@@ -112,6 +112,11 @@ def test_a_keras_model_trained_elsewhere_is_converted_published_and_served(
     manifest = json.loads((artifacts / "mine" / "3" / "manifest.json").read_text())
     assert manifest["model"]["input_range"] == [-1.0, 1.0] and manifest["model"]["softmax_appended"]
     assert manifest["labels"] == sorted(CLASSES)
+    # make convert records the drift baseline too: colour inputs, the shapes' own class names
+    baseline = manifest["baseline"]
+    assert list(baseline["predicted_share"]) == sorted(CLASSES)
+    assert baseline["n"] == manifest["evaluation"]["quantized"]["n"]
+    assert len(baseline["input"]["mean_intensity"]) == 3
 
     published = {"bucket": s3_env, "prefix": "models", "name": "mine", "version": 3}
     x = dataset.x[:40]
