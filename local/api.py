@@ -1,296 +1,264 @@
 """``python -m local.api``: the template's REST API on https://127.0.0.1:PORT, no Docker.
 
-What ``sam local start-api`` does, plus what it leaves to the deployed API Gateway: every
-``Api`` event of template.yaml becomes a route (API Gateway's resolution on the
-resource+method pair, ``local.apigw``); the API key is enforced where the template
-requires it (``x-api-key``); a ``RequestModel`` with ``ValidateBody`` is validated; API
-Gateway's own answers (no route, API key, invalid body, too large, integration failure)
-come from the template's ``GatewayResponses``; each request becomes the proxy event API
-Gateway sends and runs in one of N execution environments of the function
-(``local.function``: its own process, environment, /tmp and timeout; on demand, kept
-warm, one event at a time each); the function's answer becomes the HTTP response. HTTP
-and TLS are uvicorn's (h11 + the ssl module) with starlette's request/response objects;
-the certificate is made at start by ``local.tls``.
+SAM CLI's own local API service (``samcli.local.apigw.LocalApigwService``, what ``sam local
+start-api`` runs) does the routing, builds the proxy event and maps the function's answer to
+the HTTP response; the function runs in this project's execution environments
+(``local.function.EnvironmentPool``: one process each, on demand, kept warm, one event at a
+time), which take the place of sam's Docker runner.
 
-Why processes and not a thread with a lock: a Lambda execution environment has its own
-module state, environment variables and /tmp, and can be killed at its timeout; only a
-process gives all four, and N of them serve N requests at once on N cores, as N Lambda
-environments would. The API's own work (TLS, HTTP, events) is one asyncio process.
+Added here, because sam leaves them to the deployed API Gateway (each has a test):
+- API keys (``x-api-key``) and the IAM authorizer's signature header, per (resource, method):
+  sam merges the Api events of one path and function into one route, so its routes cannot
+  say that POST /predict validates its body and needs a key while GET /health does not;
+- the request validator (``RequestModel`` with ``ValidateBody``, JSON schema draft 4);
+- API Gateway's own answers from the template's ``GatewayResponses`` (no route, API key,
+  invalid body, too large, integration failure) instead of sam's ``{"message": ...}``;
+- what sam's event gets wrong for this template: one requestId (and request time) for every
+  request (``RequestContext``'s defaults are computed once, at import), which would give every
+  log line of the function the same correlation id; a body that is not UTF-8 (sam answers 502,
+  API Gateway passes it on and the function answers 400); two identity keys of the event's
+  shape (``accessKey``, ``cognitoIdentityId``).
 
-Not emulated: usage-plan throttling and quotas, SigV4 verification (AWS_IAM routes only
-need an Authorization header), Lambda/Cognito authorizers (such routes are open, with a
-warning), CORS preflight, the 29 s integration timeout (the function's Timeout applies).
+Not emulated: usage-plan throttling, SigV4 verification (AWS_IAM needs the header only),
+the 29 s integration timeout (the function's Timeout applies).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hmac
+import json
 import os
+import re
 import secrets
 import signal
 import socket
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
-from starlette.requests import Request
-from starlette.responses import Response
+from flask import Response, g, request
+from samcli.local.apigw.exceptions import LambdaResponseParseException
+from samcli.local.apigw.local_apigw_service import LocalApigwService
+from samcli.local.apigw.path_converter import PathConverter
+from samcli.local.apigw.route import Route
+from werkzeug.exceptions import HTTPException
 
-from local import apigw
 from local import template as tpl
-from local.function import EnvironmentPool, FunctionError, LocalFunction, load_function
+from local.function import EnvironmentPool, FunctionError, load_function
 
 DEFAULT_PORT = 3000
 API_KEY_HEADER = "x-api-key"
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit for REST APIs
 STATE_ROOT = tpl.ROOT / ".local"
+# response type -> (API Gateway's status, x-amzn-ErrorType, the project's code without a
+# customised response)
+GATEWAY_RESPONSE_TYPES = {
+    "MISSING_AUTHENTICATION_TOKEN": (403, "MissingAuthenticationTokenException", "FORBIDDEN"),
+    "INVALID_API_KEY": (403, "ForbiddenException", "FORBIDDEN"),
+    "BAD_REQUEST_BODY": (400, "BadRequestException", "INVALID_REQUEST_BODY"),
+    "REQUEST_TOO_LARGE": (413, "RequestTooLargeException", "PAYLOAD_TOO_LARGE"),
+    "INTEGRATION_FAILURE": (502, "InternalServerErrorException", "INTERNAL_ERROR"),
+}
+# werkzeug's own errors -> the response API Gateway gives in their place
+HTTP_ERRORS = {
+    404: "MISSING_AUTHENTICATION_TOKEN",
+    405: "MISSING_AUTHENTICATION_TOKEN",
+    413: "REQUEST_TOO_LARGE",
+    500: "INTEGRATION_FAILURE",
+}
+MESSAGES = {  # API Gateway's own $context.error.message for each
+    "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token",
+    "INVALID_API_KEY": "Forbidden",
+    "BAD_REQUEST_BODY": "Invalid request body",
+    "REQUEST_TOO_LARGE": "Request Too Long",
+    "INTEGRATION_FAILURE": "Internal server error",
+}
 
 
-def default_environments() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+class GatewayError(Exception):
+    """API Gateway answers itself (``response_type``); ``detail`` says why, for people."""
+
+    def __init__(self, response_type: str, detail: str):
+        super().__init__(detail)
+        self.response_type = response_type
+        self.detail = detail
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m local.api",
-        description="Serve template.yaml's API on https://127.0.0.1:PORT (as sam local "
-        "start-api, without Docker).",
-    )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        help="port on 127.0.0.1 (default %(default)s); fails if busy",
-    )
-    parser.add_argument(
-        "--api-key",
-        default=os.environ.get("API_KEY") or None,
-        help="the key clients send in x-api-key (default: $API_KEY, else a "
-        "new random key, printed)",
-    )
-    parser.add_argument("--http", action="store_true", help="plain HTTP instead of HTTPS")
-    tpl.add_function_arguments(parser)
-    parser.add_argument(
-        "--environments",
-        type=int,
-        default=default_environments(),
-        help="most execution environments at once, i.e. concurrent "
-        "requests (default: CPUs, at most 4: %(default)s)",
-    )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        help="where the certificate and the function log go (default: .local/api-PORT/)",
-    )
-    parser.add_argument(
-        "--log-file",
-        default=None,
-        help="the function's log (default: STATE_DIR/function.log; - for stderr)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no access log on stderr")
-    args = parser.parse_args(argv)
-    if not 0 < args.port < 65536:
-        parser.error(f"--port must be 1..65535, got {args.port}")
-    if args.environments < 1:
-        parser.error(f"--environments must be >= 1, got {args.environments}")
-    return args
+def render(api: dict, response_type: str, detail: str, request_id: str, stage: str) -> Response:
+    """API Gateway's answer as the API's GatewayResponses customise it (else DEFAULT_4XX/5XX,
+    else the project's {"error", "code"} document; no route is then a 404)."""
+    status, error_type, code = GATEWAY_RESPONSE_TYPES[response_type]
+    responses = api.get("GatewayResponses") or {}
+    specific = responses.get(response_type)
+    config = specific or responses.get("DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX")
+    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": error_type}
+    if config is None:
+        if response_type == "MISSING_AUTHENTICATION_TOKEN":
+            status, code = 404, "ROUTE_NOT_FOUND"
+        return Response(json.dumps({"error": detail, "code": code}), status, headers)
+    status = int((specific or {}).get("StatusCode") or status)
+    templates = config.get("ResponseTemplates") or {}
+    text = templates.get("application/json") or next(iter(templates.values()), None)
+    message = MESSAGES[response_type]
+    context = {  # $context substitution: all that gateway response templates support
+        "error.message": message,
+        "error.messageString": json.dumps(message),
+        "error.responseType": response_type,
+        "error.validationErrorString": detail,
+        "requestId": request_id,
+        "stage": stage,
+    }
+    body = json.dumps({"message": message})
+    if text is not None:
+        body = re.sub(r"\$context\.([\w.]*\w)", lambda m: context.get(m.group(1), ""), str(text))
+    for name, value in ((config.get("ResponseParameters") or {}).get("Headers") or {}).items():
+        headers[str(name)] = str(value).strip("'")
+    return Response(body, status, headers)
 
 
-class LocalApi:
-    """The ASGI application: API Gateway in front of the function's environments."""
+def body_errors(schema: dict | None, content_type: str | None, body: bytes) -> str | None:
+    """Why a body fails the request validator, or None. Only JSON is checked (no
+    Content-Type counts as JSON, as API Gateway assumes)."""
+    kind = (content_type or "application/json").split(";")[0].strip().lower()
+    if schema is None or kind != "application/json":
+        return None
+    try:
+        document = json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, ValueError) as exc:
+        return f"[Invalid JSON: {exc}]"
+    errors = _validator(json.dumps(schema, sort_keys=True)).iter_errors(document)
+    messages = sorted(error.message for error in errors)
+    return f"[{', '.join(messages)}]" if messages else None
 
-    def __init__(
-        self,
-        table: apigw.RouteTable,
-        apis: dict[str, tpl.ApiSpec],
-        pool: EnvironmentPool,
-        api_key: str,
-        scheme: str,
-        port: int,
-        access_log: bool = True,
-    ):
-        self.table = table
-        self.apis = apis
-        self.pool = pool
+
+@functools.cache
+def _validator(schema: str):
+    from jsonschema import Draft4Validator  # API Gateway's models are JSON schema draft 4
+
+    return Draft4Validator(json.loads(schema))
+
+
+class LocalApi(LocalApigwService):
+    """sam's local API service with what API Gateway adds (see the module docstring)."""
+
+    def __init__(self, template: tpl.Template, runner, api_key: str = "", port: int = 443):
+        super().__init__(template.api(), runner, port=port, host="127.0.0.1")
+        self.methods = template.methods()
+        self.apis = {m.api_id: template.api_properties(m.api_id) for m in self.methods.values()}
         self.api_key = api_key
-        self.scheme = scheme
-        self.port = port
-        self.access_log = access_log
-        # for answers before a route (and so an API) is known: the API of the first route
-        self.default_api = apis[table.routes[0].api_id]
 
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":  # lifespan and websockets: nothing to do
-            return
-        started = time.perf_counter()
-        request = Request(scope, receive)
-        request_id = str(uuid.uuid4())
-        response = await self.handle(request, request_id)
-        response.headers["x-amzn-RequestId"] = request_id
-        await response(scope, receive, send)
-        if self.access_log:
-            client = scope.get("client") or ("-", 0)
-            print(
-                f'{client[0]} "{scope["method"]} {apigw.printable(scope["path"])}" '
-                f"{response.status_code} {(time.perf_counter() - started) * 1000:.1f} ms "
-                f"{request_id}",
-                file=sys.stderr,
-                flush=True,
-            )
+    def create(self):
+        super().create()
+        self._app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+        self._app.register_error_handler(GatewayError, self._answer)
+        self._app.after_request(self._request_id_header)
 
-    def gateway(
-        self,
-        api: tpl.ApiSpec,
-        response_type: str,
-        message: str,
-        request_id: str,
-        detail: str = "",
-        route: tpl.RouteSpec | None = None,
-    ) -> Response:
-        answer = apigw.gateway_response(
-            api,
-            response_type,
-            message,
-            detail=detail,
-            route_path=route.path if route else None,
-            request_id=request_id,
-            stage=api.stage_name,
-        )
-        response = Response(answer.body, status_code=answer.status)
-        for name, value in answer.headers:
-            response.headers.append(name, value)
+    def _construct_error_handling(self):
+        """sam answers 403 {"message": ...}: API Gateway's responses, as the template says."""
+        for status, kind in HTTP_ERRORS.items():
+            self._app.register_error_handler(status, self._http_error(kind))
+
+    def _http_error(self, kind: str):
+        def handle(error: HTTPException) -> Response:
+            detail = {
+                "MISSING_AUTHENTICATION_TOKEN": f"no route for {request.method} {request.path}",
+                "REQUEST_TOO_LARGE": f"request body larger than {MAX_REQUEST_BYTES} bytes",
+            }.get(kind, "the local API failed; see its log")
+            return self._answer(GatewayError(kind, detail))
+
+        return handle
+
+    def _answer(self, error: GatewayError) -> Response:
+        method = self._method() if request.url_rule else None
+        api = self.apis.get(method.api_id) if method else next(iter(self.apis.values()), {})
+        return render(api or {}, error.response_type, error.detail, self._request_id(), "")
+
+    @staticmethod
+    def _request_id() -> str:
+        if "request_id" not in g:
+            g.request_id = str(uuid.uuid4())
+        return g.request_id
+
+    def _request_id_header(self, response: Response) -> Response:
+        response.headers["x-amzn-RequestId"] = self._request_id()
         return response
 
-    async def _body(self, request: Request) -> bytes | None:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > apigw.MAX_REQUEST_BYTES:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+    def _method(self) -> tpl.Method | None:
+        """The Api event of this request: the resource's own method beats its ANY."""
+        resource = PathConverter.convert_path_to_api_gateway(request.endpoint)
+        return self.methods.get((resource, request.method)) or self.methods.get((resource, "ANY"))
 
-    async def handle(self, request: Request, request_id: str) -> Response:
-        scope = request.scope
-        method, path = scope["method"], scope["path"]
-        match = self.table.match(method, path)
-        if match is None:
-            allowed = ", ".join(f"{r.method} {r.path}" for r in self.table.routes)
-            return self.gateway(
-                self.default_api,
-                "MISSING_AUTHENTICATION_TOKEN",
-                "Missing Authentication Token",
-                request_id,
-                f"no route for {method} {apigw.printable(path)}; this API has: {allowed}",
+    def _request_handler(self, **kwargs):
+        method = self._method()
+        if method and method.iam and not request.headers.get("Authorization"):
+            raise GatewayError(
+                "MISSING_AUTHENTICATION_TOKEN", f"{request.method} {request.path} needs SigV4"
             )
-        route, api = match.route, self.apis[match.route.api_id]
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        if route.authorizer == "AWS_IAM" and not apigw.header_value(headers, "Authorization"):
-            # a signature is required; whether it is valid is not checked locally
-            return self.gateway(
-                api,
-                "MISSING_AUTHENTICATION_TOKEN",
-                "Missing Authentication Token",
-                request_id,
-                f"{route.method} {route.path} needs a SigV4-signed request",
-                route,
-            )
-        key = apigw.header_value(headers, API_KEY_HEADER)
-        if route.api_key_required and not (
-            key and hmac.compare_digest(key.encode(), self.api_key.encode())
-        ):
-            reason = "wrong" if key else "missing"
-            return self.gateway(
-                api,
-                "INVALID_API_KEY",
-                "Forbidden",
-                request_id,
-                f"{reason} API key: {route.method} {route.path} needs the API "
-                f"key in the {API_KEY_HEADER} header",
-                route,
-            )
-        body = await self._body(request)
-        if body is None:
-            return self.gateway(
-                api,
-                "REQUEST_TOO_LARGE",
-                "Request Too Long",
-                request_id,
-                f"request body larger than API Gateway's limit of {apigw.MAX_REQUEST_BYTES} bytes",
-                route,
-            )
-        problems = apigw.body_errors(api, route, apigw.header_value(headers, "Content-Type"), body)
-        if problems:
-            return self.gateway(
-                api, "BAD_REQUEST_BODY", "Invalid request body", request_id, problems, route
-            )
-        client = scope.get("client") or ("127.0.0.1", 0)
-        http_request = apigw.HttpRequest(
-            method=method,
-            path=path,
-            query_string=scope["query_string"].decode("latin-1"),
-            headers=headers,
-            body=body,
-            client_ip=client[0],
-            scheme=self.scheme,
-            port=self.port,
-            protocol=f"HTTP/{scope.get('http_version', '1.1')}",
-        )
-        event = apigw.build_event(
-            http_request,
-            match,
-            api,
-            request_id=request_id,
-            api_key=key if route.api_key_required else None,
-        )
+        key = request.headers.get(API_KEY_HEADER)
+        if method and method.api_key_required:
+            if not (key and hmac.compare_digest(key.encode(), self.api_key.encode())):
+                raise GatewayError(
+                    "INVALID_API_KEY",
+                    f"{'wrong' if key else 'missing'} API key: {request.method} {request.path} "
+                    f"needs the API key in the {API_KEY_HEADER} header",
+                )
+        if method and method.request_model:
+            schema = (self.apis[method.api_id].get("Models") or {}).get(method.request_model)
+            problems = body_errors(schema, request.content_type, request.get_data())
+            if problems:
+                raise GatewayError("BAD_REQUEST_BODY", problems)
+        return super()._request_handler(**kwargs)
+
+    def _generate_lambda_event(self, flask_request, route, method, endpoint):
+        data = flask_request.get_data()
         try:
-            result = await self.pool.invoke(
-                event, str(uuid.uuid4()), event["headers"].get("X-Amzn-Trace-Id")
-            )
+            data.decode("utf-8")
+        except UnicodeDecodeError:  # sam would fail; API Gateway passes the text on
+            flask_request._cached_data = data.decode("utf-8", errors="replace").encode()
+        event = super()._generate_lambda_event(flask_request, route, method, endpoint)
+        now = g.get("now") or time.time()
+        # keys API Gateway (and `sam local generate-event`) send that sam's event lacks
+        event["requestContext"]["identity"].update(accessKey=None, cognitoIdentityId=None)
+        event["requestContext"].update(
+            requestId=self._request_id(),
+            requestTimeEpoch=int(now * 1000),
+            requestTime=datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        )
+        return event
+
+    def _invoke_lambda_function(self, name, event, tenant_id=None):
+        try:
+            output = super()._invoke_lambda_function(name, event, tenant_id)
         except FunctionError as exc:
-            return self.gateway(
-                api,
-                "INTEGRATION_FAILURE",
-                "Internal server error",
-                request_id,
-                f"the function could not run: {exc}",
-                route,
+            raise GatewayError("INTEGRATION_FAILURE", str(exc)) from None
+        try:  # sam would answer its own 502 {"message": ...}: API Gateway's, as customised
+            self._parse_v1_payload_format_lambda_output(
+                output, self.api.binary_media_types, request, Route.API
             )
-        if not result.ok:
-            return self.gateway(
-                api,
-                "INTEGRATION_FAILURE",
-                "Internal server error",
-                request_id,
-                f"the function failed ({result.payload.get('errorType')}, "
-                f"Lambda request id {result.request_id}); its log has the "
-                "details",
-                route,
-            )
-        try:
-            status, out_headers, out_body = apigw.map_response(
-                result.payload, api, apigw.header_value(headers, "Accept")
-            )
-        except apigw.MalformedResponse as exc:
-            print(
-                f"Malformed Lambda proxy response ({result.request_id}): {exc}",
-                file=sys.stderr,
-                flush=True,
-            )
-            return self.gateway(
-                api,
-                "INTEGRATION_FAILURE",
-                "Internal server error",
-                request_id,
-                f"Malformed Lambda proxy response: {exc}",
-                route,
-            )
-        response = Response(out_body, status_code=status)
-        for name, value in out_headers:
-            response.headers.append(name, value)
-        return response
+        except LambdaResponseParseException as exc:
+            print(f"Malformed Lambda proxy response: {exc}", file=sys.stderr, flush=True)
+            detail = f"Malformed Lambda proxy response: {exc}"
+            raise GatewayError("INTEGRATION_FAILURE", detail) from None
+        return output
+
+
+def make_certificates(state: Path) -> tuple[Path, Path]:
+    """A new CA (``ca.pem``, what clients verify against) and a server certificate for
+    localhost, 127.0.0.1 and ::1, with its key (``server.pem``, mode 0600), from trustme."""
+    import trustme
+
+    ca = trustme.CA(organization_name="serverless-ml local")
+    ca.cert_pem.write_to_path(str(state / "ca.pem"))
+    server = state / "server.pem"
+    server.touch(mode=0o600)
+    server.chmod(0o600)
+    leaf = ca.issue_cert("localhost", "127.0.0.1", "::1")
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(server))
+    return state / "ca.pem", server
 
 
 def bind(port: int) -> socket.socket:
@@ -309,48 +277,78 @@ def bind(port: int) -> socket.socket:
             "(is another server using it? choose another --port)"
         ) from None
     sock.listen(2048)
-    sock.set_inheritable(False)
     return sock
 
 
-def describe(
-    function: LocalFunction,
-    table: apigw.RouteTable,
-    apis,
-    base_url: str,
-    api_key: str,
-    ca: Path | None,
-    log_name: str,
-    environments: int,
-) -> str:
-    spec = function.spec
-    stages = sorted({apis[r.api_id].stage_name for r in table.routes})
-    lines = [
-        f"Local API for {spec.logical_id} ({spec.handler}, {spec.runtime} on local Python "
-        f"{sys.version.split()[0]}; stage {', '.join(stages)}) on {base_url}"
-    ]
-    width = max((len(r.path) for r in table.routes), default=0)
-    for route in table.routes:
-        access = [
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.api",
+        description="Serve template.yaml's API on https://127.0.0.1:PORT (sam local "
+        "start-api's own service, without Docker).",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="default %(default)s")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("API_KEY") or None,
+        help="the key clients send in x-api-key (default: $API_KEY, else a new one, printed)",
+    )
+    parser.add_argument("--http", action="store_true", help="plain HTTP instead of HTTPS")
+    tpl.add_function_arguments(parser)
+    parser.add_argument(
+        "--environments",
+        type=int,
+        default=max(1, min(4, os.cpu_count() or 1)),
+        help="execution environments per function at most, i.e. concurrent requests "
+        "(default: CPUs, at most 4: %(default)s)",
+    )
+    parser.add_argument(
+        "--state-dir", type=Path, help="certificate and function log (default: .local/api-PORT/)"
+    )
+    parser.add_argument("--log-file", help="the functions' log (default: STATE_DIR/function.log)")
+    parser.add_argument("--quiet", action="store_true", help="no access log on stderr")
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port must be 1..65535, got {args.port}")
+    if args.environments < 1:
+        parser.error(f"--environments must be >= 1, got {args.environments}")
+    return args
+
+
+def describe(service: LocalApi, functions: dict, base_url: str, ca: Path | None, log: str) -> str:
+    lines = [f"Local API (stage {service.api.stage_name}) on {base_url}:"]
+    for (path, method), settings in sorted(service.methods.items()):
+        needs = [
             name
-            for name, needed in (
-                ("API key", route.api_key_required),
-                (route.authorizer or "", bool(route.authorizer)),
-                ("body validated", bool(route.request_model)),
+            for name, on in (
+                ("API key", settings.api_key_required),
+                ("SigV4", settings.iam),
+                ("body validated", settings.request_model),
             )
-            if needed
+            if on
         ]
-        lines.append(f"  {route.method:<6} {route.path:<{width}}  {', '.join(access) or 'open'}")
+        lines.append(f"  {method:<6} {path:<22} {', '.join(needs) or 'open'}")
     if ca:
-        lines.append(f"CA certificate: {ca}")
-        lines.append(f"  curl --cacert {ca} {base_url}/health")
-    if any(r.api_key_required for r in table.routes):
-        lines.append(f"API key (header {API_KEY_HEADER}): {api_key}")
-    lines.append(f"Function log (its JSON logs, EMF metrics, START/END/REPORT): {log_name}")
-    lines.append(f"Execution environments: up to {environments}, started on demand")
-    shown = {k: function.environment[k] for k in spec.variables}
-    lines.append("Function environment: " + " ".join(f"{k}={v}" for k, v in shown.items()))
+        lines += [f"CA certificate: {ca}", f"  curl --cacert {ca} {base_url}/health"]
+    if any(m.api_key_required for m in service.methods.values()):
+        lines.append(f"API key (header {API_KEY_HEADER}): {service.api_key}")
+    lines.append(f"Function log (JSON logs, EMF metrics, START/END/REPORT): {log}")
+    for function in functions.values():
+        lines.append(
+            f"{function.name} ({function.handler}, {function.runtime} on local Python "
+            f"{sys.version.split()[0]}), up to {service.lambda_runner.size} environments, "
+            "started on demand; environment: "
+            + " ".join(f"{k}={function.environment[k]}" for k in function.variables)
+        )
     return "\n".join(lines)
+
+
+def access_log(response: Response) -> Response:
+    print(
+        f'{request.remote_addr} "{request.method} {request.path}" {response.status_code}',
+        file=sys.stderr,
+        flush=True,
+    )
+    return response
 
 
 def _terminate(signum, frame):
@@ -360,102 +358,54 @@ def _terminate(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sock = bind(args.port)  # first: a busy port is the most likely problem
-    pool = None
-    log = None
+    pool = log = None
     try:
         try:
-            template, function = load_function(
-                args.template,
-                args.function,
-                args.env_vars,
-                tpl.parse_parameter_overrides(args.parameter_overrides),
-                warn=lambda message: print(f"warning: {message}", file=sys.stderr),
+            template = tpl.Template(
+                args.template, tpl.parse_parameter_overrides(args.parameter_overrides)
             )
+            env_vars = tpl.load_env_vars(args.env_vars)
+            names = sorted({route.function_name for route in template.api().routes})
+            if not names:
+                raise tpl.TemplateError(f"{args.template} has no Api events")
+            functions = {n: load_function(template, n, env_vars, warn=_warn) for n in names}
         except (tpl.TemplateError, FunctionError) as exc:
             print(f"local.api: {exc}", file=sys.stderr)
             return 2
-        routes = [r for r in template.routes() if r.function_id == function.spec.logical_id]
-        if not routes:
-            print(
-                f"local.api: {function.spec.logical_id} has no Api events in {args.template}",
-                file=sys.stderr,
-            )
-            return 2
-        table, apis = apigw.RouteTable(routes), template.apis()
-        missing = [
-            r for r in routes if r.request_model and r.request_model not in apis[r.api_id].models
-        ]
-        if missing:
-            print(
-                f"local.api: RequestModel {missing[0].request_model!r} of "
-                f"{missing[0].method} {missing[0].path} is not in {missing[0].api_id}'s "
-                "Models",
-                file=sys.stderr,
-            )
-            return 2
-        for route in routes:
-            if route.authorizer == "AWS_IAM":
-                print(
-                    f"warning: {route.method} {route.path}: AWS_IAM is checked for a "
-                    "signature's presence only",
-                    file=sys.stderr,
-                )
-            elif route.authorizer:
-                print(
-                    f"warning: {route.method} {route.path}: authorizer {route.authorizer} "
-                    "is not emulated: the route is open",
-                    file=sys.stderr,
-                )
         state = args.state_dir or STATE_ROOT / f"api-{args.port}"
         state.mkdir(parents=True, exist_ok=True)
-        scheme = "http" if args.http else "https"
-        certificates = None
-        if not args.http:
-            from local.tls import make_certificates
-
-            certificates = make_certificates(state)
-        if args.log_file == "-":
-            log, log_name = sys.stderr.fileno(), "stderr"
-        else:
-            log_path = Path(args.log_file) if args.log_file else state / "function.log"
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_path.write_bytes(b"")  # one run per log
-            # append mode (O_APPEND): each line of each environment lands whole
-            log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - closed in finally
-            log_name = str(log_path.resolve())
-        api_key = args.api_key or secrets.token_urlsafe(30)
-        pool = EnvironmentPool(function, log, args.environments, owner=f"local-api:{args.port}")
-        base_url = f"{scheme}://127.0.0.1:{args.port}"
-        print(
-            describe(
-                function,
-                table,
-                apis,
-                base_url,
-                api_key,
-                certificates.ca.resolve() if certificates else None,
-                log_name,
-                args.environments,
-            ),
-            flush=True,
-        )
+        certificates = None if args.http else make_certificates(state)
+        log_path = Path(args.log_file) if args.log_file else state / "function.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_bytes(b"")  # one run per log
+        # append mode (O_APPEND): each line of each environment lands whole
+        log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - closed in finally
+        pool = EnvironmentPool(functions, log, args.environments, owner=f"local-api:{args.port}")
+        service = LocalApi(template, pool, args.api_key or secrets.token_urlsafe(30), args.port)
+        service.create()
+        if not args.quiet:
+            service._app.after_request(access_log)
+        base_url = f"{'http' if args.http else 'https'}://127.0.0.1:{args.port}"
+        ca = certificates[0].resolve() if certificates else None
+        print(describe(service, functions, base_url, ca, str(log_path.resolve())), flush=True)
 
         import uvicorn
+        from a2wsgi import WSGIMiddleware
 
+        # uvicorn's HTTP/1.1 keeps connections alive (werkzeug's dev server closes each one,
+        # which costs a TLS handshake per request); a2wsgi runs the WSGI app in threads
         config = uvicorn.Config(
-            LocalApi(table, apis, pool, api_key, scheme, args.port, not args.quiet),
+            WSGIMiddleware(service._app, workers=max(10, 2 * args.environments)),
             lifespan="off",
             log_level="warning",
             access_log=False,
-            ssl_certfile=str(certificates.cert) if certificates else None,
-            ssl_keyfile=str(certificates.key) if certificates else None,
+            ssl_certfile=str(certificates[1]) if certificates else None,
             timeout_graceful_shutdown=5,
         )
-        server = uvicorn.Server(config)
         signal.signal(signal.SIGTERM, _terminate)  # uvicorn re-raises it after shutting down
         print("Ready. Ctrl-C stops.", flush=True)
         try:
-            server.run(sockets=[sock])
+            uvicorn.Server(config).run(sockets=[sock])
         except KeyboardInterrupt:
             pass
         return 0
@@ -464,9 +414,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if pool is not None:
             pool.close()
-        if log is not None and not isinstance(log, int):
+        if log is not None:
             log.close()
         sock.close()
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -57,20 +57,37 @@ def recv_message(sock: socket.socket) -> dict | None:
 
 
 class LambdaContext:
-    """The context object of awslambdaric/lambda_context.py (the fields handlers read)."""
+    """The context object of awslambdaric/lambda_context.py (the fields handlers read).
 
-    def __init__(self, request_id: str, deadline_ms: int, invoked_function_arn: str):
-        self.aws_request_id = request_id
-        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
-        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")  # a str
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
-        self.invoked_function_arn = invoked_function_arn
+    The one context class of the project: the runner builds it per invocation; tests and
+    benchmarks build it with no arguments (a new request id, a deadline the function's
+    Timeout from now; the other fields from the AWS_LAMBDA_* variables, as in Lambda).
+    """
+
+    def __init__(
+        self,
+        request_id: str | None = None,
+        deadline_ms: int | None = None,
+        invoked_function_arn: str | None = None,
+        *,
+        function_name: str | None = None,
+    ):
+        env = os.environ
+        self.aws_request_id = request_id or str(uuid.uuid4())
+        self.function_name = function_name or env.get("AWS_LAMBDA_FUNCTION_NAME", "local")
+        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")  # a str
+        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/local")
+        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "$LATEST")
+        self.invoked_function_arn = invoked_function_arn or (
+            f"arn:aws:lambda:{env.get('AWS_REGION', 'us-east-1')}:123456789012:function:"
+            f"{self.function_name}"
+        )
         self.client_context = None
         self.identity = None
         self.tenant_id = None
-        self._deadline_ms = deadline_ms
+        timeout_ms = int(env.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3")) * 1000
+        self._deadline_ms = deadline_ms or int(time.time() * 1000) + timeout_ms
 
     def get_remaining_time_in_millis(self) -> int:
         return max(self._deadline_ms - int(time.time() * 1000), 0)

@@ -4,25 +4,23 @@ An execution environment is one process (``local/bootstrap.py``) that imports th
 once and then serves one event at a time, with
 
 - exactly the environment ``sam local`` would give it (``local.template``), plus what the
-  Lambda runtime itself sets (``_HANDLER``, ``LAMBDA_TASK_ROOT``, ``AWS_EXECUTION_ENV``,
-  ``TZ``, ...), and nothing else of the caller's shell;
-- its own ``/tmp``: a private folder (``TMPDIR``, and any variable whose value is under
-  ``/tmp``, like ``MODEL_CACHE_DIR=/tmp/models``, is pointed into it), removed with the
-  environment, as Lambda discards ``/tmp`` with the sandbox;
+  Lambda runtime itself sets (``_HANDLER``, ``LAMBDA_TASK_ROOT``, ``TZ``, ...), and nothing
+  else of the caller's shell;
+- its own ``/tmp``: a private folder (``TMPDIR``, and any declared variable whose value is
+  under ``/tmp``, like ``MODEL_CACHE_DIR=/tmp/models``), removed with the environment;
 - the function's ``Timeout`` enforced: past it, the environment is killed and the
   invocation fails with Lambda's "Task timed out" error;
-- stdout and stderr (the function's logs, EMF metric lines, START/END/REPORT) going to
-  one log: a file, or the caller's stderr.
+- its stdout and stderr (logs, EMF metric lines, START/END/REPORT) going to one log.
 
-``EnvironmentPool`` is what Lambda's scaling looks like from one machine: up to N
-environments, each created on demand at the first request that finds all others busy,
-kept warm and reused (most recently used first), never serving two events at once.
+Why processes: an execution environment has its own module state, environment variables and
+/tmp, and can be killed at its timeout; only a process gives all four. ``EnvironmentPool``
+holds up to N of them per function, started on demand, kept warm and reused (most recently
+used first), never serving two events at once; it is a runner for SAM CLI's local API
+service (``invoke`` + ``is_debugging``), as sam's Docker runner is.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
 import os
 import shutil
@@ -35,22 +33,20 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from local import template as tpl
-from local.apigw import new_trace_header
 from local.bootstrap import recv_message, send_message
+from local.template import ENDPOINT_VARIABLES, Template, TemplateError
 
 BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap.py")
 INIT_LIMIT_S = 10.0  # Lambda's limit for the init phase of an on-demand environment
 
 
 class FunctionError(Exception):
-    """The local function could not be set up (template, env-vars file, code folder)."""
+    """The function could not be set up or run (code folder, init, crash, timeout)."""
 
 
 @dataclass(frozen=True)
@@ -67,54 +63,62 @@ class InvokeResult:
 class LocalFunction:
     """One function of the template with its resolved environment."""
 
-    spec: tpl.FunctionSpec
+    name: str  # the logical id: what sam local calls it (AWS_LAMBDA_FUNCTION_NAME)
+    handler: str
+    runtime: str
+    code_dir: Path
+    timeout: int
+    variables: tuple[str, ...]  # the names the template declares
     environment: dict[str, str]
     region: str
 
     @property
     def arn(self) -> str:
-        return (
-            f"arn:aws:lambda:{self.region}:{tpl.ACCOUNT_ID}:function:"
-            f"{self.spec.function_name or self.spec.name}"
-        )
+        return f"arn:aws:lambda:{self.region}:123456789012:function:{self.name}"
 
 
 def load_function(
-    template_path: Path | str = tpl.DEFAULT_TEMPLATE,
-    function_id: str | None = None,
-    env_vars_path: Path | str | None = tpl.DEFAULT_ENV_VARS,
-    parameter_overrides: Mapping[str, str] | None = None,
-    shell_env: Mapping[str, str] | None = None,
-    warn=None,
-) -> tuple[tpl.Template, LocalFunction]:
-    """The template and the function, its environment resolved as `sam local` does."""
-    shell_env = os.environ if shell_env is None else shell_env
-    template = tpl.Template(template_path, parameter_overrides, tpl.aws_region(shell_env))
-    spec = template.function(function_id)
-    if not spec.code_uri.is_dir():
-        raise FunctionError(f"{spec.logical_id}: CodeUri {spec.code_uri} is not a folder")
-    if not spec.runtime.startswith("python"):
+    template: Template, name: str | None, env_vars: Mapping[str, dict], warn=None
+) -> LocalFunction:
+    """The function and its environment resolved as ``sam local invoke`` does."""
+    function = template.function(name)
+    code_dir = template.code_dir(function)
+    if not code_dir.is_dir():
+        raise FunctionError(f"{function.name}: CodeUri {code_dir} is not a folder")
+    if not str(function.runtime).startswith("python"):
         raise FunctionError(
-            f"{spec.logical_id}: runtime {spec.runtime!r}; only python functions run without Docker"
+            f"{function.name}: runtime {function.runtime!r}; only python runs without Docker"
         )
-    env_vars = tpl.load_env_vars(env_vars_path)
-    ignored = tpl.ignored_overrides(spec, env_vars)
+    declared = tuple((function.environment or {}).get("Variables") or {})
+    ignored = sorted(
+        set(env_vars.get("Parameters") or {}).union(env_vars.get(function.name) or {})
+        - set(declared)
+    )
     if ignored and warn:
         warn(
-            f"{env_vars_path}: ignoring {', '.join(ignored)}: not declared in the template's "
-            f"Environment for {spec.logical_id} (sam local ignores them too)"
+            f"env-vars file: ignoring {', '.join(ignored)}: not declared in the template for "
+            f"{function.name} (sam local ignores them too)"
         )
-    environment = tpl.resolve_environment(spec, env_vars, shell_env)
-    if warn and not any(environment.get(name) for name in tpl.ENDPOINT_VARIABLES):
+    if warn and not any(os.environ.get(v) for v in ENDPOINT_VARIABLES):
         warn(
             "AWS_ENDPOINT_URL_S3 is not set, so the function will call the real S3; for the "
             "local one, run `make s3-local` and export the settings it prints"
         )
-    return template, LocalFunction(spec, environment, template.region)
+    return LocalFunction(
+        function.name,
+        str(function.handler),
+        str(function.runtime),
+        code_dir,
+        int(function.timeout or 3),
+        declared,
+        template.environment(function, env_vars),
+        template.region,
+    )
 
 
-def _log_stream_name() -> str:
-    return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+def new_trace_header() -> str:
+    """An X-Ray trace header as API Gateway starts one (Root=1-<epoch hex>-<96 bits>)."""
+    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
 
 
 def _timestamp() -> str:
@@ -125,12 +129,7 @@ class ExecutionEnvironment:
     """One process running the handler, one event at a time (see the module docstring)."""
 
     def __init__(
-        self,
-        function: LocalFunction,
-        log: IO[bytes] | int,
-        index: int = 1,
-        owner: str = "local",
-        python: str = sys.executable,
+        self, function: LocalFunction, log: IO[bytes] | int, index: int = 1, owner: str = "local"
     ):
         self.function = function
         self.index = index
@@ -144,15 +143,15 @@ class ExecutionEnvironment:
         try:
             self.process = subprocess.Popen(
                 # the owner is only for `ps`: which server this environment belongs to
-                [python, "-I", str(BOOTSTRAP), str(child.fileno()), f"{owner}#{index}"],
+                [sys.executable, "-I", str(BOOTSTRAP), str(child.fileno()), f"{owner}#{index}"],
                 env=self.env,
-                cwd=function.spec.code_uri,
+                cwd=function.code_dir,
                 pass_fds=[child.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                start_new_session=True,
-            )  # its own process group: Ctrl-C is the parent's job
+                start_new_session=True,  # its own process group: Ctrl-C is the parent's job
+            )
         except OSError:
             parent.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -160,32 +159,31 @@ class ExecutionEnvironment:
         finally:
             child.close()
         self.init_ms: float | None = None
-        self.init_error: dict | None = None
-        self._wait_ready(INIT_LIMIT_S + function.spec.timeout)
+        self._wait_ready(INIT_LIMIT_S + function.timeout)
 
     def _environment(self) -> dict[str, str]:
-        spec = self.function.spec
+        function = self.function
         env = {
             # set by the Lambda runtime itself
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
-            "_HANDLER": spec.handler,
-            "LAMBDA_TASK_ROOT": str(spec.code_uri),
+            "_HANDLER": function.handler,
+            "LAMBDA_TASK_ROOT": str(function.code_dir),
             "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             # the developer's ~/.aws files are not part of a Lambda sandbox
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            **function.environment,
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4()}",
+            "TMPDIR": str(self.tmp),
         }
-        env.update(self.function.environment)
-        env["AWS_LAMBDA_LOG_STREAM_NAME"] = _log_stream_name()
-        for name in spec.variables:  # Lambda's /tmp is private to the environment
+        for name in function.variables:  # Lambda's /tmp is private to the environment
             value = env.get(name, "")
             if value == "/tmp" or value.startswith("/tmp/"):
                 env[name] = str(self.tmp) + value[len("/tmp") :]
-        env["TMPDIR"] = str(self.tmp)
         return env
 
     @property
@@ -198,9 +196,7 @@ class ExecutionEnvironment:
             message = recv_message(self._sock)
         except TimeoutError:
             self.close(kill=True)
-            raise FunctionError(
-                f"the handler's init phase took longer than {limit:.0f} s"
-            ) from None
+            raise FunctionError(f"the handler's init took longer than {limit:.0f} s") from None
         except OSError:
             message = None
         if message is None or message.get("type") != "ready":
@@ -209,14 +205,13 @@ class ExecutionEnvironment:
                 "the execution environment exited during init (code "
                 f"{self.process.returncode}); see the function's log"
             )
-        self.init_ms, self.init_error = message["init_ms"], message["init_error"]
+        self.init_ms = message["init_ms"]
 
     def _write_log(self, text: str) -> None:
-        data = text.encode()
         if isinstance(self._log, int):
-            os.write(self._log, data)
+            os.write(self._log, text.encode())
         else:
-            self._log.write(data)
+            self._log.write(text.encode())
             self._log.flush()
 
     def invoke(
@@ -226,7 +221,7 @@ class ExecutionEnvironment:
             return self._invoke(event, request_id or str(uuid.uuid4()), trace_id)
 
     def _invoke(self, event: Any, request_id: str, trace_id: str | None) -> InvokeResult:
-        timeout = self.function.spec.timeout
+        timeout = self.function.timeout
         cold = self._invocations == 0
         self._invocations += 1
         started = time.perf_counter()
@@ -249,43 +244,31 @@ class ExecutionEnvironment:
             message = "timeout"
         except OSError:  # the process is gone
             message = None
-        if message == "timeout" or message is None:
-            elapsed = time.perf_counter() - started
-            self.close(kill=message == "timeout")
-            if message == "timeout":
-                elapsed = timeout  # what Lambda reports, whatever the slack above
-                text = f"{_timestamp()} {request_id} Task timed out after {timeout:.2f} seconds"
-                error_type = "Sandbox.Timedout"
-            else:
-                text = (
-                    f"RequestId: {request_id} Error: Runtime exited with error: "
-                    f"exit status {self.process.returncode}"
-                )
-                error_type = "Runtime.ExitError"
-            self._write_log(
-                f"{text}\nEND RequestId: {request_id}\n"
-                f"REPORT RequestId: {request_id}\tDuration: {elapsed * 1000:.2f} ms"
-                f"\tStatus: {'timeout' if message == 'timeout' else 'error'}\n"
-            )
+        init_ms = self.init_ms if cold else None
+        if isinstance(message, dict):
+            payload = json.loads(message["payload"]) if message["ok"] else message["payload"]
             return InvokeResult(
-                request_id,
-                False,
-                {"errorMessage": text, "errorType": error_type, "requestId": request_id},
-                elapsed * 1000,
-                cold,
-                self.init_ms if cold else None,
+                request_id, message["ok"], payload, message["duration_ms"], cold, init_ms
             )
-        payload = message["payload"]
-        if message["ok"]:
-            payload = json.loads(payload)
-        return InvokeResult(
-            request_id,
-            message["ok"],
-            payload,
-            message["duration_ms"],
-            cold,
-            self.init_ms if cold else None,
+        elapsed = time.perf_counter() - started
+        self.close(kill=message == "timeout")
+        if message == "timeout":
+            elapsed = timeout  # what Lambda reports, whatever the slack above
+            text = f"{_timestamp()} {request_id} Task timed out after {timeout:.2f} seconds"
+            error_type = "Sandbox.Timedout"
+        else:
+            text = (
+                f"RequestId: {request_id} Error: Runtime exited with error: "
+                f"exit status {self.process.returncode}"
+            )
+            error_type = "Runtime.ExitError"
+        self._write_log(
+            f"{text}\nEND RequestId: {request_id}\n"
+            f"REPORT RequestId: {request_id}\tDuration: {elapsed * 1000:.2f} ms"
+            f"\tStatus: {'timeout' if message == 'timeout' else 'error'}\n"
         )
+        error = {"errorMessage": text, "errorType": error_type, "requestId": request_id}
+        return InvokeResult(request_id, False, error, elapsed * 1000, cold, init_ms)
 
     def close(self, kill: bool = False) -> None:
         """End the environment: its process and its /tmp.
@@ -309,79 +292,95 @@ class ExecutionEnvironment:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class FunctionFailed(FunctionError):
+    """The handler raised, crashed or timed out: Lambda answered with its error document."""
+
+    def __init__(self, result: InvokeResult):
+        super().__init__(
+            f"the function failed ({result.payload.get('errorType')}, Lambda request id "
+            f"{result.request_id}); its log has the details"
+        )
+        self.result = result
+
+
 class EnvironmentPool:
-    """Up to ``size`` execution environments, created on demand, each serving one event at a
-    time (the caller waits for a free one, as with Lambda's reserved concurrency)."""
+    """Up to ``size`` execution environments per function, started on demand, each serving
+    one event at a time (a caller waits for a free one, as with reserved concurrency).
+
+    The runner interface of SAM CLI's ``LocalApigwService`` (``invoke``, ``is_debugging``).
+    """
 
     def __init__(
         self,
-        function: LocalFunction,
+        functions: Mapping[str, LocalFunction],
         log: IO[bytes] | int,
         size: int,
         owner: str = "local",
-        on_start=None,
     ):
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
-        self.function = function
+        self.functions = dict(functions)
         self.size = size
         self.owner = owner
         self._log = log
-        self._on_start = on_start
-        self._numbers = itertools.count(1)
-        self._slots: asyncio.LifoQueue | None = None
-        self._environments: set[ExecutionEnvironment] = set()
-        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="lambda-env")
+        self._lock = threading.Lock()
+        self._numbers = iter(range(1, 1 << 30))
+        self._capacity = {name: threading.BoundedSemaphore(size) for name in self.functions}
+        self._idle: dict[str, list[ExecutionEnvironment]] = {n: [] for n in self.functions}
+        self._all: set[ExecutionEnvironment] = set()
         self._closed = False
 
-    def _start(self) -> ExecutionEnvironment:
-        env = ExecutionEnvironment(self.function, self._log, next(self._numbers), self.owner)
-        self._environments.add(env)
-        if self._on_start:
-            self._on_start(env)
-        return env
+    def is_debugging(self) -> bool:
+        return False
 
-    def _call(
-        self, env: ExecutionEnvironment | None, event: Any, request_id: str, trace_id: str | None
-    ) -> tuple[ExecutionEnvironment, InvokeResult]:
-        if env is None or not env.alive:
-            if env is not None:
-                self._discard(env)
-            env = self._start()
-        return env, env.invoke(event, request_id, trace_id)
+    def invoke(self, function_identifier: str, event: str, *, stdout, tenant_id=None, **_) -> None:
+        """SAM's runner call: the function's answer, as JSON, to ``stdout``."""
+        result = self.run(function_identifier, json.loads(event))
+        if not result.ok:
+            raise FunctionFailed(result)
+        stdout.write_str(json.dumps(result.payload))
 
-    def _discard(self, env: ExecutionEnvironment) -> None:
-        self._environments.discard(env)
-        env.close()
+    def run(self, name: str, event: Any, request_id: str | None = None) -> InvokeResult:
+        if name not in self.functions:
+            raise FunctionError(f"no local function {name!r}")
+        with self._capacity[name]:
+            with self._lock:
+                if self._closed:
+                    raise FunctionError("the function is shutting down")
+                idle = self._idle[name]
+                env = idle.pop() if idle else None
+            try:
+                if env is None or not env.alive:
+                    self._discard(env)
+                    env = ExecutionEnvironment(
+                        self.functions[name], self._log, next(self._numbers), self.owner
+                    )
+                    with self._lock:
+                        self._all.add(env)
+                return env.invoke(event, request_id)
+            finally:
+                with self._lock:
+                    if env is not None and env.alive and not self._closed:
+                        self._idle[name].append(env)
 
-    async def invoke(
-        self, event: Any, request_id: str, trace_id: str | None = None
-    ) -> InvokeResult:
-        if self._closed:
-            raise FunctionError("the function is shutting down")
-        if self._slots is None:  # made here, in the server's event loop
-            self._slots = asyncio.LifoQueue()
-            for _ in range(self.size):
-                self._slots.put_nowait(None)
-        env = await self._slots.get()
-        future = asyncio.get_running_loop().run_in_executor(
-            self._executor, self._call, env, event, request_id, trace_id
-        )
-        slots = self._slots
-
-        def release(done: asyncio.Future) -> None:
-            # the slot comes back only when the environment is really free again
-            used = env
-            if not done.cancelled() and done.exception() is None:
-                used = done.result()[0]
-            slots.put_nowait(used if used is not None and used.alive else None)
-
-        future.add_done_callback(release)
-        _, result = await asyncio.shield(future)
-        return result
+    def _discard(self, env: ExecutionEnvironment | None) -> None:
+        if env is not None:
+            with self._lock:
+                self._all.discard(env)
+            env.close()
 
     def close(self) -> None:
-        self._closed = True
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        for env in list(self._environments):
+        with self._lock:
+            self._closed = True
+            environments = list(self._all)
+        for env in environments:
             self._discard(env)
+
+
+def load_functions(
+    template: Template, names: list[str], env_vars: Mapping[str, dict], warn=None
+) -> dict[str, LocalFunction]:
+    try:
+        return {name: load_function(template, name, env_vars, warn) for name in names}
+    except TemplateError as exc:
+        raise FunctionError(str(exc)) from None

@@ -1,14 +1,13 @@
-"""``python -m local.invoke --event FILE``: one event through the function, as
-``sam local invoke`` runs it.
+"""``python -m local.invoke --event FILE``: one event through a function, as ``sam local
+invoke`` runs it.
 
-Where a Docker engine answers (``docker info`` succeeds) it runs ``sam local invoke
-FUNCTION -e FILE --env-vars ENV`` itself. Elsewhere it runs the handler in one local
-execution environment (``local.function``): the environment resolved from template.yaml
-and the env-vars file exactly as sam resolves it, the Lambda context object, the handler
-imported from the function's CodeUri + Handler. The function's response goes to stdout as
-JSON; its logs, EMF metric lines and the START/END/REPORT lines go to stderr. The exit
-status is 1 when the handler raised (stdout then holds Lambda's error document), 2 when the
-invocation could not be set up.
+Where a Docker engine answers (``docker info`` succeeds) it runs ``sam local invoke``
+itself. Elsewhere it runs the handler in one local execution environment
+(``local.function``), its environment resolved from template.yaml (with
+``--parameter-overrides``) and the optional ``--env-vars`` file exactly as sam resolves it.
+The function's response goes to stdout as JSON; its logs, EMF metric lines and the
+START/END/REPORT lines go to stderr. Exit status 1 when the handler failed (stdout then holds
+Lambda's error document), 2 when the invocation could not be set up.
 """
 
 from __future__ import annotations
@@ -27,17 +26,20 @@ from local.function import ExecutionEnvironment, FunctionError, load_function
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m local.invoke",
-        description="Run the function on one event, as sam local invoke (Docker-free "
-        "where no Docker engine answers).",
+        description="Run a function on one event, as sam local invoke (Docker-free where no "
+        "Docker engine answers).",
     )
     parser.add_argument("--event", "-e", required=True, help="the event JSON file (- for stdin)")
+    parser.add_argument(
+        "--function", help="logical id of the function (default: the template's only one)"
+    )
     tpl.add_function_arguments(parser)
     parser.add_argument(
         "--runner",
         choices=("auto", "sam", "local"),
         default="auto",
-        help="sam: sam local invoke (needs Docker); local: the Docker-free "
-        "runner; auto (default): sam where `docker info` succeeds",
+        help="sam: sam local invoke (needs Docker); local: the Docker-free runner; "
+        "auto (default): sam where `docker info` succeeds",
     )
     return parser.parse_args(argv)
 
@@ -47,12 +49,7 @@ def docker_answers() -> bool:
     if not docker:
         return False
     try:
-        return (
-            subprocess.run(
-                [docker, "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=15
-            ).returncode
-            == 0
-        )
+        return subprocess.run([docker, "info"], capture_output=True, timeout=15).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -62,16 +59,16 @@ def run_sam(args: argparse.Namespace) -> int:
     if not sam:
         print("local.invoke: the sam CLI is not installed (make setup)", file=sys.stderr)
         return 2
-    function = args.function or tpl.Template(args.template).function().logical_id
-    command = [sam, "local", "invoke", function, "-e", args.event, "-t", str(args.template)]
-    if args.env_vars and Path(args.env_vars).is_file():
+    command = [sam, "local", "invoke", *([args.function] if args.function else [])]
+    command += ["-e", args.event, "-t", str(args.template)]
+    if args.env_vars:
         command += ["--env-vars", str(args.env_vars)]
     if args.parameter_overrides:
-        command += ["--parameter-overrides", *args.parameter_overrides]
+        command += ["--parameter-overrides", " ".join(args.parameter_overrides)]
     print(
         f"local.invoke: Docker answers, running: {' '.join(command)}\n"
         "  (inside Docker, 127.0.0.1 is the container: point AWS_ENDPOINT_URL_S3 at "
-        "host.docker.internal in the env-vars file to reach a local S3 server)",
+        "host.docker.internal to reach a local S3 server)",
         file=sys.stderr,
         flush=True,
     )
@@ -90,17 +87,16 @@ def read_event(source: str):
 
 
 def run_local(args: argparse.Namespace) -> int:
-    def warn(message: str) -> None:
-        print(f"warning: {message}", file=sys.stderr)
-
     try:
         event = read_event(args.event)
-        _, function = load_function(
-            args.template,
+        template = tpl.Template(
+            args.template, tpl.parse_parameter_overrides(args.parameter_overrides)
+        )
+        function = load_function(
+            template,
             args.function,
-            args.env_vars,
-            tpl.parse_parameter_overrides(args.parameter_overrides),
-            warn=warn,
+            tpl.load_env_vars(args.env_vars),
+            warn=lambda message: print(f"warning: {message}", file=sys.stderr),
         )
         sys.stderr.flush()
         environment = ExecutionEnvironment(function, sys.stderr.fileno(), owner="local-invoke")

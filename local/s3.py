@@ -1,7 +1,8 @@
-"""``python -m local.s3 --port 4566 --bucket serverless-ml-models``: a real S3-protocol
-server on 127.0.0.1 (moto's ``ThreadedMotoServer``), the bucket created with versioning
-on, running until Ctrl-C. Everything else reaches it through the standard
-``AWS_ENDPOINT_URL_S3`` setting, whose exports it prints.
+"""``python -m local.s3 --port 4566 --bucket NAME``: a real S3-protocol server on 127.0.0.1
+(moto's ``ThreadedMotoServer``), the bucket created with versioning on, running until
+Ctrl-C. Everything else reaches it through the standard ``AWS_ENDPOINT_URL_S3`` setting,
+whose exports it prints. ``make s3-local`` passes the Makefile's BUCKET, the one default name
+of the local registry bucket.
 
 The state lives in this process's memory: stopping the server forgets every object.
 """
@@ -21,7 +22,6 @@ from pathlib import Path
 from local import processes
 
 DEFAULT_PORT = 4566
-DEFAULT_BUCKET = "serverless-ml-models"
 REGION = "us-east-1"
 # moto accepts any credentials; these say plainly that they are not real ones
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -95,15 +95,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="port on 127.0.0.1 (default %(default)s); fails if busy",
     )
     parser.add_argument(
-        "--bucket",
-        action="append",
-        default=None,
-        help=f"bucket to create, versioning on (repeatable; default {DEFAULT_BUCKET})",
+        "--bucket", action="append", required=True, help="bucket to create (repeatable)"
     )
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port must be 1..65535, got {args.port}")
-    args.bucket = args.bucket or [DEFAULT_BUCKET]
     return args
 
 

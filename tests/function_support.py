@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local.bootstrap import LambdaContext
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_DIR = ROOT / "tests" / "fixtures" / "mnist"
 EVENTS_DIR = ROOT / "events"
@@ -20,29 +22,16 @@ METRICS_NAMESPACE = "ServerlessML-Test"
 SERVICE_NAME = "inference-test"
 
 
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "InferenceFunction"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:InferenceFunction"
-    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
-
-
 def template_environment(**parameter_overrides: str) -> dict[str, str]:
     """The inference function's environment as template.yaml gives it (its Parameters'
     defaults, or these overrides), resolved as `sam local invoke` resolves it: the function's
     settings have no defaults of their own."""
-    from local.function import load_function
+    from local.template import Template
 
-    overrides = {"BucketName": "serverless-ml-models", **parameter_overrides}
-    _, function = load_function(
-        function_id="InferenceFunction",
-        env_vars_path=None,
-        parameter_overrides=overrides,
-        shell_env={},
+    template = Template(
+        parameter_overrides={"BucketName": "serverless-ml-models", **parameter_overrides}
     )
-    return function.environment
+    return template.environment(template.function("InferenceFunction"), shell_env={})
 
 
 def expected_events() -> dict[str, dict[str, Any]]:
@@ -68,11 +57,13 @@ class HttpResult:
         return self.body.get("code") if isinstance(self.body, dict) else None
 
 
-def invoke(event: dict[str, Any], context: FakeLambdaContext | None = None) -> HttpResult:
+def invoke(event: dict[str, Any], context: LambdaContext | None = None) -> HttpResult:
     """The event through app.lambda_handler, the whole decorator stack included."""
     import app
 
-    response = app.lambda_handler(event, context or FakeLambdaContext())
+    response = app.lambda_handler(
+        event, context or LambdaContext(function_name="InferenceFunction")
+    )
     body = response["body"]
     if response.get("isBase64Encoded"):
         body = base64.b64decode(body).decode()
