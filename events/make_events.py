@@ -1,105 +1,40 @@
-"""Remake the API Gateway events in this folder: python events/make_events.py
+"""Remake the API Gateway events in this folder: ``make events``.
 
-Each event has the exact shape `sam local generate-event apigateway aws-proxy` prints (SAM CLI
-1.170.0), with the body base64-encoded as that command does (`isBase64Encoded: true`); two are
-left as plain text, as API Gateway sends JSON bodies, so both encodings stay covered.
-`expected.json` says what each event must answer with the fixture model (version 1764300000)
-loaded and MAX_INSTANCES=256: {"<file>": {"status": 400, "code": "INVALID_JSON"}} for errors,
-{"status": 200, "labels": ["7"]} for predictions (one label per input). `env.json` is for
-`sam local invoke --env-vars` and the Docker-free runners.
-Uses only the stdlib, numpy and Pillow.
+Each event is what ``python -m local.api`` sends the function for that request to
+template.yaml, built by the local API's own builder (``local.events.api_event``, SAM CLI's
+event constructor; the shape ``sam local generate-event apigateway aws-proxy`` prints), with a
+fixed request id and time so that the files only change when the requests do. Most bodies are
+base64-encoded, as ``sam local generate-event`` encodes them (``isBase64Encoded: true``); two
+stay plain text, as API Gateway sends JSON, so both encodings stay covered. ``expected.json``
+says what each event must answer with the fixture model loaded and the template's defaults:
+{"<file>": {"status": 400, "code": "INVALID_JSON"}} for errors, {"status": 200, "labels":
+["7"]} for predictions (one label per input).
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-DIGITS = HERE.parent / "tests" / "fixtures" / "mnist" / "digits.npz"
-MODEL_NAME = "mnist"
-MODEL_VERSION = 1764300000  # the fixture model's version
-MAX_INSTANCES = 256
+sys.path.insert(0, str(HERE.parent))  # a script of the repository: `local` is next to it
 
-# `sam local generate-event apigateway aws-proxy` (SAM CLI 1.170.0), verbatim but for the fields
-# every event sets below (body, isBase64Encoded, path, httpMethod, resource, pathParameters,
-# Content-Type, requestContext's path/resourcePath/httpMethod/requestId; multiValueHeaders is
-# derived from headers).
-SAM_TEMPLATE: dict = {
-    "body": None,
-    "resource": "/{proxy+}",
-    "path": "/path/to/resource",
-    "httpMethod": "POST",
-    "isBase64Encoded": True,
-    "queryStringParameters": {"foo": "bar"},
-    "multiValueQueryStringParameters": {"foo": ["bar"]},
-    "pathParameters": {"proxy": "/path/to/resource"},
-    "stageVariables": {"baz": "qux"},
-    "headers": {
-        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/webp,*/*;q=0.8",
-        "Accept-Encoding": "gzip, deflate, sdch",
-        "Accept-Language": "en-US,en;q=0.8",
-        "Cache-Control": "max-age=0",
-        "CloudFront-Forwarded-Proto": "https",
-        "CloudFront-Is-Desktop-Viewer": "true",
-        "CloudFront-Is-Mobile-Viewer": "false",
-        "CloudFront-Is-SmartTV-Viewer": "false",
-        "CloudFront-Is-Tablet-Viewer": "false",
-        "CloudFront-Viewer-Country": "US",
-        "Host": "1234567890.execute-api.us-east-1.amazonaws.com",
-        "Upgrade-Insecure-Requests": "1",
-        "User-Agent": "Custom User Agent String",
-        "Via": "1.1 08f323deadbeefa7af34d5feb414ce27.cloudfront.net (CloudFront)",
-        "X-Amz-Cf-Id": "cDehVQoZnx43VYQb9j2-nvCh-9z396Uhbp027Y2JvkCPNLmGJHqlaA==",
-        "X-Forwarded-For": "127.0.0.1, 127.0.0.2",
-        "X-Forwarded-Port": "443",
-        "X-Forwarded-Proto": "https",
-    },
-    "requestContext": {
-        "accountId": "123456789012",
-        "resourceId": "123456",
-        "stage": "prod",
-        "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-        "requestTime": "09/Apr/2015:12:34:56 +0000",
-        "requestTimeEpoch": 1428582896000,
-        "identity": {
-            "cognitoIdentityPoolId": None,
-            "accountId": None,
-            "cognitoIdentityId": None,
-            "caller": None,
-            "accessKey": None,
-            "sourceIp": "127.0.0.1",
-            "cognitoAuthenticationType": None,
-            "cognitoAuthenticationProvider": None,
-            "userArn": None,
-            "userAgent": "Custom User Agent String",
-            "user": None,
-        },
-        "path": "/prod/path/to/resource",
-        "resourcePath": "/{proxy+}",
-        "httpMethod": "POST",
-        "apiId": "1234567890",
-        "protocol": "HTTP/1.1",
-    },
-}
+from local.events import api_event  # noqa: E402
+from local.template import Template  # noqa: E402
 
-# The template's API events (contract): POST /predict, GET /health, ANY /v1/models/{proxy+},
-# ANY /{proxy+}. API Gateway reports which resource matched and the {proxy+} part of the path.
-TFSERVING_RESOURCE = "/v1/models/{proxy+}"
-
-
-def resource_for(path: str) -> tuple[str, dict | None]:
-    if path in ("/predict", "/health"):
-        return path, None
-    if path.startswith("/v1/models/"):
-        return TFSERVING_RESOURCE, {"proxy": path[len("/v1/models/") :]}
-    return "/{proxy+}", {"proxy": path.lstrip("/")}
+FIXTURE = HERE.parent / "tests" / "fixtures" / "mnist"
+DIGITS = FIXTURE / "digits.npz"
+MODEL_VERSION = json.loads((FIXTURE / "manifest.json").read_text())["version"]
+TEMPLATE = Template()
+MODEL_NAME = TEMPLATE.default("ModelName")
+MAX_INSTANCES = int(TEMPLATE.default("MaxInstances"))
+NOW = 1764300000.0  # the fixture model's version time: any fixed time would do
 
 
 def make_event(
@@ -110,23 +45,8 @@ def make_event(
     content_type: str | None = "application/json",
     base64_body: bool = True,
 ) -> dict:
-    event = copy.deepcopy(SAM_TEMPLATE)
-    resource, path_parameters = resource_for(path)
-    encoded = body is not None and base64_body
-    event.update(
-        body=base64.b64encode(body.encode()).decode() if encoded else body,
-        isBase64Encoded=encoded,
-        resource=resource,
-        path=path,
-        httpMethod=method,
-        pathParameters=path_parameters,
-    )
-    if body is not None and content_type:
-        event["headers"]["Content-Type"] = content_type
-    event["multiValueHeaders"] = {name: [value] for name, value in event["headers"].items()}
-    context = event["requestContext"]
-    context.update(path=f"/prod{path}", resourcePath=resource, httpMethod=method)
-    return event
+    headers = {"Content-Type": content_type} if body is not None and content_type else {}
+    return api_event(method, path, body, headers=headers, base64_body=base64_body, now=NOW)
 
 
 def png_base64(pixels: np.ndarray) -> str:
@@ -270,30 +190,12 @@ def build() -> tuple[dict[str, dict], dict[str, dict]]:
     }
 
 
-ENV = {
-    # `sam local invoke --env-vars events/env.json`: overrides the template's variables of the
-    # function, pointing it at the local S3 (make s3-local). Metrics namespace and service name
-    # stay the template's.
-    "InferenceFunction": {
-        "MODEL_BUCKET": "serverless-ml-models",
-        "MODEL_PREFIX": "models",
-        "MODEL_NAME": MODEL_NAME,
-        "MODEL_VERSION": "latest",
-        "MODEL_REFRESH_SECONDS": "300",
-        "MAX_INSTANCES": str(MAX_INSTANCES),
-        "MAX_BODY_BYTES": "1048576",
-        "MODEL_CACHE_DIR": "/tmp/models",
-    }
-}
-
-
 def main() -> None:
     events, expected = build()
     for name, event in events.items():
         (HERE / name).write_text(json.dumps(event, indent=2) + "\n")
     (HERE / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
-    (HERE / "env.json").write_text(json.dumps(ENV, indent=2) + "\n")
-    print(f"wrote {len(events)} events, expected.json and env.json to {HERE}")
+    print(f"wrote {len(events)} events and expected.json to {HERE}")
 
 
 if __name__ == "__main__":
