@@ -18,14 +18,17 @@ DISTRIBUTE ?=
 ARCH     ?=
 EPOCHS   ?=
 QUANTIZE ?=
+# The registry bucket of the local runs (S3 on loopback) and of publish: its one default name.
 BUCKET   ?= serverless-ml-models
-PREFIX   ?= models
+PREFIX   ?=
 VERSION  ?=
 S3_PORT  ?= 4566
 API_PORT ?= 3000
 API_KEY  ?=
 EVENT    ?= events/predict-instances.json
 ENV_VARS ?=
+FUNCTION ?= InferenceFunction
+PARAMS   ?=
 LIMIT    ?=
 IMAGE_SIZE ?=
 COLOR    ?=
@@ -48,7 +51,7 @@ export SAM_CLI_TELEMETRY = 0
 
 .PHONY: help setup setup-sagemaker lock lock-sagemaker test test-slow test-unit train train-sagemaker \
         convert report publish fixture validate build deploy invoke \
-        local-api s3-local demo bench lint clean
+        local-api s3-local demo events bench lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -139,18 +142,33 @@ build: setup ## sam build (makefile build methods, cross-platform wheels: no Doc
 deploy: build ## sam deploy (first time: sam deploy --guided)
 	$(BIN)/sam deploy
 
-invoke: setup ## one event through the handler: sam local invoke where Docker runs, else the Docker-free runner
-	$(PY) -m local.invoke --event $(EVENT) $(if $(ENV_VARS),--env-vars $(ENV_VARS))
+# The template's parameters for the local runs, as sam's --parameter-overrides: NAME, BUCKET
+# and PREFIX when set (BUCKET always is: without BucketName the template's bucket resolves
+# locally to a logical id, not to a bucket), then PARAMS="Key=Value ...". The template's
+# defaults apply to the rest.
+LOCAL_PARAMS = $(strip $(if $(NAME),ModelName=$(NAME)) $(if $(BUCKET),BucketName=$(BUCKET)) \
+                       $(if $(PREFIX),ModelPrefix=$(PREFIX)) $(PARAMS))
+ENV_VARS_FLAG = $(if $(ENV_VARS),--env-vars $(ENV_VARS))
+
+invoke: setup ## one event through FUNCTION: sam local invoke where Docker runs, else the Docker-free runner
+	$(PY) -m local.invoke --event $(EVENT) $(if $(FUNCTION),--function $(FUNCTION)) \
+	    $(ENV_VARS_FLAG) --parameter-overrides $(LOCAL_PARAMS)
 
 local-api: setup ## the template's API on https://127.0.0.1:API_PORT (Docker-free)
-	$(PY) -m local.api --port $(API_PORT) $(if $(API_KEY),--api-key $(API_KEY))
+	$(PY) -m local.api --port $(API_PORT) $(if $(API_KEY),--api-key $(API_KEY)) $(ENV_VARS_FLAG) \
+	    --parameter-overrides $(LOCAL_PARAMS)
 
 s3-local: setup ## a real S3-protocol server on 127.0.0.1:S3_PORT with the bucket created
 	$(PY) -m local.s3 --port $(S3_PORT) --bucket $(BUCKET)
 
 demo: setup ## the whole loop offline: S3, train (or reuse), publish, local API, real HTTPS requests
 	$(PY) -m local.demo $(call flags,name=NAME dataset=DATASET epochs=EPOCHS artifacts=ARTIFACTS \
-	    limit=LIMIT api-key=API_KEY) $(REGISTRY_FLAGS) --s3-port $(S3_PORT) --api-port $(API_PORT)
+	    limit=LIMIT api-key=API_KEY) $(REGISTRY_FLAGS) --s3-port $(S3_PORT) --api-port $(API_PORT) \
+	    $(if $(PARAMS),--parameter-overrides $(PARAMS))
+
+events: setup ## remake events/ (the local API's own events, expected.json) and the OpenAPI document
+	$(PY) events/make_events.py
+	$(PY) events/make_openapi.py
 
 bench: setup ## benchmarks side by side -> bench/results.json and a markdown table
 	$(PY) -m bench
