@@ -1,54 +1,116 @@
-"""Helpers for the tests of local/: the local API as a real subprocess, and leftover checks."""
+"""Helpers for the tests of local/: the local API as a real subprocess, the fixture model on
+the loopback S3, and leftover checks that look only at this test process's own tree.
+
+Shared machines run other checkouts' suites and demos at the same time, so a leftover check
+never scans the machine for a command line: it compares this process's descendants before
+and after. This process is made the "child subreaper" of what it starts (Linux prctl), so a
+process whose parent exits without stopping it is re-parented here and stays visible.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
+import ctypes
 import os
-import subprocess
+import shutil
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from local import processes
 from local.processes import free_port  # noqa: F401 - re-exported for the tests of local/
+from local.s3 import DUMMY_CREDENTIALS, REGION
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_DIR = ROOT / "tests" / "fixtures" / "mnist"
+PR_SET_CHILD_SUBREAPER = 36
 
 
-def processes_with(text: str) -> list[int]:
-    """PIDs of live processes whose command line contains ``text``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
+def adopt_orphans() -> None:
+    """Orphaned descendants of this process come back to it instead of to init."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def descendants(pid: int | None = None) -> set[tuple[int, str]]:
+    """(pid, command line) of the live processes below ``pid`` (default: this process),
+    found through /proc/PID/task/TID/children: this process tree only."""
+    found: set[tuple[int, str]] = set()
+    stack = [pid or os.getpid()]
+    while stack:
+        parent = stack.pop()
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            tasks = os.listdir(f"/proc/{parent}/task")
         except OSError:
             continue
-        if text in cmdline and state != "Z":
-            found.append(int(entry.name))
+        for task in tasks:
+            try:
+                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                stack.append(child)
+                try:
+                    state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                    cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if state != "Z":  # an exited child not yet reaped is not running
+                    found.add((child, cmdline.replace(b"\0", b" ").decode(errors="replace")))
     return found
 
 
-def env_vars_file(folder: Path, published: dict) -> Path:
-    """An env-vars file (sam's format) pointing the function at the published fixture."""
-    path = folder / "env.json"
-    path.write_text(
-        json.dumps(
-            {
-                "InferenceFunction": {
-                    "MODEL_BUCKET": published["bucket"],
-                    "MODEL_PREFIX": published["prefix"],
-                    "MODEL_NAME": published["name"],
-                    "MODEL_VERSION": "latest",
-                }
-            }
-        )
-    )
-    return path
+@contextlib.contextmanager
+def no_leftovers():
+    """Fails if a process started inside the block is still running after it."""
+    adopt_orphans()
+    before = descendants()
+    yield
+    left = descendants() - before
+    assert not left, f"processes left running: {sorted(left)}"
+
+
+def s3_environment(endpoint: str) -> dict[str, str]:
+    return {"AWS_ENDPOINT_URL_S3": endpoint, **DUMMY_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
+
+
+def publish_fixture(endpoint: str, folder: Path) -> dict:
+    """The committed fixture model published to a new bucket on the loopback S3, with the
+    training job's publisher; the parameters that point the template's function at it."""
+    import boto3
+
+    from training.publish import publish
+
+    env = s3_environment(endpoint)
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    artifact = folder / "artifacts" / "mnist" / "1764300000"
+    artifact.mkdir(parents=True)
+    for name in ("model.tflite", "manifest.json"):
+        shutil.copy(FIXTURE_DIR / name, artifact / name)
+    with _environ(env):
+        boto3.client("s3").create_bucket(Bucket=bucket)
+        publish(artifact, bucket, "models")
+    return {
+        "bucket": bucket,
+        "env": {**os.environ, **env},
+        "parameters": [f"BucketName={bucket}", "ModelPrefix=models", "ModelName=mnist"],
+    }
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @dataclass
@@ -57,7 +119,6 @@ class RunningApi:
     ca: str
     key: str
     port: int
-    process: subprocess.Popen
     state: Path
     log: Path
 
@@ -66,51 +127,31 @@ class RunningApi:
 
 
 @contextlib.contextmanager
-def local_api(folder: Path, published: dict, environments: int = 2, key: str = "test-key-123"):
+def local_api(folder: Path, published: dict, environments: int = 2, *extra: str):
     """``python -m local.api`` on a free port against the published model; stopped after,
     with a check that it stopped cleanly and left no process or port behind."""
     import requests
 
-    port = free_port()
-    state = folder / "api"
-    log = folder / "api.log"
-    process = processes.start(
-        [
-            sys.executable,
-            "-m",
-            "local.api",
-            "--port",
-            str(port),
-            "--api-key",
-            key,
-            "--env-vars",
-            str(env_vars_file(folder, published)),
-            "--state-dir",
-            str(state),
-            "--environments",
-            str(environments),
-        ],
-        log=log,
-        env=dict(os.environ),
-        cwd=ROOT,
-    )
-    api = RunningApi(
-        f"https://127.0.0.1:{port}", str(state / "ca.pem"), key, port, process, state, log
-    )
-    try:
-        processes.wait_until(
-            lambda: requests.get(f"{api.url}/health", verify=api.ca, timeout=5).ok,
-            60,
-            process,
-            "the local API",
-        )
-        yield api
-    except Exception:
-        print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
-        raise
-    finally:
-        code = processes.stop(process)
-        leftovers = processes_with(f"local-api:{port}")
+    port, key = free_port(), "test-key-123"
+    state, log = folder / "api", folder / "api.log"
+    command = [sys.executable, "-m", "local.api", "--port", str(port), "--api-key", key]
+    command += ["--state-dir", str(state), "--environments", str(environments), *extra]
+    command += ["--parameter-overrides", *published["parameters"]]
+    with no_leftovers():
+        process = processes.start(command, log=log, env=published["env"], cwd=ROOT)
+        api = RunningApi(f"https://127.0.0.1:{port}", str(state / "ca.pem"), key, port, state, log)
+        try:
+            processes.wait_until(
+                lambda: requests.get(f"{api.url}/health", verify=api.ca, timeout=5).ok,
+                60,
+                process,
+                "the local API",
+            )
+            yield api
+        except Exception:
+            print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+        finally:
+            code = processes.stop(process)
         assert code == 0, f"local.api exited with {code}:\n{log.read_text()[-2000:]}"
-        assert leftovers == [], f"execution environments left running: {leftovers}"
         assert processes.port_free(port), f"port {port} still in use"

@@ -13,9 +13,16 @@ import sys
 import pytest
 
 from local import processes
-from tests.local_support import FIXTURE_DIR, ROOT, free_port, processes_with
+from tests.local_support import FIXTURE_DIR, ROOT, free_port, no_leftovers
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind():
+    """Whatever the test started, directly or not, has stopped when it ends."""
+    with no_leftovers():
+        yield
 
 
 def demo_command(tmp_path, s3_port: int, api_port: int, *extra: str) -> list[str]:
@@ -33,29 +40,40 @@ def demo_command(tmp_path, s3_port: int, api_port: int, *extra: str) -> list[str
         str(api_port),
         "--api-key",
         "demo-test-key",
+        "--bucket",
+        "demo-models",
         *extra,
     ]
 
 
-def assert_nothing_left(s3_port: int, api_port: int) -> None:
+def run_demo(tmp_path, s3_port: int, api_port: int, *extra: str, timeout=300):
+    command = demo_command(tmp_path, s3_port, api_port, *extra)
+    env = {k: v for k, v in os.environ.items() if k != "API_KEY"}
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+    )
+
+
+def assert_ports_free(s3_port: int, api_port: int) -> None:
     assert processes.port_free(s3_port) and processes.port_free(api_port)
-    assert processes_with(f"local-api:{api_port}") == []
-    assert processes_with(f"--port {api_port}") == []
-    assert processes_with(f"--port {s3_port}") == []
+
+
+@pytest.fixture
+def artifact(tmp_path):
+    """The committed fixture model as an artifact the demo finds and reuses."""
+    artifact = tmp_path / "artifacts" / "mnist" / "1764300000"
+    artifact.mkdir(parents=True)
+    for name in ("model.tflite", "manifest.json"):
+        shutil.copy(FIXTURE_DIR / name, artifact / name)
+    return artifact
 
 
 def test_demo_trains_publishes_serves_and_reports(tmp_path):
     s3_port, api_port = free_port(), free_port()
     # 2 epochs on the sample: a real model in seconds, well clear of the int8 accuracy gate
     # (1 epoch on a 2,000-digit subset came within 0.6 points of it)
-    result = subprocess.run(
-        demo_command(tmp_path, s3_port, api_port, "--retrain", "--epochs", "2", "--digits", "5"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if k != "API_KEY"},
-    )
+    quick = ["--retrain", "--epochs", "2", "--digits", "5"]
+    result = run_demo(tmp_path, s3_port, api_port, *quick, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     for step in (
@@ -91,47 +109,27 @@ def test_demo_trains_publishes_serves_and_reports(tmp_path):
     assert "Demo passed" in out
     assert (tmp_path / "state" / "api" / "function.log").is_file()
     assert len(list((tmp_path / "artifacts" / "mnist").glob("*/model.tflite"))) == 1
-    assert_nothing_left(s3_port, api_port)
+    assert_ports_free(s3_port, api_port)
 
 
-def test_demo_reuses_a_model_and_fails_clearly_on_a_busy_port(tmp_path):
-    artifact = tmp_path / "artifacts" / "mnist" / "1764300000"
-    artifact.mkdir(parents=True)
-    for name in ("model.tflite", "manifest.json"):
-        shutil.copy(FIXTURE_DIR / name, artifact / name)
+def test_demo_reuses_a_model_and_fails_clearly_on_a_busy_port(tmp_path, artifact):
     s3_port, api_port = free_port(), free_port()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", api_port))
         busy.listen()
-        result = subprocess.run(
-            demo_command(tmp_path, s3_port, api_port),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-        )
+        result = run_demo(tmp_path, s3_port, api_port, timeout=120)
     assert result.returncode == 1
     assert f"port {api_port} (API) is busy" in result.stderr
-    assert_nothing_left(s3_port, api_port)
+    assert_ports_free(s3_port, api_port)
 
-    result = subprocess.run(
-        demo_command(tmp_path, s3_port, api_port),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
+    result = run_demo(tmp_path, s3_port, api_port)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"reusing {artifact}" in result.stdout
     assert "version 1764300000" in result.stdout
-    assert_nothing_left(s3_port, api_port)
+    assert_ports_free(s3_port, api_port)
 
 
-def test_ctrl_c_stops_everything_the_demo_started(tmp_path):
-    artifact = tmp_path / "artifacts" / "mnist" / "1764300000"
-    artifact.mkdir(parents=True)
-    for name in ("model.tflite", "manifest.json"):
-        shutil.copy(FIXTURE_DIR / name, artifact / name)
+def test_ctrl_c_stops_everything_the_demo_started(tmp_path, artifact):
     s3_port, api_port = free_port(), free_port()
     demo = subprocess.Popen(
         demo_command(tmp_path, s3_port, api_port),
@@ -153,4 +151,4 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path):
             demo.wait()
     assert demo.returncode == 130, out + err
     assert "interrupted: stopping what the demo started" in err
-    assert_nothing_left(s3_port, api_port)
+    assert_ports_free(s3_port, api_port)

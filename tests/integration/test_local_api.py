@@ -1,5 +1,7 @@
 """python -m local.api as a real HTTPS server on loopback, against the fixture model published
-on the loopback S3, with a real client that verifies the server's certificate on each call."""
+on the loopback S3, with a real client that verifies the server's certificate on each call.
+
+One server for the module: no test here changes its configuration."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ import numpy as np
 import pytest
 import requests
 
-from tests.local_support import FIXTURE_DIR, local_api
+from tests.local_support import FIXTURE_DIR, local_api, publish_fixture
 
 pytestmark = pytest.mark.integration
+MANIFEST = json.loads((FIXTURE_DIR / "manifest.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +26,10 @@ def digits():
         return {k: archive[k] for k in archive.files}
 
 
-@pytest.fixture
-def api(published_model, tmp_path):
-    with local_api(tmp_path, published_model) as running:
+@pytest.fixture(scope="module")
+def api(s3_server, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("local-api")
+    with local_api(folder, publish_fixture(s3_server, folder)) as running:
         yield running
 
 
@@ -38,8 +42,8 @@ def call(api, method: str, path: str, key: bool = True, **kwargs) -> requests.Re
     )
 
 
-def test_predictions_equal_the_expected_ones(api, digits, published_model):
-    labels = published_model["manifest"]["labels"]
+def test_predictions_equal_the_expected_ones(api, digits):
+    labels = MANIFEST["labels"]
     predicted = []
     for start in range(0, len(digits["x"]), 100):
         answer = call(
@@ -48,7 +52,7 @@ def test_predictions_equal_the_expected_ones(api, digits, published_model):
         assert answer.status_code == 200, answer.text
         assert answer.headers["content-type"] == "application/json"
         body = answer.json()
-        assert body["model"] == {"name": "mnist", "version": published_model["version"]}
+        assert body["model"] == {"name": "mnist", "version": MANIFEST["version"]}
         predicted += [p["label"] for p in body["predictions"]]
     assert predicted == [labels[i] for i in digits["expected"]]
 
@@ -65,8 +69,8 @@ def test_png_image(api, digits):
     assert answer.json()["predictions"][0]["label"] == str(digits["expected"][3])
 
 
-def test_tf_serving_api(api, digits, published_model):
-    version = published_model["version"]
+def test_tf_serving_api(api, digits):
+    version = MANIFEST["version"]
     rows = digits["x"][:3].tolist()
     for path in ("/v1/models/mnist:predict", f"/v1/models/mnist/versions/{version}:predict"):
         answer = call(api, "POST", path, json={"instances": rows})
@@ -129,7 +133,17 @@ def test_api_key_required_and_checked(api, digits):
             415,
             "UNSUPPORTED_MEDIA_TYPE",
         ),
+        # POST /predict validates its body; its other methods reach the function (per method)
         ("GET", "/predict", {}, 405, "METHOD_NOT_ALLOWED"),
+        ("PUT", "/predict", {"json": {"foo": 1}}, 405, "METHOD_NOT_ALLOWED"),
+        # a body that is not UTF-8 reaches the function, as API Gateway passes it on
+        (
+            "POST",
+            "/v1/models/mnist:predict",
+            {"data": b"\xff\xfe{", "headers": {"Content-Type": "application/json"}},
+            400,
+            "INVALID_JSON",
+        ),
         ("GET", "/no/such/route", {}, 404, "ROUTE_NOT_FOUND"),
         ("GET", "/", {}, 404, "ROUTE_NOT_FOUND"),
         ("GET", "/v1/models/other", {}, 404, "MODEL_NOT_FOUND"),

@@ -9,9 +9,16 @@ import sys
 import pytest
 
 from local import processes
-from tests.local_support import ROOT, free_port
+from tests.local_support import ROOT, free_port, no_leftovers
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind():
+    """Whatever the test started, directly or not, has stopped when it ends."""
+    with no_leftovers():
+        yield
 
 
 def test_serves_s3_with_the_bucket_and_stops_cleanly(tmp_path):
@@ -53,7 +60,7 @@ def test_serves_s3_with_the_bucket_and_stops_cleanly(tmp_path):
         assert f"export AWS_ENDPOINT_URL_S3=http://127.0.0.1:{port}" in log.read_text()
 
         busy = subprocess.run(
-            [sys.executable, "-m", "local.s3", "--port", str(port)],
+            [sys.executable, "-m", "local.s3", "--port", str(port), "--bucket", "b"],
             capture_output=True,
             text=True,
             timeout=60,
