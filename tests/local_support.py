@@ -89,7 +89,7 @@ def publish_fixture(endpoint: str, folder: Path) -> dict:
     artifact.mkdir(parents=True)
     for name in ("model.tflite", "manifest.json"):
         shutil.copy(FIXTURE_DIR / name, artifact / name)
-    with _environ(env):
+    with environ(env):
         boto3.client("s3").create_bucket(Bucket=bucket)
         publish(artifact, bucket, "models")
     return {
@@ -100,7 +100,8 @@ def publish_fixture(endpoint: str, folder: Path) -> dict:
 
 
 @contextlib.contextmanager
-def _environ(values: dict[str, str]):
+def environ(values: dict[str, str]):
+    """os.environ with these values inside the block."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:

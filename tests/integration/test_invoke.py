@@ -1,5 +1,7 @@
-"""python -m local.invoke on every event in events/: the status events/expected.json names,
-through the Docker-free runner, against the fixture model published on the loopback S3."""
+"""Every event in events/ answers the status events/expected.json names, through the
+Docker-free runner's execution environment (one process for the module, as a warm Lambda),
+against the fixture model published on the loopback S3; python -m local.invoke itself (one
+process per event, like sam local invoke) on a few of them."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import sys
 import numpy as np
 import pytest
 
-from tests.local_support import FIXTURE_DIR, ROOT, no_leftovers, publish_fixture
+from local.function import ExecutionEnvironment, load_function
+from local.template import Template, parse_parameter_overrides
+from tests.local_support import FIXTURE_DIR, ROOT, environ, no_leftovers, publish_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -23,6 +27,19 @@ LABELS = json.loads((FIXTURE_DIR / "manifest.json").read_text())["labels"]
 @pytest.fixture(scope="module")
 def published(s3_server, tmp_path_factory):
     return publish_fixture(s3_server, tmp_path_factory.mktemp("invoke"))
+
+
+@pytest.fixture(scope="module")
+def environment(published, tmp_path_factory):
+    """The function in one execution environment, as local.invoke runs it."""
+    with environ(published["env"]):
+        template = Template(parameter_overrides=parse_parameter_overrides(published["parameters"]))
+        function = load_function(template, None, {})
+    log = tmp_path_factory.mktemp("log") / "function.log"
+    with no_leftovers(), open(log, "ab", buffering=0) as output:
+        env = ExecutionEnvironment(function, output, owner="test-invoke")
+        yield env
+        env.close()
 
 
 def invoke(event: str, published: dict, *extra: str) -> subprocess.CompletedProcess:
@@ -46,17 +63,23 @@ def test_every_event_has_an_expectation():
 
 
 @pytest.mark.parametrize("event", EVENT_FILES)
-def test_event_gives_the_expected_status(event, published):
-    result = invoke(f"events/{event}", published)
-    assert result.returncode == 0, result.stderr[-3000:]
-    response = json.loads(result.stdout)  # stdout is the response and nothing else
+def test_event_gives_the_expected_status(event, environment):
+    result = environment.invoke(json.loads((EVENTS / event).read_text()))
+    assert result.ok, result.payload
     expected = EXPECTED[event]
-    assert response["statusCode"] == expected["status"], response
-    body = json.loads(response["body"])
+    assert result.payload["statusCode"] == expected["status"], result.payload
+    body = json.loads(result.payload["body"])
     if "code" in expected:
         assert body["code"] == expected["code"] and body["error"]
     if "labels" in expected:
         assert labels_in(body) == expected["labels"]
+
+
+def test_local_invoke_prints_the_response_and_lambdas_lines(published):
+    result = invoke("events/predict-instances.json", published)
+    assert result.returncode == 0, result.stderr[-3000:]
+    response = json.loads(result.stdout)  # stdout is the response and nothing else
+    assert response["statusCode"] == 200 and labels_in(json.loads(response["body"])) == ["7"]
     # what Lambda writes around the invocation, on stderr
     assert "START RequestId: " in result.stderr and "END RequestId: " in result.stderr
     assert "REPORT RequestId: " in result.stderr and "Init Duration" in result.stderr
