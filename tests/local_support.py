@@ -92,11 +92,16 @@ def publish_fixture(endpoint: str, folder: Path) -> dict:
     with environ(env):
         boto3.client("s3").create_bucket(Bucket=bucket)
         publish(artifact, bucket, "models")
-    return {
-        "bucket": bucket,
-        "env": {**os.environ, **env},
-        "parameters": [f"BucketName={bucket}", "ModelPrefix=models", "ModelName=mnist"],
-    }
+    return {"bucket": bucket, "prefix": "models", "name": "mnist", "env": {**os.environ, **env}}
+
+
+def parameters(published: dict) -> list[str]:
+    """The template's parameters that point the function at a published model."""
+    return [
+        f"BucketName={published['bucket']}",
+        f"ModelPrefix={published['prefix']}",
+        f"ModelName={published['name']}",
+    ]
 
 
 @contextlib.contextmanager
@@ -129,17 +134,19 @@ class RunningApi:
 
 @contextlib.contextmanager
 def local_api(folder: Path, published: dict, environments: int = 2, *extra: str):
-    """``python -m local.api`` on a free port against the published model; stopped after,
-    with a check that it stopped cleanly and left no process or port behind."""
+    """``python -m local.api`` on a free port against the published model (bucket, prefix,
+    name; the S3 settings in its "env", else in os.environ); stopped after, with a check that
+    it stopped cleanly and left no process or port behind."""
     import requests
 
     port, key = free_port(), "test-key-123"
     state, log = folder / "api", folder / "api.log"
     command = [sys.executable, "-m", "local.api", "--port", str(port), "--api-key", key]
     command += ["--state-dir", str(state), "--environments", str(environments), *extra]
-    command += ["--parameter-overrides", *published["parameters"]]
+    command += ["--parameter-overrides", *parameters(published)]
     with no_leftovers():
-        process = processes.start(command, log=log, env=published["env"], cwd=ROOT)
+        env = published.get("env") or dict(os.environ)
+        process = processes.start(command, log=log, env=env, cwd=ROOT)
         api = RunningApi(f"https://127.0.0.1:{port}", str(state / "ca.pem"), key, port, state, log)
         try:
             processes.wait_until(

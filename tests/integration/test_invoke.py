@@ -14,7 +14,14 @@ import pytest
 
 from local.function import ExecutionEnvironment, load_function
 from local.template import Template, parse_parameter_overrides
-from tests.local_support import FIXTURE_DIR, ROOT, environ, no_leftovers, publish_fixture
+from tests.local_support import (
+    FIXTURE_DIR,
+    ROOT,
+    environ,
+    no_leftovers,
+    parameters,
+    publish_fixture,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +40,7 @@ def published(s3_server, tmp_path_factory):
 def environment(published, tmp_path_factory):
     """The function in one execution environment, as local.invoke runs it."""
     with environ(published["env"]):
-        template = Template(parameter_overrides=parse_parameter_overrides(published["parameters"]))
+        template = Template(parameter_overrides=parse_parameter_overrides(parameters(published)))
         function = load_function(template, None, {})
     log = tmp_path_factory.mktemp("log") / "function.log"
     with no_leftovers(), open(log, "ab", buffering=0) as output:
@@ -42,9 +49,11 @@ def environment(published, tmp_path_factory):
         env.close()
 
 
-def invoke(event: str, published: dict, *extra: str) -> subprocess.CompletedProcess:
+def invoke(
+    event: str, published: dict, *extra: str, overrides: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "local.invoke", "--event", event, "--runner", "local"]
-    command += [*extra, "--parameter-overrides", *published["parameters"]]
+    command += [*extra, "--parameter-overrides", *parameters(published), *overrides]
     with no_leftovers():  # the execution environment is gone with the invocation
         return subprocess.run(
             command, capture_output=True, text=True, timeout=120, cwd=ROOT, env=published["env"]
@@ -88,8 +97,7 @@ def test_local_invoke_prints_the_response_and_lambdas_lines(published):
 def test_parameter_overrides_reach_the_function(published):
     """--parameter-overrides wins over the template's defaults (ModelName=other: no such
     model in the registry, so the function has nothing to serve)."""
-    params = [p for p in published["parameters"] if not p.startswith("ModelName=")]
-    result = invoke("events/health.json", {**published, "parameters": [*params, "ModelName=other"]})
+    result = invoke("events/health.json", published, overrides=("ModelName=other",))
     assert json.loads(result.stdout)["statusCode"] == 503, result.stdout
 
 
