@@ -175,7 +175,8 @@ class LocalApi(LocalApigwService):
     def _answer(self, error: GatewayError) -> Response:
         method = self._method() if request.url_rule else None
         api = self.apis.get(method.api_id) if method else next(iter(self.apis.values()), {})
-        return render(api or {}, error.response_type, error.detail, self._request_id(), "")
+        stage = self.api.stage_name or ""
+        return render(api or {}, error.response_type, error.detail, self._request_id(), stage)
 
     @staticmethod
     def _request_id() -> str:

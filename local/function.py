@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from local.bootstrap import recv_message, send_message
-from local.template import ENDPOINT_VARIABLES, Template, TemplateError
+from local.template import ENDPOINT_VARIABLES, Template
 
 BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap.py")
 INIT_LIMIT_S = 10.0  # Lambda's limit for the init phase of an on-demand environment
@@ -360,8 +360,11 @@ class EnvironmentPool:
                 return env.invoke(event, request_id)
             finally:
                 with self._lock:
-                    if env is not None and env.alive and not self._closed:
+                    keep = env is not None and env.alive and not self._closed
+                    if keep:
                         self._idle[name].append(env)
+                if not keep:  # it timed out or crashed, or the pool closed meanwhile
+                    self._discard(env)
 
     def _discard(self, env: ExecutionEnvironment | None) -> None:
         if env is not None:
@@ -375,12 +378,3 @@ class EnvironmentPool:
             environments = list(self._all)
         for env in environments:
             self._discard(env)
-
-
-def load_functions(
-    template: Template, names: list[str], env_vars: Mapping[str, dict], warn=None
-) -> dict[str, LocalFunction]:
-    try:
-        return {name: load_function(template, name, env_vars, warn) for name in names}
-    except TemplateError as exc:
-        raise FunctionError(str(exc)) from None
