@@ -6,6 +6,7 @@ The function's modules import as top-level modules (pyproject: pythonpath functi
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import sys
@@ -25,11 +26,16 @@ SERVICE_NAME = "inference-test"
 def template_environment(**parameter_overrides: str) -> dict[str, str]:
     """The inference function's environment as template.yaml gives it (its Parameters'
     defaults, or these overrides), resolved as `sam local invoke` resolves it: the function's
-    settings have no defaults of their own."""
+    settings have no defaults of their own. A copy: the resolution is cached per overrides."""
+    return dict(_template_environment(tuple(sorted(parameter_overrides.items()))))
+
+
+@functools.cache
+def _template_environment(overrides: tuple[tuple[str, str], ...]) -> dict[str, str]:
     from local.template import Template
 
     template = Template(
-        parameter_overrides={"BucketName": "serverless-ml-models", **parameter_overrides}
+        parameter_overrides={"BucketName": "serverless-ml-models", **dict(overrides)}
     )
     return template.environment(template.function("InferenceFunction"), shell_env={})
 
