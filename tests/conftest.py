@@ -55,12 +55,12 @@ def published_model(s3_env, tmp_path):
     """The committed fixture model published with the training job's own publisher."""
     from training.publish import publish
 
-    artifact = tmp_path / "artifacts" / "mnist" / "1764300000"
+    manifest = json.loads((FIXTURE_DIR / "manifest.json").read_text())
+    artifact = tmp_path / "artifacts" / "mnist" / str(manifest["version"])
     artifact.mkdir(parents=True)
     for name in ("model.tflite", "manifest.json"):
         shutil.copy(FIXTURE_DIR / name, artifact / name)
     publish(artifact, s3_env, "models")
-    manifest = json.loads((FIXTURE_DIR / "manifest.json").read_text())
     return {
         "bucket": s3_env,
         "prefix": "models",

@@ -18,6 +18,8 @@ from local.bootstrap import LambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_DIR = ROOT / "tests" / "fixtures" / "mnist"
+# the first model, published with manifest schema 1 (grey (N, 28, 28), images resized)
+SCHEMA1_DIR = ROOT / "tests" / "fixtures" / "mnist-schema1"
 EVENTS_DIR = ROOT / "events"
 METRICS_NAMESPACE = "ServerlessML-Test"
 SERVICE_NAME = "inference-test"
@@ -198,6 +200,10 @@ class FakeClock:
 
 def fixture_manifest() -> dict[str, Any]:
     return json.loads((FIXTURE_DIR / "manifest.json").read_text())
+
+
+def schema1_manifest() -> dict[str, Any]:
+    return json.loads((SCHEMA1_DIR / "manifest.json").read_text())
 
 
 def fixture_model() -> bytes:

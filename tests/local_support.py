@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import sys
@@ -85,7 +86,8 @@ def publish_fixture(endpoint: str, folder: Path) -> dict:
 
     env = s3_environment(endpoint)
     bucket = f"test-{uuid.uuid4().hex[:12]}"
-    artifact = folder / "artifacts" / "mnist" / "1764300000"
+    version = json.loads((FIXTURE_DIR / "manifest.json").read_text())["version"]
+    artifact = folder / "artifacts" / "mnist" / str(version)
     artifact.mkdir(parents=True)
     for name in ("model.tflite", "manifest.json"):
         shutil.copy(FIXTURE_DIR / name, artifact / name)

@@ -3,6 +3,7 @@ exit 0 and a table; nothing left running or listening afterwards, also after Ctr
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,8 @@ import pytest
 
 from local import processes
 from tests.local_support import FIXTURE_DIR, ROOT, free_port, no_leftovers
+
+VERSION = json.loads((FIXTURE_DIR / "manifest.json").read_text())["version"]
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +64,7 @@ def assert_ports_free(s3_port: int, api_port: int) -> None:
 @pytest.fixture
 def artifact(tmp_path):
     """The committed fixture model as an artifact the demo finds and reuses."""
-    artifact = tmp_path / "artifacts" / "mnist" / "1764300000"
+    artifact = tmp_path / "artifacts" / "mnist" / str(VERSION)
     artifact.mkdir(parents=True)
     for name in ("model.tflite", "manifest.json"):
         shutil.copy(FIXTURE_DIR / name, artifact / name)
@@ -125,7 +128,7 @@ def test_demo_reuses_a_model_and_fails_clearly_on_a_busy_port(tmp_path, artifact
     result = run_demo(tmp_path, s3_port, api_port)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"reusing {artifact}" in result.stdout
-    assert "version 1764300000" in result.stdout
+    assert f"version {VERSION}" in result.stdout
     assert_ports_free(s3_port, api_port)
 
 

@@ -89,7 +89,7 @@ def test_every_fixture_digit_matches_the_recorded_prediction(
     np.testing.assert_array_equal(labels, digits["expected"])
     accuracy = float(np.mean(np.array(labels) == digits["y"]))
     evaluation = published_model["manifest"]["evaluation"]
-    assert accuracy == pytest.approx(evaluation["quantized_accuracy"], abs=0.01)
+    assert accuracy == pytest.approx(evaluation["quantized"]["accuracy"], abs=0.01)
 
 
 def test_a_model_whose_bytes_do_not_match_its_manifest_is_refused(

@@ -139,7 +139,7 @@ def test_trimmed_layer_runs_the_fixture_model(host_layer):
     interpreter = Interpreter(model_path={str(FIXTURE_DIR / "model.tflite")!r})
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
     scale, zero_point = inp["quantization"]
-    x = digits["x"].astype(np.float32)
+    x = digits["x"].astype(np.float32).reshape(-1, *inp["shape"][1:])
     q = np.clip(np.round(x / scale + zero_point), -128, 127).astype(inp["dtype"])
     interpreter.resize_tensor_input(inp["index"], q.shape)
     interpreter.allocate_tensors()

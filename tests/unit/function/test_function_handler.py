@@ -14,6 +14,7 @@ from tests.function_support import (
     ROOT,
     FakeS3,
     expected_events,
+    fixture_manifest,
     invoke,
     log_records,
     metric_values,
@@ -25,7 +26,7 @@ from tests.function_support import (
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 EXPECTED = expected_events()
-V1 = 1764300000
+V1 = fixture_manifest()["version"]
 
 
 @pytest.fixture
@@ -442,3 +443,64 @@ def test_pixels_scaled_to_0_1_are_a_400_that_says_what_to_send(served, load_even
         answer = invoke(with_body(load_event(event), json.dumps({"instances": [digit.tolist()]})))
         assert (answer.status, answer.code) == (400, "WRONG_VALUE_RANGE")
         assert "multiply by 255" in answer.body["error"]
+
+
+@pytest.mark.parametrize("style", ["black_on_white", "white_on_black", "transparent", "photo"])
+def test_digits_as_people_send_them_are_answered_as_well_as_clean_ones(served, load_event, style):
+    """Held-out test digits rendered as a photo, a canvas drawing, black on white or white on
+    black (any size, off-centre, slightly rotated) through /predict's images, against the same
+    digits sent as clean 28x28 instances: at least 95% as accurate (the digit policy)."""
+    import base64
+
+    import numpy as np
+
+    from tests.renderings import encode, render
+
+    digits = np.load(ROOT / "tests" / "fixtures" / "mnist" / "digits.npz")
+    x, y = digits["x"][:150], digits["y"][:150]
+    event = load_event("predict-instances.json")
+
+    def accuracy(field: str, items: list) -> float:
+        labels = []
+        for start in range(0, len(items), 25):  # requests within MaxBodyBytes
+            body = json.dumps({field: items[start : start + 25]})
+            answer = invoke(with_body(event, body))
+            assert answer.status == 200, answer.body
+            labels += [p["class_id"] for p in answer.body["predictions"]]
+        return float(np.mean(np.array(labels) == y))
+
+    rng = np.random.default_rng(7)
+    images = [base64.b64encode(encode(render(d, style, rng))).decode() for d in x]
+    clean = accuracy("instances", x.tolist())
+    assert accuracy("images", images) >= 0.95 * clean
+
+
+def test_a_model_published_with_the_first_manifest_schema_is_still_served(serve, load_event):
+    """tests/fixtures/mnist-schema1: grey (N, 28, 28), no colour or policy (images resized),
+    accuracies without intervals: published before schema 2, served as it was."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.function_support import SCHEMA1_DIR, schema1_manifest
+
+    s3 = FakeS3()
+    s3.publish(schema1_manifest(), (SCHEMA1_DIR / "model.tflite").read_bytes())
+    serve(s3)
+    digits = np.load(ROOT / "tests" / "fixtures" / "mnist" / "digits.npz")
+    buffer = io.BytesIO()
+    Image.fromarray(digits["x"][0], mode="L").save(buffer, "PNG")
+    for body in (
+        {"instances": digits["x"][:20].tolist()},
+        {"images": [base64.b64encode(buffer.getvalue()).decode()]},
+    ):
+        answer = invoke(with_body(load_event("predict-instances.json"), json.dumps(body)))
+        assert answer.status == 200, answer.body
+        assert answer.body["model"]["version"] == schema1_manifest()["version"]
+    labels = [p["class_id"] for p in invoke(
+        with_body(load_event("predict-instances.json"),
+                  json.dumps({"instances": digits["x"][:100].tolist()}))
+    ).body["predictions"]]  # fmt: skip
+    assert np.mean(np.array(labels) == digits["y"][:100]) > 0.85

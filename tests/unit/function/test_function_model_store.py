@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from errors import ModelUnavailable
-from tests.function_support import FakeS3, new_version
+from tests.function_support import FakeS3, fixture_manifest, new_version
 
-V1 = 1764300000
+V1 = fixture_manifest()["version"]
 V2 = V1 + 3600
 
 

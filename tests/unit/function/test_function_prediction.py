@@ -54,7 +54,7 @@ def test_the_fixture_model_gives_its_recorded_answers_in_one_batch(predictor, di
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.05)  # int8 softmax
     accuracy = float((probabilities.argmax(axis=1) == digits["y"]).mean())
     manifest = json.loads((FIXTURE_DIR / "manifest.json").read_text())
-    assert accuracy == pytest.approx(manifest["evaluation"]["quantized_accuracy"], abs=0.01)
+    assert accuracy == pytest.approx(manifest["evaluation"]["quantized"]["accuracy"], abs=0.01)
 
 
 def test_changing_batch_sizes_give_the_same_answers(predictor, digits):
@@ -107,7 +107,7 @@ def test_a_manifest_that_disagrees_with_the_model_is_refused(manifest, path, val
 def test_signature_names_come_from_the_model(predictor):
     assert predictor.signature_input == "image"
     assert predictor.signature_output == "output_0"
-    assert predictor.instance_shape == (28, 28)
+    assert predictor.instance_shape == (28, 28, 1)
 
 
 def test_classify_names_the_top_class():

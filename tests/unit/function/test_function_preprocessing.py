@@ -1,6 +1,6 @@
 """preprocessing: every caller mistake -> its stable code, and good input -> (N, H, W, C) float32.
-SPEC is the committed fixture's (schema 1: a grey 28x28 model without a channel axis, images
-resized); RGB_SPEC a colour model's."""
+SPEC is the schema-1 fixture's (tests/fixtures/mnist-schema1: a grey 28x28 model without a
+channel axis, images resized); RGB_SPEC a colour model's."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from preprocessing import (
     instances_to_batch,
     parse_json_body,
 )
+from tests.function_support import schema1_manifest
 
 SPEC = InputSpec(height=28, width=28, channels=1, channel_axis=False)
 RGB_SPEC = InputSpec(height=8, width=6, channels=3)
@@ -38,7 +39,8 @@ def encode(image: Image.Image, fmt: str = "PNG") -> str:
 
 
 def test_spec_from_the_manifest(manifest):
-    assert InputSpec.from_manifest(manifest) == SPEC
+    assert InputSpec.from_manifest(manifest) == InputSpec(28, 28, 1, policy="digit")
+    assert InputSpec.from_manifest(schema1_manifest()) == SPEC
 
 
 # -- content type and body --------------------------------------------------------------

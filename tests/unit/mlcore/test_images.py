@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from mlcore.images import BlankImage, InputSpec, flatten_transparency, prepare
-from tests.function_support import FIXTURE_DIR, fixture_manifest
+from tests.function_support import FIXTURE_DIR, fixture_manifest, schema1_manifest
 from tests.renderings import STYLES, render
 
 DIGIT_SPEC = InputSpec(28, 28, 1, policy="digit")
@@ -97,9 +97,11 @@ def test_colour_models_get_rgb_and_grey_models_grey():
 
 
 def test_a_spec_from_each_manifest_schema():
-    manifest = fixture_manifest()
-    legacy = InputSpec.from_manifest(manifest)  # schema 1: grey, no channel axis, resized
+    legacy = InputSpec.from_manifest(schema1_manifest())  # grey, no channel axis, resized
     assert (legacy.instance_shape, legacy.policy) == ((28, 28), "stretch")
+    manifest = fixture_manifest()
+    digit = InputSpec.from_manifest(manifest)
+    assert (digit.instance_shape, digit.color, digit.policy) == ((28, 28, 1), "grey", "digit")
     current = {
         **manifest,
         "input": {
