@@ -4,13 +4,17 @@ the group, then SIGKILL after a grace period, before being reaped."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def start(
@@ -118,3 +122,29 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> 
         return True
 
     wait_until(accepts, timeout, process, what=f"the server on port {port}", interval=0.05)
+
+
+@contextlib.contextmanager
+def local_api(
+    *options: str,
+    port: int,
+    state_dir: Path,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 90,
+) -> Iterator[subprocess.Popen]:
+    """``python -m local.api --port PORT --state-dir STATE_DIR OPTIONS...``, yielded once
+    ``GET /health`` gets any HTTP answer over HTTPS (its certificate: STATE_DIR/ca.pem: the
+    server is up, whatever the model's state); stopped on exit, whatever happens (its exit code
+    is then the process's ``returncode``)."""
+    import requests
+
+    command = [sys.executable, "-m", "local.api", "--port", str(port)]
+    process = start([*command, "--state-dir", str(state_dir), *options], log=log, env=env, cwd=ROOT)
+    try:
+        url, ca = f"https://127.0.0.1:{port}/health", str(state_dir / "ca.pem")
+        answers = lambda: requests.get(url, verify=ca, timeout=5).status_code  # noqa: E731
+        wait_until(answers, timeout, process, "local.api")
+        yield process
+    finally:
+        stop(process)
