@@ -173,6 +173,10 @@ events: setup ## remake events/ (the local API's own events, expected.json) and 
 bench: setup ## benchmarks side by side -> bench/results.json and a markdown table
 	$(PY) -m bench
 
+.PHONY: bench-smoke
+bench-smoke: setup ## a few runs of every benchmark (checks that it runs; figures mean nothing)
+	$(PY) -m bench --quick --out .local/bench-quick.json
+
 lint: setup ## ruff: lint and the one code style (ruff format --check)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -1,94 +1,94 @@
 """The import path a Lambda execution environment has, rebuilt on this machine.
 
-On Lambda the function sees its own code (/var/task), the layer (/opt/python) and the
+On Lambda the function sees its own package (/var/task), the layer (/opt/python) and the
 runtime's boto3/botocore, and nothing else. This project's .venv also holds what Lambda does
 not (TensorFlow, awscrt, pyOpenSSL/cryptography, requests, ...), and some of it is imported
 when present (botocore tries awscrt and pyOpenSSL; X-Ray's patch_all patches requests), which
 would charge the cold start for imports that never happen on Lambda. So the function, the floor
-and their warm workers run with `python -S` and PYTHONPATH = the layer built for this host by
-the layer's own Makefile (same pins and trim, x86_64 wheels for this Python) + the boto3 stack
-linked from .venv. The seed's path keeps the whole .venv (it needs TensorFlow).
+and their warm children run with `python -S` and PYTHONPATH = the layer + the boto3 stack linked
+from .venv, the function package on top. Both packages are built by their own Makefiles (as
+`sam build` builds them: same pins, trim, mlcore copy and bytecode) for this host's platform
+and Python. The seed's path keeps the whole .venv (it needs TensorFlow).
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
-import sysconfig
+from dataclasses import dataclass
 from importlib import util
 from pathlib import Path
 
-from bench.common import ROOT
+from bench.common import FUNCTION_DIR, PYTHON, ROOT
 
 # What the AWS Lambda Python runtime provides besides the standard library.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six")
-HOST_PLATFORMS = (
-    "manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64"
-)
+HOST_PLATFORMS = "manylinux_2_28_{0} manylinux_2_27_{0} manylinux_2_17_{0} manylinux2014_{0}"
+PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def build(work: Path, log=print) -> tuple[str | None, str]:
-    """(PYTHONPATH for the function's processes, description) or (None, why not)."""
-    layer = work / "layer"
-    makefile = ROOT / "layers" / "runtime" / "Makefile"
-    if not makefile.is_file():
-        return None, "layers/runtime/Makefile absent: the function ran on the whole .venv"
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    machine = os.uname().machine
-    platforms = HOST_PLATFORMS if machine == "x86_64" else HOST_PLATFORMS.replace("x86_64", machine)
+@dataclass(frozen=True)
+class LambdaPath:
+    function: Path  # the built function package (/var/task)
+    layer: Path  # the built layer's python/ folder (/opt/python)
+    runtime: Path  # links to the Lambda runtime's own packages, from .venv
+
+    def pythonpath(self, layer: Path | None = None) -> str:
+        return os.pathsep.join(map(str, (layer or self.layer, self.runtime)))
+
+    def note(self) -> str:
+        return (
+            f"python -S; PYTHONPATH = layers/runtime built for this host ({platform.machine()}, "
+            f"CPython {PYTHON_VERSION}, same pins and trim) + the Lambda runtime's boto3 stack "
+            f"({', '.join(RUNTIME_PACKAGES)}) from .venv; the function package from its Makefile"
+        )
+
+
+def make(makefile: Path, target: str, artifacts: Path, **variables: str) -> None:
+    """A package's own Makefile target, with bytecode compiled by this Python."""
+    assignments = [f"{k}={v}" for k, v in {"ARTIFACTS_DIR": artifacts, **variables}.items()]
     completed = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-f",
-            str(makefile),
-            "build-RuntimeLayer",
-            f"ARTIFACTS_DIR={layer}",
-            f"PYTHON={sys.executable}",
-            f"PYTHON_VERSION={version}",
-            f"PLATFORMS={platforms}",
-        ],
+        ["make", "--no-print-directory", "-f", str(makefile), target, *assignments],
+        env={**os.environ, "PYC_PYTHON": PYTHON},
         cwd=str(ROOT),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
     if completed.returncode != 0:
-        tail = " | ".join((completed.stdout + completed.stderr).strip().splitlines()[-3:])
-        return (
-            None,
-            f"layer build for this host failed ({tail}): the function ran on the whole .venv",
-        )
+        tail = " | ".join((completed.stdout + completed.stderr).strip().splitlines()[-5:])
+        raise RuntimeError(f"make {target} for this host failed: {tail}")
+
+
+def build(work: Path) -> LambdaPath:
+    make(
+        FUNCTION_DIR / "Makefile",
+        "build-InferenceFunction",
+        work / "function",
+        PYTHON_VERSION=PYTHON_VERSION,
+    )
+    make(
+        ROOT / "layers" / "runtime" / "Makefile",
+        "build-RuntimeLayer",
+        work / "layer",
+        PYTHON=PYTHON,
+        PYTHON_VERSION=PYTHON_VERSION,
+        PLATFORMS=HOST_PLATFORMS.format(platform.machine()),
+    )
     runtime = work / "runtime"
     runtime.mkdir(parents=True, exist_ok=True)
     for name in RUNTIME_PACKAGES:
-        spec = util.find_spec(name)
-        if spec is None or spec.origin is None:
-            continue
-        source = Path(spec.origin)
-        source = source.parent if source.name == "__init__.py" else source
-        target = runtime / source.name
-        if not target.exists():
-            target.symlink_to(source)
-    path = f"{layer / 'python'}{os.pathsep}{runtime}"
-    log(
-        f"  Lambda-like import path: layer built for {machine} CPython {version} + "
-        f"{', '.join(RUNTIME_PACKAGES)} from .venv"
-    )
-    return path, (
-        f"python -S; PYTHONPATH = layers/runtime built for this host ({machine}, CPython "
-        f"{version}, same pins and trim) + the Lambda runtime's boto3 stack "
-        f"({', '.join(RUNTIME_PACKAGES)}) from .venv; stdlib {sysconfig.get_paths()['stdlib']}"
-    )
+        origin = Path(util.find_spec(name).origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        (runtime / source.name).symlink_to(source)
+    return LambdaPath(work / "function", work / "layer" / "python", runtime)
 
 
-def without_bytecode(path: str, work: Path) -> str:
-    """The same import path with a copy of the layer that has no .pyc files: the layer as pip
-    --no-compile alone builds it (Lambda's /opt is read-only, so nothing is cached there)."""
-    layer, *rest = path.split(os.pathsep)
-    copy = work / "layer-without-bytecode" / "python"
-    shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(layer, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    return os.pathsep.join([str(copy), *rest])
+def without_bytecode(folder: Path, copy: Path) -> Path:
+    """A copy of a package without its .pyc files, as pip --no-compile alone builds it (Lambda's
+    /var/task and /opt are read-only: nothing is cached there, every cold start compiles)."""
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy

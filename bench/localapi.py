@@ -6,151 +6,75 @@ the concurrency limit allows); this is the Docker-free emulator on this machine.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 
-from bench.common import FUNCTION_ENV, ROOT, summary_ms
-from bench.s3local import free_port, wait_for_port
+import requests
+
+from bench.common import BUCKET, summary_ms
+from local.processes import free_port, local_api
 
 
-def available() -> bool:
-    return (ROOT / "local" / "api.py").is_file()
-
-
-def run(
-    body: bytes, env: dict[str, str], work: Path, clients: list[int], seconds: float, log=print
-) -> dict:
-    if not available():
-        return {"measured": False, "reason": "python -m local.api does not exist yet"}
-    import requests
-    import urllib3
-
-    warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-    port = free_port()
-    key = "bench-api-key-0123456789"
-    env_vars = work / "env.json"
-    env_vars.write_text(
-        json.dumps(
-            {
-                "InferenceFunction": {
-                    k: v for k, v in env.items() if k in FUNCTION_ENV or k.startswith("MODEL_")
-                }
-            }
-        )
-    )
-    log_path = work / "local-api.log"
-    with open(log_path, "ab") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "local.api",
-                "--port",
-                str(port),
-                "--api-key",
-                key,
-                "--quiet",
-                "--env-vars",
-                str(env_vars),
-                "--state-dir",
-                str(work / "local-api"),
-            ],
-            cwd=str(ROOT),
-            env=env,
-            stdout=log_file,
-            stderr=log_file,
-        )
+def run(body: bytes, env: dict, work: Path, clients: list[int], seconds: float, log) -> dict:
+    port, key = free_port(), "bench-api-key-0123456789"
+    (work / "env.json").write_text("{}")  # no overrides: the template's values, our bucket
+    options = ["--api-key", key, "--quiet", "--env-vars", str(work / "env.json")]
+    options += ["--parameter-overrides", f"BucketName={BUCKET}"]
     try:
-        wait_for_port(port, process, timeout=60)
-        url = f"https://127.0.0.1:{port}/predict"
-        headers = {"Content-Type": "application/json", "x-api-key": key}
-        session = requests.Session()
-        # Warm: the first requests start execution environments (their cold starts).
-        for _ in range(max(clients) + 2):
-            response = session.post(url, data=body, headers=headers, verify=False, timeout=60)
-            if response.status_code != 200:
-                raise RuntimeError(
-                    f"local API answered {response.status_code}: {response.text[:200]}"
+        with local_api(
+            *options, port=port, state_dir=work / "state", log=work / "api.log", env=env
+        ):
+            url, ca = f"https://127.0.0.1:{port}/predict", str(work / "state" / "ca.pem")
+            post = {"data": body, "headers": {"x-api-key": key}, "verify": ca, "timeout": 60}
+            post["headers"]["Content-Type"] = "application/json"
+            with requests.Session() as session:  # the first requests start environments
+                for _ in range(max(clients) + 2):
+                    response = session.post(url, **post)
+                    if response.status_code != 200:
+                        raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+            results = {}
+            for count in clients:
+                results[str(count)] = row = load(url, post, count, seconds)
+                log(
+                    f"  local API, {count} clients: {row['requests_per_second']:.0f} req/s, "
+                    f"p50 {row['latency']['p50_ms']:.1f} ms"
                 )
-        results = {}
-        for count in clients:
-            results[str(count)] = _load(url, body, headers, count, seconds)
-            log(
-                f"  local API, {count} clients: "
-                f"{results[str(count)]['requests_per_second']:.0f} req/s, "
-                f"p50 {results[str(count)]['latency']['p50_ms']:.1f} ms"
-            )
-        environments = [
-            line
-            for line in log_path.read_text(errors="replace").splitlines()
-            if "environments" in line.lower()
-        ][:1]
-        return {
-            "measured": True,
-            "scheme": "https (self-signed, keep-alive sessions)",
-            "endpoint": "POST /predict, 1 instance",
-            "seconds_per_level": seconds,
-            "server_note": environments[0] if environments else "",
-            "clients": results,
-        }
     except Exception as exc:  # informational: never fail the bench for it
         return {"measured": False, "reason": f"{type(exc).__name__}: {exc}"}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return {
+        "measured": True,
+        "scheme": "https (the local API's own certificate, keep-alive sessions)",
+        "endpoint": "POST /predict, 1 instance",
+        "seconds_per_level": seconds,
+        "clients": results,
+    }
 
 
-def _load(url: str, body: bytes, headers: dict, clients: int, seconds: float) -> dict:
-    import requests
-
+def load(url: str, post: dict, clients: int, seconds: float) -> dict:
     stop = time.monotonic() + seconds
-    latencies: list[list[int]] = [[] for _ in range(clients)]
-    failures = [0] * clients
+    latencies: list[int] = []
+    failures: list[int] = []
 
-    def client(index: int) -> None:
-        session = requests.Session()
-        while time.monotonic() < stop:
-            started = time.perf_counter_ns()
-            try:
-                ok = (
-                    session.post(
-                        url, data=body, headers=headers, verify=False, timeout=60
-                    ).status_code
-                    == 200
-                )
-            except requests.RequestException:
-                ok = False
-            if ok:
-                latencies[index].append(time.perf_counter_ns() - started)
-            else:
-                failures[index] += 1
+    def client() -> None:
+        with requests.Session() as session:  # closed: the server stops without waiting for it
+            while time.monotonic() < stop:
+                started = time.perf_counter_ns()
+                try:
+                    ok = session.post(url, **post).status_code == 200
+                except requests.RequestException:
+                    ok = False
+                (latencies if ok else failures).append(time.perf_counter_ns() - started)
 
     started = time.monotonic()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - started
-    done = [v for values in latencies for v in values]
     return {
-        "requests": len(done),
-        "failures": sum(failures),
-        "requests_per_second": round(len(done) / elapsed, 1),
-        "latency": summary_ms(done),
+        "requests": len(latencies),
+        "failures": len(failures),
+        "requests_per_second": round(len(latencies) / (time.monotonic() - started), 1),
+        "latency": summary_ms(latencies),
     }
-
-
-if __name__ == "__main__":
-    print("run through python -m bench", file=sys.stderr)
-    os._exit(2)

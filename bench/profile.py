@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import subprocess
 import sys
@@ -19,40 +20,35 @@ import tempfile
 from pathlib import Path
 
 from bench.common import (
+    BUCKET,
     FIXTURE_DIR,
     FUNCTION_DIR,
-    FUNCTION_ENV,
     PYTHON,
-    base_event,
+    function_environment,
     lambda_environment,
-    predict_event,
 )
 
 
 def imports(traced: bool, module: str = "app") -> str:
     """Self time of every module `import app` executes, summed by top-level package, on the
-    Lambda-like import path (bench/lambda_path.py) with bytecode prepared, as in the bench."""
+    Lambda-like import path (bench/lambda_path.py) with the bytecode the packages ship."""
     from bench import lambda_path
 
     with tempfile.TemporaryDirectory() as tmp:
-        path, note = lambda_path.build(Path(tmp), log=lambda message: None)
-        env = {**os.environ, **FUNCTION_ENV, **lambda_environment(9)}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(FUNCTION_DIR), path) if p)
-        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        built = lambda_path.build(Path(tmp))
+        env = {**os.environ, **function_environment({}), **lambda_environment(built.function, 9)}
+        env["PYTHONPATH"] = os.pathsep.join((str(built.function), built.pythonpath()))
         if not traced:
             env["POWERTOOLS_TRACE_DISABLED"] = "true"
-        command = [PYTHON, *(["-S"] if path else []), "-X", "importtime", "-c", f"import {module}"]
-        subprocess.run(command, env=env, cwd=tmp, capture_output=True, check=True)  # bytecode
+        command = [PYTHON, "-S", "-X", "importtime", "-c", f"import {module}"]
         completed = subprocess.run(command, env=env, cwd=tmp, capture_output=True, text=True)
     by_package: collections.Counter = collections.Counter()
     for line in completed.stderr.splitlines():
         fields = line.removeprefix("import time:").split("|")
-        if len(fields) != 3 or not fields[0].strip().isdigit():
-            continue
-        by_package[fields[2].strip().split(".")[0]] += int(fields[0])
+        if len(fields) == 3 and fields[0].strip().isdigit():
+            by_package[fields[2].strip().split(".")[0]] += int(fields[0])
     total = sum(by_package.values()) / 1000
-    rows = [f"import {module}: {total:.1f} ms of module execution (self times); {note}"]
+    rows = [f"import {module}: {total:.1f} ms of module execution (self times); {built.note()}"]
     rows += [f"  {us / 1000:8.1f} ms  {name}" for name, us in by_package.most_common(25)]
     return "\n".join(rows)
 
@@ -62,38 +58,35 @@ def warm(batch: int, n: int, traced: bool) -> str:
     import numpy as np
     from pyinstrument import Profiler
 
-    from bench.common import LambdaContext
-    from bench.s3local import apply_environment, moto_server
+    from local.bootstrap import LambdaContext
+    from local.events import api_event
+    from local.s3 import client_environment, moto_server
     from training.publish import publish
 
     with moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
-        apply_environment(endpoint)
-        os.environ.update(FUNCTION_ENV)
+        shell = client_environment(int(endpoint.rsplit(":", 1)[1]))
+        os.environ.update({**shell, **function_environment(shell)})
         os.environ["MODEL_CACHE_DIR"] = str(Path(tmp) / "models")
-        os.environ.update(lambda_environment(9))  # UDP to the discard port: nobody listens
+        os.environ.update(lambda_environment(FUNCTION_DIR, 9))  # UDP to the discard port
         if not traced:
             os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
-        boto3.client("s3").create_bucket(Bucket=FUNCTION_ENV["MODEL_BUCKET"])
-        artifact = Path(tmp) / "artifact"
-        artifact.mkdir()
-        for name in ("model.tflite", "manifest.json"):
-            (artifact / name).write_bytes((FIXTURE_DIR / name).read_bytes())
-        publish(artifact, FUNCTION_ENV["MODEL_BUCKET"], FUNCTION_ENV["MODEL_PREFIX"])
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        publish(FIXTURE_DIR, BUCKET, os.environ["MODEL_PREFIX"])
         sys.path.insert(0, str(FUNCTION_DIR))
         import app
 
         with np.load(FIXTURE_DIR / "digits.npz") as digits:
-            event = predict_event(digits["x"][:batch].astype(int).tolist(), base_event()[0])
-        devnull = open(os.devnull, "w")
-        real_stdout, sys.stdout = sys.stdout, devnull  # the function's log lines
+            body = json.dumps({"instances": digits["x"][:batch].astype(int).tolist()})
+        event = api_event("POST", "/predict", body, headers={"Content-Type": "application/json"})
+        devnull = open(os.devnull, "w")  # noqa: SIM115 - the function's log lines, until exit
+        real_stdout, sys.stdout = sys.stdout, devnull
         try:
             for _ in range(20):
                 assert app.lambda_handler(dict(event), LambdaContext())["statusCode"] == 200
             profiler = Profiler(interval=0.0001)
-            profiler.start()
-            for _ in range(n):
-                app.lambda_handler(dict(event), LambdaContext())
-            profiler.stop()
+            with profiler:
+                for _ in range(n):
+                    app.lambda_handler(dict(event), LambdaContext())
         finally:
             sys.stdout = real_stdout
         show_all = bool(os.environ.get("PROFILE_SHOW_ALL"))  # frames pyinstrument hides

@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
 
-from bench.common import summary_ms
+from bench.common import rotations, summary_ms
+from mlcore.tensors import quantization, quantize
 
-MODES = ("none", "float16", "dynamic", "int8")
 LABEL = {
     "none": "float32",
     "float16": "float16",
@@ -20,20 +21,13 @@ LABEL = {
 }
 
 
-def _interpreter(path: Path, x: np.ndarray):
-    from ai_edge_litert.interpreter import Interpreter
-
+def invoker(path: Path, x: np.ndarray):
+    """set_tensor + invoke + get_tensor on a ready input tensor: the interpreter's own time."""
     interpreter = Interpreter(model_path=str(path))
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     interpreter.resize_tensor_input(inp["index"], [len(x), *inp["shape"][1:]])
     interpreter.allocate_tensors()
-    scale, zero_point = inp["quantization"]
-    values = x.astype(np.float32)
-    if scale:
-        info = np.iinfo(inp["dtype"])
-        values = np.clip(np.round(values / scale) + zero_point, info.min, info.max)
-    tensor = values.astype(inp["dtype"])
+    tensor = quantize(x.astype(np.float32), *quantization(inp), inp["dtype"])
 
     def call():
         interpreter.set_tensor(inp["index"], tensor)
@@ -46,29 +40,24 @@ def _interpreter(path: Path, x: np.ndarray):
 def run(modes_dir: Path, prepared: dict, x_test: np.ndarray, rounds: int, per_round: int) -> dict:
     batches = {"1": x_test[:1], "256": x_test[:256]}
     calls = {
-        (m, b): _interpreter(modes_dir / f"{m}.tflite", x)
-        for m in MODES
-        for b, x in batches.items()
+        (m, b): invoker(modes_dir / f"{m}.tflite", x) for m in LABEL for b, x in batches.items()
     }
     samples: dict[tuple[str, str], list[int]] = {key: [] for key in calls}
-    keys = list(calls)
     for call in calls.values():
         call()
-    for round_number in range(rounds):
-        shift = round_number % len(keys)
-        for key in keys[shift:] + keys[:shift]:
-            call = calls[key]
+    for _, order in rotations(list(calls), rounds):
+        for key in order:
             for _ in range(per_round if key[1] == "1" else max(1, per_round // 4)):
                 started = time.perf_counter_ns()
-                call()
+                calls[key]()
                 samples[key].append(time.perf_counter_ns() - started)
     float_bytes = prepared["modes"]["none"]["bytes"]
     keras_accuracy = prepared["keras_float_accuracy"]
     table = {}
-    for mode in MODES:
+    for mode, label in LABEL.items():
         info = prepared["modes"][mode]
         table[mode] = {
-            "label": LABEL[mode],
+            "label": label,
             "bytes": info["bytes"],
             "bytes_vs_float32": round(info["bytes"] / float_bytes, 4),
             "accuracy": info["accuracy"],

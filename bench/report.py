@@ -1,35 +1,86 @@
-"""results.json -> the markdown tables `make bench` prints (and bench/README.md shows)."""
+"""results.json's ratios and goals, and the markdown tables `make bench` prints."""
 
 from __future__ import annotations
 
 import math
 
-GOALS = {
-    "cold_start_vs_seed": (">=", 10),
-    "cold_start_vs_floor": ("<=", 1.5),
-    "warm_p50_vs_seed": (">=", 5),
-    "warm_p50_vs_floor": ("<=", 2),
-    "int8_bytes_vs_float32": ("<=", 0.30),
-    "int8_accuracy_drop_points": ("<=", 0.5),
-    "package_unzipped_mb": ("<=", 100),
-    "large_model_load_vs_download": ("<=", 1.3),
-}
-MEANING = {
-    "cold_start_vs_seed": "seed's cold start / ours",
-    "cold_start_vs_floor": "our cold start / the floor's",
-    "warm_p50_vs_seed": "seed's warm p50 / ours (batch 1)",
-    "warm_p50_vs_floor": "our warm p50 / the floor's (batch 1)",
-    "int8_bytes_vs_float32": "int8 model bytes / float32 TFLite bytes",
-    "int8_accuracy_drop_points": "float accuracy - int8 accuracy (points)",
-    "package_unzipped_mb": "function + layers, unzipped (MiB)",
-    "large_model_load_vs_download": "our fetch-verify-load / plain boto3 download (~100 MB)",
+from bench.common import ratio
+
+GOALS = {  # key: (op, goal, meaning)
+    "cold_start_vs_seed": (">=", 10, "seed's cold start / ours"),
+    "cold_start_vs_floor": ("<=", 1.5, "our cold start / the floor's"),
+    "warm_p50_vs_seed": (">=", 5, "seed's warm p50 / ours (batch 1)"),
+    "warm_p50_vs_floor": ("<=", 2, "our warm p50 / the floor's (batch 1)"),
+    "int8_bytes_vs_float32": ("<=", 0.30, "int8 model bytes / float32 TFLite bytes"),
+    "int8_accuracy_drop_points": ("<=", 0.5, "float accuracy - int8 accuracy (points)"),
+    "package_unzipped_mb": ("<=", 100, "function + layers, unzipped (MiB)"),
+    "large_model_load_vs_download": (
+        "<=",
+        1.3,
+        "our fetch-verify-load / plain boto3 download (largest model)",
+    ),
 }
 
 
-def meets(key: str, value: float) -> bool | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def p50(rows: dict, name: str) -> float:
+    return rows.get(name, {}).get("p50_ms", math.nan)
+
+
+def ratios(results: dict) -> dict:
+    cold = results.get("cold_start", {}).get("variants", {})
+    warm = results.get("warm", {}).get("batches", {}).get("1", {})
+    modes = results.get("prepared", {}).get("modes", {})
+    scale = results.get("model_scale", {})
+    largest = scale[max(scale, key=float)] if scale else {}
+    prepared = results.get("prepared", {})
+    drop = prepared.get("keras_float_accuracy", math.nan) - modes.get("int8", {}).get(
+        "accuracy", math.nan
+    )
+    return {
+        "cold_start_vs_seed": ratio(p50(cold, "seed"), p50(cold, "ours")),
+        "cold_start_vs_floor": ratio(p50(cold, "ours"), p50(cold, "floor")),
+        "warm_p50_vs_seed": ratio(p50(warm, "seed"), p50(warm, "ours")),
+        "warm_p50_vs_floor": ratio(p50(warm, "ours"), p50(warm, "floor")),
+        "int8_bytes_vs_float32": ratio(
+            modes.get("int8", {}).get("bytes", math.nan),
+            modes.get("none", {}).get("bytes", math.nan),
+            4,
+        ),
+        "int8_accuracy_drop_points": round(drop * 100, 3),
+        "package_unzipped_mb": round(results.get("package", {}).get("unzipped_mib", math.nan), 2),
+        "large_model_load_vs_download": largest.get("ours_vs_plain_download", math.nan),
+    }
+
+
+def context(results: dict) -> dict:
+    """Figures that say which goals the floor itself allows, and what packaging costs."""
+    cold = results.get("cold_start", {}).get("variants", {})
+    out = {
+        "cold_start_seed_vs_floor": ratio(p50(cold, "seed"), p50(cold, "floor")),
+        "cold_start_layer_without_bytecode_vs_ours": ratio(
+            p50(cold, "ours_nopyc"), p50(cold, "ours")
+        ),
+        "cold_start_tracing_disabled_vs_ours": ratio(p50(cold, "ours_untraced"), p50(cold, "ours")),
+    }
+    for batch, rows in results.get("warm", {}).get("batches", {}).items():
+        out[f"warm_p50_seed_vs_floor_batch{batch}"] = ratio(p50(rows, "seed"), p50(rows, "floor"))
+        out[f"warm_p50_vs_floor_batch{batch}"] = ratio(p50(rows, "ours"), p50(rows, "floor"))
+        out[f"warm_p50_seed_predict_vs_ours_batch{batch}"] = ratio(
+            p50(rows, "seed_predict"), p50(rows, "ours")
+        )
+        if "before" in rows:
+            out[f"warm_p50_before_vs_ours_batch{batch}"] = ratio(
+                p50(rows, "before"), p50(rows, "ours")
+            )
+    if "before" in cold:
+        out["cold_start_before_vs_ours"] = ratio(p50(cold, "before"), p50(cold, "ours"))
+    return out
+
+
+def meets(key: str, value: float | None) -> bool | None:
+    if value is None or math.isnan(value):
         return None
-    op, goal = GOALS[key]
+    op, goal, _ = GOALS[key]
     return value >= goal if op == ">=" else value <= goal
 
 
@@ -39,149 +90,120 @@ def _f(value, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
+def table(title: str, header: str, rows: list[str]) -> list[str]:
+    """A markdown table: header 'a | b:r | c' (':r' right-aligns a column) and its rows."""
+    names = [h.removesuffix(":r") for h in header.split(" | ")]
+    aligns = ["---:" if h.endswith(":r") else "---" for h in header.split(" | ")]
+    return ["", title, "", f"| {' | '.join(names)} |", f"| {' | '.join(aligns)} |", *rows]
+
+
 def markdown(results: dict) -> str:
-    out: list[str] = []
-    machine = results.get("machine", {})
-    out.append(
-        f"Machine: {machine.get('cpu', '?')}, {machine.get('cpus', '?')} CPUs, "
-        f"{machine.get('memory_gib', '?')} GiB, {machine.get('os', '?')}, Python "
-        f"{machine.get('python', '?')}; load average {machine.get('load_before', '?')} before, "
-        f"{machine.get('load_after', '?')} after. Mode: {results.get('mode')}, "
-        f"{results.get('wall_seconds', 0):.0f} s."
-    )
-    out.append("")
-    out.append("| ratio | value | goal | met |")
-    out.append("| --- | ---: | ---: | :---: |")
+    m = results.get("machine", {})
+    out = [
+        f"Machine: {m.get('cpu')}, {m.get('cpus')} CPUs, {m.get('memory_gib')} GiB, {m.get('os')}, "
+        f"Python {m.get('python')}; load average {m.get('load_before')} before, "
+        f"{m.get('load_after')} after. Mode: {results.get('mode')}, "
+        f"{results.get('wall_seconds', 0):.0f} s.",
+        "",
+        "| ratio | value | goal | met |",
+        "| --- | ---: | ---: | :---: |",
+    ]
     for key, value in results["ratios"].items():
-        op, goal = GOALS[key]
-        met = meets(key, value)
-        out.append(
-            f"| `{key}` ({MEANING[key]}) | {_f(value)} | {op} {goal} | "
-            f"{'yes' if met else 'no' if met is not None else 'n/a'} |"
-        )
-
-    context = results.get("context") or {}
-    if context:
-        out += [
-            "",
+        op, goal, meaning = GOALS[key]
+        met = {True: "yes", False: "no", None: "n/a"}[meets(key, value)]
+        out.append(f"| `{key}` ({meaning}) | {_f(value)} | {op} {goal} | {met} |")
+    if results.get("context"):
+        out += table(
             "Context (what the floor itself allows; what packaging and tracing cost):",
-            "",
-            "| figure | value |",
-            "| --- | ---: |",
-        ]
-        out += [f"| `{key}` | {_f(value)} |" for key, value in context.items()]
-
-    cold = results.get("cold_start")
-    if cold:
-        out += [
-            "",
-            "Cold start (fresh process -> first answered request, model on S3 on loopback), ms:",
-            "",
-            "| variant | p50 | p90 | min | runs | breakdown (p50 of each phase) |",
-            "| --- | ---: | ---: | ---: | ---: | --- |",
-        ]
+            "figure | value:r",
+            [f"| `{key}` | {_f(value)} |" for key, value in results["context"].items()],
+        )
+    if cold := results.get("cold_start"):
+        rows = []
         for variant, row in cold["variants"].items():
             phases = ", ".join(f"{k} {_f(v, 1)}" for k, v in row["phases_p50_ms"].items())
-            out.append(
-                f"| {cold['labels'][variant]} | {_f(row['p50_ms'], 0)} | {_f(row['p90_ms'], 0)} | "
-                f"{_f(row['min_ms'], 0)} | {row['n']} | {phases} |"
-            )
-
-    warm = results.get("warm")
-    if warm:
-        out += [
-            "",
-            "Warm latency through the handler (API Gateway event in, response out), ms:",
-            "",
-            "| instances | variant | p50 | p99 | per instance p50 (µs) | p50 vs ours |",
-            "| ---: | --- | ---: | ---: | ---: | ---: |",
-        ]
-        for batch, rows in warm["batches"].items():
-            ours = rows["ours"]["p50_ms"]
-            for variant, row in rows.items():
-                out.append(
+            figures = " | ".join(_f(row[k], 0) for k in ("p50_ms", "p90_ms", "min_ms"))
+            rows.append(f"| {cold['labels'][variant]} | {figures} | {row['n']} | {phases} |")
+        out += table(
+            "Cold start (fresh process -> first answered request, model on S3 on loopback), ms:",
+            "variant | p50:r | p90:r | min:r | runs:r | breakdown (p50 of each phase)",
+            rows,
+        )
+    if warm := results.get("warm"):
+        rows = []
+        for batch, variants in warm["batches"].items():
+            for variant, row in variants.items():
+                rows.append(
                     f"| {batch} | {warm['labels'][variant]} | {_f(row['p50_ms'], 3)} | "
                     f"{_f(row['p99_ms'], 3)} | {_f(row['per_instance_p50_us'], 1)} | "
-                    f"{_f(row['p50_ms'] / ours if ours else float('nan'))}x |"
+                    f"{_f(ratio(row['p50_ms'], variants['ours']['p50_ms']))}x |"
                 )
-
-    quant = results.get("quantization")
-    if quant:
-        out += [
-            "",
+        out += table(
+            "Warm latency through the handler (API Gateway event in, response out), ms:",
+            "instances:r | variant | p50:r | p99:r | per instance p50 (µs):r | p50 vs ours:r",
+            rows,
+        )
+    if quant := results.get("quantization"):
+        rows = [
+            f"| {row['label']} | {row['bytes']:,} | {_f(row['bytes_vs_float32'])} | "
+            f"{row['accuracy']:.2%} | {_f(row['accuracy_drop_points_vs_keras_float'], 1)} | "
+            f"{_f(row['invoke_batch1']['p50_ms'], 4)} | {_f(row['invoke_batch256']['p50_ms'], 3)} |"
+            for row in quant["modes"].values()
+        ]
+        out += table(
             f"Quantization modes (same Keras model, same {quant['test_size']}-digit test split; "
             f"Keras float accuracy {quant['keras_float_accuracy']:.2%}), invoke time ms:",
-            "",
-            "| mode | bytes | vs float32 | accuracy | drop (points) "
-            "| invoke p50, 1 | invoke p50, 256 |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "mode | bytes:r | vs float32:r | accuracy:r | drop (points):r | invoke p50, 1:r | "
+            "invoke p50, 256:r",
+            rows,
+        )
+    if package := results.get("package"):
+        limit = package["lambda_unzipped_limit_mib"]
+        rows = [
+            f"| {name} ({part['kind']}) | {_f(part['zipped_bytes'] / 1_048_576)} | "
+            f"{_f(part['unzipped_bytes'] / 1_048_576)} | |"
+            for name, part in package.get("parts", {}).items()
         ]
-        for row in quant["modes"].values():
-            out.append(
-                f"| {row['label']} | {row['bytes']:,} | {_f(row['bytes_vs_float32'])} | "
-                f"{row['accuracy']:.2%} | {_f(row['accuracy_drop_points_vs_keras_float'], 1)} | "
-                f"{_f(row['invoke_batch1']['p50_ms'], 4)} | "
-                f"{_f(row['invoke_batch256']['p50_ms'], 3)} |"
-            )
-
-    package = results.get("package")
-    if package:
-        out += [
-            "",
-            f"Deployment size ({package['source']}), MiB:",
-            "",
-            "| package | zipped | unzipped | Lambda limit (unzipped) |",
-            "| --- | ---: | ---: | ---: |",
-        ]
-        for name, part in package.get("parts", {}).items():
-            out.append(
-                f"| {name} ({part['kind']}) | {_f(part['zipped_bytes'] / 1_048_576)} | "
-                f"{_f(part['unzipped_bytes'] / 1_048_576)} | |"
-            )
-        out.append(
+        rows.append(
             f"| **function + layers** | {_f(package.get('zipped_mib'))} | "
-            f"{_f(package.get('unzipped_mib'))} | {package['lambda_unzipped_limit_mib']} |"
+            f"{_f(package.get('unzipped_mib'))} | {limit} |"
         )
         tf = package["tensorflow"]
-        out.append(
+        rows.append(
             f"| tensorflow-cpu + its dependencies ({tf['distributions']} distributions, .venv "
-            f"x86_64 cp311) | | {_f(tf['unzipped_mib'], 0)} | "
-            f"{package['lambda_unzipped_limit_mib']} |"
+            f"x86_64 cp311) | | {_f(tf['unzipped_mib'], 0)} | {limit} |"
         )
-
-    scale = results.get("model_scale")
-    if scale:
-        out += [
-            "",
+        out += table(
+            f"Deployment size ({package['source']}), MiB:",
+            "package | zipped:r | unzipped:r | Lambda limit (unzipped):r",
+            rows,
+        )
+    if scale := results.get("model_scale"):
+        rows = [
+            f"| {row['bytes'] / 1_048_576:.1f} MiB | {_f(row['ours']['p50_ms'], 1)} | "
+            f"{_f(row['plain_download_file']['p50_ms'], 1)} | "
+            f"{_f(row['plain_get_object']['p50_ms'], 1)} | {_f(row['ours_vs_plain_download'])} | "
+            f"{_f(row['ours_with_default_checksum_client']['p50_ms'], 1)} | "
+            f"{_f(row['ours_mb_per_s'], 0)} |"
+            for row in scale.values()
+        ]
+        out += table(
             "Model scale: the function's fetch-verify-load (pointer, manifest, stream + sha256, "
             "interpreter, warm-up) beside a plain boto3 download of the same object (the faster of "
             "download_file and get_object), p50 ms:",
-            "",
-            "| model | ours | plain download_file | plain get_object | ours / plain | "
-            "ours with boto3's default checksum validation | ours MiB/s |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for row in scale.values():
-            out.append(
-                f"| {row['bytes'] / 1_048_576:.1f} MiB | {_f(row['ours']['p50_ms'], 1)} | "
-                f"{_f(row['plain_download_file']['p50_ms'], 1)} | "
-                f"{_f(row['plain_get_object']['p50_ms'], 1)} | "
-                f"{_f(row['ours_vs_plain_download'])} | "
-                f"{_f(row['ours_with_default_checksum_client']['p50_ms'], 1)} | "
-                f"{_f(row['ours_mb_per_s'], 0)} |"
-            )
-
-    api = results.get("local_api")
-    if api is not None:
-        out += ["", "Local API (informational; production scaling is Lambda's):", ""]
+            "model | ours:r | plain download_file:r | plain get_object:r | ours / plain:r | "
+            "ours with boto3's default checksum validation:r | ours MiB/s:r",
+            rows,
+        )
+    if (api := results.get("local_api")) is not None:
+        title = "Local API (informational; production scaling is Lambda's):"
         if api.get("measured"):
-            out += ["| clients | requests/s | p50 ms | p99 ms |", "| ---: | ---: | ---: | ---: |"]
-            for clients, row in api["clients"].items():
-                out.append(
-                    f"| {clients} | {_f(row['requests_per_second'], 0)} | "
-                    f"{_f(row['latency']['p50_ms'], 1)} | "
-                    f"{_f(row['latency']['p99_ms'], 1)} |"
-                )
+            rows = [
+                f"| {clients} | {_f(row['requests_per_second'], 0)} | "
+                f"{_f(row['latency']['p50_ms'], 1)} | {_f(row['latency']['p99_ms'], 1)} |"
+                for clients, row in api["clients"].items()
+            ]
+            out += table(title, "clients:r | requests/s:r | p50 ms:r | p99 ms:r", rows)
         else:
-            out.append(f"not measured: {api.get('reason')}")
+            out += ["", title, "", f"not measured: {api.get('reason')}"]
     return "\n".join(out) + "\n"

@@ -5,109 +5,92 @@ beside a plain boto3 download of the same object. Interleaved, persistent client
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import BUCKET, FUNCTION_DIR, PREFIX, ratio, summary_ms
+import numpy as np
+
+from bench.common import FUNCTION_DIR, ratio, rotations, summary_ms
 
 
-def _store_modules():
-    if str(FUNCTION_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTION_DIR))
-    import config
-    import model_store
-
-    return config, model_store
-
-
-def run(synthetic: dict, work: Path, rounds: dict[str, int], log=print) -> dict:
+def run(synthetic: dict, env: dict[str, str], work: Path, rounds: dict[str, int], log) -> dict:
+    """synthetic: size -> {name, bytes}; env: the function's environment (its settings)."""
     import boto3
 
-    config, model_store = _store_modules()
+    sys.path.insert(0, str(FUNCTION_DIR))
+    import config
+    import model_store
+    from mlcore.registry import Registry
+
+    settings = config.load_settings(env)
     ours_client = model_store.create_s3_client()  # the function's own client configuration
     plain_client = boto3.client("s3")  # boto3's defaults
     results = {}
     for size, info in synthetic.items():
         name = info["name"]
-        key = f"{PREFIX}/{name}/{info['version']}/model.tflite"
+        key = Registry(settings.prefix, name).model_key(info["version"])
 
-        def ours(s3=ours_client, name=name):
-            cache = Path(tempfile.mkdtemp(dir=work))
-            try:
-                settings = config.Settings(
-                    bucket=BUCKET, prefix=PREFIX, model_name=name, cache_dir=str(cache)
-                )
-                store = model_store.ModelStore(settings, s3=s3)
-                started = time.perf_counter_ns()
-                model = store.get()
-                elapsed = time.perf_counter_ns() - started
-                return elapsed, model.timings_ms
-            finally:
-                shutil.rmtree(cache, ignore_errors=True)
-
-        def download_file(key=key):
+        def timed(step, *args):
+            """(ns, the step's result), in a fresh cache folder removed after."""
             cache = Path(tempfile.mkdtemp(dir=work))
             try:
                 started = time.perf_counter_ns()
-                plain_client.download_file(BUCKET, key, str(cache / "model.tflite"))
-                return time.perf_counter_ns() - started, None
+                value = step(cache, *args)
+                return time.perf_counter_ns() - started, value
             finally:
                 shutil.rmtree(cache, ignore_errors=True)
 
-        def get_object(key=key):
-            cache = Path(tempfile.mkdtemp(dir=work))
-            try:
-                started = time.perf_counter_ns()
-                body = plain_client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-                (cache / "model.tflite").write_bytes(body)
-                return time.perf_counter_ns() - started, None
-            finally:
-                shutil.rmtree(cache, ignore_errors=True)
+        def ours(cache, s3, name=name):
+            store_settings = dataclasses.replace(settings, model_name=name, cache_dir=str(cache))
+            return model_store.ModelStore(store_settings, s3=s3).get().timings_ms
+
+        def download_file(cache, key=key):
+            plain_client.download_file(settings.bucket, key, str(cache / "model.tflite"))
+
+        def get_object(cache, key=key):
+            body = plain_client.get_object(Bucket=settings.bucket, Key=key)["Body"].read()
+            (cache / "model.tflite").write_bytes(body)
 
         cases = {
-            "ours": ours,
-            "plain_download_file": download_file,
-            "plain_get_object": get_object,
-            "ours_with_default_checksum_client": lambda: ours(s3=plain_client),
+            "ours": lambda: timed(ours, ours_client),
+            "plain_download_file": lambda: timed(download_file),
+            "plain_get_object": lambda: timed(get_object),
+            "ours_with_default_checksum_client": lambda: timed(ours, plain_client),
         }
         for case in cases.values():  # connections open, caches warm: steady state on both sides
             case()
         samples: dict[str, list[int]] = {c: [] for c in cases}
         steps: list[dict] = []
-        names = list(cases)
-        for round_number in range(rounds.get(size, 3)):
-            shift = round_number % len(names)
-            for case in names[shift:] + names[:shift]:
+        for _, order in rotations(list(cases), rounds.get(size, 3)):
+            for case in order:
                 elapsed, timings = cases[case]()
                 samples[case].append(elapsed)
                 if case == "ours":
                     steps.append(timings)
         row = {"bytes": info["bytes"], **{c: summary_ms(v) for c, v in samples.items()}}
         row["ours_steps_p50_ms"] = {
-            k: round(sorted(s[k] for s in steps)[len(steps) // 2], 3) for k in steps[0]
+            k: round(float(np.median([s[k] for s in steps])), 3) for k in steps[0]
         }
+        p50 = {c: row[c]["p50_ms"] for c in cases}
         # The baseline is the faster of the two plain boto3 downloads (download_file's threaded
         # ranged GETs can lose to one streamed GET on loopback), so the ratio never flatters us.
-        base = min(row["plain_download_file"]["p50_ms"], row["plain_get_object"]["p50_ms"])
-        row["plain_download_p50_ms"] = base
-        row["ours_vs_plain_download"] = ratio(row["ours"]["p50_ms"], base)
-        row["ours_vs_download_file"] = ratio(
-            row["ours"]["p50_ms"], row["plain_download_file"]["p50_ms"]
-        )
-        row["ours_vs_get_object"] = ratio(row["ours"]["p50_ms"], row["plain_get_object"]["p50_ms"])
-        row["plain_download_mb_per_s"] = round(info["bytes"] / 1_048_576 / (base / 1000), 1)
-        row["default_checksum_client_vs_ours"] = ratio(
-            row["ours_with_default_checksum_client"]["p50_ms"], row["ours"]["p50_ms"]
-        )
-        row["ours_mb_per_s"] = round(info["bytes"] / 1_048_576 / (row["ours"]["p50_ms"] / 1000), 1)
+        base = min(p50["plain_download_file"], p50["plain_get_object"])
+        mib = info["bytes"] / 1_048_576
+        row |= {
+            "plain_download_p50_ms": base,
+            "ours_vs_plain_download": ratio(p50["ours"], base),
+            "ours_vs_download_file": ratio(p50["ours"], p50["plain_download_file"]),
+            "ours_vs_get_object": ratio(p50["ours"], p50["plain_get_object"]),
+            "plain_download_mb_per_s": round(mib / (base / 1000), 1),
+            "default_checksum_client_vs_ours": ratio(
+                p50["ours_with_default_checksum_client"], p50["ours"]
+            ),
+            "ours_mb_per_s": round(mib / (p50["ours"] / 1000), 1),
+        }
         results[size] = row
-        log(
-            f"  scale {size} MB: ours {row['ours']['p50_ms']:.1f} ms, "
-            f"download_file {row['plain_download_file']['p50_ms']:.1f} ms, "
-            f"get_object {row['plain_get_object']['p50_ms']:.1f} ms, "
-            f"ours+default checksum {row['ours_with_default_checksum_client']['p50_ms']:.1f} ms"
-        )
+        log(f"  scale {size} MB, p50 ms: " + ", ".join(f"{c} {v:.1f}" for c, v in p50.items()))
     return results

@@ -21,9 +21,17 @@ def s3_client():
     return boto3.client("s3")
 
 
-def fetch(s3, bucket: str, key: str, path: str) -> str:
+def fetch(s3, bucket: str, key: str, folder: str) -> str:
+    path = os.path.join(folder, "model.keras")
     s3.download_file(bucket, key, path)
     return path
+
+
+LOAD_PHASE = "model_load"
+
+
+def load(path: str, variant: str):
+    return Seed(path, use_predict=variant == "seed_predict").handler
 
 
 class Seed:

@@ -1,0 +1,164 @@
+"""One execution environment of one variant: `python bench/child.py VARIANT FD CONFIG cold|warm`.
+
+From its first statement to the first answered request it times each phase, and sends the
+answer and the phase breakdown (CLOCK_MONOTONIC ns) on the socket FD, framed as the local
+runner frames its messages (local.bootstrap). A warm one then serves the parent's commands:
+
+  {"op": "run", "batch": "32", "n": 5}     -> {"ns": [...]}  handler wall time per request
+  {"op": "answer", "batch": "32"}          -> {"status": 200, "labels": [...]}
+  {"op": "profile", "batch": "1", "n": 500, "out": PATH}  pyinstrument text report to PATH
+
+until the parent closes the socket. Each timed call is exactly `handler(event, context)`. Only
+sys/time/json are imported before the variant's own imports, so no variant pays for the bench.
+"""
+
+import time
+
+T0 = time.monotonic_ns()
+
+import json  # noqa: E402
+import sys  # noqa: E402
+
+PHASES: dict[str, float] = {}
+
+
+def mark(name: str, start: int) -> int:
+    now = time.monotonic_ns()
+    PHASES[name] = PHASES.get(name, 0.0) + (now - start) / 1e6
+    return now
+
+
+def timed(name, function):
+    def wrapper(*args, **kwargs):
+        start = time.monotonic_ns()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            mark(name, start)
+
+    return wrapper
+
+
+def ours(config: dict, variant: str):
+    """app.lambda_handler, imported as the Lambda runtime imports it."""
+    sys.path.insert(0, config["function_dirs"][variant])
+    start = time.monotonic_ns()
+    import app
+
+    mark("imports", start)
+    # Attribution only: wrap the store's steps (a few microseconds each).
+    import model_store
+
+    model_store.create_s3_client = timed("s3_client", model_store.create_s3_client)
+    store_class = model_store.ModelStore
+    store_class._read_json = timed("registry_read", store_class._read_json)
+    store_class._download = timed("model_fetch_and_hash", store_class._download)
+    original_init = store_class.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self._build_predictor = timed("interpreter_build", self._build_predictor)
+
+    store_class.__init__ = init
+
+    def after_first_request():
+        model = app.get_store().current
+        if model is not None:
+            PHASES["verify"] = model.timings_ms["verify"]
+            PHASES["warmup_invoke"] = model.timings_ms["build"] - PHASES["interpreter_build"]
+
+    return app.lambda_handler, after_first_request
+
+
+def baseline(config: dict, variant: str):
+    """The floor or the seed's path (bench/floor.py, bench/seed.py), each step timed."""
+    sys.path.insert(0, config["root"])
+    name = "seed" if variant.startswith("seed") else "floor"
+    start = time.monotonic_ns()
+    module = __import__(f"bench.{name}", fromlist=["load"])  # numpy, boto3; LiteRT or TensorFlow
+    start = mark("imports", start)
+    s3 = module.s3_client()
+    start = mark("s3_client", start)
+    model = module.fetch(s3, config["bucket"], config[f"{name}_key"], config["cache_dir"])
+    start = mark("model_fetch", start)
+    handler = module.load(model, variant)
+    mark(module.LOAD_PHASE, start)
+    return handler, None  # the seed's first request traces its tf.function
+
+
+LOADERS = {"ours": ours, "ours_untraced": ours, "ours_nopyc": ours, "before": ours}
+LOADERS |= {"floor": baseline, "seed": baseline, "seed_predict": baseline}
+
+
+def labels(response: dict) -> dict:
+    body = json.loads(response["body"])
+    predictions = body.get("predictions", [])
+    return {"status": response["statusCode"], "labels": [p.get("label") for p in predictions]}
+
+
+def main() -> None:
+    variant, fd, config_path, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    with open(config_path) as f:
+        config = json.load(f)
+    with open(config["event_path"]) as f:  # batch 1 only: the others are read after
+        event = json.load(f)
+    PHASES["bench_setup"] = (time.monotonic_ns() - T0) / 1e6
+    handler, after_first_request = LOADERS[variant](config, variant)
+
+    start = time.monotonic_ns()  # the bench's own tools, once the variant has imported its own
+    sys.path.append(config["root"])
+    import socket
+
+    from local.bootstrap import LambdaContext, recv_message, send_message
+
+    channel = socket.socket(fileno=fd)
+    mark("bench_setup", start)
+    before = sum(PHASES.values())
+    start = time.monotonic_ns()
+    response = handler(event, LambdaContext())
+    handler_ms = (time.monotonic_ns() - start) / 1e6
+    answered = time.monotonic_ns()
+    if after_first_request:
+        after_first_request()
+    PHASES["first_request"] = handler_ms - (sum(PHASES.values()) - before)
+    reply = {"t0": T0, "answered": answered, **labels(response)}
+    send_message(channel, reply | {"phases_ms": {k: round(v, 3) for k, v in PHASES.items()}})
+    if mode == "cold":
+        return
+
+    with open(config["events_path"]) as f:
+        events = json.load(f)
+    for event in events.values():  # each batch shape once (the interpreter resizes)
+        handler(dict(event), LambdaContext())
+    perf = time.perf_counter_ns
+    while (command := recv_message(channel)) is not None:
+        event = events[command["batch"]]
+        if command["op"] == "run":
+            durations = []
+            for _ in range(command["n"]):
+                request, context = dict(event), LambdaContext()
+                started = perf()
+                response = handler(request, context)
+                durations.append(perf() - started)
+                if response["statusCode"] != 200:
+                    raise SystemExit(f"{variant} answered {response}")
+            send_message(channel, {"ns": durations})
+        elif command["op"] == "answer":
+            send_message(channel, labels(handler(dict(event), LambdaContext())))
+        elif command["op"] == "profile":
+            import site
+
+            site.main()  # pyinstrument is in .venv, not on the Lambda-like path
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0002)
+            with profiler:
+                for _ in range(command["n"]):
+                    handler(dict(event), LambdaContext())
+            with open(command["out"], "w") as f:
+                f.write(profiler.output_text(unicode=False, color=False))
+            send_message(channel, {"done": True})
+
+
+if __name__ == "__main__":
+    main()
