@@ -25,7 +25,6 @@ from pathlib import Path
 from bench import cold, lambda_path, localapi, package, quant, report, scale, warm
 from bench.common import (
     BUCKET,
-    FIXTURE_DIR,
     PYTHON,
     ROOT,
     function_environment,
@@ -132,11 +131,11 @@ def publish_all(prepared: dict, function_env: dict) -> dict:
 
 
 def write_events(work: Path) -> dict[str, Path]:
-    """POST /predict with 1, 32 and 256 digits of the committed test split, as the API sends it."""
+    """POST /predict with 1, 32 and 256 digits of the run's test split, as the API sends it."""
     import numpy as np
 
-    with np.load(FIXTURE_DIR / "digits.npz") as digits:
-        x = digits["x"].astype(int)
+    with np.load(work / "prepare" / "test_split.npz") as split:
+        x = split["x"].astype(int)
     paths = {"event_path": work / "event-1.json", "events_path": work / "events.json"}
     events = {}
     for n in (1, 32, 256):
@@ -175,19 +174,14 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
         daemon.bind(("127.0.0.1", 0))
         env |= lambda_environment(built.function, daemon.getsockname()[1])
 
-        nopyc = work / "without-bytecode"
         lambda_like = {"PYTHONPATH": built.pythonpath()}
+        nopyc = work / "without-bytecode"
+        nopyc_function = lambda_path.without_bytecode(built.function, nopyc / "function")
+        nopyc_layer = lambda_path.without_bytecode(built.layer, nopyc / "python")
         variants = {  # variant -> (function package, extra environment)
             "ours": (built.function, lambda_like),
             "ours_untraced": (built.function, {**lambda_like, "POWERTOOLS_TRACE_DISABLED": "true"}),
-            "ours_nopyc": (
-                lambda_path.without_bytecode(built.function, nopyc / "function"),
-                {
-                    "PYTHONPATH": built.pythonpath(
-                        lambda_path.without_bytecode(built.layer, nopyc / "python")
-                    )
-                },
-            ),
+            "ours_nopyc": (nopyc_function, {"PYTHONPATH": built.pythonpath(nopyc_layer)}),
             "floor": (None, lambda_like),
             "seed": (None, {}),
             "seed_predict": (None, {}),
@@ -201,11 +195,11 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
         results["event"] = {
             "source": "local.events.api_event (the proxy event the local API sends)",
             "route": "POST /predict",
-            "body": '{"instances": [N x 28x28 integer grey levels]}',
+            "body": '{"instances": [N images in the model input shape, integer pixels]}',
         }
 
         def only(*names):
-            return {v: envs[v] for v in COLD_LABELS | WARM_LABELS if v in envs and v in names}
+            return {v: envs[v] for v in names if v in envs}
 
         if "cold" in sections:
             log("bench: cold starts ...")
