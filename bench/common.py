@@ -23,15 +23,10 @@ def function_environment(shell_env: dict[str, str]) -> dict[str, str]:
     """The inference function's environment as `sam local` resolves it from template.yaml
     (Parameters' defaults, Globals, the function's own variables), the model bucket being the
     bench's; the AWS settings of `shell_env` (the loopback S3) pass through as sam's do."""
-    from local.function import load_function
+    from local.template import Template
 
-    _, function = load_function(
-        function_id="InferenceFunction",
-        env_vars_path=None,
-        parameter_overrides={"BucketName": BUCKET},
-        shell_env=shell_env,
-    )
-    return function.environment
+    template = Template(parameter_overrides={"BucketName": BUCKET})
+    return template.environment(template.function("InferenceFunction"), shell_env=shell_env)
 
 
 TRACE_ID = "Root=1-6750e8a0-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"

@@ -18,9 +18,7 @@ from local.processes import free_port, local_api
 
 def run(body: bytes, env: dict, work: Path, clients: list[int], seconds: float, log) -> dict:
     port, key = free_port(), "bench-api-key-0123456789"
-    (work / "env.json").write_text("{}")  # no overrides: the template's values, our bucket
-    options = ["--api-key", key, "--quiet", "--env-vars", str(work / "env.json")]
-    options += ["--parameter-overrides", f"BucketName={BUCKET}"]
+    options = ["--api-key", key, "--quiet", "--parameter-overrides", f"BucketName={BUCKET}"]
     try:
         with local_api(
             *options, port=port, state_dir=work / "state", log=work / "api.log", env=env
