@@ -260,7 +260,21 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
             results["local_api"] = localapi.run(
                 json.dumps(body).encode(), base, work / "api", [1, 20], settings["api_seconds"], log
             )
-        daemon.close()
+        results["xray_segments_received"] = segments(daemon)
+
+
+def segments(daemon: socket.socket) -> int:
+    """How many X-Ray segments reached the loopback daemon (what its buffer kept): traced
+    variants must send some, or they are not running as on Lambda."""
+    daemon.setblocking(False)
+    count = 0
+    with daemon:
+        while True:
+            try:
+                daemon.recv(65536)
+            except BlockingIOError:
+                return count
+            count += 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,11 @@ def function_environment(shell_env: dict[str, str]) -> dict[str, str]:
     from local.template import Template
 
     template = Template(parameter_overrides={"BucketName": BUCKET})
-    return template.environment(template.function("InferenceFunction"), shell_env=shell_env)
+    environment = template.environment(template.function("InferenceFunction"), shell_env=shell_env)
+    environment.pop(
+        "AWS_SAM_LOCAL"
+    )  # sam local's own marker: Powertools turns tracing off under it
+    return environment
 
 
 TRACE_ID = "Root=1-6750e8a0-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"

@@ -57,6 +57,8 @@ def test_bench_quick_writes_every_ratio_as_a_number(tmp_path):
     assert set(results["quantization"]["modes"]) == {"none", "float16", "dynamic", "int8"}
     assert len(results["model_scale"]) >= 2  # model sizes side by side
     assert results["local_api"]["measured"], results["local_api"]
+    # ours runs as on Lambda, X-Ray tracing on: its segments reached the bench's daemon socket
+    assert results["xray_segments_received"] > 0
     # ours and the floor serve the same int8 model: the same answers
     assert results["warm"]["label_agreement_with_ours"]["1"]["floor"] == 1.0
 
