@@ -166,9 +166,14 @@ demo: setup ## the whole loop offline: S3, train (or reuse), publish, local API,
 	    limit=LIMIT api-key=API_KEY) $(REGISTRY_FLAGS) --s3-port $(S3_PORT) --api-port $(API_PORT) \
 	    $(if $(PARAMS),--parameter-overrides $(PARAMS))
 
-events: setup ## remake events/ (the local API's own events, expected.json) and the OpenAPI document
+events: setup ## remake events/ and the OpenAPI document; NAME=... (or ARTIFACT=...): that model's events
+ifneq ($(NAME)$(ARTIFACT),)
+	$(PY) events/make_events.py --model $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION \
+	    artifact=ARTIFACT)
+else
 	$(PY) events/make_events.py
 	$(PY) events/make_openapi.py
+endif
 
 bench: setup ## benchmarks side by side -> bench/results.json and a markdown table
 	$(PY) -m bench

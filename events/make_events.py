@@ -1,4 +1,6 @@
-"""Remake the API Gateway events in this folder: ``make events``.
+"""Remake the API Gateway events in this folder: ``make events``; or make a model's own events
+from its manifest: ``make events NAME=shapes`` (its newest artifact, or ``ARTIFACT=folder``)
+writes them into ``ARTIFACT/events/`` for ``make invoke EVENT=...``.
 
 Each event is what ``python -m local.api`` sends the function for that request to
 template.yaml, built by the local API's own builder (``local.events.api_event``, SAM CLI's
@@ -13,6 +15,7 @@ says what each event must answer with the fixture model loaded and the template'
 
 from __future__ import annotations
 
+import argparse
 import base64
 import io
 import json
@@ -30,11 +33,9 @@ from local.template import Template  # noqa: E402
 
 FIXTURE = HERE.parent / "tests" / "fixtures" / "mnist"
 DIGITS = FIXTURE / "digits.npz"
-MODEL_VERSION = json.loads((FIXTURE / "manifest.json").read_text())["version"]
 TEMPLATE = Template()
-MODEL_NAME = TEMPLATE.default("ModelName")
 MAX_INSTANCES = int(TEMPLATE.default("MaxInstances"))
-NOW = 1764300000.0  # the fixture model's version time: any fixed time would do
+NOW = 1764300000.0  # any fixed time would do: the files change only when the requests do
 
 
 def make_event(
@@ -50,8 +51,10 @@ def make_event(
 
 
 def png_base64(pixels: np.ndarray) -> str:
+    pixels = np.asarray(pixels, np.uint8)
+    pixels = pixels.squeeze(-1) if pixels.ndim == 3 and pixels.shape[-1] == 1 else pixels
     buffer = io.BytesIO()
-    Image.fromarray(pixels.astype(np.uint8), mode="L").save(buffer, format="PNG")
+    Image.fromarray(pixels, mode="L" if pixels.ndim == 2 else "RGB").save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -62,42 +65,59 @@ def pick_digit(label: int = 7) -> np.ndarray:
     return digits["x"][index]
 
 
-def build() -> tuple[dict[str, dict], dict[str, dict]]:
-    digit = pick_digit(7)
-    instance = digit.astype(int).tolist()
+def pick_example(manifest: dict, model: Path) -> tuple[np.ndarray, str]:
+    """A held-out example of a model's own test split that it answers right, and its label."""
+    from mlcore.predictor import Predictor
+    from training.data import held_out_split
+
+    x, y = held_out_split(manifest)
+    predicted = Predictor.from_file(str(model)).predict(x.astype(np.float32)).argmax(axis=1)
+    right = np.flatnonzero(predicted == y)
+    if not len(right):
+        raise SystemExit("the model answers no test example right: nothing to build events on")
+    return x[right[0]], manifest["labels"][int(y[right[0]])]
+
+
+def build(
+    example: np.ndarray, label: str, name: str, version: int
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Every event of the API for one model (name, version) and one example it answers with
+    `label`; the expectations a test holds the function to."""
+    instance = example.astype(int).tolist()
     dumps = json.dumps
-    out_of_range = digit.astype(int)
-    out_of_range[14, 14] = 300
+    out_of_range = example.astype(int)
+    out_of_range.flat[out_of_range.size // 2] = 300
+    truncated = example.reshape(-1)[:-1].astype(int).tolist()
     events: dict[str, tuple[dict, dict]] = {
         # good requests
         "predict-instances.json": (
             make_event("POST", "/predict", dumps({"instances": [instance]})),
-            {"status": 200, "labels": ["7"]},
+            {"status": 200, "labels": [label]},
         ),
         "predict-image.json": (
-            make_event("POST", "/predict", dumps({"images": [png_base64(digit)]})),
-            {"status": 200, "labels": ["7"]},
+            make_event("POST", "/predict", dumps({"images": [png_base64(example)]})),
+            {"status": 200, "labels": [label]},
         ),
         "tfserving-predict.json": (
             make_event(
                 "POST",
-                f"/v1/models/{MODEL_NAME}:predict",
+                f"/v1/models/{name}:predict",
                 dumps({"instances": [instance]}),
                 base64_body=False,
             ),
-            {"status": 200, "labels": ["7"]},
+            {"status": 200, "labels": [label]},
         ),
         "tfserving-predict-columnar.json": (
             make_event(
                 "POST",
-                f"/v1/models/{MODEL_NAME}/versions/{MODEL_VERSION}:predict",
+                f"/v1/models/{name}/versions/{version}:predict",
                 dumps({"signature_name": "serving_default", "inputs": [instance]}),
             ),
-            {"status": 200, "labels": ["7"]},
+            {"status": 200, "labels": [label]},
         ),
-        "tfserving-status.json": (make_event("GET", f"/v1/models/{MODEL_NAME}"), {"status": 200}),
+        "tfserving-status.json": (make_event("GET", f"/v1/models/{name}"), {"status": 200}),
         "tfserving-metadata.json": (
-            make_event("GET", f"/v1/models/{MODEL_NAME}/metadata"),
+            make_event("GET", f"/v1/models/{name}/metadata"),
             {"status": 200},
         ),
         "health.json": (make_event("GET", "/health"), {"status": 200}),
@@ -107,7 +127,7 @@ def build() -> tuple[dict[str, dict], dict[str, dict]]:
             {"status": 400, "code": "INVALID_JSON"},
         ),
         "bad-shape.json": (
-            make_event("POST", "/predict", dumps({"instances": [instance[:27]]})),
+            make_event("POST", "/predict", dumps({"instances": [truncated]})),
             {"status": 400, "code": "INVALID_SHAPE"},
         ),
         # NaN is not JSON, but Python's json (and TF Serving) accept the token: we refuse it.
@@ -120,7 +140,7 @@ def build() -> tuple[dict[str, dict], dict[str, dict]]:
             {"status": 400, "code": "VALUE_OUT_OF_RANGE"},
         ),
         "bad-type.json": (
-            make_event("POST", "/predict", dumps({"instances": [[[True] * 28] * 28]})),
+            make_event("POST", "/predict", dumps({"instances": [[True] * example.size]})),
             {"status": 400, "code": "INVALID_TYPE"},
         ),
         "bad-content-type.json": (
@@ -153,7 +173,7 @@ def build() -> tuple[dict[str, dict], dict[str, dict]]:
         "bad-ambiguous.json": (
             make_event(
                 "POST",
-                f"/v1/models/{MODEL_NAME}:predict",
+                f"/v1/models/{name}:predict",
                 dumps({"instances": [instance], "inputs": [instance]}),
             ),
             {"status": 400, "code": "AMBIGUOUS_INPUT"},
@@ -161,7 +181,7 @@ def build() -> tuple[dict[str, dict], dict[str, dict]]:
         "bad-signature.json": (
             make_event(
                 "POST",
-                f"/v1/models/{MODEL_NAME}:predict",
+                f"/v1/models/{name}:predict",
                 dumps({"signature_name": "classify", "instances": [instance]}),
             ),
             {"status": 400, "code": "UNKNOWN_SIGNATURE"},
@@ -171,7 +191,7 @@ def build() -> tuple[dict[str, dict], dict[str, dict]]:
             {"status": 404, "code": "MODEL_NOT_FOUND"},
         ),
         "bad-unknown-version.json": (
-            make_event("GET", f"/v1/models/{MODEL_NAME}/versions/1"),
+            make_event("GET", f"/v1/models/{name}/versions/1"),
             {"status": 404, "code": "VERSION_NOT_FOUND"},
         ),
         "bad-route.json": (
@@ -190,12 +210,27 @@ def build() -> tuple[dict[str, dict], dict[str, dict]]:
     }
 
 
-def main() -> None:
-    events, expected = build()
-    for name, event in events.items():
-        (HERE / name).write_text(json.dumps(event, indent=2) + "\n")
-    (HERE / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
-    print(f"wrote {len(events)} events and expected.json to {HERE}")
+def main(argv: list[str] | None = None) -> None:
+    from training.cli import add_artifact_arguments, chosen_artifact
+
+    parser = argparse.ArgumentParser(prog="events/make_events.py", description=__doc__)
+    add_artifact_arguments(parser)
+    parser.add_argument("--model", action="store_true", help="a model's own events (see above)")
+    args = parser.parse_args(argv)
+    if not args.model:  # the project's own events: the fixture model and a real "7"
+        manifest = json.loads((FIXTURE / "manifest.json").read_text())
+        example, label, out = pick_digit(7), "7", HERE
+    else:
+        artifact = chosen_artifact(args)
+        manifest = json.loads((artifact / "manifest.json").read_text())
+        example, label = pick_example(manifest, artifact / "model.tflite")
+        out = artifact / "events"
+        out.mkdir(exist_ok=True)
+    events, expected = build(example, label, manifest["name"], manifest["version"])
+    for filename, event in events.items():
+        (out / filename).write_text(json.dumps(event, indent=2) + "\n")
+    (out / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+    print(f"wrote {len(events)} events and expected.json to {out}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 4. the template's API on https://127.0.0.1:API_PORT (``python -m local.api``) with the
    template's parameters (its defaults, ``--parameter-overrides``, and the bucket, name and
    prefix above), behind a certificate that every request below verifies;
-5. real HTTPS requests: held-out digits of the model's own run (``held_out_split`` of its
+5. real HTTPS requests: held-out examples of the model's own run (``held_out_split`` of its
    manifest: none was seen in training) one per request as ``instances``, one as a PNG, a TF
    Serving predict, a metadata request, a bad request, one without the API key; then a
    table, the model's figures and where the logs and metrics went.
@@ -60,11 +60,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--s3-port", type=int, default=local_s3.DEFAULT_PORT)
     parser.add_argument("--api-port", type=int, default=3000)
     parser.add_argument("--api-key", default=os.environ.get("API_KEY") or None)
-    parser.add_argument("--digits", type=int, default=10, help="digits sent, one request each")
+    parser.add_argument(
+        "--examples", type=int, default=10, help="held-out examples sent, one request each"
+    )
     parser.add_argument("--state-dir", type=Path, default=tpl.ROOT / ".local" / "demo")
     args = parser.parse_args(argv)
-    if not 1 <= args.digits <= 100:
-        parser.error(f"--digits must be 1..100, got {args.digits}")
+    if not 1 <= args.examples <= 100:
+        parser.error(f"--examples must be 1..100, got {args.examples}")
     return args
 
 
@@ -234,8 +236,8 @@ class Demo:
         )
         return ca
 
-    def test_digits(self, manifest: dict):
-        """Held-out digits of the model's own run, spread over the classes."""
+    def test_examples(self, manifest: dict):
+        """Held-out examples of the model's own run, spread over the classes."""
         import numpy as np
 
         try:
@@ -249,7 +251,7 @@ class Demo:
             source = f"{DIGITS_FALLBACK} ({exc})"
         seen: dict[int, int] = {}
         rank = [seen.__setitem__(int(v), seen.get(int(v), 0) + 1) or seen[int(v)] for v in y]
-        picked = sorted(range(len(y)), key=lambda i: (rank[i], i))[: self.args.digits]
+        picked = sorted(range(len(y)), key=lambda i: (rank[i], i))[: self.args.examples]
         return x[picked], y[picked], source
 
     def request(self, session, check: Check, ca: Path, payload=None, key: bool = True) -> None:
@@ -281,12 +283,12 @@ class Demo:
         from PIL import Image
 
         labels = manifest["labels"]
-        x, y, source = self.test_digits(manifest)
-        self.say(f"[5/5] requests (digits: {source})")
+        x, y, source = self.test_examples(manifest)
+        self.say(f"[5/5] requests (examples: {source})")
         with requests.Session() as session:
             session.trust_env = False  # no proxies for loopback, no REQUESTS_CA_BUNDLE
             for i, (image, label) in enumerate(zip(x, y, strict=True)):
-                check = Check(f"digit {i + 1}", "POST", "/predict", 200, true_label=labels[label])
+                check = Check(f"example {i + 1}", "POST", "/predict", 200, true_label=labels[label])
                 self.request(session, check, ca, {"instances": [image.tolist()]})
                 self.read_prediction(check, labels)
             buffer = io.BytesIO()
@@ -349,12 +351,12 @@ class Demo:
             )
             if n == 0:
                 print("  ".join("-" * w for w in widths))
-        digits = [c for c in self.checks if c.true_label is not None and c.predicted is not None]
-        right = sum(c.true_label == c.predicted for c in digits)
-        latencies = sorted(c.latency_ms for c in self.checks if c.name.startswith("digit"))
+        answered = [c for c in self.checks if c.true_label is not None and c.predicted is not None]
+        right = sum(c.true_label == c.predicted for c in answered)
+        latencies = sorted(c.latency_ms for c in self.checks if c.name.startswith("example"))
         if latencies:
             print(
-                f"\n{right} of {len(digits)} digits right; batch-1 /predict latency over HTTPS: "
+                f"\n{right} of {len(answered)} right; batch-1 /predict latency over HTTPS: "
                 f"median {latencies[len(latencies) // 2]:.1f} ms (client side, warm)"
             )
         evaluation, sizes = manifest.get("evaluation", {}), manifest.get("sizes", {})

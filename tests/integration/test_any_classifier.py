@@ -63,6 +63,24 @@ def test_an_rgb_image_folder_is_trained_published_and_served_with_its_class_name
     assert main(["report", "--artifact", str(report.parent)]) == 0  # from the artifact alone
     assert f"report {report}" in capsys.readouterr().out and report.is_file()
 
+    # `make events NAME=shapes`: the model's own events, from its manifest and test split
+    import subprocess
+    import sys
+
+    from tests.local_support import ROOT
+
+    made = subprocess.run(
+        [sys.executable, "events/make_events.py", "--model", "--name", "shapes",
+         "--artifacts", str(artifacts)],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    events = artifacts / "shapes" / "7" / "events"
+    expected = json.loads((events / "expected.json").read_text())
+    assert expected["predict-image.json"]["labels"][0] in CLASSES
+    image_event = json.loads((events / "predict-image.json").read_text())
+    image_body = json.loads(base64.b64decode(image_event["body"]))
+
     published = {"bucket": s3_env, "prefix": "models", "name": "shapes", "version": 7}
     rng = np.random.default_rng(123)  # new drawings, never seen in training, other sizes
     shapes_drawn = [(shape, draw(shape, int(rng.integers(32, 96)), rng)) for shape in CLASSES * 8]
@@ -70,6 +88,10 @@ def test_an_rgb_image_folder_is_trained_published_and_served_with_its_class_name
         body = predict(api, {"images": [png(image) for _, image in shapes_drawn]})
         instances = predict(api, {"instances": [np.asarray(shapes_drawn[0][1].resize((32, 32)))
                                                 .tolist()]})  # fmt: skip
+        from_event = predict(api, image_body)
+    assert [p["label"] for p in from_event["predictions"]] == expected["predict-image.json"][
+        "labels"
+    ]
     labels = [p["label"] for p in body["predictions"]]
     assert set(labels) <= set(CLASSES)
     right = sum(label == shape for label, (shape, _) in zip(labels, shapes_drawn, strict=True))

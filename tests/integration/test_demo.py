@@ -75,7 +75,7 @@ def test_demo_trains_publishes_serves_and_reports(tmp_path):
     s3_port, api_port = free_port(), free_port()
     # 2 epochs on the sample: a real model in seconds, well clear of the int8 accuracy gate
     # (1 epoch on a 2,000-digit subset came within 0.6 points of it)
-    quick = ["--retrain", "--epochs", "2", "--digits", "5"]
+    quick = ["--retrain", "--epochs", "2", "--examples", "5"]
     result = run_demo(tmp_path, s3_port, api_port, *quick, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
@@ -98,8 +98,8 @@ def test_demo_trains_publishes_serves_and_reports(tmp_path):
         "status",
     ]
     for name in (
-        "digit 1:",
-        "digit 5:",
+        "example 1:",
+        "example 5:",
         "PNG image:",
         "TF Serving:",
         "metadata:",
