@@ -8,13 +8,15 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import requests
 from PIL import Image
 
-from tests.local_support import local_api
+from tests.local_support import ROOT, local_api
 from tests.shapes import CLASSES, draw, make_shapes
 from training.cli import main
 
@@ -64,11 +66,6 @@ def test_an_rgb_image_folder_is_trained_published_and_served_with_its_class_name
     assert f"report {report}" in capsys.readouterr().out and report.is_file()
 
     # `make events NAME=shapes`: the model's own events, from its manifest and test split
-    import subprocess
-    import sys
-
-    from tests.local_support import ROOT
-
     made = subprocess.run(
         [sys.executable, "events/make_events.py", "--model", "--name", "shapes",
          "--artifacts", str(artifacts)],
