@@ -6,6 +6,7 @@ The function's modules import as top-level modules (pyproject: pythonpath functi
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import io
 import json
@@ -40,6 +41,25 @@ def _template_environment(overrides: tuple[tuple[str, str], ...]) -> dict[str, s
         parameter_overrides={"BucketName": "serverless-ml-models", **dict(overrides)}
     )
     return template.environment(template.function("InferenceFunction"), shell_env={})
+
+
+@contextlib.contextmanager
+def function_configured(monkeypatch, cache_dir: Path, **parameters: str):
+    """The real handler configured as the template configures it (these parameter overrides,
+    e.g. BucketName=...), keeping the test's own AWS_* settings (the loopback S3); the real
+    app.get_store builds its store inside, and it is forgotten after."""
+    import app
+
+    reset_powertools(monkeypatch)
+    for name, value in template_environment(**parameters).items():
+        if not name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(cache_dir))
+    app.get_store.cache_clear()
+    try:
+        yield
+    finally:
+        app.get_store.cache_clear()
 
 
 def expected_events() -> dict[str, dict[str, Any]]:

@@ -49,26 +49,18 @@ def check_artifact(folder):
 def publish_and_serve(artifact, manifest, x, monkeypatch, s3_env, tmp_path, capsys):
     """`python -m training publish --artifact ARTIFACT`, then the function's handler in this
     process answers /predict for x; returns the class ids it answered."""
-    import app
-    from tests.function_support import invoke, reset_powertools, template_environment, with_body
+    from tests.function_support import function_configured, invoke, with_body
 
     command = ["publish", "--artifact", str(artifact), "--bucket", s3_env, "--prefix", "models"]
     assert main(command) == 0, capsys.readouterr().err
     assert (
         f"models/{manifest['name']}/{manifest['version']}/model.tflite" in capsys.readouterr().out
     )
-    reset_powertools(monkeypatch)
-    environment = template_environment(BucketName=s3_env, ModelName=manifest["name"])
-    for name, value in environment.items():
-        if not name.startswith("AWS_"):
-            monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
-    app.get_store.cache_clear()
-    try:
+    with function_configured(
+        monkeypatch, tmp_path / "cache", BucketName=s3_env, ModelName=manifest["name"]
+    ):
         event = json.loads((EVENTS_DIR / "predict-instances.json").read_text())
         answer = invoke(with_body(event, json.dumps({"instances": x.tolist()})))
-    finally:
-        app.get_store.cache_clear()
     assert answer.status == 200, answer.body
     assert answer.body["model"] == {"name": manifest["name"], "version": manifest["version"]}
     return [p["class_id"] for p in answer.body["predictions"]]

@@ -14,12 +14,12 @@ import pytest
 from tests.function_support import (
     FIXTURE_DIR,
     expected_events,
+    function_configured,
     invoke,
     log_records,
     metric_values,
     new_version,
     reset_powertools,
-    template_environment,
     with_body,
 )
 
@@ -40,15 +40,8 @@ def function_env(s3_env, monkeypatch, tmp_path):
 
     The real app.get_store builds the store (boto3 over HTTP); it is forgotten after the test.
     """
-    import app
-
-    for name, value in template_environment(BucketName=s3_env).items():
-        if not name.startswith("AWS_"):  # keep the test's loopback S3 settings
-            monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
-    app.get_store.cache_clear()
-    yield s3_env
-    app.get_store.cache_clear()
+    with function_configured(monkeypatch, tmp_path / "cache", BucketName=s3_env):
+        yield s3_env
 
 
 def publish_copy(tmp_path, bucket: str, version: int) -> None:

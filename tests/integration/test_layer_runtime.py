@@ -43,24 +43,13 @@ def host_layer(tmp_path_factory) -> Path:
     if machine not in HOST_PLATFORMS:
         pytest.skip(f"no manylinux wheels for {machine}")
     artifacts = tmp_path_factory.mktemp("host-layer")
-    result = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-f",
-            str(LAYER_DIR / "Makefile"),
-            "build-RuntimeLayer",
-            f"ARTIFACTS_DIR={artifacts}",
-            f"PYTHON={sys.executable}",
-            f"PYTHON_VERSION={sys.version_info.major}.{sys.version_info.minor}",
-            f"PLATFORMS={HOST_PLATFORMS[machine]}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    build_for_this_host(
+        LAYER_DIR / "Makefile",
+        "build-RuntimeLayer",
+        artifacts,
+        f"PYTHON={sys.executable}",
+        f"PLATFORMS={HOST_PLATFORMS[machine]}",
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    print(result.stdout)
     return artifacts / "python"
 
 
@@ -68,22 +57,22 @@ def host_layer(tmp_path_factory) -> Path:
 def host_function(tmp_path_factory) -> Path:
     """The function package as its own Makefile builds it (its modules and mlcore)."""
     artifacts = tmp_path_factory.mktemp("host-function")
+    build_for_this_host(FUNCTION_DIR / "Makefile", "build-InferenceFunction", artifacts)
+    return artifacts
+
+
+def build_for_this_host(makefile: Path, target: str, artifacts: Path, *variables: str) -> None:
+    """What `sam build` runs for a makefile build method, for this machine's Python."""
     result = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-f",
-            str(FUNCTION_DIR / "Makefile"),
-            "build-InferenceFunction",
-            f"ARTIFACTS_DIR={artifacts}",
-            f"PYTHON_VERSION={sys.version_info.major}.{sys.version_info.minor}",
-        ],
+        ["make", "--no-print-directory", "-f", str(makefile), target,
+         f"ARTIFACTS_DIR={artifacts}",
+         f"PYTHON_VERSION={sys.version_info.major}.{sys.version_info.minor}", *variables],
         capture_output=True,
         text=True,
-        timeout=300,
-    )
+        timeout=600,
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    return artifacts
+    print(result.stdout)
 
 
 def run_isolated(script: str, *paths: Path, env: dict[str, str] | None = None) -> dict:

@@ -218,9 +218,8 @@ def test_every_quantization_mode_is_gated_through_the_predictor_and_served(
     model of every mode and answers what that predictor answers."""
     import dataclasses
 
-    import app
     from mlcore.predictor import Predictor
-    from tests.function_support import invoke, reset_powertools, template_environment, with_body
+    from tests.function_support import function_configured, invoke, with_body
     from training.data import held_out_split
     from training.pipeline import package
     from training.publish import publish
@@ -240,17 +239,9 @@ def test_every_quantization_mode_is_gated_through_the_predictor_and_served(
     assert manifest["evaluation"]["quantized"]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
     publish(result.artifact_dir, s3_env, "models")
-    reset_powertools(monkeypatch)
-    for name, value in template_environment(BucketName=s3_env).items():
-        if not name.startswith("AWS_"):
-            monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
-    app.get_store.cache_clear()
-    try:
+    with function_configured(monkeypatch, tmp_path / "cache", BucketName=s3_env):
         event = json.loads((EVENTS_DIR / "predict-instances.json").read_text())
         answer = invoke(with_body(event, json.dumps({"instances": x_test[:50].tolist()})))
-    finally:
-        app.get_store.cache_clear()
     assert answer.status == 200, answer.body
     assert answer.body["model"]["version"] == config.version
     assert [p["class_id"] for p in answer.body["predictions"]] == served_labels[:50].tolist()
