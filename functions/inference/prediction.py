@@ -6,17 +6,21 @@ from typing import Any
 
 import numpy as np
 
+TOP_K = 3  # classes named in each answer's "top" (what a person reads: the page shows them)
+
 
 def classify(probabilities: np.ndarray, labels: list[str]) -> list[dict[str, Any]]:
-    """One answer per row: the top class, its label and confidence, and every probability."""
-    top = probabilities.argmax(axis=1)
+    """One answer per row: the top class, its label and confidence, every probability, and the
+    TOP_K most probable classes by name, highest first (ties: the lower class id first)."""
+    ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :TOP_K].tolist()
     rows = probabilities.astype(np.float64).tolist()
     return [
         {
-            "label": labels[class_id],
-            "class_id": int(class_id),
-            "confidence": row[class_id],
+            "label": labels[order[0]],
+            "class_id": order[0],
+            "confidence": row[order[0]],
             "probabilities": row,
+            "top": [{"label": labels[i], "confidence": row[i]} for i in order],
         }
-        for class_id, row in zip(top.tolist(), rows, strict=True)
+        for order, row in zip(ranked, rows, strict=True)
     ]

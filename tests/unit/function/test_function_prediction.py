@@ -116,3 +116,15 @@ def test_classify_names_the_top_class():
     )
     assert [(r["label"], r["class_id"]) for r in rows] == [("dog", 1), ("cat", 0)]
     assert rows[1]["confidence"] == 0.5 and rows[1]["probabilities"] == [0.5, 0.25, 0.25]
+    assert rows[0]["top"] == [
+        {"label": "dog", "confidence": pytest.approx(0.7)},
+        {"label": "owl", "confidence": pytest.approx(0.2)},
+        {"label": "cat", "confidence": pytest.approx(0.1)},
+    ]
+    assert [t["label"] for t in rows[1]["top"]] == ["cat", "dog", "owl"]  # ties: lower id first
+
+
+def test_classify_names_at_most_the_classes_there_are():
+    (row,) = classify(np.array([[0.3, 0.7]], dtype=np.float32), ["no", "yes"])
+    assert [t["label"] for t in row["top"]] == ["yes", "no"]
+    assert row["top"][0]["confidence"] == row["confidence"]
