@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_DIR = ROOT / "functions" / "inference"
 TARGET = FUNCTION_DIR / "openapi.json"
 API_KEY_HEADER = "x-api-key"
-OPEN_PATHS = {"/health", "/openapi.json"}  # no API key (template.yaml: Auth per event)
+OPEN_PATHS = {"/", "/health", "/openapi.json"}  # GET without a key (template.yaml: Auth per event)
 
 
 def document() -> dict:

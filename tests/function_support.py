@@ -97,6 +97,8 @@ def invoke(event: dict[str, Any], context: LambdaContext | None = None) -> HttpR
         body = base64.b64decode(body).decode()
     headers = dict(response.get("headers") or {})  # REST API responses use multiValueHeaders
     headers.update({k: ", ".join(v) for k, v in (response.get("multiValueHeaders") or {}).items()})
+    if headers.get("Content-Type", "").startswith("text/"):  # the page at GET /
+        return HttpResult(response["statusCode"], headers, body)
     return HttpResult(response["statusCode"], headers, json.loads(body))
 
 

@@ -38,7 +38,19 @@ tracer = Tracer()  # disabled outside Lambda and with POWERTOOLS_TRACE_DISABLED=
 metrics = Metrics()  # namespace, service: POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME
 app = APIGatewayRestResolver()
 
-OPENAPI_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openapi.json")
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPENAPI_FILE = os.path.join(HERE, "openapi.json")
+PAGE_FILE = os.path.join(HERE, "page.html")
+# The page may load nothing and call nothing but this API (its script and style are inline),
+# and no other site may frame it (it holds an API key).
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src blob:; connect-src 'self'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
 
 
 # -- the process-wide model store ---------------------------------------------------------
@@ -304,6 +316,21 @@ def _openapi_text() -> str:
 @app.get("/openapi.json", summary="This API's OpenAPI document (generated from these routes)")
 def openapi_document():  # no return annotation: OpenAPI would try to describe Response
     return Response(200, content_types.APPLICATION_JSON, _openapi_text())
+
+
+@functools.cache
+def _page_text() -> str:
+    with open(PAGE_FILE, encoding="utf-8") as f:
+        return f.read()
+
+
+@app.get(
+    "/",
+    summary="A page to draw a digit on (or upload a photo) that asks POST /predict",
+    responses={200: {"description": "the page", "content": {"text/html": {}}}},
+)
+def page():  # no return annotation: OpenAPI would try to describe Response
+    return Response(200, content_types.TEXT_HTML, _page_text(), headers=PAGE_HEADERS)
 
 
 @app.post(

@@ -119,8 +119,8 @@ def test_function_and_layer_fit_the_budget(sam_build, layer, function):
 
 
 def test_function_package_is_only_the_python_modules_and_their_bytecode(function):
-    """Its own modules and the shared mlcore package, each with its bytecode, and the API's
-    OpenAPI document."""
+    """Its own modules and the shared mlcore package, each with its bytecode, the API's
+    OpenAPI document and the page it serves at GET /."""
     built = sorted(p.relative_to(function).as_posix() for p in function.rglob("*") if p.is_file())
     sources = [p.name for p in FUNCTION_DIR.glob("*.py")]
     sources += [f"mlcore/{p.name}" for p in MLCORE_DIR.glob("*.py")]
@@ -130,7 +130,7 @@ def test_function_package_is_only_the_python_modules_and_their_bytecode(function
             f"{Path(name).parent}/__pycache__/{Path(name).stem}.cpython-313.pyc".lstrip("./")
             for name in sources
         ]
-    assert built == sorted([*sources, "openapi.json"])
+    assert built == sorted([*sources, "openapi.json", "page.html"])
 
 
 def test_no_tensorflow_anywhere_in_the_build(sam_build):

@@ -295,8 +295,9 @@ def test_api_events_are_plain_sam_api_events_on_inference_api(template):
     } <= routes
 
 
-OPEN_ROUTES = {("/health", "get"), ("/openapi.json", "get")}
-CATCH_ALL = {"/{proxy+}", "/"}
+OPEN_ROUTES = {("/", "get"), ("/health", "get"), ("/openapi.json", "get")}
+ANY = "x-amazon-apigateway-any-method"
+CATCH_ALL = {("/{proxy+}", ANY), ("/", ANY)}  # only for the function's JSON 404s and 405s
 
 
 def test_api_key_is_required_everywhere_but_the_open_routes(deployed):
@@ -352,9 +353,9 @@ def test_every_route_of_the_function_reaches_it_through_the_api(deployed):
         serving = [
             (path, method)
             for (path, method) in methods
-            if method in (route.method.lower(), "x-amazon-apigateway-any-method")
+            if method in (route.method.lower(), ANY)
             and resource_matches(path, example)
-            and path not in CATCH_ALL
+            and (path, method) not in CATCH_ALL
         ]
         assert serving, f"no API event routes {route.method} {example} to the function"
 

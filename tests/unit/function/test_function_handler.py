@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from html.parser import HTMLParser
 
 import pytest
 
@@ -67,6 +68,9 @@ def test_the_predict_answer(served, load_event):
     assert prediction["label"] == "7" and prediction["class_id"] == 7
     assert prediction["confidence"] == max(prediction["probabilities"]) > 0.5
     assert len(prediction["probabilities"]) == 10
+    assert prediction["top"][0] == {"label": "7", "confidence": prediction["confidence"]}
+    confidences = [t["confidence"] for t in prediction["top"]]
+    assert len(confidences) == 3 and confidences == sorted(prediction["probabilities"])[:-4:-1]
     assert body["model"] == {"name": "mnist", "version": V1}
 
 
@@ -195,6 +199,59 @@ def test_openapi_document_is_generated_from_the_routes_not_written_by_hand():
         text=True,
     )
     assert completed.returncode == 0, completed.stderr
+
+
+class Elements(HTMLParser):
+    """Each element's attributes, by id; and every URL the page would load by itself."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.by_id: dict[str, dict[str, str | None]] = {}
+        self.urls: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attributes = {"tag": tag, **dict(attrs)}
+        if attributes.get("id"):
+            self.by_id[attributes["id"]] = attributes
+        self.urls += [v for k, v in attrs if k in ("src", "href", "action", "data") and v]
+
+
+def test_the_page_is_served_without_a_model(serve, load_event):
+    """GET / answers the page whatever the registry holds: it needs no model, only POST
+    /predict does."""
+    serve(FakeS3())
+    event = load_event("health.json")
+    event["path"] = event["resource"] = "/"
+    result = invoke(event)
+    assert result.status == 200
+    assert result.headers["Content-Type"] == "text/html"
+    assert "connect-src 'self'" in result.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in result.headers["Content-Security-Policy"]
+    page = Elements(result.body)
+    wanted = {
+        "pad": ("canvas", None),
+        "predict": ("button", "button"),
+        "clear": ("button", "button"),
+        "api-key": ("input", "password"),
+        "upload": ("input", "file"),
+        "result": ("div", None),
+    }
+    assert {k: (page.by_id[k]["tag"], page.by_id[k].get("type")) for k in wanted} == wanted
+    assert "value" not in page.by_id["api-key"]  # the deployed page starts empty
+    assert page.urls == []  # loads nothing: script and style are inline
+    assert 'fetch(apiUrl("predict")' in result.body
+
+
+def test_other_methods_on_the_page_are_405(served, load_event):
+    event = load_event("health.json")
+    event["httpMethod"], event["path"], event["resource"] = "POST", "/", "/"
+    result = invoke(event)
+    assert (result.status, result.code, result.headers.get("Allow")) == (
+        405,
+        "METHOD_NOT_ALLOWED",
+        "GET",
+    )
 
 
 def test_tfserving_routes_with_a_version(served, load_event):
