@@ -13,6 +13,9 @@ Added here, because sam leaves them to the deployed API Gateway (each has a test
 - the request validator (``RequestModel`` with ``ValidateBody``, JSON schema draft 4);
 - API Gateway's own answers from the template's ``GatewayResponses`` (no route, API key,
   invalid body, too large, integration failure) instead of sam's ``{"message": ...}``;
+- the page at ``GET /`` (an HTML answer of the function) gets this API's key as the value of
+  its ``<input id="api-key">``, so it works at once (local only: the deployed page starts
+  empty). Whoever can reach the loopback port can read the key there;
 - what sam's event gets wrong for this template: one requestId (and request time) for every
   request (``RequestContext``'s defaults are computed once, at import), which would give every
   log line of the function the same correlation id; a body that is not UTF-8 (sam answers 502,
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hmac
+import html
 import json
 import os
 import re
@@ -120,6 +124,15 @@ def render(api: dict, response_type: str, detail: str, request_id: str, stage: s
     return Response(body, status, headers)
 
 
+PAGE_KEY_FIELD = re.compile(r'<input\b[^>]*?\bid="api-key"')
+
+
+def fill_api_key(page: str, key: str) -> str:
+    """The page with ``key`` as the value of its ``<input id="api-key">`` (the first one)."""
+    value = html.escape(key, quote=True)
+    return PAGE_KEY_FIELD.sub(lambda m: f'{m.group(0)} value="{value}"', page, count=1)
+
+
 def body_errors(schema: dict | None, content_type: str | None, body: bytes) -> str | None:
     """Why a body fails the request validator, or None. Only JSON is checked (no
     Content-Type counts as JSON, as API Gateway assumes)."""
@@ -156,6 +169,7 @@ class LocalApi(LocalApigwService):
         self._app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
         self._app.register_error_handler(GatewayError, self._answer)
         self._app.after_request(self._request_id_header)
+        self._app.after_request(self._fill_page_key)
 
     def _construct_error_handling(self):
         """sam answers 403 {"message": ...}: API Gateway's responses, as the template says."""
@@ -186,6 +200,13 @@ class LocalApi(LocalApigwService):
 
     def _request_id_header(self, response: Response) -> Response:
         response.headers["x-amzn-RequestId"] = self._request_id()
+        return response
+
+    def _fill_page_key(self, response: Response) -> Response:
+        if (request.method, request.path, response.status_code) == ("GET", "/", 200) and (
+            response.mimetype == "text/html"
+        ):
+            response.set_data(fill_api_key(response.get_data(as_text=True), self.api_key))
         return response
 
     def _method(self) -> tpl.Method | None:
@@ -332,6 +353,8 @@ def describe(service: LocalApi, functions: dict, base_url: str, ca: Path | None,
         lines += [f"CA certificate: {ca}", f"  curl --cacert {ca} {base_url}/health"]
     if any(m.api_key_required for m in service.methods.values()):
         lines.append(f"API key (header {API_KEY_HEADER}): {service.api_key}")
+    if ("/", "GET") in service.methods:
+        lines.append(f"Page to draw on (the API key filled in): {base_url}/")
     lines.append(f"Function log (JSON logs, EMF metrics, START/END/REPORT): {log}")
     for function in functions.values():
         lines.append(

@@ -9,8 +9,9 @@
    prefix above), behind a certificate that every request below verifies;
 5. real HTTPS requests: held-out examples of the model's own run (``held_out_split`` of its
    manifest: none was seen in training) one per request as ``instances``, one as a PNG, a TF
-   Serving predict, a metadata request, a bad request, one without the API key; then a
-   table, the model's figures and where the logs and metrics went.
+   Serving predict, a metadata request, a bad request, one without the API key, and the
+   page to draw on (``GET /``, the key filled in); then a table, the model's figures, where
+   the logs and metrics went, and the page's address (``--serve`` keeps it up until Ctrl-C).
 
 Everything it starts runs in its own process group and is stopped on the way out: at the
 end, on failure, on Ctrl-C or SIGTERM. A busy port is an error, never silently replaced.
@@ -64,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--examples", type=int, default=10, help="held-out examples sent, one request each"
     )
     parser.add_argument("--state-dir", type=Path, default=tpl.ROOT / ".local" / "demo")
+    parser.add_argument(
+        "--serve", action="store_true", help="keep S3 and the API (and its page) up until Ctrl-C"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.examples <= 100:
         parser.error(f"--examples must be 1..100, got {args.examples}")
@@ -236,6 +240,27 @@ class Demo:
         )
         return ca
 
+    def page_url(self) -> str:
+        return f"https://127.0.0.1:{self.args.api_port}/"
+
+    def check_page(self, session, ca: Path) -> None:
+        """GET /, without a key: the page to draw on, with this API's key filled in."""
+        import html
+
+        check = Check("page to draw on", "GET", "/", 200)
+        self.checks.append(check)
+        started = time.perf_counter()
+        response = session.get(self.page_url(), verify=str(ca), timeout=30)
+        check.latency_ms = (time.perf_counter() - started) * 1000
+        check.status = response.status_code
+        filled = f'id="api-key" value="{html.escape(self.api_key, quote=True)}"'
+        if check.status != 200 or not response.headers.get("content-type", "").startswith(
+            "text/html"
+        ):
+            check.problem = f"expected the page (200 text/html), got {check.status}"
+        elif 'id="pad"' not in response.text or filled not in response.text:
+            check.problem = "the page lacks its drawing pad or the API key"
+
     def test_examples(self, manifest: dict):
         """Held-out examples of the model's own run, spread over the classes."""
         import numpy as np
@@ -312,6 +337,7 @@ class Demo:
             self.request(session, bad, ca, {"instances": [[1, 2, 3]]})
             forbidden = Check("no API key", "POST", "/predict", 403, "FORBIDDEN")
             self.request(session, forbidden, ca, {"instances": [x[0].tolist()]}, key=False)
+            self.check_page(session, ca)
 
     @staticmethod
     def read_prediction(check: Check, labels: list[str]) -> None:
@@ -389,6 +415,12 @@ class Demo:
         for step in ("train", "publish"):
             if step in self.timings:
                 print(f"  {step}: {self.log(step)}")
+        ca = self.api_state / "ca.pem"
+        print(
+            f"Page to draw on: {self.page_url()} (the API key filled in; the browser does not "
+            f"know the certificate's CA, {ca}: accept its warning or import the CA)"
+            + ("" if self.args.serve else "; `make demo SERVE=1` keeps it up")
+        )
 
     def run(self) -> bool:
         started = time.perf_counter()
@@ -413,7 +445,18 @@ class Demo:
             f"({steps})" + (f": {len(failed)} request(s) answered wrongly" if failed else ""),
             flush=True,
         )
+        if self.args.serve and not failed:
+            self.serve()
         return not failed
+
+    def serve(self) -> None:
+        self.say(f"\nServing until Ctrl-C: the page on {self.page_url()}, S3 and the API.")
+        try:
+            code = self.children["api"].wait()
+        except KeyboardInterrupt:
+            self.say("stopping")
+            return
+        raise DemoError(f"the local API exited ({code}); see {self.log('api')}")
 
 
 def _interrupt(signum, frame):

@@ -105,9 +105,11 @@ def test_demo_trains_publishes_serves_and_reports(tmp_path):
         "metadata:",
         "bad shape:",
         "no API key:",
+        "page to draw on: GET /",
     ):
         assert name in out
     assert "400 INVALID_SHAPE" in out and "403 FORBIDDEN" in out
+    assert f"Page to draw on: https://127.0.0.1:{api_port}/ (the API key filled in" in out
     assert "accuracy on 500 held-out test examples, with 95% intervals" in out
     assert "Demo passed" in out
     assert (tmp_path / "state" / "api" / "function.log").is_file()
@@ -154,4 +156,35 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path, artifact):
             demo.wait()
     assert demo.returncode == 130, out + err
     assert "interrupted: stopping what the demo started" in err
+    assert_ports_free(s3_port, api_port)
+
+
+def test_serve_keeps_the_page_up_until_ctrl_c(tmp_path, artifact):
+    import requests
+
+    s3_port, api_port = free_port(), free_port()
+    out = tmp_path / "demo.out"
+    with open(out, "w") as stdout:
+        demo = subprocess.Popen(
+            demo_command(tmp_path, s3_port, api_port, "--serve"),
+            cwd=ROOT,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        processes.wait_until(
+            lambda: "Serving until Ctrl-C" in out.read_text(), 120, demo, "the demo"
+        )
+        ca = tmp_path / "state" / "api" / "ca.pem"
+        page = requests.get(f"https://127.0.0.1:{api_port}/", verify=str(ca), timeout=30)
+        assert page.status_code == 200 and 'id="api-key" value="demo-test-key"' in page.text
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 0, out.read_text()[-3000:]
+    assert "Demo passed" in out.read_text()
     assert_ports_free(s3_port, api_port)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from local.api import LocalApi, make_certificates, render
+from local.api import LocalApi, fill_api_key, make_certificates, render
 from local.events import api_event
 from local.function import FunctionFailed, InvokeResult
 from local.template import Template
@@ -117,6 +117,35 @@ def test_api_key_per_resource_and_method(client, runner):
     assert send(client, "GET", "/health", key=None).status_code == 200
     assert send(client, "GET", "/health", key="wrong").status_code == 200  # not checked there
     assert send(client, "POST", "/predict", json={"images": []}).status_code == 200
+
+
+FIELD = '<input type="password" id="api-key" autocomplete="off">'
+
+
+def html(body: str) -> dict:
+    return {"statusCode": 200, "headers": {"Content-Type": "text/html"}, "body": body}
+
+
+def test_the_page_is_open_and_gets_this_apis_key(client, runner):
+    runner.answer = html(f"<p>{FIELD}</p>")
+    answer = send(client, "GET", "/", key=None)
+    assert answer.status_code == 200 and answer.mimetype == "text/html"
+    filled = f'<p><input type="password" id="api-key" value="{KEY}" autocomplete="off"></p>'
+    assert answer.text == filled
+    assert int(answer.headers["Content-Length"]) == len(filled.encode())
+    assert send(client, "POST", "/", key=None).status_code == 403  # other methods need the key
+    assert send(client, "POST", "/", data="{}").text == f"<p>{FIELD}</p>"  # not GET: untouched
+    assert send(client, "GET", "/health").text == f"<p>{FIELD}</p>"  # another path: untouched
+    runner.answer = {**OK, "body": json.dumps({"field": FIELD})}
+    assert send(client, "GET", "/").json == {"field": FIELD}  # not HTML: untouched
+
+
+def test_the_key_is_escaped_into_the_page():
+    assert fill_api_key(FIELD, 'a"b<&') == FIELD.replace(
+        'id="api-key"', 'id="api-key" value="a&quot;b&lt;&amp;"'
+    )
+    assert fill_api_key('<input id="other">', "k") == '<input id="other">'
+    assert fill_api_key(FIELD + FIELD, "k").count('value="k"') == 1
 
 
 def test_request_model_validates_post_predict_only(client, runner):

@@ -127,6 +127,8 @@ def test_each_api_events_own_settings(project):
     assert not methods[("/health", "GET")].api_key_required
     assert not methods[("/openapi.json", "GET")].api_key_required
     assert methods[("/health", "ANY")].api_key_required
+    assert not methods[("/", "GET")].api_key_required  # the page; the key is typed into it
+    assert methods[("/", "ANY")].api_key_required
     assert {("/v1/models/{proxy+}", "ANY"), ("/{proxy+}", "ANY"), ("/", "ANY")} <= set(methods)
     assert not any(m.iam for m in methods.values())
     api = project.api_properties(methods[("/predict", "POST")].api_id)
