@@ -46,6 +46,7 @@ OUTPUT   ?=
 DRY_RUN  ?=
 ARTIFACTS ?=
 PYTEST_ARGS ?=
+SERVE    ?=
 
 export SAM_CLI_TELEMETRY = 0
 
@@ -56,7 +57,24 @@ export SAM_CLI_TELEMETRY = 0
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed ## create .venv with every pinned dependency (training, tests, SAM CLI)
+setup: $(VENV)/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), and chromium
+
+# Debian's chromium, for the page's browser test (Playwright's Python API drives it; its own
+# browser download is unreachable here): installed with apt where apt is available and it is
+# missing. Elsewhere a warning; the browser test then fails and says why.
+CHROMIUM ?= /usr/bin/chromium
+SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: chromium
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium (apt-get) for the browser test"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null && exit 0; \
+	fi; \
+	echo "warning: no $(CHROMIUM) and it could not be installed (apt-get install chromium);" \
+	     "the browser test (make test-slow) fails until it is there" >&2
 
 # Re-run only when the lock changes. pip is pinned too, so a fresh clone resolves the same way.
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -161,10 +179,10 @@ local-api: setup ## the template's API on https://127.0.0.1:API_PORT (Docker-fre
 s3-local: setup ## a real S3-protocol server on 127.0.0.1:S3_PORT with the bucket created
 	$(PY) -m local.s3 --port $(S3_PORT) --bucket $(BUCKET)
 
-demo: setup ## the whole loop offline: S3, train (or reuse), publish, local API, real HTTPS requests
+demo: setup ## the whole loop offline: S3, train (or reuse), publish, local API, requests (SERVE=1: keep the page up)
 	$(PY) -m local.demo $(call flags,name=NAME dataset=DATASET epochs=EPOCHS artifacts=ARTIFACTS \
 	    limit=LIMIT api-key=API_KEY) $(REGISTRY_FLAGS) --s3-port $(S3_PORT) --api-port $(API_PORT) \
-	    $(if $(PARAMS),--parameter-overrides $(PARAMS))
+	    $(if $(SERVE),--serve) $(if $(PARAMS),--parameter-overrides $(PARAMS))
 
 events: setup ## remake events/ and the OpenAPI document; NAME=... (or ARTIFACT=...): that model's events
 ifneq ($(NAME)$(ARTIFACT),)
