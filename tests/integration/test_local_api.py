@@ -145,7 +145,7 @@ def test_api_key_required_and_checked(api, digits):
             "INVALID_JSON",
         ),
         ("GET", "/no/such/route", {}, 404, "ROUTE_NOT_FOUND"),
-        ("GET", "/", {}, 404, "ROUTE_NOT_FOUND"),
+        ("POST", "/", {"json": {}}, 405, "METHOD_NOT_ALLOWED"),  # GET / is the page
         ("GET", "/v1/models/other", {}, 404, "MODEL_NOT_FOUND"),
         ("GET", "/v1/models/mnist/versions/1", {}, 404, "VERSION_NOT_FOUND"),
         (
@@ -173,6 +173,13 @@ def test_bad_requests_answer_4xx_with_codes(api, method, path, kwargs, status, c
     body = answer.json()
     assert body["code"] == code and isinstance(body["error"], str) and body["error"]
     assert "Traceback" not in answer.text
+
+
+def test_the_page_needs_no_key_and_has_this_apis_key(api):
+    page = call(api, "GET", "/", key=False)
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html"
+    assert f'id="api-key" value="{api.key}"' in page.text and '<canvas id="pad"' in page.text
+    assert call(api, "POST", "/", key=False).status_code == 403  # other methods need the key
 
 
 def test_twenty_concurrent_clients(api, digits):
