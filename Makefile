@@ -61,9 +61,10 @@ setup: $(VENV)/.installed chromium ## create .venv with every pinned dependency 
 
 # Debian's chromium, for the page's browser test (Playwright's Python API drives it; its own
 # browser download is unreachable here): installed with apt where apt is available and it is
-# missing. Elsewhere a warning; the browser test then fails and says why.
+# missing (as root, or with sudo that needs no password). Otherwise a warning: the browser
+# test then fails and says why (it skips only where there is no apt-get, outside CI).
 CHROMIUM ?= /usr/bin/chromium
-SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
+SUDO     := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
 .PHONY: chromium
 chromium:
@@ -71,7 +72,7 @@ chromium:
 	if command -v apt-get >/dev/null; then \
 	  echo "installing Debian's chromium (apt-get) for the browser test"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null && exit 0; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && exit 0; \
 	fi; \
 	echo "warning: no $(CHROMIUM) and it could not be installed (apt-get install chromium);" \
 	     "the browser test (make test-slow) fails until it is there" >&2

@@ -45,7 +45,7 @@ PAGE_FILE = os.path.join(HERE, "page.html")
 # and no other site may frame it (it holds an API key).
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
-    "style-src 'unsafe-inline'; img-src blob:; connect-src 'self'; base-uri 'none'; "
+    "style-src 'unsafe-inline'; img-src blob: data:; connect-src 'self'; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

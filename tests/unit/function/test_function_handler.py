@@ -239,7 +239,7 @@ def test_the_page_is_served_without_a_model(serve, load_event):
     }
     assert {k: (page.by_id[k]["tag"], page.by_id[k].get("type")) for k in wanted} == wanted
     assert "value" not in page.by_id["api-key"]  # the deployed page starts empty
-    assert page.urls == []  # loads nothing: script and style are inline
+    assert page.urls == ["data:,"]  # loads nothing: script and style inline, an empty icon
     assert 'fetch(apiUrl("predict")' in result.body
 
 
