@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 POINTER_FILE = "latest.json"
@@ -79,9 +79,22 @@ class Registry:
 
 @dataclass(frozen=True)
 class Pointer:
-    """latest.json: the version readers serve."""
+    """latest.json: the version readers serve, as a versioned document.
+
+    ``revision`` counts the changes of the document: each writer reads the pointer with its
+    ETag, writes revision + 1 only if the ETag is unchanged (If-Match; If-None-Match: * when
+    there is none yet) and starts again from a fresh read if another writer got there first,
+    so no change is lost and the revision never repeats. A pointer written before revisions
+    existed reads as revision 0. ``extra`` keeps the fields this code does not know (a
+    canary, a history) as they are, so an older writer never drops a newer one's fields.
+    """
 
     version: int
+    revision: int = 0
+    updated_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    KNOWN = ("name", "version", "revision", "manifest_key", "updated_at")
 
     @classmethod
     def parse(cls, data: bytes | str | dict) -> Pointer:
@@ -89,7 +102,7 @@ class Pointer:
         if not isinstance(data, dict):
             try:
                 data = json.loads(data)
-            except (UnicodeDecodeError, ValueError):
+            except (UnicodeDecodeError, ValueError, RecursionError):
                 raise ValueError(f"{POINTER_FILE} is not JSON") from None
         if not isinstance(data, dict) or "version" not in data:
             raise ValueError(f"{POINTER_FILE} has no 'version'")
@@ -97,12 +110,28 @@ class Pointer:
             version = check_version(data["version"])
         except ValueError as exc:
             raise ValueError(f"{POINTER_FILE}: {exc}") from None
-        return cls(version=version)
+        revision = data.get("revision", 0)
+        if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
+            raise ValueError(f"{POINTER_FILE}: revision {revision!r} is not an integer >= 0")
+        updated_at = data.get("updated_at")
+        extra = {k: v for k, v in data.items() if k not in cls.KNOWN}
+        return cls(version, revision, updated_at if isinstance(updated_at, str) else None, extra)
 
-    def document(self, registry: Registry, updated_at: str) -> dict[str, Any]:
+    def moved_to(self, version: int, updated_at: str) -> Pointer:
+        """The next revision of this document, serving `version` (other fields kept)."""
+        return Pointer(check_version(version), self.revision + 1, updated_at, dict(self.extra))
+
+    @classmethod
+    def first(cls, version: int, updated_at: str) -> Pointer:
+        """Revision 1: the document of a registry that had no pointer."""
+        return cls(check_version(version), 1, updated_at)
+
+    def document(self, registry: Registry) -> dict[str, Any]:
         return {
+            **self.extra,
             "name": registry.name,
             "version": self.version,
+            "revision": self.revision,
             "manifest_key": registry.manifest_key(self.version),
-            "updated_at": updated_at,
+            "updated_at": self.updated_at,
         }

@@ -40,6 +40,7 @@ def test_the_template_allows_exactly_the_same_names():
         ({"version": 0}, "positive integer"),
         ({"version": True}, "positive integer"),
         ({"version": "v3"}, "positive integer"),
+        (b"[" * 100_000, "not JSON"),
     ],
 )
 def test_a_bad_pointer_says_what_is_wrong(document, problem):
@@ -49,6 +50,27 @@ def test_a_bad_pointer_says_what_is_wrong(document, problem):
 
 def test_pointer_round_trip():
     registry = Registry("models", "mnist")
-    document = Pointer(12).document(registry, "2026-11-30T00:00:00Z")
-    assert Pointer.parse(document) == Pointer(12)
+    document = Pointer.first(12, "2026-11-30T00:00:00Z").document(registry)
+    assert Pointer.parse(document) == Pointer(12, revision=1, updated_at="2026-11-30T00:00:00Z")
     assert document["manifest_key"] == "models/mnist/12/manifest.json"
+    assert document["revision"] == 1
+
+
+def test_each_move_is_the_next_revision_and_keeps_fields_it_does_not_know():
+    registry = Registry("models", "mnist")
+    newer = {"version": 12, "revision": 4, "canary": {"version": 13, "share": 10}, "history": []}
+    moved = Pointer.parse(newer).moved_to(14, "2026-12-01T00:00:00Z")
+    assert (moved.version, moved.revision) == (14, 5)
+    document = moved.document(registry)
+    assert document["canary"] == {"version": 13, "share": 10} and document["history"] == []
+    assert Pointer.parse(document).extra == {"canary": {"version": 13, "share": 10}, "history": []}
+
+
+def test_a_pointer_written_before_revisions_reads_as_revision_0():
+    assert Pointer.parse({"version": 3, "manifest_key": "x"}).revision == 0
+
+
+@pytest.mark.parametrize("revision", [-1, "2", True, 1.5])
+def test_a_bad_revision_is_a_bad_pointer(revision):
+    with pytest.raises(ValueError, match="revision"):
+        Pointer.parse({"version": 3, "revision": revision})
