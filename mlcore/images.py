@@ -102,11 +102,40 @@ class InputSpec:
 # -- image -> array ----------------------------------------------------------------------------
 
 
+def working_side(spec: InputSpec) -> int:
+    """The largest side an image is worked on: every policy's result is far smaller."""
+    return max(MAX_WORKING_SIDE, 2 * max(spec.height, spec.width))
+
+
+def reduce_early(image: Any, spec: InputSpec) -> Any:
+    """A large image reduced (aspect ratio kept) to working_side before anything else touches
+    it, so that the work and memory of what follows do not grow with the image: a JPEG is
+    decoded at a reduced scale (libjpeg's DCT scaling, `draft`), then any image is resized
+    (antialiased; alpha premultiplied). An opened, not yet loaded image is never decoded
+    whole when it is a JPEG."""
+    from PIL import Image
+
+    side = working_side(spec)
+    width, height = image.size
+    if max(width, height) <= side:
+        return image
+    if getattr(image, "format", None) == "JPEG":  # no effect once it is loaded
+        image.draft(image.mode, (side, side))  # the smallest scale that stays >= side
+    if image.mode == "P" or (image.mode != "RGBA" and "transparency" in image.info):
+        image = image.convert("RGBA")  # resizing a palette image would pick, not average
+    scale = side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    # reducing_gap: a fast box reduction by an integer factor first (not for 16-bit modes)
+    gap = None if image.mode.startswith("I;16") else 2.0
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=gap)
+
+
 def prepare(image: Any, spec: InputSpec) -> np.ndarray:
     """A decoded PIL image -> float32 (H, W, C) values 0..255, as the manifest says.
     BlankImage when a digit model is given an image without ink."""
     from PIL import ImageOps
 
+    image = reduce_early(image, spec)
     image = ImageOps.exif_transpose(image)
     image = flatten_transparency(image)
     if spec.policy == "digit":

@@ -20,11 +20,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import proxy
 import tfserving
 from errors import STATUS_BY_CODE, ApiError
+from mlcore.deadline import Deadline
 from model_store import LoadedModel, ModelStore, create_store
 from prediction import classify
 from preprocessing import (
+    ImageBudget,
     check_content_type,
     images_to_batch,
     instances_to_batch,
@@ -91,10 +94,29 @@ def get_store() -> ModelStore:
     return create_store(span=_subsegment, on_loaded=_record_load, on_failure=_record_failure)
 
 
+def _deadline() -> Deadline:
+    """This invocation's deadline (set by `answer`), shared by everything that may wait."""
+    deadline = app.context.get("deadline")
+    if deadline is None:  # a route called outside an invocation (tests)
+        deadline = Deadline(get_store().settings.deadline_seconds)
+        app.append_context(deadline=deadline)
+    return deadline
+
+
+def _served_model() -> LoadedModel:
+    """The verified model, waiting for a load at most until the deadline (503 after)."""
+    return get_store().get(_deadline())
+
+
+def _image_budget() -> ImageBudget:
+    settings = get_store().settings
+    return ImageBudget(settings.max_image_pixels, settings.max_batch_pixels, _deadline())
+
+
 # -- errors -------------------------------------------------------------------------------
 
 
-def _error_response(error: ApiError) -> Response:
+def _count_error(error: ApiError) -> None:
     with single_metric(
         name="InvalidRequests" if error.is_client_error else "ServerErrors",
         unit=MetricUnit.Count,
@@ -102,6 +124,10 @@ def _error_response(error: ApiError) -> Response:
         default_dimensions=metrics.default_dimensions,
     ) as metric:
         metric.add_dimension(name="code", value=error.code)
+
+
+def _error_response(error: ApiError) -> Response:
+    _count_error(error)
     return Response(
         status_code=error.status,
         content_type=content_types.APPLICATION_JSON,
@@ -304,7 +330,7 @@ PREDICT_ERRORS = _errors(400, 404, 413, 415, 503)
     responses=_errors(503),
 )
 def health() -> dict[str, Any]:
-    return {"status": "ok", "model": _model_ref(get_store().get())}
+    return {"status": "ok", "model": _model_ref(_served_model())}
 
 
 @functools.cache
@@ -349,14 +375,14 @@ def predict() -> dict[str, Any]:
             "the body needs 'instances' (arrays in the model's input shape) "
             "or 'images' (base64 PNG or JPEG strings)",
         )
-    model = get_store().get()
+    model = _served_model()
     max_instances = get_store().settings.max_instances
     if "instances" in payload:
         batch = instances_to_batch(
             payload["instances"], model.spec, max_instances, booleans_possible=booleans_possible
         )
     else:
-        batch = images_to_batch(payload["images"], model.spec, max_instances)
+        batch = images_to_batch(payload["images"], model.spec, max_instances, _image_budget())
     predictions = classify(_predict(model, batch), model.labels)
     _record_predictions(predictions, model)
     return {"predictions": predictions, "model": _model_ref(model)}
@@ -376,11 +402,12 @@ def tfserving_predict(name: str, version: str | None = None) -> dict[str, Any]:
     store = get_store()
     tfserving.check_model(name, None, store.settings.model_name, None)
     payload, booleans_possible = _json_body(tfserving.CURL_DEFAULT_MEDIA_TYPE)
-    model = store.get()
+    model = _served_model()
     tfserving.check_model(name, version, model.name, model.version)
     fmt, values = tfserving.predict_input(payload, model.predictor.signature_input)
     if is_binary_batch(values):  # TF Serving's {"b64": ...}: images, prepared like /predict's
-        batch = images_to_batch(values, model.spec, store.settings.max_instances, field=fmt)
+        budget = _image_budget()
+        batch = images_to_batch(values, model.spec, store.settings.max_instances, budget, fmt)
     else:
         batch = instances_to_batch(
             values,
@@ -397,7 +424,7 @@ def _tfserving_model(name: str, version: str | None) -> LoadedModel:
         raise unmatched_route(app.current_event.http_method, app.current_event.path)
     store = get_store()
     tfserving.check_model(name, None, store.settings.model_name, None)
-    model = store.get()
+    model = _served_model()
     tfserving.check_model(name, version, model.name, model.version)
     return model
 
@@ -435,8 +462,9 @@ def tfserving_metadata(name: str, version: str | None = None) -> dict[str, Any]:
 def preload_model(environ: Mapping[str, str] = os.environ) -> None:
     """Where Lambda initialises an environment ahead of requests (provisioned concurrency,
     SnapStart), load and verify the model during that init so no request waits for it. On
-    demand, init is on the first request's path anyway, and the first request loads it. A
-    failure here is logged; the first request tries again and answers 503 if it must."""
+    demand, init is on the first request's path anyway, and the first request loads it. It
+    waits at most the deadline's cap (DEADLINE_SECONDS); a load that takes longer goes on in
+    the background. A failure here is logged; requests answer 503 until a load succeeds."""
     ahead_of_requests = ("provisioned-concurrency", "snap-start")
     if environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") not in ahead_of_requests:
         return
@@ -455,4 +483,21 @@ preload_model()
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return answer(event, context)
+
+
+def answer(event: Any, context: LambdaContext) -> dict[str, Any]:
+    """Every event gets an HTTP answer: a REST API proxy event goes to the routes with this
+    invocation's deadline; anything else is a 400 UNSUPPORTED_EVENT (see proxy.py)."""
+    problem = proxy.event_problem(event)
+    if problem is not None:
+        error = ApiError("UNSUPPORTED_EVENT", problem)
+        _count_error(error)
+        return proxy.response(error)
+    settings = get_store().settings
+    app.append_context(
+        deadline=Deadline.for_invocation(
+            context, settings.deadline_margin_seconds, settings.deadline_seconds
+        )
+    )
     return app.resolve(event, context)

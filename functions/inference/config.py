@@ -27,6 +27,17 @@ class Settings:
     max_instances: int
     max_body_bytes: int
     cache_dir: str
+    # Budgets of one request: decoded pixels per image and across a batch (checked from the
+    # image headers before anything is decoded).
+    max_image_pixels: int
+    max_batch_pixels: int
+    # One deadline per invocation: the time Lambda leaves it minus the margin, at most the cap
+    # (the cap alone where there is no invocation: a preload during init). See mlcore.deadline.
+    deadline_seconds: float
+    deadline_margin_seconds: float
+    # Models up to this size are verified and built in memory (no /tmp); larger ones are
+    # streamed to cache_dir.
+    memory_max_bytes: int
 
     @property
     def follows_latest(self) -> bool:
@@ -53,14 +64,23 @@ def _positive_int(environ: Mapping[str, str], name: str) -> int:
     return int(raw)
 
 
-def _non_negative_number(environ: Mapping[str, str], name: str) -> float:
+def _non_negative_int(environ: Mapping[str, str], name: str) -> int:
+    raw = _required(environ, name)
+    if not raw.isdigit():
+        raise ValueError(f"{name}={raw!r}: must be an integer >= 0")
+    return int(raw)
+
+
+def _seconds(environ: Mapping[str, str], name: str, positive: bool = False) -> float:
     raw = _required(environ, name)
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"{name}={raw!r}: must be a number of seconds >= 0")
+    if not (value > 0 if positive else value >= 0) or value == float("inf"):
+        raise ValueError(
+            f"{name}={raw!r}: must be a number of seconds {'> 0' if positive else '>= 0'}"
+        )
     return value
 
 
@@ -86,8 +106,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         prefix=environ.get("MODEL_PREFIX", "").strip().strip("/"),
         model_name=name,
         model_version=version,
-        refresh_seconds=_non_negative_number(environ, "MODEL_REFRESH_SECONDS"),
+        refresh_seconds=_seconds(environ, "MODEL_REFRESH_SECONDS"),
         max_instances=_positive_int(environ, "MAX_INSTANCES"),
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES"),
         cache_dir=_required(environ, "MODEL_CACHE_DIR"),
+        max_image_pixels=_positive_int(environ, "MAX_IMAGE_PIXELS"),
+        max_batch_pixels=_positive_int(environ, "MAX_BATCH_PIXELS"),
+        deadline_seconds=_seconds(environ, "DEADLINE_SECONDS", positive=True),
+        deadline_margin_seconds=_seconds(environ, "DEADLINE_MARGIN_SECONDS"),
+        memory_max_bytes=_non_negative_int(environ, "MODEL_MEMORY_MAX_BYTES"),
     )

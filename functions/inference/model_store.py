@@ -1,19 +1,41 @@
 """The model registry on S3 -> one verified, loaded model per execution environment.
 
-The registry's layout is mlcore.registry's. The first request loads the model (pointer ->
-manifest -> model streamed to MODEL_CACHE_DIR and hashed in the same pass -> size and sha256
-checked -> interpreter built). Following `latest`,
-the pointer is re-read at most every MODEL_REFRESH_SECONDS; a new version replaces the served
-one only once it has verified and loaded. A version that fails verification is remembered and
-never downloaded again by this process; the previous good version keeps serving.
+The registry's layout is mlcore.registry's. Loading a version: pointer -> manifest -> the model
+streamed and hashed in the same pass -> size and sha256 checked -> interpreter built. A model up
+to MODEL_MEMORY_MAX_BYTES is built from memory and never touches /tmp; a larger one is streamed
+to MODEL_CACHE_DIR.
+
+Requests are never held up by the registry beyond their deadline (mlcore.deadline):
+
+- Loads and refreshes run in one background thread at a time. A request without a model starts
+  (or joins) the load and waits for it at most until its deadline, then answers 503
+  MODEL_UNAVAILABLE; the load goes on, and a later request finds its result. A request with a
+  model never waits: when a refresh is due it starts one and answers with the current model.
+- Following `latest`, the pointer is re-read every MODEL_REFRESH_SECONDS. A failed load or
+  refresh is retried after a backoff (1 s, doubling, at most RETRY_MAX_SECONDS and the refresh
+  interval), not on every request, and is reported (ModelLoadFailures).
+- The S3 client's own connect and read timeouts and retries are bounded (create_s3_client), so
+  the thread never hangs either. The store takes a client factory: any client with boto3's
+  `get_object(Bucket=, Key=) -> {"Body": stream}` can sit behind it.
+
+A version that fails verification, does not load, or cannot fit in /tmp even alone is refused:
+remembered and never downloaded again by this process; the previous good version keeps serving.
+An upgrade needs room for the new model only: when both do not fit in /tmp, the new version is
+first verified in a pass that stores nothing, then the old file is freed and the new one
+downloaded (requests in that window wait for it, within their deadline).
+
+Reports (model loaded, load failed) are delivered through the hooks in the thread of the
+request that calls get() next, so that metrics and logs belong to an invocation.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -24,15 +46,20 @@ import numpy as np
 
 from config import Settings, load_settings
 from errors import ModelUnavailable
+from mlcore.deadline import Deadline
 from mlcore.images import InputSpec
 from mlcore.predictor import ModelMismatch, Predictor
 from mlcore.registry import MODEL_FILE, READABLE_SCHEMAS, Pointer
 
 CHUNK_BYTES = 1 << 20
+RETRY_FIRST_SECONDS = 1.0  # the first retry after a failed load or refresh
+RETRY_MAX_SECONDS = 60.0  # backoff doubles up to this (and up to the refresh interval)
+DISK_SLACK_BYTES = 1 << 16  # file system blocks beyond the model's size
 
 
 class ModelRefused(Exception):
-    """This version's files do not match its manifest or do not load: never serve it."""
+    """This version's files do not match its manifest, do not load or cannot fit: never serve
+    it."""
 
 
 @dataclass
@@ -43,11 +70,19 @@ class LoadedModel:
     predictor: Predictor
     spec: InputSpec
     labels: list[str]
-    path: str
+    path: str | None  # None: built from memory
+    size: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return self.predictor.predict(batch)
+
+
+@dataclass
+class _Job:
+    kind: str  # "load" (no model yet) or "refresh"
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None  # why it failed, for the 503's message
 
 
 def _no_span(name: str):
@@ -58,34 +93,54 @@ def _ignore(*args: Any, **kwargs: Any) -> None:
     return None
 
 
-class ModelStore:
-    """Holds the served model; `get()` loads or refreshes it when due, else raises ModelUnavailable.
+def _build(source: str | bytes, manifest: dict[str, Any]) -> Predictor:
+    if isinstance(source, bytes):
+        return Predictor.from_bytes(source, manifest)
+    return Predictor.from_file(source, manifest)
 
-    s3: a boto3 S3 client (or anything with get_object(Bucket=, Key=) returning {"Body": stream}).
-    clock: seconds, monotonic. span(name): a context manager around each load step (X-Ray).
-    on_loaded(model) / on_failure(version, reason): hooks for metrics and logs.
+
+def _disk_free(path: str) -> int:
+    return shutil.disk_usage(path).free
+
+
+class ModelStore:
+    """Holds the served model; `get(deadline)` returns it, starting a load or refresh when one
+    is due, else raises ModelUnavailable.
+
+    client_factory: makes the S3 client, once, in the loading thread (see the module docstring).
+    clock: seconds, monotonic; schedules refreshes and retries. span(name): a context manager
+    around each load step (X-Ray). on_loaded(model) / on_failure(version, reason): hooks for
+    metrics and logs. build_predictor(path or bytes, manifest). disk_free(path): bytes free.
     """
 
     def __init__(
         self,
         settings: Settings,
-        s3: Any,
+        client_factory: Callable[[], Any],
         clock: Callable[[], float] = time.monotonic,
         span: Callable[[str], Any] = _no_span,
         on_loaded: Callable[[LoadedModel], None] = _ignore,
         on_failure: Callable[[int | None, str], None] = _ignore,
-        build_predictor: Callable[[str, dict[str, Any]], Predictor] = Predictor.from_file,
+        build_predictor: Callable[[str | bytes, dict[str, Any]], Predictor] = _build,
+        disk_free: Callable[[str], int] = _disk_free,
     ):
         self.settings = settings
-        self._s3 = s3
+        self._client_factory = client_factory
+        self._client: Any = None
         self._clock = clock
         self._span = span
         self._on_loaded = on_loaded
         self._on_failure = on_failure
         self._build_predictor = build_predictor
+        self._disk_free = disk_free
         self._lock = threading.Lock()
         self._model: LoadedModel | None = None
-        self._checked_at: float | None = None
+        self._job: _Job | None = None
+        self._checked_at: float | None = None  # when the pointer was last read
+        self._failures = 0  # consecutive failed loads or refreshes
+        self._retry_at = float("-inf")
+        self._last_error: str | None = None
+        self._reports: list[tuple] = []
         self.refused: dict[int, str] = {}  # version -> why it was refused
 
     @property
@@ -93,27 +148,125 @@ class ModelStore:
         """The model being served, without any I/O."""
         return self._model
 
-    def get(self) -> LoadedModel:
-        model = self._model
-        if model is not None and not self._refresh_due():
-            return model
+    def get(self, deadline: Deadline | None = None) -> LoadedModel:
+        """The served model. Without a deadline (no invocation: a preload) the cap applies."""
+        if deadline is None:
+            deadline = Deadline(self.settings.deadline_seconds)
+        self._deliver_reports()
         with self._lock:
-            if self._model is None:
-                self._load_first()
-            elif self._refresh_due():
-                self._refresh()
-            assert self._model is not None
-            return self._model
+            model = self._model
+            if model is not None:
+                if self._job is None and self._refresh_due():
+                    self._start("refresh")
+                return model
+            job = self._job
+            if job is None:
+                if self._clock() < self._retry_at:
+                    raise self._unavailable(None)
+                job = self._start("load")
+        job.done.wait(deadline.remaining())
+        self._deliver_reports()
+        model = self._model
+        if model is None:
+            raise self._unavailable(job)
+        return model
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until the running load or refresh (if any) has ended; False if it is still running."""
+        job = self._job
+        return job is None or job.done.wait(timeout)
+
+    # -- scheduling --------------------------------------------------------------------------
 
     def _refresh_due(self) -> bool:
         if not self.settings.follows_latest or self._checked_at is None:
             return False
-        return self._clock() - self._checked_at >= self.settings.refresh_seconds
+        now = self._clock()
+        if self._failures:
+            return now >= self._retry_at
+        return now - self._checked_at >= self.settings.refresh_seconds
+
+    def _start(self, kind: str) -> _Job:
+        """A new job in its own thread (the lock is held)."""
+        job = _Job(kind)
+        self._job = job
+        thread = threading.Thread(target=self._run, args=(job,), name=f"model-{kind}")
+        thread.daemon = True  # a frozen or ending environment never waits for it
+        thread.start()
+        return job
+
+    def _run(self, job: _Job) -> None:
+        version = None
+        try:
+            if job.kind == "load":
+                version = self._target()
+                self._checked_at = self._clock()
+                if version in self.refused:
+                    raise ModelRefused(self.refused[version])
+                self._install(self._load(version))
+            else:
+                version = self._pointed_version()
+                self._checked_at = self._clock()
+                if version != self._model.version and version not in self.refused:
+                    self._install(self._load(version))
+            self._failures, self._retry_at, self._last_error = 0, float("-inf"), None
+        except ModelRefused as exc:  # reported once, when refused
+            self._failed(job, f"version {version} was refused ({exc})", retry=job.kind == "load")
+            if job.kind == "refresh":  # the registry answered: the next refresh as usual
+                self._failures, self._retry_at = 0, float("-inf")
+        except Exception as exc:  # S3 unreachable, an object missing, a bad pointer
+            reason = f"{type(exc).__name__}: {exc}"
+            self._report("failure", version, reason)
+            self._failed(job, f"the registry could not be read ({type(exc).__name__})")
+        finally:
+            with self._lock:
+                self._job = None
+            job.done.set()
+
+    def _failed(self, job: _Job, error: str, retry: bool = True) -> None:
+        job.error = self._last_error = error
+        if not retry:  # a refused new version: the current model serves until the next refresh
+            return
+        self._failures += 1
+        ceiling = min(RETRY_MAX_SECONDS, max(RETRY_FIRST_SECONDS, self.settings.refresh_seconds))
+        backoff = min(ceiling, RETRY_FIRST_SECONDS * 2 ** (self._failures - 1))
+        self._retry_at = self._clock() + backoff
+
+    def _unavailable(self, job: _Job | None) -> ModelUnavailable:
+        name = self.settings.model_name
+        if job is not None and not job.done.is_set():
+            return ModelUnavailable(
+                f"model '{name}' is still loading from the registry; retry in a few seconds"
+            )
+        wait = max(0.0, self._retry_at - self._clock())
+        return ModelUnavailable(
+            f"model '{name}' could not be loaded: {self._last_error}; "
+            f"the next attempt is in {wait:.0f} s"
+        )
+
+    # -- reports (delivered in the caller's thread) -------------------------------------------
+
+    def _report(self, *report: Any) -> None:
+        with self._lock:
+            self._reports.append(report)
+
+    def _deliver_reports(self) -> None:
+        if not self._reports:
+            return
+        with self._lock:
+            reports, self._reports = self._reports, []
+        for kind, *args in reports:
+            (self._on_loaded if kind == "loaded" else self._on_failure)(*args)
 
     # -- registry reads --------------------------------------------------------------------
 
+    def _s3(self) -> Any:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
     def _read_json(self, key: str) -> Any:
-        body = self._s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"]
+        body = self._s3().get_object(Bucket=self.settings.bucket, Key=key)["Body"]
         try:
             return json.loads(body.read())
         finally:
@@ -130,51 +283,16 @@ class ModelStore:
 
     # -- loading ---------------------------------------------------------------------------
 
-    def _load_first(self) -> None:
-        version = None
-        try:
-            version = self._target()
-            self._checked_at = self._clock()
-            if version in self.refused:
-                raise ModelRefused(self.refused[version])
-            self._install(self._load(version))
-        except ModelRefused as exc:
-            raise ModelUnavailable(
-                f"model '{self.settings.model_name}' version {version} was refused ({exc}); "
-                "publish a good version, the next request tries again"
-            ) from None
-        except Exception as exc:
-            # S3 unreachable, an object missing, a bad pointer: the next request tries again
-            self._on_failure(version, f"{type(exc).__name__}: {exc}")
-            raise ModelUnavailable(
-                f"model '{self.settings.model_name}' could not be loaded from the registry; "
-                "the next request tries again"
-            ) from None
-
-    def _refresh(self) -> None:
-        """Re-read latest.json; swap only to a new version that verifies. Never raises."""
-        self._checked_at = self._clock()
-        version = None
-        try:
-            version = self._pointed_version()
-            if version == self._model.version or version in self.refused:
-                return
-            self._install(self._load(version))
-        except ModelRefused:
-            pass  # already reported; the current model keeps serving
-        except Exception as exc:
-            self._on_failure(version, f"{type(exc).__name__}: {exc}")
-
     def _install(self, model: LoadedModel) -> None:
-        previous, self._model = self._model, model
-        if previous is not None and previous.path != model.path:
-            with contextlib.suppress(OSError):
-                os.remove(previous.path)  # the old interpreter keeps its mapping on Linux
-        self._on_loaded(model)
+        with self._lock:
+            previous, self._model = self._model, model
+        if previous is not None and previous.path and previous.path != model.path:
+            _remove(previous.path)  # the old interpreter keeps its mapping until it is freed
+        self._report("loaded", model)
 
     def _refuse(self, version: int, reason: str) -> ModelRefused:
         self.refused[version] = reason
-        self._on_failure(version, reason)
+        self._report("failure", version, reason)
         return ModelRefused(reason)
 
     def _load(self, version: int) -> LoadedModel:
@@ -183,26 +301,34 @@ class ModelStore:
         manifest = self._read_json(registry.manifest_key(version))
         expected = self._check_manifest(manifest, version)
         model_key = registry.model_key(version)
-        path = os.path.join(
-            self.settings.cache_dir, self.settings.model_name, str(version), MODEL_FILE
-        )
+        size = expected["size"]
+        path = None
+        if size > self.settings.memory_max_bytes:
+            path = os.path.join(
+                self.settings.cache_dir, self.settings.model_name, str(version), MODEL_FILE
+            )
 
         t0 = time.perf_counter()
         with self._span("download"):
-            size, sha256 = self._download(model_key, path, expected["size"])
-        t1 = time.perf_counter()
-        with self._span("verify"):
-            if size != expected["size"] or sha256 != expected["sha256"]:
-                _remove(path)
+            if path is not None:
+                self._make_room(version, model_key, expected)
+            try:
+                got_size, sha256, content = self._download(model_key, path, size)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
                 raise self._refuse(
                     version,
-                    f"{MODEL_FILE} is {size} bytes with sha256 {sha256[:12]}..., manifest says "
-                    f"{expected['size']} bytes with sha256 {expected['sha256'][:12]}...",
-                )
+                    f"{self.settings.cache_dir} ran out of space for {MODEL_FILE} "
+                    f"({size:,} bytes): raise the function's EphemeralStorage",
+                ) from None
+        t1 = time.perf_counter()
+        with self._span("verify"):
+            self._verify(version, got_size, sha256, expected, path)
         t2 = time.perf_counter()
         with self._span("load"):
             try:
-                predictor = self._build_predictor(path, manifest)
+                predictor = self._build_predictor(path or content, manifest)
                 predictor.predict(np.zeros((1, *predictor.instance_shape), np.float32))  # warm up
             except ModelMismatch as exc:
                 raise self._refuse(version, f"model does not match its manifest: {exc}") from None
@@ -219,6 +345,7 @@ class ModelStore:
             spec=InputSpec.from_manifest(manifest),
             labels=[str(label) for label in manifest["labels"]],
             path=path,
+            size=size,
             timings_ms={
                 "download": (t1 - t0) * 1000,
                 "verify": (t2 - t1) * 1000,
@@ -226,6 +353,43 @@ class ModelStore:
                 "total": (t3 - started) * 1000,
             },
         )
+
+    def _verify(self, version, size, sha256, expected, path) -> None:
+        if size != expected["size"] or sha256 != expected["sha256"]:
+            if path:
+                _remove(path)
+            raise self._refuse(
+                version,
+                f"{MODEL_FILE} is {size} bytes with sha256 {sha256[:12]}..., manifest says "
+                f"{expected['size']} bytes with sha256 {expected['sha256'][:12]}...",
+            )
+
+    def _make_room(self, version: int, key: str, expected: dict[str, Any]) -> None:
+        """Room in cache_dir for the new model: beside the current one if both fit, else in
+        place of it (after a verifying pass that stores nothing), else the version is refused."""
+        cache_dir = self.settings.cache_dir
+        os.makedirs(cache_dir, exist_ok=True)
+        needed = expected["size"] + DISK_SLACK_BYTES
+        free = self._disk_free(cache_dir)
+        if needed <= free:
+            return
+        current = self._model
+        reclaimable = current.size if current is not None and current.path else 0
+        if needed > free + reclaimable:
+            raise self._refuse(
+                version,
+                f"{MODEL_FILE} is {expected['size']:,} bytes and cannot fit in {cache_dir} "
+                f"({free + reclaimable:,} bytes free at most): raise the function's "
+                "EphemeralStorage (template parameter) or publish a smaller model",
+            )
+        # Only in place of the current model: make sure this version is good before that goes.
+        size, sha256, _ = self._download(key, None, expected["size"], keep=False)
+        self._verify(version, size, sha256, expected, None)
+        with self._lock:
+            released, self._model = self._model, None  # requests now wait for the new one
+        if released is not None and released.path:
+            _remove(released.path)
+        del released, current  # the interpreter (and its mapping of the file) goes with them
 
     def _check_manifest(self, manifest: Any, version: int) -> dict[str, Any]:
         """Check the fields serving relies on; returns the model file's size and sha256."""
@@ -239,6 +403,8 @@ class ModelStore:
                 raise ValueError(f"it describes {manifest['name']} version {manifest['version']}")
             expected = manifest["files"][MODEL_FILE]
             size, sha256 = int(expected["size"]), str(expected["sha256"]).lower()
+            if size < 0:
+                raise ValueError(f"size {size} is negative")
             InputSpec.from_manifest(manifest)
             if not manifest["labels"]:
                 raise ValueError("it lists no labels")
@@ -248,31 +414,51 @@ class ModelStore:
             ) from None
         return {"size": size, "sha256": sha256}
 
-    def _download(self, key: str, path: str, expected_size: int) -> tuple[int, str]:
-        """Stream the object to `path`, hashing as it arrives (the file is never read back)."""
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        partial = f"{path}.{os.getpid()}.{threading.get_ident()}.part"
+    def _download(
+        self, key: str, path: str | None, expected_size: int, keep: bool = True
+    ) -> tuple[int, str, bytes | None]:
+        """Stream the object, hashing as it arrives: to `path` (never read back), or into
+        memory (path None; the bytes are returned), or nowhere (keep=False: a verifying pass).
+        Never more than the manifest promises is stored. Returns (size, sha256, bytes or None)."""
         digest = hashlib.sha256()
         size = 0
-        body = self._s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"]
+        chunks: list[bytes] = []
+        partial = f"{path}.{os.getpid()}.{threading.get_ident()}.part" if path else None
+        body = self._s3().get_object(Bucket=self.settings.bucket, Key=key)["Body"]
         try:
-            with open(partial, "wb") as out:
+            if partial:
+                os.makedirs(os.path.dirname(partial), exist_ok=True)
+            with open(partial, "wb") if partial else contextlib.nullcontext() as out:
                 while chunk := body.read(CHUNK_BYTES):
                     size += len(chunk)
                     if size > expected_size:  # never store more than the manifest promises
                         break
                     digest.update(chunk)
-                    out.write(chunk)
-            os.replace(partial, path)
+                    if out is not None:
+                        out.write(chunk)
+                    elif keep:
+                        chunks.append(chunk)
+            if partial:
+                os.replace(partial, path)
         finally:
             body.close()
-            _remove(partial)
-        return size, digest.hexdigest()
+            if partial:
+                _remove(partial)
+        content = b"".join(chunks) if path is None and keep else None
+        return size, digest.hexdigest(), content
 
 
 def _remove(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
+
+
+# Bounded, so that the loading thread never hangs on a silent or dropped connection: at most
+# 2 attempts of (2 s to connect + 5 s between bytes received). The whole wait of a request is
+# bounded by its deadline anyway (ModelStore.get).
+CLIENT_CONNECT_TIMEOUT = 2
+CLIENT_READ_TIMEOUT = 5
+CLIENT_MAX_ATTEMPTS = 2
 
 
 def create_s3_client() -> Any:
@@ -283,13 +469,15 @@ def create_s3_client() -> Any:
     # We verify sha256 against the manifest ourselves; don't let botocore hash the body again.
     config = Config(
         response_checksum_validation="when_required",
-        connect_timeout=3,
-        read_timeout=10,
-        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=CLIENT_CONNECT_TIMEOUT,
+        read_timeout=CLIENT_READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": CLIENT_MAX_ATTEMPTS},
     )
     return boto3.client("s3", config=config)
 
 
 def create_store(clock: Callable[[], float] = time.monotonic, **hooks: Any) -> ModelStore:
     """A store configured from the environment (hooks: span, on_loaded, on_failure)."""
-    return ModelStore(load_settings(), s3=create_s3_client(), clock=clock, **hooks)
+    return ModelStore(
+        load_settings(), client_factory=lambda: create_s3_client(), clock=clock, **hooks
+    )

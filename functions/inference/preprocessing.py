@@ -11,15 +11,16 @@ import binascii
 import io
 import itertools
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from errors import ApiError
+from mlcore.deadline import Deadline
 from mlcore.images import BlankImage, InputSpec, prepare
 
 JSON_MEDIA_TYPE = "application/json"
-MAX_IMAGE_PIXELS = 4096 * 4096  # decoding bombs: a 1 MB PNG can claim billions of pixels
 IMAGE_FORMATS = ("PNG", "JPEG")
 
 
@@ -211,42 +212,192 @@ def _image_bytes(item: Any, index: int, field: str) -> bytes:
         raise ApiError("INVALID_IMAGE", f"{field}[{index}] is not valid base64") from None
 
 
-def _decode_image(data: bytes, spec: InputSpec, index: int, field: str) -> np.ndarray:
+@dataclass(frozen=True)
+class ImageBudget:
+    """The work one request's images may cost, checked before it is done: decoded pixels per
+    image and across the batch (from the image headers), and time (the invocation's deadline,
+    checked before each image is decoded)."""
+
+    max_image_pixels: int
+    max_batch_pixels: int
+    deadline: Deadline | None = None
+
+
+def _open_image(data: bytes, index: int, field: str, budget: ImageBudget):
+    """The image opened (its header read, nothing decoded), its size checked."""
     from PIL import Image, UnidentifiedImageError  # only when an image arrives
 
     try:
-        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise ApiError(
-                    "INVALID_IMAGE",
-                    f"{field}[{index}] is {image.width}x{image.height} pixels; "
-                    f"at most {MAX_IMAGE_PIXELS} pixels are allowed",
-                )
-            return prepare(image, spec)
-    except ApiError:
-        raise
-    except BlankImage as exc:
-        raise ApiError("INVALID_IMAGE", f"{field}[{index}]: {exc}; send a drawn digit") from None
+        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise ApiError(
             "INVALID_IMAGE", f"{field}[{index}] could not be decoded; send a PNG or JPEG image"
         ) from None
+    pixels = image.width * image.height
+    if pixels > budget.max_image_pixels:
+        image.close()
+        raise ApiError(
+            "INVALID_IMAGE",
+            f"{field}[{index}] is {image.width}x{image.height} pixels; "
+            f"at most {budget.max_image_pixels} pixels are allowed per image",
+        )
+    problem = jpeg_problem(data, image.width, image.height) if image.format == "JPEG" else None
+    if problem:
+        image.close()
+        raise ApiError(
+            "INVALID_IMAGE", f"{field}[{index}] is a damaged or truncated JPEG ({problem})"
+        )
+    return image
+
+
+def _decode_image(image, spec: InputSpec, index: int, field: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with image:
+            return prepare(image, spec)
+    except BlankImage as exc:
+        raise ApiError("INVALID_IMAGE", f"{field}[{index}]: {exc}; send a drawn digit") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        # Pillow refuses truncated files (ImageFile.LOAD_TRUNCATED_IMAGES is False)
+        raise ApiError(
+            "INVALID_IMAGE",
+            f"{field}[{index}] could not be decoded (damaged or truncated); "
+            "send a whole PNG or JPEG image",
+        ) from None
 
 
 def images_to_batch(
-    images: Any, spec: InputSpec, max_instances: int, field: str = "images"
+    images: Any, spec: InputSpec, max_instances: int, budget: ImageBudget, field: str = "images"
 ) -> np.ndarray:
     """Base64 PNG/JPEG strings (or TF Serving's {"b64": ...}) -> float32 (N, H, W, C), each
-    prepared as the model's manifest says (colour, size, resize or digit policy)."""
+    prepared as the model's manifest says (colour, size, resize or digit policy).
+
+    Every image's header is read and the batch's pixels counted before any is decoded."""
     if not isinstance(images, list):
         raise ApiError("INVALID_TYPE", f"'{field}' must be an array of base64 PNG or JPEG strings")
     check_batch_size(len(images), max_instances, field)
-    return np.stack(
-        [
-            _decode_image(_image_bytes(item, index, field), spec, index, field)
-            for index, item in enumerate(images)
-        ]
-    )
+    opened = []
+    try:
+        total = 0
+        for index, item in enumerate(images):
+            opened.append(_open_image(_image_bytes(item, index, field), index, field, budget))
+            total += opened[-1].width * opened[-1].height
+            if total > budget.max_batch_pixels:
+                raise ApiError(
+                    "PAYLOAD_TOO_LARGE",
+                    f"the images of '{field}' add up to more than {budget.max_batch_pixels} "
+                    f"pixels (reached at {field}[{index}]); send fewer or smaller images",
+                )
+        arrays = []
+        for index, image in enumerate(opened):
+            if budget.deadline is not None and budget.deadline.expired:
+                raise ApiError(
+                    "PAYLOAD_TOO_LARGE",
+                    f"decoding '{field}' did not finish in the time this request has "
+                    f"(stopped at {field}[{index}]); send fewer or smaller images",
+                )
+            arrays.append(_decode_image(image, spec, index, field))
+        return np.stack(arrays)
+    finally:
+        for image in opened:
+            image.close()
+
+
+# -- JPEG structure ----------------------------------------------------------------------------
+# libjpeg decodes a JPEG whose scan data ends early (an end-of-image marker in the middle of
+# the image) without an error: it fills the rest with the last colour, and the model answers
+# confidently about an image nobody sent. Pillow does not expose libjpeg's warning count, so
+# the file's markers are read here: each component needs a scan with its DC coefficients, and
+# with Huffman coding each 8x8 block costs at least 2 bits in a sequential scan (a DC code and
+# an end-of-block code) and 1 bit in a progressive DC scan. A file whose scans are shorter than
+# that cannot hold the image its header claims. (A whole file cut and closed with an
+# end-of-image marker inside a long enough scan still decodes padded.)
+
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_PROGRESSIVE = {0xC2, 0xC6, 0xCA, 0xCE}
+_ARITHMETIC = {0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_STANDALONE = {0x01, *range(0xD0, 0xD9)}  # TEM, RST0-7, SOI
+
+
+def _entropy_end(data: bytes, pos: int) -> int:
+    """Where the entropy-coded data starting at `pos` ends: the next marker that is not a
+    stuffed 0xFF00 or a restart marker (or the end of the data)."""
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= len(data):
+            return len(data)
+        following = data[pos + 1]
+        if following == 0 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+            pos += 1
+            continue
+        return pos
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def jpeg_problem(data: bytes, width: int, height: int) -> str | None:
+    """Why this JPEG's scans cannot hold a width x height image, or None."""
+    components: dict[int, tuple[int, int]] = {}  # id -> (h, v) sampling factors
+    frame = None
+    dc_bits: dict[int, int] = {}  # component id -> entropy bits of the scans with its DC
+    pos = 2
+    try:
+        while pos < len(data):
+            if data[pos] != 0xFF:
+                return "bytes outside any segment"
+            while pos < len(data) and data[pos] == 0xFF:
+                pos += 1
+            marker = data[pos]
+            pos += 1
+            if marker == 0xD9:  # end of image
+                break
+            if marker in _STANDALONE:
+                continue
+            length = int.from_bytes(data[pos : pos + 2], "big")
+            segment = data[pos + 2 : pos + length]
+            if length < 2 or len(segment) != length - 2:
+                return "a segment runs past the end of the file"
+            pos += length
+            if marker in _SOF_MARKERS:
+                frame = marker
+                for i in range(segment[5]):
+                    c = segment[6 + 3 * i : 9 + 3 * i]
+                    components[c[0]] = (c[1] >> 4, c[1] & 0x0F)
+            elif marker == 0xDA:  # start of scan: its entropy-coded data follows
+                if frame is None:
+                    return "a scan before the frame header"
+                count = segment[0]
+                ids = [segment[1 + 2 * i] for i in range(count)]
+                spectral_start = segment[1 + 2 * count]
+                end = _entropy_end(data, pos)
+                if spectral_start == 0:
+                    for component in ids:
+                        dc_bits[component] = dc_bits.get(component, 0) + 8 * (end - pos)
+                pos = end
+    except IndexError:
+        return "a segment runs past the end of the file"
+    if frame is None or not components:
+        return "no frame header"
+    missing = sorted(set(components) - set(dc_bits))
+    if missing:
+        return "the scans leave out part of the image"
+    if frame in _ARITHMETIC:
+        return None  # no lower bound on arithmetic-coded bits
+    h_max = max(h for h, _ in components.values()) or 1
+    v_max = max(v for _, v in components.values()) or 1
+    bits_per_block = 1 if frame in _PROGRESSIVE else 2
+    for component, (h, v) in components.items():
+        # 8x8 blocks of this component at its sampling (JPEG's rounding up, ITU T.81 A.1.1)
+        blocks = _ceil(_ceil(width * h, h_max), 8) * _ceil(_ceil(height * v, v_max), 8)
+        if dc_bits[component] < blocks * bits_per_block:
+            return (
+                f"its scans hold {dc_bits[component] // 8} bytes where a {width}x{height} "
+                f"image needs at least {blocks * bits_per_block // 8}"
+            )
+    return None
 
 
 def is_binary_batch(values: Any) -> bool:

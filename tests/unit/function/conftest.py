@@ -59,7 +59,7 @@ def make_store(tmp_path, clock):
         )
         return ModelStore(
             settings,
-            s3,
+            lambda: s3,
             clock=clock,
             span=app._subsegment,
             on_loaded=app._record_load,

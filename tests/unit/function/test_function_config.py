@@ -16,6 +16,11 @@ EVERY_VARIABLE = {
     "MAX_INSTANCES": "8",
     "MAX_BODY_BYTES": "1000",
     "MODEL_CACHE_DIR": "/tmp/x",
+    "MAX_IMAGE_PIXELS": "100",
+    "MAX_BATCH_PIXELS": "1000",
+    "DEADLINE_SECONDS": "3",
+    "DEADLINE_MARGIN_SECONDS": "0.25",
+    "MODEL_MEMORY_MAX_BYTES": "0",
 }
 
 
@@ -31,6 +36,9 @@ def test_the_template_defaults_are_the_contract():
     assert settings.max_body_bytes == 1_048_576
     assert settings.cache_dir == "/tmp/models"
     assert settings.follows_latest
+    assert (settings.max_image_pixels, settings.max_batch_pixels) == (4096 * 4096, 24 << 20)
+    assert (settings.deadline_seconds, settings.deadline_margin_seconds) == (4, 0.5)
+    assert settings.memory_max_bytes == 64 << 20
 
 
 @pytest.mark.parametrize("missing", sorted(set(EVERY_VARIABLE) - {"MODEL_PREFIX"}))
@@ -50,6 +58,9 @@ def test_every_variable_is_read():
         8,
         1000,
     )
+    assert (settings.max_image_pixels, settings.max_batch_pixels) == (100, 1000)
+    assert (settings.deadline_seconds, settings.deadline_margin_seconds) == (3, 0.25)
+    assert settings.memory_max_bytes == 0  # every model through /tmp
 
 
 @pytest.mark.parametrize(
@@ -61,6 +72,10 @@ def test_every_variable_is_read():
         ({"MAX_BODY_BYTES": "1MB"}, "MAX_BODY_BYTES"),
         ({"MODEL_REFRESH_SECONDS": "soon"}, "MODEL_REFRESH_SECONDS"),
         ({"MODEL_NAME": "../etc"}, "MODEL_NAME"),
+        ({"DEADLINE_SECONDS": "0"}, "DEADLINE_SECONDS"),
+        ({"DEADLINE_MARGIN_SECONDS": "-1"}, "DEADLINE_MARGIN_SECONDS"),
+        ({"MAX_BATCH_PIXELS": "0"}, "MAX_BATCH_PIXELS"),
+        ({"MODEL_MEMORY_MAX_BYTES": "-5"}, "MODEL_MEMORY_MAX_BYTES"),
     ],
 )
 def test_a_bad_value_names_its_variable(environ, named):

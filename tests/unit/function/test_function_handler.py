@@ -264,16 +264,18 @@ def test_tfserving_routes_with_a_version(served, load_event):
     assert invoke(event).code == "ROUTE_NOT_FOUND"
 
 
-def test_no_model_is_503_then_the_next_request_tries_again(
-    serve, load_event, manifest, model_bytes
+def test_no_model_is_503_then_a_request_after_the_backoff_tries_again(
+    serve, load_event, manifest, model_bytes, clock
 ):
     s3 = FakeS3()
     serve(s3)
     for name in ("health.json", "predict-instances.json", "tfserving-status.json"):
         result = invoke(load_event(name))
         assert (result.status, result.code) == (503, "MODEL_UNAVAILABLE")
-        assert "mnist" in result.body["error"]
+        assert "mnist" in result.body["error"] and "next attempt" in result.body["error"]
+    assert s3.reads["models/mnist/latest.json"] == 1  # the others within the backoff
     s3.publish(manifest, model_bytes)
+    clock.advance(1)
     assert invoke(load_event("health.json")).body == {
         "status": "ok",
         "model": {"name": "mnist", "version": V1},
@@ -343,12 +345,14 @@ def test_a_refused_version_counts_as_a_load_failure(
 ):
     s3 = FakeS3()
     s3.publish(manifest, model_bytes)
-    serve(s3, refresh_seconds=10)
+    store = serve(s3, refresh_seconds=10)
     invoke(load_event("health.json"))
     s3.publish(new_version(manifest, V1 + 1), model_bytes[:-1])
     clock.advance(11)
     assert invoke(load_event("health.json")).body["model"]["version"] == V1
-    out = capsys.readouterr().out
+    assert store.wait(10)  # the refresh ran in the background...
+    assert invoke(load_event("health.json")).body["model"]["version"] == V1
+    out = capsys.readouterr().out  # ...and is reported with the next request
     assert metric_values(out, "ModelLoadFailures") == [1.0]
     warning = next(r for r in log_records(out) if r.get("message") == "model load failed")
     assert warning["model_version"] == V1 + 1 and "bytes" in warning["reason"]

@@ -14,6 +14,7 @@ from PIL import Image
 from errors import ApiError
 from mlcore.images import InputSpec
 from preprocessing import (
+    ImageBudget,
     check_content_type,
     images_to_batch,
     instances_to_batch,
@@ -24,6 +25,7 @@ from tests.function_support import schema1_manifest
 SPEC = InputSpec(height=28, width=28, channels=1, channel_axis=False)
 RGB_SPEC = InputSpec(height=8, width=6, channels=3)
 DIGIT = (np.arange(28 * 28).reshape(28, 28) % 256).astype(np.uint8)
+BUDGET = ImageBudget(max_image_pixels=4096 * 4096, max_batch_pixels=24 << 20)
 
 
 def code_of(call, *args, **kwargs) -> tuple[str, int, str]:
@@ -193,7 +195,9 @@ def test_messages_say_what_is_allowed_and_never_echo_the_input():
 def test_png_and_jpeg_decode_to_grey_levels():
     png = encode(Image.fromarray(DIGIT, mode="L"))
     jpeg = encode(Image.fromarray(DIGIT, mode="L"), "JPEG")
-    batch = images_to_batch([png, {"b64": png}, f"data:image/png;base64,{png}", jpeg], SPEC, 256)
+    batch = images_to_batch(
+        [png, {"b64": png}, f"data:image/png;base64,{png}", jpeg], SPEC, 256, BUDGET
+    )
     assert batch.shape == (4, 28, 28, 1) and batch.dtype == np.float32
     for exact in batch[:3, :, :, 0]:
         np.testing.assert_array_equal(exact, DIGIT)
@@ -202,11 +206,11 @@ def test_png_and_jpeg_decode_to_grey_levels():
 
 def test_colour_and_size_are_normalised():
     rgb = Image.fromarray(np.stack([DIGIT] * 3, axis=-1), mode="RGB").resize((56, 56))
-    batch = images_to_batch([encode(rgb)], SPEC, 1)
+    batch = images_to_batch([encode(rgb)], SPEC, 1, BUDGET)
     assert batch.shape == (1, 28, 28, 1)
     assert np.abs(batch[0, :, :, 0] - DIGIT).mean() < 20
     grey = Image.fromarray(DIGIT, mode="L")
-    assert images_to_batch([encode(grey)], RGB_SPEC, 1).shape == (1, 8, 6, 3)
+    assert images_to_batch([encode(grey)], RGB_SPEC, 1, BUDGET).shape == (1, 8, 6, 3)
 
 
 @pytest.mark.parametrize(
@@ -221,16 +225,16 @@ def test_colour_and_size_are_normalised():
     ],
 )
 def test_bad_images(item, code):
-    assert code_of(images_to_batch, [item], SPEC, 256)[0] == code
+    assert code_of(images_to_batch, [item], SPEC, 256, BUDGET)[0] == code
 
 
 def test_a_decompression_bomb_is_refused_before_decoding():
     huge = encode(Image.new("L", (5000, 5000)))  # a few KB of PNG, 25 M pixels
-    code, _, message = code_of(images_to_batch, [huge], SPEC, 1)
+    code, _, message = code_of(images_to_batch, [huge], SPEC, 1, BUDGET)
     assert code == "INVALID_IMAGE" and "5000x5000" in message
 
 
 def test_images_must_be_a_bounded_list():
-    assert code_of(images_to_batch, "abc", SPEC, 1)[0] == "INVALID_TYPE"
-    assert code_of(images_to_batch, [], SPEC, 1)[0] == "EMPTY_BATCH"
-    assert code_of(images_to_batch, ["a", "b"], SPEC, 1)[0] == "TOO_MANY_INSTANCES"
+    assert code_of(images_to_batch, "abc", SPEC, 1, BUDGET)[0] == "INVALID_TYPE"
+    assert code_of(images_to_batch, [], SPEC, 1, BUDGET)[0] == "EMPTY_BATCH"
+    assert code_of(images_to_batch, ["a", "b"], SPEC, 1, BUDGET)[0] == "TOO_MANY_INSTANCES"

@@ -1,0 +1,84 @@
+"""What this function answers: API Gateway REST API proxy events (payload format 1.0).
+
+Anything else a caller can send to Lambda (an empty or malformed event, an HTTP API payload 2.0
+event, an S3 or SQS notification, a test event from the console) gets a proxy-shaped 400
+UNSUPPORTED_EVENT that says what was expected, never an exception: a caller's mistake is not a
+function error (the FunctionErrors alarm), and nothing of the code's internals is returned.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from errors import ApiError
+
+EXPECTED = "an API Gateway REST API proxy event (payload format 1.0)"
+_STRING_MAPS = ("headers", "queryStringParameters", "pathParameters", "stageVariables")
+_LIST_MAPS = ("multiValueHeaders", "multiValueQueryStringParameters")
+
+
+def _describe(event: Any) -> str | None:
+    """What kind of foreign event this is, when it can be told."""
+    if not isinstance(event, dict):
+        kind = {list: "a JSON array", str: "a string", type(None): "null"}.get(type(event))
+        return kind or ("a boolean" if isinstance(event, bool) else "a number")
+    if event.get("version") == "2.0" or "rawPath" in event or "routeKey" in event:
+        return "an HTTP API or function URL event (payload format 2.0)"
+    records = event.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        source = records[0].get("eventSource") or records[0].get("EventSource") or "a service"
+        return f"a {str(source)[:40]} notification"
+    if "detail-type" in event:
+        return "an EventBridge event"
+    return None
+
+
+def event_problem(event: Any) -> str | None:
+    """Why `event` is not a REST API proxy event this function can answer, or None."""
+    foreign = _describe(event)
+    if foreign:
+        return f"this function answers {EXPECTED}; got {foreign}"
+    if not event:
+        return f"the event is empty; this function answers {EXPECTED}"
+    method, path = event.get("httpMethod"), event.get("path")
+    if not isinstance(method, str) or not method.strip():
+        return f"the event has no 'httpMethod'; this function answers {EXPECTED}"
+    if not isinstance(path, str) or not path.startswith("/"):
+        return f"the event's 'path' must be a string starting with '/'; expected {EXPECTED}"
+    for key in _STRING_MAPS:
+        value = event.get(key)
+        if value is not None and not (
+            isinstance(value, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            return f"the event's '{key}' must be an object of strings or null"
+    for key in _LIST_MAPS:
+        value = event.get(key)
+        if value is not None and not (
+            isinstance(value, dict)
+            and all(
+                isinstance(k, str) and isinstance(v, list) and all(isinstance(i, str) for i in v)
+                for k, v in value.items()
+            )
+        ):
+            return f"the event's '{key}' must be an object of string arrays or null"
+    if event.get("body") is not None and not isinstance(event["body"], str):
+        return "the event's 'body' must be a string or null"
+    if not isinstance(event.get("isBase64Encoded", False), bool | None):
+        return "the event's 'isBase64Encoded' must be a boolean"
+    if not isinstance(event.get("requestContext", {}), dict | None):
+        return "the event's 'requestContext' must be an object"
+    return None
+
+
+def response(error: ApiError) -> dict[str, Any]:
+    """The proxy integration's answer for an error, built without the event's help (it has
+    the shape the REST resolver gives every answer)."""
+    headers = {"Content-Type": ["application/json"], **{k: [v] for k, v in error.headers.items()}}
+    return {
+        "statusCode": error.status,
+        "multiValueHeaders": headers,
+        "body": json.dumps(error.body(), separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
