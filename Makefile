@@ -39,6 +39,7 @@ INPUT_RANGE ?=
 MEAN     ?=
 STD      ?=
 ARTIFACT ?=
+REPAIR_POINTER ?=
 ROLE     ?=
 INSTANCES ?=
 INSTANCE_TYPE ?=
@@ -140,9 +141,9 @@ convert: setup ## quantize and verify your own Keras model: MODEL=... DATASET=..
 report: setup ## make report.html of the newest artifact (or VERSION=..., or ARTIFACT=folder) again
 	$(PY) -m training report $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION artifact=ARTIFACT)
 
-publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder or model.tar.gz) to s3://BUCKET/PREFIX/NAME/
+publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder or model.tar.gz) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1]
 	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION \
-	    artifact=ARTIFACT) $(REGISTRY_FLAGS)
+	    artifact=ARTIFACT) $(REGISTRY_FLAGS) $(if $(REPAIR_POINTER),--repair-pointer)
 
 train-sagemaker: $(SM_VENV)/.installed ## the training job on SageMaker: DATASET=s3://... [ROLE=arn... INSTANCES=2 DISTRIBUTE=multi-worker DRY_RUN=1]
 	$(SM_VENV)/bin/python -m training.sagemaker_launch $(call flags,role=ROLE instances=INSTANCES \

@@ -89,10 +89,10 @@ class FaultyS3:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if proxy.on_request is not None:  # first: it may change the mode
+                    proxy.on_request(self.command, self.path)
                 mode = proxy.mode_for(self.path)
                 proxy.requests.append((mode, self.command, self.path))
-                if proxy.on_request is not None:
-                    proxy.on_request(self.command, self.path)
                 if mode == "silent":
                     proxy._release.wait()
                     self.close_connection = True

@@ -50,6 +50,11 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prefix", default="models", help="key prefix of the registry (default: models)"
     )
+    parser.add_argument(
+        "--repair-pointer",
+        action="store_true",
+        help="replace a latest.json that cannot be read with a pointer to this version",
+    )
 
 
 def add_artifact_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,19 +128,27 @@ def config_from(args: argparse.Namespace, config_class: type):
     return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
 
 
-def do_publish(artifact_dir: Path, bucket: str | None, prefix: str) -> None:
+def do_publish(artifact_dir: Path, bucket: str | None, prefix: str, repair: bool = False) -> None:
+    from training.manifest import read_manifest
     from training.publish import PublishError, publish
 
     if not bucket:
         raise PublishError("--bucket is required to publish (make passes BUCKET)")
 
-    uris = publish(artifact_dir, bucket, prefix)
-    print(f"published {uris['model']}\n          {uris['manifest']}")
-    print(
-        f"pointer   {uris['pointer']}"
-        if uris["pointer"]
-        else "pointer   unchanged (a newer version is already latest)"
-    )
+    version = read_manifest(artifact_dir)["version"]
+    result = publish(artifact_dir, bucket, prefix, repair_pointer=repair, progress=None)
+    if result["resumed"]:
+        print(f"resumed   {', '.join(result['resumed'])} already stored with the same sha256")
+    print(f"published {result['model']}\n          {result['manifest']}")
+    if result["pointer"]:
+        print(f"pointer   {result['pointer']} -> version {version} (revision {result['revision']})")
+    elif result["served"] == version:
+        print(f"pointer   unchanged: it already serves version {version}")
+    else:
+        print(
+            f"pointer   unchanged: it serves version {result['served']}, newer than {version} "
+            "(publishing never moves it back)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,16 +173,16 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_conversion(config_from(args, ConvertConfig))
             print(summary(result))
             if args.publish:
-                do_publish(result.artifact_dir, args.bucket, args.prefix)
+                do_publish(result.artifact_dir, args.bucket, args.prefix, args.repair_pointer)
         elif args.command == "publish":
             if args.artifact and is_archive(args.artifact):  # e.g. SageMaker's model.tar.gz
                 import tempfile
 
                 with tempfile.TemporaryDirectory() as tmp:
                     unpacked = unpack_artifact(args.artifact, Path(tmp))
-                    do_publish(unpacked, args.bucket, args.prefix)
+                    do_publish(unpacked, args.bucket, args.prefix, args.repair_pointer)
             else:
-                do_publish(chosen_artifact(args), args.bucket, args.prefix)
+                do_publish(chosen_artifact(args), args.bucket, args.prefix, args.repair_pointer)
         elif args.command == "report":
             from training.report import remake_report
 

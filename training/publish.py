@@ -1,37 +1,97 @@
 """Publish a verified artifact to the S3 model registry (layout: mlcore.registry).
 
-The version's files first, latest.json last, so readers never see half a version.
+The version's files first, the manifest after them, latest.json last, so readers never see half
+a version. Publishing is idempotent and resumable: each file is written only if its key is free
+(If-None-Match: *); a file already stored with the same sha256 counts as written (a publish
+that was interrupted completes), different bytes are refused (versions never change).
+
+latest.json only changes by conditional writes (If-Match on the ETag it was read with; If-None-
+Match: * when there is none), each carrying the next revision (mlcore.registry.Pointer), so two
+publishers racing lose no change: the one whose write is refused reads the pointer again and
+decides again. Publishing only ever raises the served version; an older one leaves the pointer
+alone and says so. A pointer that cannot be read stops the publish before anything is uploaded
+and says how to repair it.
 
 The endpoint comes from the standard AWS configuration (AWS_ENDPOINT_URL_S3 for a local S3).
+Timeouts are bounded: an S3 that does not answer is a clear error, not a hang.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
+import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlcore.registry import MANIFEST_FILE, Pointer, Registry
 from training.manifest import dumps, utc_timestamp, verify_files
+
+# Against a silent S3, at most 2 attempts of (5 s to connect, 15 s without a byte).
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 15
+MAX_ATTEMPTS = 2
+POINTER_ATTEMPTS = 5  # conditional writes refused because another publisher moved the pointer
+PROGRESS_MIN_BYTES = 8 << 20  # uploads this large show a progress bar (on a terminal)
+REPAIR_HINT = "make publish VERSION={version} REPAIR_POINTER=1"
 
 
 class PublishError(Exception):
     """Publishing failed for a reason the user can act on; the message says which."""
 
 
+class CorruptPointer(PublishError):
+    """latest.json exists but is not a pointer this code can read. `revision`: the revision
+    it still shows, if any (a repair writes the next one), else 0."""
+
+    def __init__(self, message: str, etag: str, revision: int = 0):
+        super().__init__(message)
+        self.etag = etag
+        self.revision = revision
+
+
+def _salvaged_revision(data: bytes) -> int:
+    try:
+        revision = json.loads(data).get("revision", 0)
+    except (ValueError, AttributeError, RecursionError):
+        return 0
+    return revision if isinstance(revision, int) and not isinstance(revision, bool) else 0
+
+
 def s3_client():
     import boto3
+    from botocore.config import Config
 
-    return boto3.client("s3")
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    )
+    return boto3.client("s3", config=config)
 
 
 def explain(exc: Exception, bucket: str, version_uri: str) -> PublishError:
     """botocore's exceptions -> one sentence that says what to do."""
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ReadTimeoutError,
+    )
 
-    if isinstance(exc, EndpointConnectionError):
+    if isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
+        return PublishError(
+            f"the S3 endpoint did not answer within {READ_TIMEOUT} s ({exc}); check that it "
+            "is up (make s3-local) and AWS_ENDPOINT_URL_S3 / your network; run the same "
+            "command again when it answers: a publish resumes where it stopped"
+        )
+    if isinstance(exc, EndpointConnectionError | ConnectionClosedError):
         return PublishError(
             f"cannot reach the S3 endpoint ({exc}); start it (make s3-local) or "
             "check AWS_ENDPOINT_URL_S3 / your AWS configuration"
@@ -42,91 +102,261 @@ def explain(exc: Exception, bucket: str, version_uri: str) -> PublishError:
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for a local S3)"
         )
     if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = _code(exc)
         if code in ("NoSuchBucket", "404"):
             return PublishError(f"bucket {bucket!r} does not exist; create it or pass --bucket")
-        if code == "PreconditionFailed":
-            return PublishError(
-                f"{version_uri} already exists; versions are immutable, train a new one"
-            )
         if code in ("AccessDenied", "403"):
             return PublishError(f"access denied to bucket {bucket!r}; check your permissions")
         return PublishError(f"S3 refused the request ({code}): {exc}")
     return PublishError(f"S3 request failed: {exc}")
 
 
-def put(s3, bucket: str, key: str, body: bytes, content_type: str, create_only: bool) -> None:
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+CONFLICT_CODES = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+
+
+class _Reading(io.BytesIO):
+    """An upload body that moves a progress bar as the HTTP client reads it."""
+
+    def __init__(self, data: bytes, bar):
+        super().__init__(data)
+        self._bar = bar
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = super().read(size)
+        self._bar.update(len(chunk))
+        return chunk
+
+
+def put(
+    s3,
+    bucket: str,
+    key: str,
+    body: bytes,
+    content_type: str,
+    create_only: bool = False,
+    if_match: str | None = None,
+    progress: bool | None = False,
+) -> None:
     """SHA-256 checksum sent with the object (S3 rejects a corrupted upload), encrypted at rest.
-    create_only: a conditional write (If-None-Match: *) that fails if the key exists, so two
-    publishers racing for the same version cannot overwrite each other."""
+    create_only: written only if the key is free (If-None-Match: *); if_match: only if the
+    object still has this ETag. progress: a bar on stderr (None: on a terminal only)."""
     extra = {"IfNoneMatch": "*"} if create_only else {}
-    s3.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=body,
-        ContentType=content_type,
-        ChecksumAlgorithm="SHA256",
-        ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
-        ServerSideEncryption="AES256",
-        **extra,
-    )
+    if if_match is not None:
+        extra = {"IfMatch": if_match}
+    bar = None
+    data = body
+    if progress is not False and len(body) >= PROGRESS_MIN_BYTES:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=len(body),
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=key.rsplit("/", 1)[-1],
+            disable=None if progress is None else False,
+            file=sys.stderr,
+        )
+        data = _Reading(body, bar)
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
+            ServerSideEncryption="AES256",
+            **extra,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
 
 
-def read_pointer(s3, bucket: str, registry: Registry) -> Pointer | None:
+def stored_sha256(s3, bucket: str, key: str) -> str:
+    """The sha256 of a stored object: the checksum S3 keeps (uploads from here send one),
+    else computed from its bytes."""
+    head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    checksum = head.get("ChecksumSHA256")
+    if checksum and "-" not in checksum:  # "-N": a checksum of the parts of a multipart upload
+        return base64.b64decode(checksum).hex()
+    digest = hashlib.sha256()
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    for chunk in iter(lambda: body.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def put_immutable(
+    s3, bucket: str, key: str, body: bytes, content_type: str, progress: bool | None
+) -> bool:
+    """Write a file of a version; True if written now, False if the same bytes were already
+    there (a publish resumed). Different bytes under the key are a PublishError."""
+    from botocore.exceptions import ClientError
+
+    for attempt in range(3):
+        try:
+            put(s3, bucket, key, body, content_type, create_only=True, progress=progress)
+            return True
+        except ClientError as exc:
+            if _code(exc) not in CONFLICT_CODES:
+                raise
+            if _code(exc) in ("ConditionalRequestConflict", "409") and attempt < 2:
+                time.sleep(0.5)  # another writer of the same key is in flight: look again
+                continue
+        local = hashlib.sha256(body).hexdigest()
+        stored = stored_sha256(s3, bucket, key)
+        if stored == local:
+            return False
+        raise PublishError(
+            f"s3://{bucket}/{key} already holds different bytes (sha256 {stored[:12]}..., "
+            f"this artifact's is {local[:12]}...): a published version never changes; train "
+            "a new version"
+        )
+    raise PublishError(f"s3://{bucket}/{key}: S3 kept reporting a conflicting write")
+
+
+def read_pointer(s3, bucket: str, registry: Registry) -> tuple[Pointer | None, str | None]:
+    """(the pointer, its ETag), (None, None) if there is none; CorruptPointer if unreadable."""
     try:
         obj = s3.get_object(Bucket=bucket, Key=registry.pointer_key)
     except s3.exceptions.NoSuchKey:
-        return None
-    return Pointer.parse(obj["Body"].read())
+        return None, None
+    etag, data = obj["ETag"], obj["Body"].read()
+    try:
+        return Pointer.parse(data), etag
+    except ValueError as exc:
+        raise CorruptPointer(
+            f"s3://{bucket}/{registry.pointer_key} is not a valid pointer ({exc})",
+            etag,
+            max(0, _salvaged_revision(data)),
+        ) from None
+
+
+@dataclass(frozen=True)
+class PointerChange:
+    written: Pointer | None  # None: left as it was
+    before: Pointer | None
+
+
+def update_pointer(
+    s3,
+    bucket: str,
+    registry: Registry,
+    change: Callable[[Pointer | None], Pointer | None],
+    repair: bool = False,
+) -> PointerChange:
+    """Apply `change` (current pointer -> new one, or None to leave it) by a conditional write,
+    reading again and deciding again each time another writer got there first. repair: an
+    unreadable pointer counts as none and is replaced (If-Match on its ETag)."""
+    from botocore.exceptions import ClientError
+
+    for _ in range(POINTER_ATTEMPTS):
+        try:
+            current, etag = read_pointer(s3, bucket, registry)
+        except CorruptPointer as exc:
+            if not repair:
+                raise
+            current, etag = None, exc.etag
+            new = change(None)
+            if new is not None:  # its revision goes on from what the damaged one showed
+                new = Pointer(new.version, exc.revision + 1, new.updated_at)
+        else:
+            new = change(current)
+        if new is None:
+            return PointerChange(None, current)
+        condition = {"if_match": etag} if etag else {"create_only": True}
+        try:
+            put(
+                s3,
+                bucket,
+                registry.pointer_key,
+                dumps(new.document(registry)),
+                "application/json",
+                **condition,
+            )
+        except ClientError as exc:
+            if _code(exc) in (*CONFLICT_CODES, "NoSuchKey"):
+                continue  # moved (or deleted) since it was read: read it again
+            raise
+        return PointerChange(new, current)
+    raise PublishError(
+        f"s3://{bucket}/{registry.pointer_key} changed {POINTER_ATTEMPTS} times while this "
+        "publish tried to update it; run it again"
+    )
+
+
+def raise_to(version: int, updated_at: str) -> Callable[[Pointer | None], Pointer | None]:
+    """The change `make publish` makes: serve `version` if nothing newer is served."""
+
+    def change(current: Pointer | None) -> Pointer | None:
+        if current is None:
+            return Pointer.first(version, updated_at)
+        if current.version >= version:
+            return None
+        return current.moved_to(version, updated_at)
+
+    return change
 
 
 def publish(
-    artifact_dir: Path, bucket: str, prefix: str, s3=None, now: float | None = None
+    artifact_dir: Path,
+    bucket: str,
+    prefix: str,
+    s3=None,
+    now: float | None = None,
+    repair_pointer: bool = False,
+    progress: bool | None = False,
 ) -> dict:
-    """Upload one artifact version; returns {"model": uri, "manifest": uri, "pointer": uri|None}.
-
-    Refuses to overwrite an existing version (conditional writes). The pointer only moves
-    forward: publishing an older version than the one latest.json names leaves it alone.
-    """
+    """Upload one artifact version; returns {"model": uri, "manifest": uri, "pointer": uri|None,
+    "served": the version latest.json names after, "revision": its revision, "resumed": [files
+    that were already stored with the same bytes]}."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     manifest = json.loads((artifact_dir / MANIFEST_FILE).read_text())
     registry, version = Registry(prefix, manifest["name"]), int(manifest["version"])
     contents = verify_files(artifact_dir, manifest)
     s3 = s3 or s3_client()
+    resumed = []
     try:
         s3.head_bucket(Bucket=bucket)
-        for filename, content in contents.items():
-            put(
-                s3,
-                bucket,
-                registry.file_key(version, filename),
-                content,
-                "application/octet-stream",
-                create_only=True,
-            )
-        manifest_key = registry.manifest_key(version)
-        put(s3, bucket, manifest_key, dumps(manifest), "application/json", create_only=True)
-        current = read_pointer(s3, bucket, registry)
-        pointer_uri = None
-        if current is None or current.version < version:
-            pointer = Pointer(version).document(registry, utc_timestamp(now or time.time()))
-            put(
-                s3,
-                bucket,
-                registry.pointer_key,
-                dumps(pointer),
-                "application/json",
-                create_only=False,
-            )
-            pointer_uri = f"s3://{bucket}/{registry.pointer_key}"
+        if not repair_pointer:
+            try:
+                read_pointer(s3, bucket, registry)  # before anything is uploaded
+            except CorruptPointer as exc:
+                raise PublishError(
+                    f"{exc}; nothing was uploaded. To replace it with a pointer to this "
+                    f"version, run: {REPAIR_HINT.format(version=version)}"
+                ) from None
+        files = [(name, content, "application/octet-stream") for name, content in contents.items()]
+        files.append((MANIFEST_FILE, dumps(manifest), "application/json"))  # the version's last
+        for filename, content, content_type in files:
+            key = registry.file_key(version, filename)
+            if not put_immutable(s3, bucket, key, content, content_type, progress):
+                resumed.append(filename)
+        change = update_pointer(
+            s3,
+            bucket,
+            registry,
+            raise_to(version, utc_timestamp(now or time.time())),
+            repair=repair_pointer,
+        )
     except (BotoCoreError, ClientError) as exc:
         version_uri = f"s3://{bucket}/{registry.version_prefix(version)}"
         raise explain(exc, bucket, version_uri) from exc
+    served = change.written or change.before
     return {
         "model": f"s3://{bucket}/{registry.model_key(version)}",
-        "manifest": f"s3://{bucket}/{manifest_key}",
-        "pointer": pointer_uri,
+        "manifest": f"s3://{bucket}/{registry.manifest_key(version)}",
+        "pointer": f"s3://{bucket}/{registry.pointer_key}" if change.written else None,
+        "served": served.version,
+        "revision": served.revision,
+        "resumed": resumed,
     }
 
 

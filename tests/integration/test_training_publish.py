@@ -110,7 +110,7 @@ def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsy
     assert pointer["version"] == 1000
     assert pointer["manifest_key"] == "models/mnist/1000/manifest.json"
 
-    # The same version again is refused and changes nothing.
+    # The same version again completes without writing anything: publishing is idempotent.
     assert (
         main(
             [
@@ -125,9 +125,11 @@ def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsy
                 "models",
             ]
         )
-        == 2
+        == 0
     )
-    assert "already exists" in capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "model.tflite, manifest.json already stored with the same sha256" in out
+    assert "pointer   unchanged: it already serves version 1000" in out
     assert s3.get_object(Bucket=s3_env, Key="models/mnist/1000/model.tflite")["Body"].read() == body
 
 
@@ -165,7 +167,7 @@ def test_older_version_does_not_move_the_pointer_back(s3, s3_env, published_mode
     (older / "model.tflite").write_bytes((FIXTURE_DIR / "model.tflite").read_bytes())
     (older / "manifest.json").write_text(json.dumps({**published_model["manifest"], "version": 5}))
     uris = publish(older, s3_env, "models")
-    assert uris["pointer"] is None
+    assert uris["pointer"] is None and uris["served"] == published_model["version"]
     assert keys(s3, s3_env).count("models/mnist/5/model.tflite") == 1
     pointer = json.loads(
         s3.get_object(Bucket=s3_env, Key="models/mnist/latest.json")["Body"].read()

@@ -60,6 +60,17 @@ def test_a_nan_gate_is_refused_on_the_command_line(capsys):
     assert "max_accuracy_drop" in capsys.readouterr().err
 
 
+def test_a_dataset_too_small_to_split_is_a_clear_error_not_a_traceback(tmp_path, capsys):
+    import numpy as np
+
+    tiny = tmp_path / "tiny.npz"
+    np.savez(tiny, x=np.zeros((12, 28, 28), np.uint8), y=np.arange(12) % 10)
+    assert main(["train", "--dataset", str(tiny), "--artifacts", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "12 examples are too few" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_model_names_with_dots_are_accepted():
     assert TrainConfig(name="fashion.v2").name == "fashion.v2"
 
