@@ -202,9 +202,13 @@ def build(
             make_event("GET", "/predict"),
             {"status": 405, "code": "METHOD_NOT_ALLOWED"},
         ),
+        # not an API Gateway request at all (a console test event, a mistaken trigger): the
+        # function still answers, in the proxy integration's shape
+        "bad-event.json": ({}, {"status": 400, "code": "UNSUPPORTED_EVENT"}),
     }
     for number, (event, _) in enumerate(events.values(), start=1):  # a distinct correlation id each
-        event["requestContext"]["requestId"] = f"c6af9ac6-7b61-11e6-9a41-93e8dead{number:04x}"
+        if "requestContext" in event:
+            event["requestContext"]["requestId"] = f"c6af9ac6-7b61-11e6-9a41-93e8dead{number:04x}"
     return {name: e for name, (e, _) in events.items()}, {
         name: x for name, (_, x) in events.items()
     }

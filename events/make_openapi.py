@@ -22,8 +22,28 @@ API_KEY_HEADER = "x-api-key"
 OPEN_PATHS = {"/", "/health", "/openapi.json"}  # GET without a key (template.yaml: Auth per event)
 
 
+def gateway_codes() -> dict[str, int | None]:
+    """The codes of API Gateway's own answers (template.yaml's GatewayResponses), with their
+    status (None: DEFAULT_4XX/5XX, any status of that class). The API answers them too, in the
+    same {"error", "code"} shape."""
+    import re
+
+    from local.template import Template
+
+    template = Template(parameter_overrides={"BucketName": "openapi"})
+    responses = template.api_properties("InferenceApi").get("GatewayResponses") or {}
+    codes: dict[str, int | None] = {}
+    for response in responses.values():
+        for text in (response.get("ResponseTemplates") or {}).values():
+            for code in re.findall(r'"code": "([A-Z_]+)"', str(text)):
+                status = response.get("StatusCode")
+                codes.setdefault(code, int(status) if status else None)
+    return codes
+
+
 def document() -> dict:
     sys.path.insert(0, str(FUNCTION_DIR))
+    sys.path.insert(0, str(ROOT))  # a script of the repository: `local` is next to it
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
@@ -39,7 +59,13 @@ def document() -> dict:
         security_schemes={"apiKey": APIKey(name=API_KEY_HEADER, **{"in": APIKeyIn.header})},
     )
     spec = json.loads(text)
-    spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = app.ERROR_SCHEMA
+    gateway = gateway_codes()
+    error = json.loads(json.dumps(app.ERROR_SCHEMA))
+    error["properties"]["code"]["enum"] = sorted(
+        set(error["properties"]["code"]["enum"]) | set(gateway)
+    )
+    spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = error
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for path, item in spec["paths"].items():
         for operation in item.values():
             # One handler serves a path with and without /versions/<version>; its optional
@@ -54,6 +80,14 @@ def document() -> dict:
                     "content": {"application/json": {"schema": body}},
                 }
             operation["security"] = [] if path in OPEN_PATHS else [{"apiKey": []}]
+            # API Gateway's own answers before the function: a missing or wrong key, throttling
+            extra = {"429": [c for c, status in gateway.items() if status == 429]}
+            if path not in OPEN_PATHS:
+                extra["403"] = [c for c, status in gateway.items() if status == 403]
+            for status, codes in extra.items():
+                operation.setdefault("responses", {}).setdefault(
+                    status, {"description": "API Gateway: " + ", ".join(codes), "content": ref}
+                )
     schemas = spec["components"]["schemas"]
     while unused := [n for n in schemas if f'"#/components/schemas/{n}"' not in json.dumps(spec)]:
         for name in unused:  # the validation-error models Powertools adds, unused here

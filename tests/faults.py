@@ -12,6 +12,9 @@ reach it through the standard ``AWS_ENDPOINT_URL_S3`` setting, as they would rea
 - ``refuse``: the listening socket is closed, so connections are refused, as when nothing
   listens on the port; any other mode listens again on the same port.
 
+Changing the mode closes the connections that hang (silent, stalled), as an endpoint that
+comes back (or goes down for good) does.
+
 ``only`` (a substring of the request path) limits the fault to matching requests; others
 pass. ``on_request(method, path)`` is called for each request before it is handled (a test
 can record, delay or kill there). Stalled and silent connections are released when the
@@ -70,6 +73,9 @@ class FaultyS3:
                 self._stop_server()
             elif mode != "refuse" and self._server is None:
                 self._listen(self.port)
+            if mode != self._mode:  # what hangs now ends: its connections are closed
+                self._release.set()
+                self._release = threading.Event()
             self._mode = mode
 
     def mode_for(self, path: str) -> str:
@@ -91,10 +97,11 @@ class FaultyS3:
                 body = self.rfile.read(length) if length else b""
                 if proxy.on_request is not None:  # first: it may change the mode
                     proxy.on_request(self.command, self.path)
+                release = proxy._release  # set when the mode changes
                 mode = proxy.mode_for(self.path)
                 proxy.requests.append((mode, self.command, self.path))
                 if mode == "silent":
-                    proxy._release.wait()
+                    release.wait()  # until the mode changes or the proxy closes
                     self.close_connection = True
                     return
                 if mode in ("reset", "refuse"):  # refuse: a connection made before it
@@ -104,9 +111,9 @@ class FaultyS3:
                     )
                     self.close_connection = True
                     return
-                self._forward(body, stall=mode == "stall")
+                self._forward(body, mode == "stall", release)
 
-            def _forward(self, body: bytes, stall: bool) -> None:
+            def _forward(self, body: bytes, stall: bool, release: threading.Event) -> None:
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=30)
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
@@ -125,7 +132,7 @@ class FaultyS3:
                 if stall and self.command != "HEAD":
                     self.wfile.write(data[: proxy.stall_after])
                     self.wfile.flush()
-                    proxy._release.wait()
+                    release.wait()
                     self.close_connection = True
                     return
                 self.wfile.write(data)
@@ -144,8 +151,8 @@ class FaultyS3:
         self._thread.join(5)
 
     def close(self) -> None:
-        self._release.set()  # silent and stalled handlers return
         with self._lock:
+            self._release.set()  # silent and stalled handlers return
             if self._server is not None:
                 self._stop_server()
 

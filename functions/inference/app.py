@@ -155,11 +155,21 @@ def registered_routes() -> list:
     return app._static_routes + app._dynamic_routes  # Powertools' table (pinned version)
 
 
+def _serves(route, path: str) -> bool:
+    """Whether `route` answers `path`: its rule matches, and no path parameter swallowed a
+    ':verb' suffix the route does not have (GET /v1/models/<name> matches .../mnist:predict,
+    which _tfserving_model refuses)."""
+    match = route.rule.match(path)
+    if not match:
+        return False
+    return ":" in route.openapi_path or not any(":" in v for v in match.groupdict().values())
+
+
 def unmatched_route(method: str, path: str) -> ApiError:
-    """404, or 405 when another method serves this path. `method` is never among the allowed
-    ones: a route of that method that refused the path (see _tfserving_model) does not count."""
+    """404, or 405 when another method serves this path (its Allow header lists exactly the
+    methods that do). `method` is never among them."""
     routes = registered_routes()
-    allowed = sorted({r.method for r in routes if r.rule.match(path)} - {method.upper()})
+    allowed = sorted({r.method for r in routes if _serves(r, path)} - {method.upper()})
     if allowed:
         return ApiError(
             "METHOD_NOT_ALLOWED",
@@ -302,6 +312,16 @@ INSTANCES_SCHEMA = {
     "description": "inputs in the model's input shape (see its metadata), values in its range",
     "items": {"type": "array"},
 }
+
+
+def _one_of(*fields: str) -> list[dict[str, Any]]:
+    """Exactly one of these fields (both at once answer 400 AMBIGUOUS_INPUT)."""
+    return [
+        {"required": [field], "not": {"anyOf": [{"required": [o]} for o in fields if o != field]}}
+        for field in fields
+    ]
+
+
 PREDICT_BODY = {
     "type": "object",
     "properties": {
@@ -312,6 +332,7 @@ PREDICT_BODY = {
             "items": {"type": "string", "description": "a base64 PNG or JPEG"},
         },
     },
+    "oneOf": _one_of("instances", "images"),
 }
 TFSERVING_BODY = {
     "type": "object",
@@ -320,14 +341,44 @@ TFSERVING_BODY = {
         "instances": INSTANCES_SCHEMA,
         "inputs": INSTANCES_SCHEMA,
     },
+    "oneOf": _one_of("instances", "inputs"),
 }
-PREDICT_ERRORS = _errors(400, 404, 413, 415, 503)
+MODEL_REF = {
+    "type": "object",
+    "required": ["name", "version"],
+    "properties": {"name": {"type": "string"}, "version": {"type": "integer"}},
+}
+
+
+def _ok(description: str, schema: dict[str, Any], *error_statuses: int) -> dict[int, Any]:
+    """A route's documented answers: 200 with its body's schema, and its errors."""
+    ok = {"description": description, "content": {"application/json": {"schema": schema}}}
+    return {200: ok, **_errors(*error_statuses)}
+
+
+def _object(*required: str, **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": properties}
+
+
+PREDICTIONS = _object(
+    "predictions",
+    "model",
+    predictions={
+        "type": "array",
+        "items": _object("label", "class_id", "confidence", "probabilities"),
+    },
+    model=MODEL_REF,
+)
 
 
 @app.get(
     "/health",
     summary="Whether a verified model is served",
-    responses=_errors(503),
+    responses=_ok(
+        "a verified model is served",
+        _object("status", "model", status={"enum": ["ok"]}, model=MODEL_REF),
+        503,
+    ),
 )
 def health() -> dict[str, Any]:
     return {"status": "ok", "model": _model_ref(_served_model())}
@@ -362,7 +413,7 @@ def page():  # no return annotation: OpenAPI would try to describe Response
 @app.post(
     "/predict",
     summary="Classify inputs: arrays in the model's input shape, or base64 PNG/JPEG images",
-    responses=PREDICT_ERRORS,
+    responses=_ok("one prediction per input", PREDICTIONS, 400, 404, 413, 415, 503),
     openapi_extensions={"x-request-body": PREDICT_BODY},
 )
 def predict() -> dict[str, Any]:
@@ -390,10 +441,20 @@ def predict() -> dict[str, Any]:
 
 _TFSERVING_PREDICT = {
     "summary": "TensorFlow Serving predict: row (instances) or columnar (inputs) format",
-    "responses": PREDICT_ERRORS,
+    "responses": _ok(
+        "TF Serving's answer: predictions (row format) or outputs (columnar)",
+        {"type": "object", "oneOf": [_object("predictions"), _object("outputs")]},
+        400,
+        404,
+        413,
+        415,
+        503,
+    ),
     "openapi_extensions": {"x-request-body": TFSERVING_BODY},
 }
-_TFSERVING_READ = {"responses": _errors(404, 503)}
+_TFSERVING_STATUS = {
+    "responses": _ok("GetModelStatusResponse", _object("model_version_status"), 404, 503)
+}
 
 
 @app.post("/v1/models/<name>:predict", **_TFSERVING_PREDICT)
@@ -429,17 +490,20 @@ def _tfserving_model(name: str, version: str | None) -> LoadedModel:
     return model
 
 
-@app.get("/v1/models/<name>", summary="TensorFlow Serving model status", **_TFSERVING_READ)
+@app.get("/v1/models/<name>", summary="TensorFlow Serving model status", **_TFSERVING_STATUS)
 @app.get(
     "/v1/models/<name>/versions/<version>",
     summary="TensorFlow Serving model status",
-    **_TFSERVING_READ,
+    **_TFSERVING_STATUS,
 )
 def tfserving_status(name: str, version: str | None = None) -> dict[str, Any]:
     return tfserving.model_status(_tfserving_model(name, version).version)
 
 
-_METADATA = {"summary": "TensorFlow Serving model metadata (signature_def)", **_TFSERVING_READ}
+_METADATA = {
+    "summary": "TensorFlow Serving model metadata (signature_def)",
+    "responses": _ok("GetModelMetadataResponse", _object("model_spec", "metadata"), 404, 503),
+}
 
 
 @app.get("/v1/models/<name>/metadata", **_METADATA)

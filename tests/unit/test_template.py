@@ -435,7 +435,7 @@ def test_predict_body_model_leaves_precise_errors_to_the_function(deployed):
     for name, outcome in expected.items():
         event = json.loads((ROOT / "events" / name).read_text())
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-        if (event["httpMethod"], event["path"]) != ("POST", "/predict"):
+        if (event.get("httpMethod"), event.get("path")) != ("POST", "/predict"):
             continue
         if not headers.get("content-type", "").startswith("application/json"):
             continue
