@@ -46,7 +46,7 @@ def run(synthetic: dict, env: dict[str, str], work: Path, rounds: dict[str, int]
 
         def ours(cache, s3, name=name):
             store_settings = dataclasses.replace(settings, model_name=name, cache_dir=str(cache))
-            return model_store.ModelStore(store_settings, s3=s3).get().timings_ms
+            return model_store.ModelStore(store_settings, lambda: s3).get().timings_ms
 
         def download_file(cache, key=key):
             plain_client.download_file(settings.bucket, key, str(cache / "model.tflite"))

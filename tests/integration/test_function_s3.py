@@ -132,6 +132,10 @@ def test_a_newer_version_is_served_after_the_refresh_interval(
     if time.monotonic() - before_load < 2:  # else a slow machine is already past the interval
         assert served_soon_after == old
     time.sleep(max(0.0, after_load + 2.1 - time.monotonic()))
+    assert invoke(health).body["model"]["version"] == old  # starts the refresh, not held up
+    import app
+
+    assert app.get_store().wait(30)
     assert invoke(health).body["model"]["version"] == old + 60
     prediction = invoke(load_event("predict-instances.json")).body
     assert (

@@ -102,9 +102,11 @@ def test_parameter_overrides_reach_the_function(published):
 
 
 def test_handler_error_exits_non_zero(published, tmp_path):
-    event = tmp_path / "not-api-gateway.json"
-    event.write_text('{"hello": "world"}')
-    result = invoke(str(event), published)
+    """A function that cannot run (here: a setting the template would never give it) fails the
+    invocation, as Lambda reports it. (An event that is not a request does not: it is a 400.)"""
+    env_vars = tmp_path / "env.json"
+    env_vars.write_text(json.dumps({"InferenceFunction": {"MAX_INSTANCES": "-1"}}))
+    result = invoke("events/health.json", published, "--env-vars", str(env_vars))
     assert result.returncode == 1
     error = json.loads(result.stdout)
     assert set(error) >= {"errorMessage", "errorType", "stackTrace", "requestId"}

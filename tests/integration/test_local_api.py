@@ -144,6 +144,24 @@ def test_api_key_required_and_checked(api, digits):
             400,
             "INVALID_JSON",
         ),
+        # nested deeper than Python's JSON parser goes: the emulator answered 500 (plain text,
+        # then 502 JSON); the function answers 400 on both kinds of route
+        *[
+            (
+                "POST",
+                path,
+                {
+                    "data": '{"instances": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                    "headers": {"Content-Type": "application/json"},
+                },
+                400,
+                "INVALID_JSON",
+            )
+            for path in ("/predict", "/v1/models/mnist:predict")
+        ],
+        ("GET", "/v1/models/\u2603", {}, 404, "ROUTE_NOT_FOUND"),  # was a 405 "use GET"
+        ("GET", "/v1/models/%E2%98%83", {}, 404, "ROUTE_NOT_FOUND"),
+        ("OPTIONS", "/v1/models/mnist:predict", {}, 405, "METHOD_NOT_ALLOWED"),
         ("GET", "/no/such/route", {}, 404, "ROUTE_NOT_FOUND"),
         ("POST", "/", {"json": {}}, 405, "METHOD_NOT_ALLOWED"),  # GET / is the page
         ("GET", "/v1/models/other", {}, 404, "MODEL_NOT_FOUND"),

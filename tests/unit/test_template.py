@@ -36,6 +36,9 @@ PARAMETER_ENV = {
     "ModelRefreshSeconds": "MODEL_REFRESH_SECONDS",
     "MaxInstances": "MAX_INSTANCES",
     "MaxBodyBytes": "MAX_BODY_BYTES",
+    "MaxImagePixels": "MAX_IMAGE_PIXELS",
+    "MaxBatchPixels": "MAX_BATCH_PIXELS",
+    "DeadlineSeconds": "DEADLINE_SECONDS",
     "LogLevel": "POWERTOOLS_LOG_LEVEL",
 }
 ERROR_CODES_FROM_CONTRACT = {
@@ -145,7 +148,7 @@ def test_every_variable_the_function_reads_is_set_by_the_template(template):
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant)
         and isinstance(node.value, str)
-        and re.fullmatch(r"(MODEL|MAX|POWERTOOLS)_[A-Z_]+", node.value)
+        and re.fullmatch(r"(MODEL|MAX|POWERTOOLS|DEADLINE)_[A-Z_]+", node.value)
     }
     assert {"MODEL_BUCKET", "MODEL_PREFIX", "MODEL_NAME", "MODEL_VERSION"} <= read
     assert read <= set(env), f"read by config.py but not set by the template: {read - set(env)}"
@@ -183,6 +186,26 @@ def test_parameter_defaults_satisfy_their_own_constraints(template):
                 <= float(default)
                 <= p.get("MaxValue", float("inf"))
             ), name
+
+
+def test_reserved_concurrency_0_reserves_none_and_a_number_reserves_it():
+    function = "InferenceFunction"
+    unreserved = deployed_resources(translate())[function]["Properties"]
+    assert "ReservedConcurrentExecutions" not in unreserved  # 0, the default: AWS::NoValue
+    reserved = deployed_resources(translate({"ReservedConcurrency": "20"}))[function]
+    assert reserved["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
+
+
+def test_ephemeral_storage_and_the_deadline_reach_the_function(template):
+    globals_ = template["Globals"]["Function"]
+    assert globals_["EphemeralStorage"] == {"Size": {"Ref": "EphemeralStorage"}}
+    function = deployed_resources(translate())["InferenceFunction"]
+    assert function["Properties"]["EphemeralStorage"] == {"Size": {"Ref": "EphemeralStorage"}}
+    parameters = template["Parameters"]
+    assert parameters["EphemeralStorage"]["MinValue"] == 512
+    assert parameters["EphemeralStorage"]["MaxValue"] == 10240
+    # the deadline leaves API Gateway's 29 s and the function's own timeout room to answer
+    assert parameters["DeadlineSeconds"]["Default"] < parameters["FunctionTimeout"]["Default"]
 
 
 def test_model_version_accepts_latest_or_a_positive_integer(template):

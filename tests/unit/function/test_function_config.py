@@ -36,7 +36,7 @@ def test_the_template_defaults_are_the_contract():
     assert settings.max_body_bytes == 1_048_576
     assert settings.cache_dir == "/tmp/models"
     assert settings.follows_latest
-    assert (settings.max_image_pixels, settings.max_batch_pixels) == (4096 * 4096, 24 << 20)
+    assert (settings.max_image_pixels, settings.max_batch_pixels) == (4096 * 4096, 4096 * 4096)
     assert (settings.deadline_seconds, settings.deadline_margin_seconds) == (4, 0.5)
     assert settings.memory_max_bytes == 64 << 20
 
