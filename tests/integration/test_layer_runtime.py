@@ -125,16 +125,23 @@ def test_trimmed_layer_runs_the_fixture_model(host_layer):
     from ai_edge_litert.interpreter import Interpreter
 
     digits = np.load({str(FIXTURE_DIR / "digits.npz")!r})
-    interpreter = Interpreter(model_path={str(FIXTURE_DIR / "model.tflite")!r})
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-    scale, zero_point = inp["quantization"]
-    x = digits["x"].astype(np.float32).reshape(-1, *inp["shape"][1:])
-    q = np.clip(np.round(x / scale + zero_point), -128, 127).astype(inp["dtype"])
-    interpreter.resize_tensor_input(inp["index"], q.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(inp["index"], q)
-    interpreter.invoke()
-    predictions = interpreter.get_tensor(out["index"]).argmax(axis=1)
+    path = {str(FIXTURE_DIR / "model.tflite")!r}
+    answers = []
+    # from the file (large models, /tmp) and from memory (models up to 64 MiB)
+    with open(path, "rb") as f:
+        content = f.read()
+    for interpreter in (Interpreter(model_path=path), Interpreter(model_content=content)):
+        (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+        scale, zero_point = inp["quantization"]
+        x = digits["x"].astype(np.float32).reshape(-1, *inp["shape"][1:])
+        q = np.clip(np.round(x / scale + zero_point), -128, 127).astype(inp["dtype"])
+        interpreter.resize_tensor_input(inp["index"], q.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(inp["index"], q)
+        interpreter.invoke()
+        answers.append(interpreter.get_tensor(out["index"]).argmax(axis=1).tolist())
+    assert answers[0] == answers[1]
+    predictions = np.array(answers[0])
     print(json.dumps({{
         "predictions": predictions.tolist(),
         "dtype": str(inp["dtype"]),

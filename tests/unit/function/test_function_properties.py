@@ -192,7 +192,7 @@ def test_any_event_at_all(served, load_event, count):
 
 @pytest.mark.parametrize("count", SWEEPS)
 def test_json_numbers_at_the_edges(served, load_event, count):
-    @examples(count)
+    @examples(min(count, 300))  # 784 numbers an example: fewer of them
     @given(
         st.lists(
             st.integers(min_value=-(10**30), max_value=10**30)
