@@ -31,11 +31,11 @@ from tests.faults import FaultyS3
 from tests.function_support import (
     EVENTS_DIR,
     FIXTURE_DIR,
+    function_configured,
     invoke,
     metric_values,
     new_version,
     reset_powertools,
-    template_environment,
 )
 from tests.local_support import parameters, publish_fixture
 
@@ -89,17 +89,14 @@ def function_env(published_model, proxy, monkeypatch, tmp_path):
     import app
 
     bucket = published_model["bucket"]
-    for name, value in template_environment(BucketName=bucket, ModelRefreshSeconds="0").items():
-        if not name.startswith("AWS_"):
-            monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.endpoint)
-    app.get_store.cache_clear()
-    yield bucket
-    proxy.close()  # releases what hangs, so the loading thread ends
-    if app.get_store.cache_info().currsize:
-        app.get_store().wait(30)
-    app.get_store.cache_clear()
+    with function_configured(
+        monkeypatch, tmp_path / "cache", BucketName=bucket, ModelRefreshSeconds="0"
+    ):
+        yield bucket
+        proxy.close()  # releases what hangs, so the loading thread ends
+        if app.get_store.cache_info().currsize:
+            app.get_store().wait(30)
 
 
 def timed_invoke(event: dict):
@@ -262,13 +259,10 @@ def test_on_a_small_tmp_an_upgrade_needs_room_for_the_new_model_only(
     from model_store import DISK_SLACK_BYTES
 
     bucket = published_model["bucket"]
-    for name, value in template_environment(BucketName=bucket, ModelRefreshSeconds="0").items():
-        if not name.startswith("AWS_"):
-            monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(small_tmpfs / "models"))
-    monkeypatch.setenv("MODEL_MEMORY_MAX_BYTES", "0")  # every model through /tmp
-    app.get_store.cache_clear()
-    try:
+    with function_configured(
+        monkeypatch, small_tmpfs / "models", BucketName=bucket, ModelRefreshSeconds="0"
+    ):
+        monkeypatch.setenv("MODEL_MEMORY_MAX_BYTES", "0")  # every model through /tmp
         first = invoke(PREDICT).body["model"]["version"]
         size = MANIFEST["files"]["model.tflite"]["size"]
         free = shutil.disk_usage(small_tmpfs).free
@@ -284,16 +278,12 @@ def test_on_a_small_tmp_an_upgrade_needs_room_for_the_new_model_only(
             invoke(PREDICT)
             assert app.get_store().wait(30)
         assert app.get_store().refused == reads_before == {}
-    finally:
-        app.get_store.cache_clear()
 
 
 def test_a_model_larger_than_tmp_is_refused_once_with_its_reason(
     s3, s3_env, small_tmpfs, monkeypatch, capsys
 ):
     import hashlib
-
-    import app
 
     big = os.urandom(200 * 1024)
     version = int(uuid.uuid4().int % 10**9) + 1
@@ -310,20 +300,13 @@ def test_a_model_larger_than_tmp_is_refused_once_with_its_reason(
         Key="models/mnist/latest.json",
         Body=json.dumps({"version": version}).encode(),
     )
-    for name, value in template_environment(BucketName=s3_env).items():
-        if not name.startswith("AWS_"):
-            monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(small_tmpfs / "models"))
-    monkeypatch.setenv("MODEL_MEMORY_MAX_BYTES", "0")
-    app.get_store.cache_clear()
-    try:
+    with function_configured(monkeypatch, small_tmpfs / "models", BucketName=s3_env):
+        monkeypatch.setenv("MODEL_MEMORY_MAX_BYTES", "0")
         result = invoke(PREDICT)
         assert (result.status, result.code) == (503, "MODEL_UNAVAILABLE")
         assert "EphemeralStorage" in result.body["error"]
         time.sleep(1.1)  # past the first retry's backoff: the next request asks again
         assert invoke(PREDICT).code == "MODEL_UNAVAILABLE"
-    finally:
-        app.get_store.cache_clear()
     out = capsys.readouterr().out
     assert metric_values(out, "ModelLoadFailures") == [1.0]  # refused once, remembered
     assert not any(small_tmpfs.rglob("*.tflite"))
