@@ -96,6 +96,10 @@ def check_answer(response: dict) -> None:
     if response.get("isBase64Encoded"):
         body = base64.b64decode(body).decode()
     assert "Traceback" not in body and 'File "' not in body
+    headers = {k.lower(): v for k, v in (response.get("multiValueHeaders") or {}).items()}
+    if headers.get("content-type", [""])[0].startswith("text/html"):  # GET /: the page
+        assert status == 200 and body.lstrip().startswith("<!doctype html>")
+        return
     document = json.loads(body)
     if status >= 400:
         assert set(document) == {"error", "code"}, document
