@@ -28,7 +28,7 @@ def _describe(event: Any) -> str | None:
     records = event.get("Records")
     if isinstance(records, list) and records and isinstance(records[0], dict):
         source = records[0].get("eventSource") or records[0].get("EventSource") or "a service"
-        return f"a {str(source)[:40]} notification"
+        return f"an event from {str(source)[:40]}"
     if "detail-type" in event:
         return "an EventBridge event"
     return None
