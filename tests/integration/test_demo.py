@@ -159,6 +159,7 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path, artifact):
     assert_ports_free(s3_port, api_port)
 
 
+@pytest.mark.slow  # 13 s; Ctrl-C stopping everything is also held by the test above
 def test_serve_keeps_the_page_up_until_ctrl_c(tmp_path, artifact):
     import requests
 
