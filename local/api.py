@@ -52,6 +52,7 @@ from samcli.local.apigw.route import Route
 from werkzeug.exceptions import HTTPException
 
 from local import template as tpl
+from local.cloudwatch import ENDPOINT_VARIABLE, EmfForwarder
 from local.function import EnvironmentPool, FunctionError, load_function
 
 DEFAULT_PORT = 3000
@@ -358,6 +359,9 @@ def describe(service: LocalApi, functions: dict, base_url: str, ca: Path | None,
     if ("/", "GET") in service.methods:
         lines.append(f"Page to draw on (the API key filled in): {base_url}/")
     lines.append(f"Function log (JSON logs, EMF metrics, START/END/REPORT): {log}")
+    if service.lambda_runner.forward is not None:
+        endpoint = os.environ.get(ENDPOINT_VARIABLE)
+        lines.append(f"EMF metrics forwarded to the local CloudWatch at {endpoint}")
     for function in functions.values():
         lines.append(
             f"{function.name} ({function.handler}, {function.runtime} on local Python "
@@ -406,7 +410,13 @@ def main(argv: list[str] | None = None) -> int:
         log_path.write_bytes(b"")  # one run per log
         # append mode (O_APPEND): each line of each environment lands whole
         log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - closed in finally
-        pool = EnvironmentPool(functions, log, args.environments, owner=f"local-api:{args.port}")
+        pool = EnvironmentPool(
+            functions,
+            log,
+            args.environments,
+            owner=f"local-api:{args.port}",
+            forward=EmfForwarder.from_environment(),
+        )
         service = LocalApi(template, pool, args.api_key or secrets.token_urlsafe(30), args.port)
         service.create()
         if not args.quiet:

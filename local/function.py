@@ -10,7 +10,12 @@ once and then serves one event at a time, with
   under ``/tmp``, like ``MODEL_CACHE_DIR=/tmp/models``), removed with the environment;
 - the function's ``Timeout`` enforced: past it, the environment is killed and the
   invocation fails with Lambda's "Task timed out" error;
-- its stdout and stderr (logs, EMF metric lines, START/END/REPORT) going to one log.
+- its stdout and stderr (logs, EMF metric lines, START/END/REPORT) going to one log; with a
+  ``forward`` callable (``local.cloudwatch.EmfForwarder``), each line also goes to it and its
+  ``flush()`` is called after each REPORT line, as CloudWatch Logs turns EMF lines into metrics
+  in AWS: the output then passes through a pipe that a thread of this process reads, and an
+  invocation returns only once its REPORT line (printed after everything the handler printed)
+  has been read and flushed.
 
 Why processes: an execution environment has its own module state, environment variables and
 /tmp, and can be killed at its timeout; only a process gives all four. ``EnvironmentPool``
@@ -32,17 +37,18 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from local.bootstrap import recv_message, send_message
-from local.template import ENDPOINT_VARIABLES, Template
+from local.template import Template
 
 BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap.py")
 INIT_LIMIT_S = 10.0  # Lambda's limit for the init phase of an on-demand environment
+REPORT_WAIT_S = 5.0  # how long an invocation waits for its REPORT line to be read (forwarding)
 
 
 class FunctionError(Exception):
@@ -99,7 +105,7 @@ def load_function(
             f"env-vars file: ignoring {', '.join(ignored)}: not declared in the template for "
             f"{function.name} (sam local ignores them too)"
         )
-    if warn and not any(os.environ.get(v) for v in ENDPOINT_VARIABLES):
+    if warn and not any(os.environ.get(v) for v in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")):
         warn(
             "AWS_ENDPOINT_URL_S3 is not set, so the function will call the real S3; for the "
             "local one, run `make s3-local` and export the settings it prints"
@@ -129,13 +135,22 @@ class ExecutionEnvironment:
     """One process running the handler, one event at a time (see the module docstring)."""
 
     def __init__(
-        self, function: LocalFunction, log: IO[bytes] | int, index: int = 1, owner: str = "local"
+        self,
+        function: LocalFunction,
+        log: IO[bytes] | int,
+        index: int = 1,
+        owner: str = "local",
+        forward: Callable[[bytes], None] | None = None,
     ):
         self.function = function
         self.index = index
         self._log = log
+        self._forward = forward
         self._lock = threading.Lock()
         self._invocations = 0
+        self._reported: set[str] = set()  # request ids whose REPORT line was read (forward)
+        self._output_read = threading.Condition()
+        self._pump: threading.Thread | None = None
         self.tmp = Path(tempfile.mkdtemp(prefix=f"lambda-env-{index}-"))
         self.env = self._environment()
         parent, child = socket.socketpair()
@@ -148,8 +163,8 @@ class ExecutionEnvironment:
                 cwd=function.code_dir,
                 pass_fds=[child.fileno()],
                 stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
+                stdout=subprocess.PIPE if forward else log,
+                stderr=subprocess.STDOUT if forward else log,
                 start_new_session=True,  # its own process group: Ctrl-C is the parent's job
             )
         except OSError:
@@ -158,6 +173,11 @@ class ExecutionEnvironment:
             raise
         finally:
             child.close()
+        if forward:
+            self._pump = threading.Thread(
+                target=self._read_output, name=f"{owner}#{index}-output", daemon=True
+            )
+            self._pump.start()
         self.init_ms: float | None = None
         self._wait_ready(INIT_LIMIT_S + function.timeout)
 
@@ -207,12 +227,42 @@ class ExecutionEnvironment:
             )
         self.init_ms = message["init_ms"]
 
-    def _write_log(self, text: str) -> None:
+    def _write_log(self, text: str | bytes) -> None:
+        data = text.encode() if isinstance(text, str) else text
         if isinstance(self._log, int):
-            os.write(self._log, text.encode())
+            os.write(self._log, data)
         else:
-            self._log.write(text.encode())
+            self._log.write(data)
             self._log.flush()
+
+    def _read_output(self) -> None:
+        """The output pipe's reader (with ``forward``): each line to the log, then to
+        ``forward``; REPORT lines are noted so that an invocation can wait for its own."""
+        flush = getattr(self._forward, "flush", None)
+        for line in self.process.stdout:
+            self._write_log(line)
+            self._forward(line)
+            if line.startswith(b"REPORT RequestId: "):  # the invocation's last line
+                if flush:
+                    flush()
+                request_id = line.split()[2].decode(errors="replace")
+                with self._output_read:
+                    self._reported.add(request_id)
+                    self._output_read.notify_all()
+        if flush:
+            flush()
+        with self._output_read:
+            self._reported.add("")  # end of output: nobody waits any longer
+            self._output_read.notify_all()
+
+    def _wait_for_report(self, request_id: str) -> None:
+        if self._pump is None:
+            return
+        with self._output_read:
+            self._output_read.wait_for(
+                lambda: request_id in self._reported or "" in self._reported, REPORT_WAIT_S
+            )
+            self._reported.discard(request_id)
 
     def invoke(
         self, event: Any, request_id: str | None = None, trace_id: str | None = None
@@ -246,6 +296,7 @@ class ExecutionEnvironment:
             message = None
         init_ms = self.init_ms if cold else None
         if isinstance(message, dict):
+            self._wait_for_report(request_id)
             payload = json.loads(message["payload"]) if message["ok"] else message["payload"]
             return InvokeResult(
                 request_id, message["ok"], payload, message["duration_ms"], cold, init_ms
@@ -289,6 +340,10 @@ class ExecutionEnvironment:
                         pass
                     self.process.wait(timeout=10)
         finally:
+            if self._pump is not None:
+                self._pump.join(timeout=5)  # the pipe ends with the process
+            if self.process.stdout is not None:
+                self.process.stdout.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -316,12 +371,14 @@ class EnvironmentPool:
         log: IO[bytes] | int,
         size: int,
         owner: str = "local",
+        forward: Callable[[bytes], None] | None = None,
     ):
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
         self.functions = dict(functions)
         self.size = size
         self.owner = owner
+        self.forward = forward  # each environment's output lines (ExecutionEnvironment)
         self._log = log
         self._lock = threading.Lock()
         self._numbers = iter(range(1, 1 << 30))
@@ -353,7 +410,11 @@ class EnvironmentPool:
                 if env is None or not env.alive:
                     self._discard(env)
                     env = ExecutionEnvironment(
-                        self.functions[name], self._log, next(self._numbers), self.owner
+                        self.functions[name],
+                        self._log,
+                        next(self._numbers),
+                        self.owner,
+                        self.forward,
                     )
                     with self._lock:
                         self._all.add(env)

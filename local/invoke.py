@@ -6,8 +6,9 @@ itself. Elsewhere it runs the handler in one local execution environment
 (``local.function``), its environment resolved from template.yaml (with
 ``--parameter-overrides``) and the optional ``--env-vars`` file exactly as sam resolves it.
 The function's response goes to stdout as JSON; its logs, EMF metric lines and the
-START/END/REPORT lines go to stderr. Exit status 1 when the handler failed (stdout then holds
-Lambda's error document), 2 when the invocation could not be set up.
+START/END/REPORT lines go to stderr, and its EMF metrics to the local CloudWatch when
+``AWS_ENDPOINT_URL_CLOUDWATCH`` is set (``local.cloudwatch``). Exit status 1 when the handler
+failed (stdout then holds Lambda's error document), 2 when the invocation could not be set up.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 
 from local import template as tpl
+from local.cloudwatch import EmfForwarder
 from local.function import ExecutionEnvironment, FunctionError, load_function
 
 
@@ -99,7 +101,12 @@ def run_local(args: argparse.Namespace) -> int:
             warn=lambda message: print(f"warning: {message}", file=sys.stderr),
         )
         sys.stderr.flush()
-        environment = ExecutionEnvironment(function, sys.stderr.fileno(), owner="local-invoke")
+        environment = ExecutionEnvironment(
+            function,
+            sys.stderr.fileno(),
+            owner="local-invoke",
+            forward=EmfForwarder.from_environment(),
+        )
     except (tpl.TemplateError, FunctionError) as exc:
         print(f"local.invoke: {exc}", file=sys.stderr)
         return 2

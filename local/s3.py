@@ -1,8 +1,11 @@
 """``python -m local.s3 --port 4566 --bucket NAME``: a real S3-protocol server on 127.0.0.1
 (moto's ``ThreadedMotoServer``), the bucket created with versioning on, running until
 Ctrl-C. Everything else reaches it through the standard ``AWS_ENDPOINT_URL_S3`` setting,
-whose exports it prints. ``make s3-local`` passes the Makefile's BUCKET, the one default name
-of the local registry bucket.
+whose exports it prints. The same server is the local CloudWatch (``PutMetricData``,
+``GetMetricData``), exported as ``AWS_ENDPOINT_URL_CLOUDWATCH``: the local runners forward the
+functions' EMF metrics to it (``local.cloudwatch``) and the monitor function reads them there.
+``make s3-local`` passes the Makefile's BUCKET, the one default name of the local registry
+bucket.
 
 The state lives in this process's memory: stopping the server forgets every object.
 """
@@ -32,9 +35,11 @@ def endpoint(port: int) -> str:
 
 
 def client_environment(port: int) -> dict[str, str]:
-    """What a process needs in its environment to use this server through boto3."""
+    """What a process needs in its environment to use this server through boto3: S3, and
+    CloudWatch (moto serves both; the local runners forward EMF metrics there)."""
     return {
         "AWS_ENDPOINT_URL_S3": endpoint(port),
+        "AWS_ENDPOINT_URL_CLOUDWATCH": endpoint(port),
         **DUMMY_CREDENTIALS,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
@@ -118,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         exports = "\n".join(f"export {k}={v}" for k, v in client_environment(args.port).items())
         print(
             f"S3 (moto) on {endpoint(args.port)}, bucket(s) {', '.join(args.bucket)} "
-            f"(versioning on). In memory: gone when this stops.\n"
+            f"(versioning on), and CloudWatch metrics on the same endpoint. In memory: gone "
+            f"when this stops.\n"
             f"Use it from another shell with:\n{exports}\nReady. Ctrl-C stops.",
             flush=True,
         )

@@ -24,9 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = ROOT / "template.yaml"
-# Local addition: the shell's endpoint of the loopback S3 reaches the function, as it reaches
-# every other part (sam local in Docker would need it in the env-vars file instead).
-ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+# Local addition: the shell's endpoints of the loopback S3 and CloudWatch reach the function,
+# as they reach every other part (sam local in Docker would need them in the env-vars file).
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_CLOUDWATCH")
 # The local tools run SAM CLI's code offline: it must never send SAM CLI telemetry.
 os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
 

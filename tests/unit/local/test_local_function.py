@@ -33,6 +33,13 @@ def handler(event, context):
         return {"value": object()}
     if action == "exit":
         os._exit(3)
+    if action == "emf":  # a metric, as Powertools prints one, among other lines
+        print("before")
+        print(json.dumps({"_aws": {"Timestamp": 1764300000000, "CloudWatchMetrics": [
+            {"Namespace": "N", "Dimensions": [["d"]], "Metrics": [{"Name": "M"}]}]},
+            "d": "x", "M": [1, 2, 2]}))
+        print("after", file=sys.stderr)
+        return {"printed": 3}
     print("handler says hi")
     return {
         "env": dict(os.environ),
@@ -268,3 +275,54 @@ def test_warnings(function, tmp_path, monkeypatch):
     assert loaded.environment["GREETING"] == "hi" and "TYPO_VAR" not in loaded.environment
     assert len(warnings) == 2 and "TYPO_VAR" in warnings[0]
     assert "AWS_ENDPOINT_URL_S3 is not set" in warnings[1]
+
+
+class RecordingForwarder:
+    """local.cloudwatch.EmfForwarder's interface: lines, then flush() after each REPORT."""
+
+    def __init__(self):
+        self.lines: list[bytes] = []
+        self.flushed: list[list[bytes]] = []
+
+    def __call__(self, line: bytes) -> None:
+        self.lines.append(line)
+
+    def flush(self) -> None:
+        self.flushed.append(list(self.lines))
+
+
+def test_forwarded_output_is_read_and_flushed_before_the_invocation_returns(
+    function, log, tmp_path
+):
+    """With a forwarder (the local CloudWatch), every line still reaches the log, and the
+    invocation returns only after its last line (REPORT) went through the forwarder: a
+    metric printed by the handler is there as soon as the caller has the answer."""
+    forwarder = RecordingForwarder()
+    env = lf.ExecutionEnvironment(function, log, forward=forwarder)
+    try:
+        result = env.invoke({"action": "emf"}, request_id="req-emf")
+        # no waiting here: the flush happened before invoke returned
+        assert result.ok and result.payload == {"printed": 3}
+        (flushed,) = forwarder.flushed
+        texts = [line.decode() for line in flushed]
+        emf = [t for t in texts if t.startswith('{"_aws"')]
+        assert len(emf) == 1 and json.loads(emf[0])["M"] == [1, 2, 2]
+        assert texts[-1].startswith("REPORT RequestId: req-emf")
+        assert "after\n" in texts  # stderr goes the same way
+        assert env.invoke({"action": "raise"}).ok is False
+        assert len(forwarder.flushed) == 2
+    finally:
+        env.close()
+    lines = log_text(tmp_path).splitlines()
+    assert "before" in lines and "after" in lines and any(x.startswith('{"_aws"') for x in lines)
+    assert "[ERROR] ValueError: boom: " in lines
+
+
+def test_pool_gives_every_environment_the_forwarder(function, log):
+    forwarder = RecordingForwarder()
+    pool = lf.EnvironmentPool({"Fn": function}, log, size=1, forward=forwarder)
+    try:
+        assert pool.run("Fn", {"action": "emf"}).ok
+    finally:
+        pool.close()
+    assert any(line.startswith(b'{"_aws"') for line in forwarder.flushed[0])

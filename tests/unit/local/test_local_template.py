@@ -52,7 +52,7 @@ def project():
 
 
 def test_the_function_and_its_environment(project):
-    function = project.function()
+    function = project.function("InferenceFunction")
     assert (function.name, function.handler, function.runtime) == (
         "InferenceFunction",
         "app.lambda_handler",
@@ -70,28 +70,47 @@ def test_the_function_and_its_environment(project):
     assert env["AWS_LAMBDA_LOG_FORMAT"] == "JSON"  # the template's LoggingConfig
 
 
+def test_the_monitor_function_shares_the_environment(project):
+    """Two functions: sam (and the local runners) need the one to run named."""
+    with pytest.raises(tpl.TemplateError, match="InferenceFunction.*MonitorFunction|name one"):
+        project.function()
+    monitor = project.function("MonitorFunction")
+    assert (monitor.handler, project.code_dir(monitor)) == (
+        "monitor.lambda_handler",
+        ROOT / "functions" / "monitor",
+    )
+    env = project.environment(monitor, shell_env=SHELL)
+    inference = project.environment(project.function("InferenceFunction"), shell_env=SHELL)
+    for name in ("MODEL_BUCKET", "MODEL_NAME", "MODEL_VERSION", "POWERTOOLS_SERVICE_NAME"):
+        assert env[name] == inference[name], name  # the same model, the same metrics
+    assert env["MONITOR_WINDOW_MINUTES"] == str(project.default("MonitorWindowMinutes"))
+
+
 def test_without_bucket_name_the_bucket_is_the_templates_logical_id():
     """What sam does locally with !If [CreateModelBucket, !Ref ModelBucket, ...]: why the
     local runs always pass BucketName."""
     template = tpl.Template(ROOT / "template.yaml")
-    assert template.environment(template.function(), shell_env={})["MODEL_BUCKET"] == "ModelBucket"
+    function = template.function("InferenceFunction")
+    assert template.environment(function, shell_env={})["MODEL_BUCKET"] == "ModelBucket"
 
 
 def test_environment_priority_as_sam_local_invoke(project):
     """template value < shell < env-vars "Parameters" < env-vars entry of the function; only
-    declared variables are set; the shell's S3 endpoint reaches the function."""
-    function = project.function()
+    declared variables are set; the shell's S3 and CloudWatch endpoints reach the function."""
+    function = project.function("InferenceFunction")
     env_vars = {
         "Parameters": {"MODEL_VERSION": "7", "MAX_INSTANCES": "1", "UNDECLARED": "x"},
         "InferenceFunction": {"MAX_INSTANCES": "5"},
     }
     shell = {**SHELL, "MODEL_NAME": "from-shell", "MODEL_VERSION": "9", "PATH": "/bin"}
     shell["AWS_ENDPOINT_URL_S3"] = "http://127.0.0.1:1"
+    shell["AWS_ENDPOINT_URL_CLOUDWATCH"] = "http://127.0.0.1:2"
     env = project.environment(function, env_vars, shell)
     assert (env["MODEL_NAME"], env["MODEL_VERSION"]) == ("from-shell", "7")
     assert env["MAX_INSTANCES"] == "5"
     assert "UNDECLARED" not in env and "PATH" not in env
     assert env["AWS_ENDPOINT_URL_S3"] == "http://127.0.0.1:1"
+    assert env["AWS_ENDPOINT_URL_CLOUDWATCH"] == "http://127.0.0.1:2"
 
 
 def test_parameter_overrides():
