@@ -30,17 +30,24 @@ def template_environment(**parameter_overrides: str) -> dict[str, str]:
     """The inference function's environment as template.yaml gives it (its Parameters'
     defaults, or these overrides), resolved as `sam local invoke` resolves it: the function's
     settings have no defaults of their own. A copy: the resolution is cached per overrides."""
-    return dict(_template_environment(tuple(sorted(parameter_overrides.items()))))
+    overrides = tuple(sorted(parameter_overrides.items()))
+    return dict(_template_environment("InferenceFunction", overrides))
+
+
+def monitor_environment(**parameter_overrides: str) -> dict[str, str]:
+    """The same for the drift monitor (MonitorFunction)."""
+    overrides = tuple(sorted(parameter_overrides.items()))
+    return dict(_template_environment("MonitorFunction", overrides))
 
 
 @functools.cache
-def _template_environment(overrides: tuple[tuple[str, str], ...]) -> dict[str, str]:
+def _template_environment(function: str, overrides: tuple[tuple[str, str], ...]) -> dict[str, str]:
     from local.template import Template
 
     template = Template(
         parameter_overrides={"BucketName": "serverless-ml-models", **dict(overrides)}
     )
-    return template.environment(template.function("InferenceFunction"), shell_env={})
+    return template.environment(template.function(function), shell_env={})
 
 
 @contextlib.contextmanager

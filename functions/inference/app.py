@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -22,8 +23,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import proxy
 import tfserving
+from capture import Capture, CaptureFailed
 from errors import STATUS_BY_CODE, ApiError
 from mlcore.deadline import Deadline
+from mlcore.stats import input_statistics
 from model_store import LoadedModel, ModelStore, create_store
 from prediction import classify
 from preprocessing import (
@@ -227,53 +230,109 @@ def _predict(model: LoadedModel, batch) -> Any:
 EMF_MAX_VALUES = 100  # values of one metric in one EMF document (CloudWatch's limit)
 
 
-def _emit_metric(
-    name: str,
-    unit: str,
-    values: list[float],
+def _emit_metrics(
+    values: dict[str, tuple[str, list[float]]],
     dimensions: dict[str, str],
     dimension_sets: list[list[str]],
 ) -> None:
     """CloudWatch embedded metric format documents, printed as Powertools prints its own
-    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
-    For the per-prediction series: Powertools' add_metric formats the metric's whole value list
-    in a debug message on every call, O(n^2) for one value per prediction (6 ms at 256)."""
-    directive = {
-        "Namespace": metrics.namespace,
-        "Dimensions": dimension_sets,
-        "Metrics": [{"Name": name, "Unit": unit}],
-    }
-    for start in range(0, len(values), EMF_MAX_VALUES):
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
+    `values` is {metric name: (unit, values)}, every metric with the same dimensions, in as few
+    documents as CloudWatch's 100 values per metric allow. For the per-prediction series:
+    Powertools' add_metric formats the metric's whole value list in a debug message on every
+    call, O(n^2) for one value per prediction (6 ms at 256)."""
+    longest = max(len(series) for _, series in values.values())
+    for start in range(0, longest, EMF_MAX_VALUES):
+        chunk = {
+            name: (unit, series[start : start + EMF_MAX_VALUES])
+            for name, (unit, series) in values.items()
+            if start < len(series)
+        }
+        directive = {
+            "Namespace": metrics.namespace,
+            "Dimensions": dimension_sets,
+            "Metrics": [{"Name": name, "Unit": unit} for name, (unit, _) in chunk.items()],
+        }
         document = {
             "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [directive]},
             **dimensions,
-            name: values[start : start + EMF_MAX_VALUES],
+            **{name: series for name, (_, series) in chunk.items()},
         }
         print(json.dumps(document, separators=(",", ":")))
 
 
-def _record_predictions(predictions: list[dict[str, Any]], model: LoadedModel) -> None:
-    """Confidence of each prediction (per service, and per service and model version, as the
-    request's other metrics) and the count of predictions per label."""
+def _record_predictions(probabilities: np.ndarray, batch: np.ndarray, model: LoadedModel) -> None:
+    """What the drift monitor (functions/monitor) compares with the model's baseline
+    (mlcore.stats), per service and per service and model version: the confidence of each
+    prediction (its top probability) and the count of blank inputs; the count of predictions
+    per label; each input's mean intensity per channel (dimension `channel`: 0, or 0 1 2 for
+    R G B). The input statistic is mlcore.stats' own, the one the baseline was computed with."""
     service = metrics.service or "service_undefined"
-    _emit_metric(
-        "Confidence",
-        "None",
-        [p["confidence"] for p in predictions],
-        {"service": service, "model_version": str(model.version)},
+    per_version = {"service": service, "model_version": str(model.version)}
+    top = probabilities.argmax(axis=1)
+    confidences = probabilities[np.arange(len(top)), top].astype(np.float64)
+    means, blank = input_statistics(batch)
+    _emit_metrics(
+        {
+            "Confidence": ("None", confidences.tolist()),
+            "BlankInputs": ("Count", [int(blank.sum())]),
+        },
+        per_version,
         [["service"], ["service", "model_version"]],
     )
-    counts: dict[str, int] = {}
-    for prediction in predictions:
-        counts[prediction["label"]] = counts.get(prediction["label"], 0) + 1
-    for label, count in counts.items():
-        _emit_metric(
-            "Predictions",
-            "Count",
-            [count],
-            {"service": service, "label": label},
-            [["service", "label"]],
+    for channel in range(means.shape[1]):
+        _emit_metrics(
+            {"InputMeanIntensity": ("None", means[:, channel].tolist())},
+            {**per_version, "channel": str(channel)},
+            [["service", "model_version", "channel"]],
         )
+    counts = np.bincount(top, minlength=len(model.labels))
+    for index in np.flatnonzero(counts).tolist():
+        _emit_metrics(
+            {"Predictions": ("Count", [int(counts[index])])},
+            {**per_version, "label": model.labels[index]},
+            [["service", "label"], ["service", "model_version", "label"]],
+        )
+
+
+_capture_slot: list = [None, None]  # [the settings it was made from, the Capture]
+
+
+def get_capture() -> Capture:
+    """The capture (capture.py) for the store's settings, made once per execution environment
+    (again only if the settings object changes: tests configure the function anew)."""
+    settings = get_store().settings
+    if _capture_slot[0] is not settings:
+        capture = Capture(
+            settings.capture_bucket, settings.capture_prefix, settings.capture_sample_rate
+        )
+        _capture_slot[:] = [settings, capture]
+    return _capture_slot[1]
+
+
+def _request_id() -> str:
+    event = app.current_event
+    request_id = (event.get("requestContext") or {}).get("requestId") if event else None
+    return str(request_id or getattr(app.lambda_context, "aws_request_id", "unknown"))
+
+
+def _capture(model: LoadedModel, batch: np.ndarray, probabilities: np.ndarray) -> None:
+    """Opt-in capture of a sampled request; a failure is logged and counted, never answered.
+    An unsampled request pays one random draw (none when CaptureSampleRate is 0)."""
+    capture = get_capture()
+    if not capture.sampled():
+        return
+    # Bounded by Lambda's own timeout (less the answer's margin), not by DEADLINE_SECONDS: that
+    # one bounds the waits for the registry and decoding, which are over by now.
+    margin = get_store().settings.deadline_margin_seconds
+    time_left = Deadline.for_invocation(app.lambda_context, margin, float("inf"))
+    try:
+        answers = classify(probabilities, model.labels)
+        written = capture.write(model.name, model.version, _request_id(), batch, answers, time_left)
+        metrics.add_metric(name="CaptureWrites", unit=MetricUnit.Count, value=len(written))
+    except CaptureFailed as exc:
+        logger.warning("capture failed", extra={"reason": str(exc)})
+        metrics.add_metric(name="CaptureFailures", unit=MetricUnit.Count, value=1)
 
 
 def _model_ref(model: LoadedModel) -> dict[str, Any]:
@@ -434,8 +493,10 @@ def predict() -> dict[str, Any]:
         )
     else:
         batch = images_to_batch(payload["images"], model.spec, max_instances, _image_budget())
-    predictions = classify(_predict(model, batch), model.labels)
-    _record_predictions(predictions, model)
+    probabilities = _predict(model, batch)
+    predictions = classify(probabilities, model.labels)
+    _record_predictions(probabilities, batch, model)
+    _capture(model, batch, probabilities)
     return {"predictions": predictions, "model": _model_ref(model)}
 
 
@@ -477,7 +538,10 @@ def tfserving_predict(name: str, version: str | None = None) -> dict[str, Any]:
             field=fmt,
             booleans_possible=booleans_possible,
         )
-    return tfserving.predict_response(fmt, _predict(model, batch))
+    probabilities = _predict(model, batch)
+    _record_predictions(probabilities, batch, model)
+    _capture(model, batch, probabilities)
+    return tfserving.predict_response(fmt, probabilities)
 
 
 def _tfserving_model(name: str, version: str | None) -> LoadedModel:

@@ -38,6 +38,11 @@ class Settings:
     # Models up to this size are verified and built in memory (no /tmp); larger ones are
     # streamed to cache_dir.
     memory_max_bytes: int
+    # Opt-in capture for retraining (capture.py): the share of requests whose inputs and
+    # answers are written to the capture bucket; 0 keeps nothing.
+    capture_bucket: str
+    capture_prefix: str
+    capture_sample_rate: float
 
     @property
     def follows_latest(self) -> bool:
@@ -84,6 +89,17 @@ def _seconds(environ: Mapping[str, str], name: str, positive: bool = False) -> f
     return value
 
 
+def _share(environ: Mapping[str, str], name: str) -> float:
+    raw = _required(environ, name)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}={raw!r}: must be a number from 0 to 1")
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment; a ValueError names the variable that is wrong."""
     environ = os.environ if environ is None else environ
@@ -115,4 +131,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         deadline_seconds=_seconds(environ, "DEADLINE_SECONDS", positive=True),
         deadline_margin_seconds=_seconds(environ, "DEADLINE_MARGIN_SECONDS"),
         memory_max_bytes=_non_negative_int(environ, "MODEL_MEMORY_MAX_BYTES"),
+        capture_bucket=_required(environ, "CAPTURE_BUCKET"),
+        capture_prefix=environ.get("CAPTURE_PREFIX", "").strip().strip("/"),
+        capture_sample_rate=_share(environ, "CAPTURE_SAMPLE_RATE"),
     )

@@ -21,6 +21,9 @@ EVERY_VARIABLE = {
     "DEADLINE_SECONDS": "3",
     "DEADLINE_MARGIN_SECONDS": "0.25",
     "MODEL_MEMORY_MAX_BYTES": "0",
+    "CAPTURE_BUCKET": "captures",
+    "CAPTURE_PREFIX": "/captured/",
+    "CAPTURE_SAMPLE_RATE": "0.25",
 }
 
 
@@ -39,9 +42,13 @@ def test_the_template_defaults_are_the_contract():
     assert (settings.max_image_pixels, settings.max_batch_pixels) == (4096 * 4096, 4096 * 4096)
     assert (settings.deadline_seconds, settings.deadline_margin_seconds) == (4, 0.5)
     assert settings.memory_max_bytes == 64 << 20
+    # capture is opt-in: nothing is kept unless CaptureSampleRate says so
+    assert (settings.capture_prefix, settings.capture_sample_rate) == ("captures", 0.0)
 
 
-@pytest.mark.parametrize("missing", sorted(set(EVERY_VARIABLE) - {"MODEL_PREFIX"}))
+@pytest.mark.parametrize(
+    "missing", sorted(set(EVERY_VARIABLE) - {"MODEL_PREFIX", "CAPTURE_PREFIX"})
+)
 def test_the_function_restates_no_default(missing):
     """The template is the one source of defaults: a variable it did not set is an error."""
     environ = {k: v for k, v in EVERY_VARIABLE.items() if k != missing}
@@ -61,6 +68,8 @@ def test_every_variable_is_read():
     assert (settings.max_image_pixels, settings.max_batch_pixels) == (100, 1000)
     assert (settings.deadline_seconds, settings.deadline_margin_seconds) == (3, 0.25)
     assert settings.memory_max_bytes == 0  # every model through /tmp
+    assert (settings.capture_bucket, settings.capture_prefix) == ("captures", "captured")
+    assert settings.capture_sample_rate == 0.25
 
 
 @pytest.mark.parametrize(
@@ -76,6 +85,10 @@ def test_every_variable_is_read():
         ({"DEADLINE_MARGIN_SECONDS": "-1"}, "DEADLINE_MARGIN_SECONDS"),
         ({"MAX_BATCH_PIXELS": "0"}, "MAX_BATCH_PIXELS"),
         ({"MODEL_MEMORY_MAX_BYTES": "-5"}, "MODEL_MEMORY_MAX_BYTES"),
+        ({"CAPTURE_SAMPLE_RATE": "1.5"}, "CAPTURE_SAMPLE_RATE"),
+        ({"CAPTURE_SAMPLE_RATE": "-0.1"}, "CAPTURE_SAMPLE_RATE"),
+        ({"CAPTURE_SAMPLE_RATE": "some"}, "CAPTURE_SAMPLE_RATE"),
+        ({"CAPTURE_SAMPLE_RATE": "nan"}, "CAPTURE_SAMPLE_RATE"),
     ],
 )
 def test_a_bad_value_names_its_variable(environ, named):
