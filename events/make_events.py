@@ -50,6 +50,20 @@ def make_event(
     return api_event(method, path, body, headers=headers, base64_body=base64_body, now=NOW)
 
 
+def scheduled_event() -> dict:
+    """What the drift monitor's EventBridge schedule sends (MonitorFunction), built by SAM
+    CLI's own generator: the shape `sam local generate-event cloudwatch scheduled-event`
+    prints. The monitor judges the window before the moment it runs, whatever the event says."""
+    from samcli.lib.generated_sample_events.events import Events
+
+    events = Events()
+    tags = events.event_mapping["cloudwatch"]["scheduled-event"]["tags"]
+    # the command line's options (--account-id ...) with their defaults, as click passes them
+    values = {tag.replace("-", "_"): spec["default"] for tag, spec in tags.items()}
+    values["rule"] = "MonitorSchedule"
+    return json.loads(events.generate_event("cloudwatch", "scheduled-event", values))
+
+
 def png_base64(pixels: np.ndarray) -> str:
     pixels = np.asarray(pixels, np.uint8)
     pixels = pixels.squeeze(-1) if pixels.ndim == 3 and pixels.shape[-1] == 1 else pixels
@@ -205,6 +219,9 @@ def build(
         # not an API Gateway request at all (a console test event, a mistaken trigger): the
         # function still answers, in the proxy integration's shape
         "bad-event.json": ({}, {"status": 400, "code": "UNSUPPORTED_EVENT"}),
+        # the drift monitor's schedule (`make invoke FUNCTION=MonitorFunction EVENT=...`); sent
+        # to the inference function by mistake, it answers like any foreign event
+        "monitor-schedule.json": (scheduled_event(), {"status": 400, "code": "UNSUPPORTED_EVENT"}),
     }
     for number, (event, _) in enumerate(events.values(), start=1):  # a distinct correlation id each
         if "requestContext" in event:

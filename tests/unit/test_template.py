@@ -40,6 +40,9 @@ PARAMETER_ENV = {
     "MaxBatchPixels": "MAX_BATCH_PIXELS",
     "DeadlineSeconds": "DEADLINE_SECONDS",
     "LogLevel": "POWERTOOLS_LOG_LEVEL",
+    "CaptureSampleRate": "CAPTURE_SAMPLE_RATE",
+    "MonitorWindowMinutes": "MONITOR_WINDOW_MINUTES",
+    "MonitorMinPredictions": "MONITOR_MIN_PREDICTIONS",
 }
 ERROR_CODES_FROM_CONTRACT = {
     "INVALID_JSON",
@@ -123,9 +126,12 @@ def test_function_parameters_reach_the_function_only_through_globals(template):
     globals_ = template["Globals"]["Function"]
     assert globals_["MemorySize"] == {"Ref": "MemorySize"}
     assert globals_["Timeout"] == {"Ref": "FunctionTimeout"}
-    # nothing configured twice: the function itself sets no environment, memory or timeout
-    function = template["Resources"]["InferenceFunction"]["Properties"]
-    assert not {"Environment", "MemorySize", "Timeout", "Runtime", "Architectures"} & set(function)
+    # nothing configured twice: the functions themselves set no environment, memory or timeout
+    for name in ("InferenceFunction", "MonitorFunction"):
+        function = template["Resources"][name]["Properties"]
+        assert not {"Environment", "MemorySize", "Timeout", "Runtime", "Architectures"} & set(
+            function
+        ), name
 
 
 def test_bucket_parameter_left_empty_means_the_created_bucket(template):
@@ -258,7 +264,8 @@ def test_function_policy_only_reads_the_model_prefix(template, deployed):
     assert len(policies) == 1 and isinstance(policies[0], dict), (
         "only one inline policy, no SAM policy templates"
     )
-    (statement,) = policies[0]["Statement"]
+    statement, capture = policies[0]["Statement"]
+    assert capture["Fn::If"][0] == "CaptureEnabled"  # test_capture_write_access_...
     assert statement["Effect"] == "Allow"
     assert statement["Action"] in ("s3:GetObject", ["s3:GetObject"])
     arn, variables = statement["Resource"]["Fn::Sub"]
@@ -582,9 +589,13 @@ def test_dashboard_is_valid_json_with_the_functions_metrics(template):
         "AWS::StackName",
         "InferenceFunction",
         "StageName",
+        "DriftPsiThreshold",
+        "ConfidenceDropThreshold",
+        "InputShiftThreshold",
         *variables,
     }
-    document = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))
+    # every ${...} is a string inside quotes or a number (a period, a threshold)
+    document = json.loads(re.sub(r"\$\{[^}]+\}", "0", text))
     metrics_text = json.dumps(document)
     for metric in (
         "InferenceTime",
@@ -595,6 +606,12 @@ def test_dashboard_is_valid_json_with_the_functions_metrics(template):
         "ColdStart",
         "Predictions",
         "ModelLoadFailures",
+        "PredictionPSI",
+        "ConfidenceDrop",
+        "InputShift",
+        "MonitoredPredictions",
+        "CaptureWrites",
+        "CaptureFailures",
     ):
         assert metric in metrics_text, metric
     assert "label" in metrics_text and "code" in metrics_text
@@ -635,3 +652,162 @@ def test_sam_local_start_api_can_read_every_route():
     stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE))
     paths = {route.path for route in ApiProvider(stacks).api.routes}
     assert {"/predict", "/health", "/v1/models/{proxy+}", "/{proxy+}"} <= paths
+
+
+# ------------------------------------------------------------------ drift monitor
+
+
+MONITOR_DIR = ROOT / "functions" / "monitor"
+
+
+def test_monitor_runs_on_a_schedule_of_the_window_with_the_layer(template):
+    monitor = template["Resources"]["MonitorFunction"]
+    props = monitor["Properties"]
+    assert monitor["Metadata"]["BuildMethod"] == "makefile"
+    assert "build-MonitorFunction:" in (MONITOR_DIR / "Makefile").read_text(encoding="utf-8")
+    assert (props["CodeUri"], props["Handler"]) == ("functions/monitor", "monitor.lambda_handler")
+    assert props["Layers"] == [{"Ref": "RuntimeLayer"}]
+    group = template["Resources"][props["LoggingConfig"]["LogGroup"]["Ref"]]
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    (event,) = props["Events"].values()
+    assert event["Type"] == "Schedule"  # an EventBridge rule
+    assert event["Properties"]["Schedule"] == {"Fn::Sub": "rate(${MonitorWindowMinutes} minutes)"}
+    # what CloudFormation gets: a rule that invokes the function, at the default rate hourly
+    created = deployed_resources(translate())
+    (rule,) = [r for r in created.values() if r["Type"] == "AWS::Events::Rule"]
+    assert rule["Properties"]["ScheduleExpression"] == {
+        "Fn::Sub": "rate(${MonitorWindowMinutes} minutes)"
+    }
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["MonitorFunction", "Arn"]}
+    assert template["Parameters"]["MonitorWindowMinutes"]["Default"] == 60
+
+
+def test_monitor_reads_the_registry_and_metrics_only(deployed):
+    role = deployed["API_KEY"]["Resources"]["MonitorFunctionRole"]["Properties"]
+    (inline,) = role["Policies"]
+    read, metrics = inline["PolicyDocument"]["Statement"]
+    assert read["Action"] == "s3:GetObject"
+    arn, _ = read["Resource"]["Fn::Sub"]
+    assert arn == "arn:${AWS::Partition}:s3:::${Bucket}/${ModelPrefix}/${ModelName}/*"
+    # GetMetricData has no resource-level permissions; nothing that writes
+    assert (metrics["Action"], metrics["Resource"]) == ("cloudwatch:GetMetricData", "*")
+
+
+def test_every_variable_the_monitor_reads_is_set_by_the_template(template):
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    tree = ast.parse((MONITOR_DIR / "monitor_settings.py").read_text(encoding="utf-8"))
+    read = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and re.fullmatch(r"(MODEL|MONITOR)_[A-Z_]+", node.value)
+    }
+    assert {"MONITOR_WINDOW_MINUTES", "MONITOR_MIN_PREDICTIONS", "MONITOR_LAG_SECONDS"} <= read
+    assert read <= set(env), f"read by the monitor but not set by the template: {read - set(env)}"
+    for module in MONITOR_DIR.glob("*.py"):
+        text = module.read_text(encoding="utf-8")
+        assert template["Mappings"]["Powertools"]["Metrics"]["Namespace"] not in text
+
+
+DRIFT_ALARMS = {  # metric -> the threshold parameter (each figure grows with drift)
+    "PredictionPSI": "DriftPsiThreshold",
+    "ConfidenceDrop": "ConfidenceDropThreshold",
+    "InputShift": "InputShiftThreshold",
+}
+
+
+def test_drift_alarms_watch_each_figure_per_service_over_one_window(template):
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
+    for metric, threshold in DRIFT_ALARMS.items():
+        props = by_metric[metric]
+        assert props["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"], metric
+        assert props["Dimensions"] == [
+            {"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}
+        ], metric
+        assert props["Threshold"] == {"Ref": threshold}, metric
+        assert props["ComparisonOperator"] == "GreaterThanThreshold", metric
+        assert props["Statistic"] == "Maximum", metric  # the worst version's figure
+        assert props["Period"] == {
+            "Fn::FindInMap": ["MonitorWindow", {"Ref": "MonitorWindowMinutes"}, "Seconds"]
+        }, metric
+        assert props["TreatMissingData"] == "notBreaching", metric  # no traffic, no verdict
+    # the defaults come from the literature the README cites
+    parameters = template["Parameters"]
+    assert parameters["DriftPsiThreshold"]["Default"] == 0.25
+    assert parameters["ConfidenceDropThreshold"]["Default"] == 0.2
+    assert parameters["InputShiftThreshold"]["Default"] == 0.2
+    # the monitor failing is an alarm too
+    errors = [
+        a["Properties"]
+        for a in alarms.values()
+        if a["Properties"]["MetricName"] == "Errors"
+        and a["Properties"]["Dimensions"][0]["Value"] == {"Ref": "MonitorFunction"}
+    ]
+    assert len(errors) == 1
+
+
+def test_every_window_the_schedule_allows_has_its_alarm_period(template):
+    windows = template["Parameters"]["MonitorWindowMinutes"]["AllowedValues"]
+    periods = template["Mappings"]["MonitorWindow"]
+    assert sorted(int(k) for k in periods) == sorted(windows)
+    for minutes in windows:
+        assert periods[str(minutes)]["Seconds"] == minutes * 60
+
+
+# ------------------------------------------------------------------ capture
+
+
+def test_capture_is_off_by_default_and_writes_to_a_bucket_of_its_own(template):
+    parameters = template["Parameters"]
+    assert parameters["CaptureSampleRate"]["Default"] == 0
+    assert (
+        parameters["CaptureSampleRate"]["MinValue"],
+        parameters["CaptureSampleRate"]["MaxValue"],
+    ) == (0, 1)
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["CAPTURE_BUCKET"] == {"Ref": "CaptureBucket"}  # never the registry's
+    assert env["CAPTURE_PREFIX"] == {"Fn::FindInMap": ["Capture", "Keys", "Prefix"]}
+    assert template["Conditions"]["CaptureEnabled"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CaptureSampleRate"}, 0]}]
+    }
+
+
+def test_capture_bucket_is_encrypted_private_tls_only_and_expires_everything(template):
+    bucket = template["Resources"]["CaptureBucket"]
+    props = bucket["Properties"]
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    (lifecycle,) = props["LifecycleConfiguration"]["Rules"]
+    assert lifecycle["Status"] == "Enabled" and "Prefix" not in lifecycle  # the whole bucket
+    assert lifecycle["ExpirationInDays"] == {"Ref": "CaptureRetentionDays"}
+    assert lifecycle["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": {"Ref": "CaptureRetentionDays"}
+    }
+    assert "VersioningConfiguration" not in props  # a deleted capture is gone
+    (deny,) = template["Resources"]["CaptureBucketPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+
+
+def test_capture_write_access_only_when_capture_is_on_and_only_its_prefix():
+    def statements(overrides):
+        role = translate(overrides)["Resources"]["InferenceFunctionRole"]["Properties"]
+        (inline,) = role["Policies"]
+        return inline["PolicyDocument"]["Statement"]
+
+    (read,) = statements({})  # the default: capture off, no write access at all
+    assert read["Action"] == "s3:GetObject"
+    read, write = statements({"CaptureSampleRate": "0.05"})
+    assert write["Action"] == "s3:PutObject"
+    arn, variables = write["Resource"]["Fn::Sub"]
+    assert arn == "arn:${AWS::Partition}:s3:::${CaptureBucket}/${Prefix}/${ModelName}/*"
+    assert variables == {"Prefix": {"Fn::FindInMap": ["Capture", "Keys", "Prefix"]}}

@@ -1,0 +1,75 @@
+"""The monitor's configuration, read once from the environment the template sets.
+
+As for the inference function (functions/inference/config.py): template Parameters ->
+Globals.Function.Environment -> here, and the template is the only place with defaults; a
+variable missing here is an error naming it. The metrics namespace and service name (the
+inference function's, the same stack) are read by Powertools itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mlcore.registry import Registry, check_model_name, check_version
+
+LATEST = "latest"
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    bucket: str
+    prefix: str
+    model_name: str
+    model_version: str  # "latest" (follow the pointer) or a pinned positive integer, as text
+    window_minutes: int  # the window judged each run (the schedule's rate too)
+    min_predictions: int  # fewest predictions in a window for drift figures
+    lag_seconds: int  # the window ends this long before the run (late metrics)
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.prefix, self.model_name)
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        raise ValueError(
+            f"{name} is not set (template.yaml's Globals.Function.Environment sets it)"
+        )
+    return raw
+
+
+def _integer(environ: Mapping[str, str], name: str, minimum: int) -> int:
+    raw = _required(environ, name)
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ValueError(f"{name}={raw!r}: must be an integer >= {minimum}")
+    return int(raw)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> MonitorSettings:
+    """Settings from the environment; a ValueError names the variable that is wrong."""
+    environ = os.environ if environ is None else environ
+    name = _required(environ, "MODEL_NAME")
+    try:
+        check_model_name(name)
+    except ValueError as exc:
+        raise ValueError(f"MODEL_NAME: {exc}") from None
+    version = _required(environ, "MODEL_VERSION")
+    if version != LATEST:
+        try:
+            version = str(check_version(version))
+        except ValueError:
+            raise ValueError(
+                f"MODEL_VERSION={version!r}: must be 'latest' or a positive integer"
+            ) from None
+    return MonitorSettings(
+        bucket=_required(environ, "MODEL_BUCKET"),
+        prefix=environ.get("MODEL_PREFIX", "").strip().strip("/"),
+        model_name=name,
+        model_version=version,
+        window_minutes=_integer(environ, "MONITOR_WINDOW_MINUTES", 1),
+        min_predictions=_integer(environ, "MONITOR_MIN_PREDICTIONS", 1),
+        lag_seconds=_integer(environ, "MONITOR_LAG_SECONDS", 0),
+    )
