@@ -2,8 +2,9 @@
 MONITOR_WINDOW_MINUTES (template.yaml, MonitorFunction).
 
 Each run, for the version being served (the registry pointer's, or the pinned MODEL_VERSION):
-1. the window: the MONITOR_WINDOW_MINUTES that ended MONITOR_LAG_SECONDS ago (whole minutes,
-   so consecutive runs tile the time line), late metrics having arrived by then;
+1. the window: MONITOR_WINDOW_MINUTES ending at the first whole minute after the run's time
+   less MONITOR_LAG_SECONDS (late metrics have arrived by then; whole minutes, so consecutive
+   runs tile the time line and no prediction is judged twice);
 2. the version's manifest (mlcore.registry's keys) and the ``baseline`` in it (mlcore.stats);
 3. the window's metrics of that version (window.py, GetMetricData);
 4. the drift figures (drift.py), published as metrics (EMF, like every metric of this stack)
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -83,8 +85,8 @@ def served_versions(s3: Any, settings: MonitorSettings) -> list[int]:
 
 
 def window_bounds(now: float, settings: MonitorSettings) -> tuple[datetime, datetime]:
-    """[start, end): the window that ended lag seconds ago, on whole minutes."""
-    end = int(now - settings.lag_seconds) // 60 * 60
+    """[start, end): the window that ends at the first whole minute after now - lag."""
+    end = math.ceil((now - settings.lag_seconds) / 60) * 60
     start = end - settings.window_minutes * 60
     return datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
 

@@ -137,8 +137,11 @@ def test_the_window_is_the_last_one_on_whole_minutes_before_the_lag(fresh_monito
     monkeypatch.setenv("MONITOR_LAG_SECONDS", "180")
     settings = fresh_monitor.load_settings()
     start, end = fresh_monitor.window_bounds(1764300125.5, settings)  # 03:22:05.5
-    assert end == datetime(2025, 11, 28, 3, 19, tzinfo=UTC)  # 3 minutes before, whole minutes
+    assert end == datetime(2025, 11, 28, 3, 20, tzinfo=UTC)  # 03:19:05.5, to the next minute
     assert (end - start).total_seconds() == settings.window_minutes * 60 == 3600
+    # the next run, an hour later, judges the next hour: nothing twice, nothing left out
+    later, _ = fresh_monitor.window_bounds(1764300125.5 + 3600 + 20, settings)
+    assert later == end
 
 
 def test_queries_name_the_version_and_each_label(fresh_monitor, monkeypatch, capsys):
