@@ -411,6 +411,8 @@ class Demo:
         print("Logs and metrics:")
         counts = f"JSON logs: {logs} lines, EMF metrics: {metrics} lines, START/END/REPORT"
         print(f"  function ({counts}): {function_log}")
+        endpoint = self.env["AWS_ENDPOINT_URL_CLOUDWATCH"]
+        print(f"  the EMF metrics, also in the local CloudWatch (the drift monitor's): {endpoint}")
         print(f"  local API (access log): {self.log('api')}\n  S3 server: {self.log('s3')}")
         for step in ("train", "publish"):
             if step in self.timings:
