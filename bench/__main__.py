@@ -75,6 +75,7 @@ COLD_LABELS = {
 }
 WARM_LABELS = {
     **{k: COLD_LABELS[k] for k in ("ours", "before", "ours_untraced")},
+    "ours_capture": "ours, capture on (CaptureSampleRate > 0), the request not sampled",
     "floor": "floor",
     "seed": "seed's path, @tf.function",
     "seed_predict": "seed's path, model.predict",
@@ -183,6 +184,12 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
         variants = {  # variant -> (function package, extra environment)
             "ours": (built.function, lambda_like),
             "ours_untraced": (built.function, {**lambda_like, "POWERTOOLS_TRACE_DISABLED": "true"}),
+            # capture on at a rate no request of the bench ever draws (2^-53 per request is
+            # the least random() gives): what an unsampled request pays for capture being on
+            "ours_capture": (
+                built.function,
+                {**lambda_like, "CAPTURE_SAMPLE_RATE": "1e-12", "CAPTURE_BUCKET": BUCKET},
+            ),
             "ours_nopyc": (nopyc_function, {"PYTHONPATH": built.pythonpath(nopyc_layer)}),
             "floor": (None, lambda_like),
             "seed": (None, {}),
@@ -216,7 +223,9 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
             cache = work / "warm-cache"
             cache.mkdir()
             config_path.write_text(json.dumps({**config, "cache_dir": str(cache)}))
-            chosen = only("ours", "before", "ours_untraced", "floor", "seed", "seed_predict")
+            chosen = only(
+                "ours", "before", "ours_untraced", "ours_capture", "floor", "seed", "seed_predict"
+            )
             chosen = {v: {**e, "MODEL_CACHE_DIR": str(cache / "models")} for v, e in chosen.items()}
             workers = warm.start(config_path, chosen, pythons, work)
             try:

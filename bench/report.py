@@ -72,6 +72,10 @@ def context(results: dict) -> dict:
             out[f"warm_p50_before_vs_ours_batch{batch}"] = ratio(
                 p50(rows, "before"), p50(rows, "ours")
             )
+        if "ours_capture" in rows:  # what capture being on costs a request it does not keep
+            out[f"warm_p50_capture_unsampled_vs_ours_batch{batch}"] = ratio(
+                p50(rows, "ours_capture"), p50(rows, "ours")
+            )
     if "before" in cold:
         out["cold_start_before_vs_ours"] = ratio(p50(cold, "before"), p50(cold, "ours"))
     return out

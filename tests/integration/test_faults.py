@@ -217,7 +217,8 @@ def test_through_the_local_api_every_fault_cold_and_warm(s3_server, tmp_path, mo
 def test_make_invoke_with_an_event_that_is_not_a_request_prints_a_400(s3_server, tmp_path):
     published = publish_fixture(s3_server, tmp_path)
     command = [sys.executable, "-m", "local.invoke", "--event", str(EVENTS_DIR / "bad-event.json")]
-    command += ["--runner", "local", "--parameter-overrides", *parameters(published)]
+    command += ["--runner", "local", "--function", "InferenceFunction"]
+    command += ["--parameter-overrides", *parameters(published)]
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=120, env=published["env"]
     )

@@ -41,7 +41,7 @@ def environment(published, tmp_path_factory):
     """The function in one execution environment, as local.invoke runs it."""
     with environ(published["env"]):
         template = Template(parameter_overrides=parse_parameter_overrides(parameters(published)))
-        function = load_function(template, None, {})
+        function = load_function(template, "InferenceFunction", {})
     log = tmp_path_factory.mktemp("log") / "function.log"
     with no_leftovers(), open(log, "ab", buffering=0) as output:
         env = ExecutionEnvironment(function, output, owner="test-invoke")
@@ -53,6 +53,7 @@ def invoke(
     event: str, published: dict, *extra: str, overrides: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "local.invoke", "--event", event, "--runner", "local"]
+    command += ["--function", "InferenceFunction"]
     command += [*extra, "--parameter-overrides", *parameters(published), *overrides]
     with no_leftovers():  # the execution environment is gone with the invocation
         return subprocess.run(
@@ -118,6 +119,8 @@ def test_handler_error_exits_non_zero(published, tmp_path):
     [
         (["--event", "events/does-not-exist.json"], "cannot read the event"),
         (["--event", "events/health.json", "--function", "Nope"], "no function 'Nope'"),
+        # two functions: which one runs must be said, as sam local invoke asks
+        (["--event", "events/health.json"], "InferenceFunction, MonitorFunction); name one"),
         (["--event", "events/health.json", "--parameter-overrides", "Nope=1"], "unknown parameter"),
         (["--event", "events/health.json", "--parameter-overrides", "Nope"], "not a valid format"),
     ],

@@ -36,6 +36,7 @@ pytestmark = pytest.mark.integration
 
 BIN = Path(sys.executable).parent
 MIB = 1024 * 1024
+MONITOR_DIR = ROOT / "functions" / "monitor"
 # Lambda allows 250 MB (262,144,000 bytes) unzipped for a function and all its layers; this
 # project keeps itself to 100 MB (decimal, the stricter reading) so a bigger model runtime or
 # a second layer still fits.
@@ -104,6 +105,11 @@ def function(sam_build) -> Path:
     return sam_build / "InferenceFunction"
 
 
+@pytest.fixture(scope="session")
+def monitor(sam_build) -> Path:
+    return sam_build / "MonitorFunction"
+
+
 def test_function_and_layer_fit_the_budget(sam_build, layer, function):
     layer_root = layer.parent
     unzipped = tree_bytes(function) + tree_bytes(layer_root)
@@ -132,6 +138,21 @@ def test_function_package_is_only_the_python_modules_and_their_bytecode(function
             for name in sources
         ]
     assert built == sorted([*sources, "openapi.json", "page.html"])
+
+
+def test_monitor_package_is_only_its_modules_and_mlcore(monitor):
+    """The drift monitor: its modules and mlcore (with bytecode), on the same layer."""
+    built = sorted(p.relative_to(monitor).as_posix() for p in monitor.rglob("*") if p.is_file())
+    sources = [p.name for p in MONITOR_DIR.glob("*.py")]
+    sources += [f"mlcore/{p.name}" for p in MLCORE_DIR.glob("*.py")]
+    assert "monitor.py" in sources and "drift.py" in sources
+    if python_found("3.13"):
+        sources += [
+            f"{Path(name).parent}/__pycache__/{Path(name).stem}.cpython-313.pyc".lstrip("./")
+            for name in sources
+        ]
+    assert built == sorted(sources)
+    assert tree_bytes(monitor) < 1 * MIB
 
 
 def test_no_tensorflow_anywhere_in_the_build(sam_build):
@@ -218,14 +239,15 @@ def test_layer_ships_bytecode_for_the_runtime_python(layer):
     assert not stray, f"bytecode for another Python version: {stray[:5]}"
 
 
-def test_every_import_of_the_function_resolves_in_the_layer_or_the_runtime(layer):
+@pytest.mark.parametrize("code", [FUNCTION_DIR, MONITOR_DIR], ids=["inference", "monitor"])
+def test_every_import_of_the_function_resolves_in_the_layer_or_the_runtime(layer, code):
     """A module the layer lacks would fail only in Lambda, at the first cold start."""
-    local = {p.stem for p in FUNCTION_DIR.glob("*.py")} | {MLCORE_DIR.name}
+    local = {p.stem for p in code.glob("*.py")} | {MLCORE_DIR.name}
     layer_top = {p.name for p in layer.iterdir() if p.is_dir()} | {
         p.stem for p in layer.glob("*.py")
     }
     missing = {}
-    for module in [*FUNCTION_DIR.glob("*.py"), *MLCORE_DIR.glob("*.py")]:
+    for module in [*code.glob("*.py"), *MLCORE_DIR.glob("*.py")]:
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
