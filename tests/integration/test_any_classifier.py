@@ -42,6 +42,7 @@ def shapes(tmp_path_factory):
     return make_shapes(tmp_path_factory.mktemp("data") / "shapes", per_class=150, size=32)
 
 
+@pytest.mark.slow  # 18 s of training (20 epochs); the converted model below stays in make test
 def test_an_rgb_image_folder_is_trained_published_and_served_with_its_class_names(
     shapes, s3_env, tmp_path, capsys
 ):

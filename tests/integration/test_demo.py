@@ -71,6 +71,7 @@ def artifact(tmp_path):
     return artifact
 
 
+@pytest.mark.slow  # 28 s of training; the steps are each held by the fast suite's own tests
 def test_demo_trains_publishes_serves_and_reports(tmp_path):
     s3_port, api_port = free_port(), free_port()
     # 2 epochs on the sample: a real model in seconds, well clear of the int8 accuracy gate
@@ -117,6 +118,7 @@ def test_demo_trains_publishes_serves_and_reports(tmp_path):
     assert_ports_free(s3_port, api_port)
 
 
+@pytest.mark.slow  # 10 s
 def test_demo_reuses_a_model_and_fails_clearly_on_a_busy_port(tmp_path, artifact):
     s3_port, api_port = free_port(), free_port()
     with socket.socket() as busy:

@@ -66,6 +66,7 @@ def publish_and_serve(artifact, manifest, x, monkeypatch, s3_env, tmp_path, caps
     return [p["class_id"] for p in answer.body["predictions"]]
 
 
+@pytest.mark.slow  # distributed training: 7 s
 def test_mirrored_strategy_makes_an_artifact_that_verifies_and_serves(
     tmp_path, s3_env, monkeypatch, capsys
 ):
@@ -144,6 +145,7 @@ def simulated_sagemaker(root):
     }
 
 
+@pytest.mark.slow  # a whole training run: 11 s
 def test_sagemaker_entry_point_writes_what_sagemaker_uploads_and_it_serves(
     tmp_path, s3_env, monkeypatch, capsys
 ):

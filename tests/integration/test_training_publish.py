@@ -209,10 +209,13 @@ def trained(tmp_path_factory):
     return config, dataset, splits, model, history
 
 
-MODES = {"float16": "float32", "dynamic": "float32", "none": "float32", "int8": "int8"}
+# int8 (the default) in make test; the other modes, 5 s each, in make test-slow
+MODES = [("int8", "int8")] + [
+    pytest.param(mode, "float32", marks=pytest.mark.slow) for mode in ("float16", "dynamic", "none")
+]
 
 
-@pytest.mark.parametrize(("mode", "dtype"), MODES.items())
+@pytest.mark.parametrize(("mode", "dtype"), MODES)
 def test_every_quantization_mode_is_gated_through_the_predictor_and_served(
     trained, mode, dtype, s3_env, monkeypatch, tmp_path
 ):
