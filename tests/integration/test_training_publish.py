@@ -210,8 +210,9 @@ def trained(tmp_path_factory):
 
 
 # int8 (the default) in make test; the other modes, 5 s each, in make test-slow
+QUANTIZE_MODES = ["int8", "float16", "dynamic", "none"]
 MODES = [("int8", "int8")] + [
-    pytest.param(mode, "float32", marks=pytest.mark.slow) for mode in ("float16", "dynamic", "none")
+    pytest.param(mode, "float32", marks=pytest.mark.slow) for mode in QUANTIZE_MODES[1:]
 ]
 
 
@@ -230,7 +231,7 @@ def test_every_quantization_mode_is_gated_through_the_predictor_and_served(
     from training.publish import publish
 
     config, dataset, splits, model, history = trained
-    config = dataclasses.replace(config, quantize=mode, version=2000 + list(MODES).index(mode))
+    config = dataclasses.replace(config, quantize=mode, version=2000 + QUANTIZE_MODES.index(mode))
     about = {"architecture": config.architecture}  # package() takes what to say of the model
     result = package(model, dataset, splits, config, about, history, started=0.0)
     manifest = result.manifest
