@@ -12,9 +12,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlcore.registry import Registry, check_model_name, check_version
-
-LATEST = "latest"
+from mlcore.registry import Registry
+from mlcore.settings import LATEST, registry_location
+from mlcore.settings import required as _required
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,6 @@ class Settings:
     @property
     def registry(self) -> Registry:
         return Registry(self.prefix, self.model_name)
-
-
-def _required(environ: Mapping[str, str], name: str) -> str:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        raise ValueError(
-            f"{name} is not set (template.yaml's Globals.Function.Environment sets it)"
-        )
-    return raw
 
 
 def _positive_int(environ: Mapping[str, str], name: str) -> int:
@@ -103,25 +94,8 @@ def _share(environ: Mapping[str, str], name: str) -> float:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment; a ValueError names the variable that is wrong."""
     environ = os.environ if environ is None else environ
-    name = _required(environ, "MODEL_NAME")
-    try:
-        check_model_name(name)
-    except ValueError as exc:
-        raise ValueError(f"MODEL_NAME: {exc}") from None
-    version = _required(environ, "MODEL_VERSION")
-    if version != LATEST:
-        try:
-            version = str(check_version(version))
-        except ValueError:
-            raise ValueError(
-                f"MODEL_VERSION={version!r}: must be 'latest' or a positive integer"
-            ) from None
     return Settings(
-        bucket=_required(environ, "MODEL_BUCKET"),
-        # an empty prefix is allowed: the registry then starts at the bucket's root
-        prefix=environ.get("MODEL_PREFIX", "").strip().strip("/"),
-        model_name=name,
-        model_version=version,
+        **registry_location(environ),
         refresh_seconds=_seconds(environ, "MODEL_REFRESH_SECONDS"),
         max_instances=_positive_int(environ, "MAX_INSTANCES"),
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES"),

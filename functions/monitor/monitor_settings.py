@@ -12,9 +12,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlcore.registry import Registry, check_model_name, check_version
-
-LATEST = "latest"
+from mlcore.registry import Registry
+from mlcore.settings import registry_location
+from mlcore.settings import required as _required
 
 
 @dataclass(frozen=True)
@@ -32,15 +32,6 @@ class MonitorSettings:
         return Registry(self.prefix, self.model_name)
 
 
-def _required(environ: Mapping[str, str], name: str) -> str:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        raise ValueError(
-            f"{name} is not set (template.yaml's Globals.Function.Environment sets it)"
-        )
-    return raw
-
-
 def _integer(environ: Mapping[str, str], name: str, minimum: int) -> int:
     raw = _required(environ, name)
     if not raw.isdigit() or int(raw) < minimum:
@@ -51,24 +42,8 @@ def _integer(environ: Mapping[str, str], name: str, minimum: int) -> int:
 def load_settings(environ: Mapping[str, str] | None = None) -> MonitorSettings:
     """Settings from the environment; a ValueError names the variable that is wrong."""
     environ = os.environ if environ is None else environ
-    name = _required(environ, "MODEL_NAME")
-    try:
-        check_model_name(name)
-    except ValueError as exc:
-        raise ValueError(f"MODEL_NAME: {exc}") from None
-    version = _required(environ, "MODEL_VERSION")
-    if version != LATEST:
-        try:
-            version = str(check_version(version))
-        except ValueError:
-            raise ValueError(
-                f"MODEL_VERSION={version!r}: must be 'latest' or a positive integer"
-            ) from None
     return MonitorSettings(
-        bucket=_required(environ, "MODEL_BUCKET"),
-        prefix=environ.get("MODEL_PREFIX", "").strip().strip("/"),
-        model_name=name,
-        model_version=version,
+        **registry_location(environ),
         window_minutes=_integer(environ, "MONITOR_WINDOW_MINUTES", 1),
         min_predictions=_integer(environ, "MONITOR_MIN_PREDICTIONS", 1),
         lag_seconds=_integer(environ, "MONITOR_LAG_SECONDS", 0),

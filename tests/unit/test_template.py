@@ -146,11 +146,14 @@ def test_bucket_parameter_left_empty_means_the_created_bucket(template):
 
 
 def test_every_variable_the_function_reads_is_set_by_the_template(template):
-    """config.py reads these names; a typo on either side would silently leave a default."""
+    """config.py (and mlcore.settings, which both functions share) read these names; a typo
+    on either side would silently leave a default."""
     env = template["Globals"]["Function"]["Environment"]["Variables"]
-    tree = ast.parse((FUNCTION_DIR / "config.py").read_text(encoding="utf-8"))
+    sources = (FUNCTION_DIR / "config.py", ROOT / "mlcore" / "settings.py")
+    trees = [ast.parse(path.read_text(encoding="utf-8")) for path in sources]
     read = {
         node.value
+        for tree in trees
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant)
         and isinstance(node.value, str)
