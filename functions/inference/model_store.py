@@ -14,9 +14,10 @@ Requests are never held up by the registry beyond their deadline (mlcore.deadlin
 - Following `latest`, the pointer is re-read every MODEL_REFRESH_SECONDS. A failed load or
   refresh is retried after a backoff (1 s, doubling, at most RETRY_MAX_SECONDS and the refresh
   interval), not on every request, and is reported (ModelLoadFailures).
-- The S3 client's own connect and read timeouts and retries are bounded (create_s3_client), so
-  the thread never hangs either. The store takes a client factory: any client with boto3's
-  `get_object(Bucket=, Key=) -> {"Body": stream}` can sit behind it.
+- The S3 client's own connect and read timeouts and retries are bounded (create_s3_client:
+  s3_reader), so the thread never hangs either. The store takes a client factory: any client
+  with boto3's `get_object(Bucket=, Key=) -> {"Body": stream}` can sit behind it (the
+  function's own is obstore's, s3_reader; tests use boto3 and in-memory fakes).
 
 A version that fails verification, does not load, or cannot fit in /tmp even alone is refused:
 remembered and never downloaded again by this process; the previous good version keeps serving.
@@ -453,27 +454,12 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
-# Bounded, so that the loading thread never hangs on a silent or dropped connection: at most
-# 2 attempts of (2 s to connect + 5 s between bytes received). The whole wait of a request is
-# bounded by its deadline anyway (ModelStore.get).
-CLIENT_CONNECT_TIMEOUT = 2
-CLIENT_READ_TIMEOUT = 5
-CLIENT_MAX_ATTEMPTS = 2
-
-
 def create_s3_client() -> Any:
-    """Plain boto3 S3 client; the endpoint comes from standard AWS config (AWS_ENDPOINT_URL_S3)."""
-    import boto3  # ~130 ms: only when the first model is loaded
-    from botocore.config import Config
+    """The function's S3 client (s3_reader: obstore, bounded timeouts, Lambda's credentials;
+    the endpoint from the standard AWS_ENDPOINT_URL_S3). Tests replace the store's factory."""
+    import s3_reader
 
-    # We verify sha256 against the manifest ourselves; don't let botocore hash the body again.
-    config = Config(
-        response_checksum_validation="when_required",
-        connect_timeout=CLIENT_CONNECT_TIMEOUT,
-        read_timeout=CLIENT_READ_TIMEOUT,
-        retries={"mode": "standard", "total_max_attempts": CLIENT_MAX_ATTEMPTS},
-    )
-    return boto3.client("s3", config=config)
+    return s3_reader.create_client()
 
 
 def create_store(clock: Callable[[], float] = time.monotonic, **hooks: Any) -> ModelStore:
