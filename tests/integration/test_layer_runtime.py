@@ -30,10 +30,8 @@ from tests.sam_support import (
 
 pytestmark = pytest.mark.integration
 
-HOST_PLATFORMS = {
-    "x86_64": "manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64",
-    "aarch64": "manylinux_2_28_aarch64 manylinux_2_27_aarch64 manylinux_2_24_aarch64 manylinux2014_aarch64",
-}
+_TAGS = "manylinux_2_28_{0} manylinux_2_27_{0} manylinux_2_24_{0} manylinux2014_{0}"
+HOST_PLATFORMS = {machine: _TAGS.format(machine) for machine in ("x86_64", "aarch64")}
 
 
 @pytest.fixture(scope="module")
