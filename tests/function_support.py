@@ -159,6 +159,9 @@ def reset_powertools(monkeypatch) -> None:
     import app
 
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    # the template's tracing mode, chosen again at the next request
+    monkeypatch.setenv("TRACING_MODE", template_environment()["TRACING_MODE"])
+    app.get_tracing.cache_clear()
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", SERVICE_NAME)
     # Metrics() read the environment when app was imported, perhaps by another test module.

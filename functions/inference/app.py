@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
@@ -23,7 +23,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import proxy
 import tfserving
+import tracing
 from capture import Capture, CaptureFailed
+from config import load_tracing_mode
 from errors import STATUS_BY_CODE, ApiError
 from mlcore.deadline import Deadline
 from mlcore.stats import input_statistics
@@ -40,7 +42,6 @@ from preprocessing import (
 )
 
 logger = Logger()  # service name, level: POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL
-tracer = Tracer()  # disabled outside Lambda and with POWERTOOLS_TRACE_DISABLED=true
 metrics = Metrics()  # namespace, service: POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME
 app = APIGatewayRestResolver()
 
@@ -62,8 +63,14 @@ PAGE_HEADERS = {
 # -- the process-wide model store ---------------------------------------------------------
 
 
+@functools.cache
+def get_tracing() -> tracing.Tracing:
+    """TRACING_MODE's tracing (tracing.py), made on first use. Tests replace this function."""
+    return tracing.create(load_tracing_mode())
+
+
 def _subsegment(name: str):
-    return tracer.provider.in_subsegment(f"## {name}")
+    return get_tracing().span(f"## {name}")
 
 
 def _record_load(model: LoadedModel) -> None:
@@ -207,12 +214,12 @@ def _json_body(*also_allowed_media_types: str) -> tuple[dict[str, Any], bool]:
 
 def _predict(model: LoadedModel, batch) -> Any:
     started = time.perf_counter()
-    # One X-Ray subsegment around the interpreter call (about 50 us a request with tracing
-    # active: each is serialised and sent over UDP), so a trace shows model time apart from
-    # parsing and validation.
+    # With the X-Ray SDK (TracingMode=xray-sdk): a subsegment around the interpreter call, so a
+    # trace shows model time apart from parsing and validation (about 50 us a request: each is
+    # serialised and sent over UDP).
     with _subsegment("invoke"):
         probabilities = model.predict(batch)
-    tracer.put_annotation(key="model_version", value=model.version)
+    get_tracing().annotate("model_version", model.version)
     # a second dimension set, so each metric also exists per model version
     per_version = {"model_version": str(model.version)}
     metrics.add_dimensions(
@@ -606,12 +613,9 @@ preload_model()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-# capture_response=False: the response (every prediction) is not copied into the trace; at 256
-# instances it is ~50 KB of JSON serialised again per request, near X-Ray's 64 KB segment limit.
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return answer(event, context)
+    return get_tracing().handler(answer)(event, context)  # traced only with the X-Ray SDK
 
 
 def answer(event: Any, context: LambdaContext) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from mlcore.registry import Registry
 from mlcore.settings import LATEST, registry_location
 from mlcore.settings import required as _required
+from tracing import MODES as TRACING_MODES  # tracing.py says what each does
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,15 @@ def _share(environ: Mapping[str, str], name: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name}={raw!r}: must be a number from 0 to 1")
     return value
+
+
+def load_tracing_mode(environ: Mapping[str, str] | None = None) -> str:
+    """TRACING_MODE (template parameter TracingMode); a ValueError names the allowed modes."""
+    environ = os.environ if environ is None else environ
+    mode = _required(environ, "TRACING_MODE")
+    if mode not in TRACING_MODES:
+        raise ValueError(f"TRACING_MODE={mode!r}: must be one of {', '.join(TRACING_MODES)}")
+    return mode
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

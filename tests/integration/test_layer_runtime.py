@@ -200,10 +200,16 @@ def test_function_modules_import_with_only_the_layer_and_the_lambda_runtime(
         importlib.import_module(name)
     import app
     assert callable(app.lambda_handler)
+    sdk_before = sys.modules.get("aws_xray_sdk") is not None
+    import os
+    os.environ["TRACING_MODE"] = "xray-sdk"
+    tracer = app.get_tracing().tracer
     print(json.dumps({{
         "foreign": foreign_modules({str(host_layer)!r}, {str(runtime)!r}, {str(host_function)!r}),
-        "tracer": not app.tracer.disabled,
+        "tracer": not tracer.disabled,
+        "xray_sdk_before": sdk_before,
         "xray_sdk": sys.modules.get("aws_xray_sdk") is not None,
+        "obstore": importlib.import_module("obstore.store").S3Store is not None,
     }}))
     """
     env = {
@@ -222,3 +228,5 @@ def test_function_modules_import_with_only_the_layer_and_the_lambda_runtime(
     assert result["tracer"] and result["xray_sdk"], (
         "Tracer did not load the X-Ray SDK from the layer"
     )
+    assert not result["xray_sdk_before"], "the X-Ray SDK is imported only in TracingMode=xray-sdk"
+    assert result["obstore"]

@@ -232,7 +232,7 @@ def test_function_runs_arm64_python313_with_the_layer_tracing_and_json_logs(temp
     globals_ = template["Globals"]["Function"]
     assert globals_["Runtime"] == "python3.13"
     assert globals_["Architectures"] == ["arm64"]
-    assert globals_["Tracing"] == "Active"
+    assert globals_["Tracing"] == {"Fn::If": ["TracingOff", "PassThrough", "Active"]}
     function = template["Resources"]["InferenceFunction"]
     props = function["Properties"]
     assert function["Metadata"]["BuildMethod"] == "makefile"
@@ -245,6 +245,34 @@ def test_function_runs_arm64_python313_with_the_layer_tracing_and_json_logs(temp
     assert group["Type"] == "AWS::Logs::LogGroup"
     assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     assert logging["ApplicationLogLevel"] == {"Ref": "LogLevel"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "lambda_tracing", "xray_policy"),
+    [("lambda", "Active", True), ("xray-sdk", "Active", True), ("off", "PassThrough", False)],
+)
+def test_tracing_mode_sets_lambdas_tracing_and_the_functions_own(mode, lambda_tracing, xray_policy):
+    """TracingMode: Lambda's own segments (Active) unless off; the function reads the mode."""
+    from tracing import MODES
+
+    template = load_template()
+    parameter = template["Parameters"]["TracingMode"]
+    assert sorted(parameter["AllowedValues"]) == sorted(MODES)
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["TRACING_MODE"] == {
+        "Ref": "TracingMode"
+    }
+    translated = translate({"TracingMode": mode})
+    function = translated["Resources"]["InferenceFunction"]["Properties"]
+    assert function["TracingConfig"] == {"Mode": lambda_tracing}
+    role = translated["Resources"]["InferenceFunctionRole"]["Properties"]
+    managed = [arn.rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]]
+    if xray_policy:
+        assert "AWSXrayWriteOnlyAccess" in managed
+    # off: API Gateway samples nothing either, so PassThrough has no trace to follow
+    (stage,) = [
+        r for r in deployed_resources(translated).values() if r["Type"] == "AWS::ApiGateway::Stage"
+    ]
+    assert stage["Properties"]["TracingEnabled"] is (mode != "off")
 
 
 def test_layer_is_built_for_the_functions_runtime_and_architecture(template):

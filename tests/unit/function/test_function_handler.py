@@ -371,9 +371,11 @@ def test_logs_carry_the_api_gateway_request_id(served, load_event, capsys):
 def test_importing_app_stays_light():
     code = (
         "import sys, app; "
-        "heavy = ('tensorflow', 'PIL', 'boto3', 'ai_edge_litert', 'pydantic'); "
+        "heavy = ('tensorflow', 'PIL', 'boto3', 'obstore', 'ai_edge_litert', "
+        "'pydantic', 'aws_xray_sdk'); "
         "print(sorted(m for m in heavy if m in sys.modules)); "
-        "print(app.tracer.disabled)"
+        "app.get_tracing.cache_clear(); import os; os.environ['TRACING_MODE'] = 'xray-sdk'; "
+        "print(app.get_tracing().tracer.disabled)"
     )
     env = {
         k: v
@@ -388,8 +390,8 @@ def test_importing_app_stays_light():
         text=True,
         check=True,
     ).stdout.split("\n")
-    # no TensorFlow or pydantic ever (openapi.json is made at build time); Pillow, boto3 and
-    # LiteRT only when needed
+    # no TensorFlow, pydantic or boto3 ever (openapi.json is made at build time; the S3 client
+    # is obstore's); Pillow, obstore, LiteRT and the X-Ray SDK only when needed
     assert output[0] == "[]"
     assert output[1] == "True"  # Tracer switches itself off outside Lambda
 
