@@ -17,7 +17,6 @@ import numpy as np
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -198,10 +197,19 @@ def handle_not_found(_: NotFoundError) -> Response:
 # -- request helpers ----------------------------------------------------------------------
 
 
+def _content_type(event: dict[str, Any]) -> str | None:
+    """The Content-Type header, whatever its case (one look at the few headers a request has,
+    not a case-insensitive copy of them all)."""
+    for name, value in (event.get("headers") or {}).items():
+        if len(name) == 12 and name.lower() == "content-type":
+            return value
+    return None
+
+
 def _json_body(*also_allowed_media_types: str) -> tuple[dict[str, Any], bool]:
     """The body as a JSON object, and whether it may hold booleans (see may_contain_booleans)."""
     event = app.current_event
-    check_content_type(event.headers.get("content-type"), also_allowed_media_types)
+    check_content_type(_content_type(event.raw_event), also_allowed_media_types)
     try:
         text = event.decoded_body  # base64-decoded when isBase64Encoded
     except ValueError:
@@ -612,7 +620,7 @@ def preload_model(environ: Mapping[str, str] = os.environ) -> None:
 preload_model()
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return get_tracing().handler(answer)(event, context)  # traced only with the X-Ray SDK
@@ -621,6 +629,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 def answer(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Every event gets an HTTP answer: a REST API proxy event goes to the routes with this
     invocation's deadline; anything else is a 400 UNSUPPORTED_EVENT (see proxy.py)."""
+    # API Gateway's request id in every log line (Powertools' correlation_id_path would find it
+    # with a JMESPath search on every request)
+    logger.set_correlation_id(proxy.request_id(event))
     problem = proxy.event_problem(event)
     if problem is not None:
         error = ApiError("UNSUPPORTED_EVENT", problem)

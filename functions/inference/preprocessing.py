@@ -43,6 +43,9 @@ def _reject_constant(token: str) -> Any:
     )
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # one, not one per request
+
+
 def parse_json_body(text: str | None, max_bytes: int) -> dict[str, Any]:
     """The request body as a JSON object (NaN/Infinity tokens refused)."""
     if text is None or not text.strip():
@@ -55,7 +58,7 @@ def parse_json_body(text: str | None, max_bytes: int) -> dict[str, Any]:
             f"the request body is {size} bytes; at most {max_bytes} are allowed",
         )
     try:
-        payload = json.loads(text, parse_constant=_reject_constant)
+        payload = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise ApiError(
             "INVALID_JSON",
