@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,6 +83,8 @@ def _record_load(model: LoadedModel) -> None:
             **{f"{step}_ms": round(ms, 2) for step, ms in timings.items()},
         },
     )
+    if metrics.service:  # a second dimension set: each also per model version
+        metrics.add_dimensions(service=metrics.service, model_version=str(model.version))
     metrics.add_metric(name="ModelLoadTime", unit=MetricUnit.Milliseconds, value=timings["total"])
     metrics.add_metric(
         name="ModelDownloadTime", unit=MetricUnit.Milliseconds, value=timings["download"]
@@ -220,7 +223,8 @@ def _json_body(*also_allowed_media_types: str) -> tuple[dict[str, Any], bool]:
     return payload, may_contain_booleans(text)
 
 
-def _predict(model: LoadedModel, batch) -> Any:
+def _predict(model: LoadedModel, batch) -> tuple[Any, float]:
+    """The model's probabilities for the batch, and the milliseconds the invoke took."""
     started = time.perf_counter()
     # With the X-Ray SDK (TracingMode=xray-sdk): a subsegment around the interpreter call, so a
     # trace shows model time apart from parsing and validation (about 50 us a request: each is
@@ -228,85 +232,122 @@ def _predict(model: LoadedModel, batch) -> Any:
     with _subsegment("invoke"):
         probabilities = model.predict(batch)
     get_tracing().annotate("model_version", model.version)
-    # a second dimension set, so each metric also exists per model version
-    per_version = {"model_version": str(model.version)}
-    metrics.add_dimensions(
-        **({"service": metrics.service} if metrics.service else {}), **per_version
-    )
-    metrics.add_metric(
-        name="InferenceTime",
-        unit=MetricUnit.Milliseconds,
-        value=(time.perf_counter() - started) * 1000,
-    )
-    metrics.add_metric(name="InstancesPerRequest", unit=MetricUnit.Count, value=len(batch))
-    return probabilities
+    return probabilities, (time.perf_counter() - started) * 1000
 
 
 EMF_MAX_VALUES = 100  # values of one metric in one EMF document (CloudWatch's limit)
+# dimension sets: each request metric also per model version, as the monitor queries them
+EMF_PER_VERSION = (("service",), ("service", "model_version"))
+EMF_PER_CHANNEL = (("service", "model_version", "channel"),)
+EMF_PER_LABEL = (("service", "label"), ("service", "model_version", "label"))
+# (metric name, unit)
+EMF_REQUEST = (("InferenceTime", "Milliseconds"), ("InstancesPerRequest", "Count"))
+EMF_BLANK = (("BlankInputs", "Count"),)
+EMF_CONFIDENCE = (("Confidence", "None"),)
+EMF_INTENSITY = (("InputMeanIntensity", "None"),)
+EMF_PREDICTIONS = (("Predictions", "Count"),)
+# Powertools flushes nothing when a request added no metric through it (the request's own are
+# printed below); it would warn about that on every request.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
-def _emit_metrics(
-    values: dict[str, tuple[str, list[float]]],
-    dimensions: dict[str, str],
-    dimension_sets: list[list[str]],
-) -> None:
-    """CloudWatch embedded metric format documents, printed as Powertools prints its own
-    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
-    `values` is {metric name: (unit, values)}, every metric with the same dimensions, in as few
-    documents as CloudWatch's 100 values per metric allow. For the per-prediction series:
-    Powertools' add_metric formats the metric's whole value list in a debug message on every
-    call, O(n^2) for one value per prediction (6 ms at 256)."""
-    longest = max(len(series) for _, series in values.values())
-    for start in range(0, longest, EMF_MAX_VALUES):
-        chunk = {
-            name: (unit, series[start : start + EMF_MAX_VALUES])
-            for name, (unit, series) in values.items()
-            if start < len(series)
-        }
-        directive = {
-            "Namespace": metrics.namespace,
-            "Dimensions": dimension_sets,
-            "Metrics": [{"Name": name, "Unit": unit} for name, (unit, _) in chunk.items()],
-        }
-        document = {
-            "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [directive]},
-            **dimensions,
-            **{name: series for name, (_, series) in chunk.items()},
-        }
-        print(json.dumps(document, separators=(",", ":")))
-
-
-def _record_predictions(probabilities: np.ndarray, batch: np.ndarray, model: LoadedModel) -> None:
-    """What the drift monitor (functions/monitor) compares with the model's baseline
-    (mlcore.stats), per service and per service and model version: the confidence of each
-    prediction (its top probability) and the count of blank inputs; the count of predictions
-    per label; each input's mean intensity per channel (dimension `channel`: 0, or 0 1 2 for
-    R G B). The input statistic is mlcore.stats' own, the one the baseline was computed with."""
-    service = metrics.service or "service_undefined"
-    per_version = {"service": service, "model_version": str(model.version)}
-    top = probabilities.argmax(axis=1)
-    confidences = probabilities[np.arange(len(top)), top].astype(np.float64)
-    means, blank = input_statistics(batch)
-    _emit_metrics(
-        {
-            "Confidence": ("None", confidences.tolist()),
-            "BlankInputs": ("Count", [int(blank.sum())]),
-        },
-        per_version,
-        [["service"], ["service", "model_version"]],
+@functools.lru_cache(maxsize=16)
+def _directives(namespace: str | None, directives: tuple) -> str:
+    """The CloudWatchMetrics array of (dimension sets, ((metric name, unit), ...)) directives,
+    as JSON: the same for every request, so serialised once."""
+    return json.dumps(
+        [
+            {
+                "Namespace": namespace,
+                "Dimensions": dimension_sets,
+                "Metrics": [{"Name": name, "Unit": unit} for name, unit in names],
+            }
+            for dimension_sets, names in directives
+        ],
+        separators=(",", ":"),
     )
-    for channel in range(means.shape[1]):
-        _emit_metrics(
-            {"InputMeanIntensity": ("None", means[:, channel].tolist())},
-            {**per_version, "channel": str(channel)},
-            [["service", "model_version", "channel"]],
-        )
+
+
+def _emf(directives: tuple, **fields: Any) -> None:
+    """One CloudWatch embedded metric format document, printed as Powertools prints its own
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
+    the directives over the same root fields (each directive uses the dimensions it names)."""
+    timestamp, metric_directives = (
+        int(time.time() * 1000),
+        _directives(metrics.namespace, directives),
+    )
+    head = f'{{"_aws":{{"Timestamp":{timestamp},"CloudWatchMetrics":{metric_directives}}},'
+    print(head + json.dumps(fields, separators=(",", ":"))[1:])
+
+
+def _record_request(
+    model: LoadedModel, batch: np.ndarray, probabilities: np.ndarray, inference_ms: float
+) -> None:
+    """The request's metrics, per service and per service and model version: InferenceTime,
+    InstancesPerRequest, and what the drift monitor (functions/monitor) compares with the
+    model's baseline (mlcore.stats): the confidence of each prediction (its top probability),
+    the count of blank inputs, each input's mean intensity per channel (dimension `channel`:
+    0, or 0 1 2 for R G B; mlcore.stats' own statistic, the one the baseline was computed with)
+    and the count of predictions per label.
+
+    All in one EMF document for a grey-scale batch of one label and at most 100 inputs (the
+    directives share the root fields, each naming its own dimensions); only more inputs, more
+    channels or more labels need further documents. Written by the function itself, not through
+    Powertools' add_metric: each of its calls formats the metric's whole value list in a debug
+    message (O(n^2) for one value per prediction: 6 ms at 256), and its flush would be a second
+    document per request. Powertools still flushes what it holds (loads, errors, captures) and
+    the cold start metric."""
+    service = metrics.service or "service_undefined"
+    version = str(model.version)
+    top = probabilities.argmax(axis=1)
+    confidences = probabilities[np.arange(len(top)), top].astype(np.float64).tolist()
+    means, blank = input_statistics(batch)
     counts = np.bincount(top, minlength=len(model.labels))
-    for index in np.flatnonzero(counts).tolist():
-        _emit_metrics(
-            {"Predictions": ("Count", [int(counts[index])])},
-            {**per_version, "label": model.labels[index]},
-            [["service", "label"], ["service", "model_version", "label"]],
+    labels = [(model.labels[i], int(counts[i])) for i in np.flatnonzero(counts).tolist()]
+    channels = [means[:, c].tolist() for c in range(means.shape[1])]
+    (label, count), step = labels[0], EMF_MAX_VALUES
+    _emf(
+        (
+            (EMF_PER_VERSION, EMF_REQUEST + EMF_BLANK + EMF_CONFIDENCE),
+            (EMF_PER_CHANNEL, EMF_INTENSITY),
+            (EMF_PER_LABEL, EMF_PREDICTIONS),
+        ),
+        service=service,
+        model_version=version,
+        channel="0",
+        label=label,
+        InferenceTime=inference_ms,
+        InstancesPerRequest=len(batch),
+        BlankInputs=[int(blank.sum())],
+        Confidence=confidences[:step],
+        InputMeanIntensity=channels[0][:step],
+        Predictions=count,
+    )
+    for start in range(step, len(confidences), step):
+        _emf(
+            ((EMF_PER_VERSION, EMF_CONFIDENCE), (EMF_PER_CHANNEL, EMF_INTENSITY)),
+            service=service,
+            model_version=version,
+            channel="0",
+            Confidence=confidences[start : start + step],
+            InputMeanIntensity=channels[0][start : start + step],
+        )
+    for channel, values in enumerate(channels[1:], start=1):
+        for start in range(0, len(values), step):
+            _emf(
+                ((EMF_PER_CHANNEL, EMF_INTENSITY),),
+                service=service,
+                model_version=version,
+                channel=str(channel),
+                InputMeanIntensity=values[start : start + step],
+            )
+    for label, count in labels[1:]:
+        _emf(
+            ((EMF_PER_LABEL, EMF_PREDICTIONS),),
+            service=service,
+            model_version=version,
+            label=label,
+            Predictions=count,
         )
 
 
@@ -508,9 +549,9 @@ def predict() -> dict[str, Any]:
         )
     else:
         batch = images_to_batch(payload["images"], model.spec, max_instances, _image_budget())
-    probabilities = _predict(model, batch)
+    probabilities, inference_ms = _predict(model, batch)
     predictions = classify(probabilities, model.labels)
-    _record_predictions(probabilities, batch, model)
+    _record_request(model, batch, probabilities, inference_ms)
     _capture(model, batch, probabilities)
     return {"predictions": predictions, "model": _model_ref(model)}
 
@@ -553,8 +594,8 @@ def tfserving_predict(name: str, version: str | None = None) -> dict[str, Any]:
             field=fmt,
             booleans_possible=booleans_possible,
         )
-    probabilities = _predict(model, batch)
-    _record_predictions(probabilities, batch, model)
+    probabilities, inference_ms = _predict(model, batch)
+    _record_request(model, batch, probabilities, inference_ms)
     _capture(model, batch, probabilities)
     return tfserving.predict_response(fmt, probabilities)
 

@@ -1,4 +1,4 @@
-"""What the inference function emits for the drift monitor (app._record_predictions): per
+"""What the inference function emits for the drift monitor (app._record_request): per
 prediction and per input, per service and model version, on both predict routes."""
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ over an in-memory registry holding the fixture model."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -338,6 +339,45 @@ def test_metrics(served, load_event, manifest, capsys):
         ["service"],
         ["service", "model_version"],
     ]
+
+
+def test_a_predict_request_writes_one_metrics_document(served, load_event, capsys):
+    import app
+    from tests.function_support import emf_records
+
+    invoke(load_event("predict-instances.json"))  # the cold start: model load, ColdStart
+    capsys.readouterr()
+    invoke(load_event("predict-instances.json"))
+    (record,) = emf_records(capsys.readouterr().out)
+    names = {m["Name"] for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert names == {
+        "InferenceTime",
+        "InstancesPerRequest",
+        "BlankInputs",
+        "Confidence",
+        "InputMeanIntensity",
+        "Predictions",
+    }
+    assert record["service"] == (app.metrics.service or "service_undefined")
+    assert (record["model_version"], record["label"], record["Predictions"]) == (str(V1), "7", 1)
+    assert 0.5 < record["Confidence"][0] <= 1
+
+
+def test_a_large_batch_has_every_confidence_and_every_label_counted(served, load_event, capsys):
+    event = load_event("predict-instances.json")
+    (seven,) = json.loads(base64.b64decode(event["body"]))["instances"]
+    blank = [[0] * 28] * 28
+    invoke(event)  # the cold start's metrics out of the way
+    capsys.readouterr()
+    result = invoke(with_body(event, json.dumps({"instances": [seven] * 70 + [blank] * 80})))
+    labels = [p["label"] for p in result.body["predictions"]]
+    assert result.status == 200 and len(set(labels)) == 2
+    out = capsys.readouterr().out
+    assert len(metric_values(out, "Confidence", model_version=str(V1))) == 150
+    assert {label: sum(metric_values(out, "Predictions", label=label)) for label in labels} == {
+        label: labels.count(label) for label in labels
+    }
+    assert metric_values(out, "InstancesPerRequest") == [150.0]
 
 
 def test_a_refused_version_counts_as_a_load_failure(

@@ -9,7 +9,7 @@ import pytest
 
 from local.cloudwatch import EmfForwarder, is_emf, metric_data
 
-# What the inference function prints for one prediction (app._emit_metrics' shape)
+# What the inference function prints for one prediction (app._record_request's shape)
 DOCUMENT = {
     "_aws": {
         "Timestamp": 1764300000123,
@@ -93,3 +93,34 @@ def test_forwarding_only_with_a_local_cloudwatch():
     assert EmfForwarder.from_environment({}) is None
     endpoint = {"AWS_ENDPOINT_URL_CLOUDWATCH": "http://127.0.0.1:4566"}
     assert isinstance(EmfForwarder.from_environment(endpoint), EmfForwarder)
+
+
+def test_directives_of_one_document_each_take_their_own_dimensions():
+    document = {
+        "_aws": {
+            "Timestamp": 1764300000123,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "ServerlessML",
+                    "Dimensions": [["service", "model_version"]],
+                    "Metrics": [{"Name": "Confidence", "Unit": "None"}],
+                },
+                {
+                    "Namespace": "ServerlessML",
+                    "Dimensions": [["service", "model_version", "label"]],
+                    "Metrics": [{"Name": "Predictions", "Unit": "Count"}],
+                },
+            ],
+        },
+        "service": "stack",
+        "model_version": "7",
+        "label": "3",
+        "Confidence": [0.9],
+        "Predictions": 1,
+    }
+    datums = metric_data(document)["ServerlessML"]
+    dimensions = {d["MetricName"]: [x["Name"] for x in d["Dimensions"]] for d in datums}
+    assert dimensions == {
+        "Confidence": ["service", "model_version"],
+        "Predictions": ["service", "model_version", "label"],
+    }
