@@ -1,6 +1,7 @@
-"""Where the time goes: `python -m bench.profile [imports|warm] [--batch N] [--n N] [--untraced]`.
+"""Where the time goes: `python -m bench.profile [imports|warm] [--batch N] [--n N] [--tracing M]`.
 
-Both run with the environment Lambda sets (LAMBDA_TASK_ROOT, a sampled trace id): Tracer on.
+Both run with the environment Lambda sets (LAMBDA_TASK_ROOT, a sampled trace id) and the
+template's settings, TracingMode included (--tracing overrides it: lambda, xray-sdk or off).
 
 imports: `python -X importtime` of the handler module in a fresh process, self time summed by
          top-level package (what the cold start pays before the first line of app.py runs).
@@ -29,7 +30,7 @@ from bench.common import (
 )
 
 
-def imports(traced: bool, module: str = "app") -> str:
+def imports(tracing: str | None, module: str = "app") -> str:
     """Self time of every module `import app` executes, summed by top-level package, on the
     Lambda-like import path (bench/lambda_path.py) with the bytecode the packages ship."""
     from bench import lambda_path
@@ -38,9 +39,11 @@ def imports(traced: bool, module: str = "app") -> str:
         built = lambda_path.build(Path(tmp))
         env = {**os.environ, **function_environment({}), **lambda_environment(built.function, 9)}
         env["PYTHONPATH"] = os.pathsep.join((str(built.function), built.pythonpath()))
-        if not traced:
-            env["POWERTOOLS_TRACE_DISABLED"] = "true"
-        command = [PYTHON, "-S", "-X", "importtime", "-c", f"import {module}"]
+        if tracing:
+            env["TRACING_MODE"] = tracing
+        # the handler module, and what its tracing imports when it is first asked for
+        code = f"import {module}; getattr({module}, 'get_tracing', lambda: None)()"
+        command = [PYTHON, "-S", "-X", "importtime", "-c", code]
         completed = subprocess.run(command, env=env, cwd=tmp, capture_output=True, text=True)
     by_package: collections.Counter = collections.Counter()
     for line in completed.stderr.splitlines():
@@ -53,7 +56,7 @@ def imports(traced: bool, module: str = "app") -> str:
     return "\n".join(rows)
 
 
-def warm(batch: int, n: int, traced: bool) -> str:
+def warm(batch: int, n: int, tracing: str | None) -> str:
     import boto3
     import numpy as np
     from pyinstrument import Profiler
@@ -68,8 +71,8 @@ def warm(batch: int, n: int, traced: bool) -> str:
         os.environ.update({**shell, **function_environment(shell)})
         os.environ["MODEL_CACHE_DIR"] = str(Path(tmp) / "models")
         os.environ.update(lambda_environment(FUNCTION_DIR, 9))  # UDP to the discard port
-        if not traced:
-            os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+        if tracing:
+            os.environ["TRACING_MODE"] = tracing
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         publish(FIXTURE_DIR, BUCKET, os.environ["MODEL_PREFIX"])
         sys.path.insert(0, str(FUNCTION_DIR))
@@ -102,12 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=("imports", "warm"))
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--untraced", action="store_true", help="POWERTOOLS_TRACE_DISABLED=true")
+    parser.add_argument("--tracing", choices=("lambda", "xray-sdk", "off"), help="TracingMode")
     parser.add_argument("--module", default="app")
     args = parser.parse_args(argv)
-    traced = not args.untraced
+    tracing = args.tracing
     print(
-        imports(traced, args.module) if args.what == "imports" else warm(args.batch, args.n, traced)
+        imports(tracing, args.module)
+        if args.what == "imports"
+        else warm(args.batch, args.n, tracing)
     )
     return 0
 
