@@ -38,6 +38,11 @@ MAX_ATTEMPTS = 2
 POINTER_ATTEMPTS = 5  # conditional writes refused because another publisher moved the pointer
 PROGRESS_MIN_BYTES = 8 << 20  # uploads this large show a progress bar (on a terminal)
 REPAIR_HINT = "make publish VERSION={version} REPAIR_POINTER=1"
+# S3 Object Lock set on each version's files as they are written (template.yaml's
+# ObjectLockMode and ObjectLockRetentionDays defaults; a test keeps them equal).
+LOCK_MODE = "GOVERNANCE"
+LOCK_DAYS = 365
+LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 
 
 class PublishError(Exception):

@@ -295,8 +295,9 @@ def test_function_policy_only_reads_the_model_prefix(template, deployed):
     assert len(policies) == 1 and isinstance(policies[0], dict), (
         "only one inline policy, no SAM policy templates"
     )
-    statement, capture = policies[0]["Statement"]
+    statement, kms, capture = policies[0]["Statement"]
     assert capture["Fn::If"][0] == "CaptureEnabled"  # test_capture_write_access_...
+    assert kms["Fn::If"][0] == "UseModelKmsKey"  # test_template_security.py
     assert statement["Effect"] == "Allow"
     assert statement["Action"] in ("s3:GetObject", ["s3:GetObject"])
     arn, variables = statement["Resource"]["Fn::Sub"]
@@ -320,13 +321,17 @@ def test_created_bucket_is_versioned_encrypted_private_and_tls_only(template):
     assert bucket["DeletionPolicy"] == "Retain"
     props = bucket["Properties"]
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
-    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    (choice,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    condition, kms, rule = choice["Fn::If"]  # SSE-KMS or SSE-S3: test_template_security.py
+    assert condition == "UseModelKmsKey"
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert all(props["PublicAccessBlockConfiguration"].values())
     assert len(props["PublicAccessBlockConfiguration"]) == 4
     policy = template["Resources"]["ModelBucketPolicy"]
     assert policy["Condition"] == "CreateModelBucket"
-    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    deny = policy["Properties"]["PolicyDocument"]["Statement"][
+        0
+    ]  # the rest: test_template_security
     assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == "s3:*"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
