@@ -41,6 +41,13 @@ MEAN     ?=
 STD      ?=
 ARTIFACT ?=
 REPAIR_POINTER ?=
+# Registry security (README, "Registry security"): the lock each version's files get, the
+# KMS key of SSE-KMS (empty: SSE-S3) and the KMS key that signs versions (empty: unsigned).
+LOCK_MODE ?=
+LOCK_DAYS ?=
+KMS_KEY  ?=
+SIGNING_KEY ?=
+LAST     ?=
 ROLE     ?=
 INSTANCES ?=
 INSTANCE_TYPE ?=
@@ -51,9 +58,13 @@ PYTEST_ARGS ?=
 SERVE    ?=
 
 export SAM_CLI_TELEMETRY = 0
+# SSE-KMS for everything the publisher writes (publish, and any pointer change)
+ifneq ($(KMS_KEY),)
+export MODEL_KMS_KEY_ARN := $(KMS_KEY)
+endif
 
 .PHONY: help setup setup-sagemaker lock lock-checkov lock-sagemaker test test-slow test-unit train train-sagemaker \
-        convert report publish fixture validate build deploy invoke \
+        convert report publish audit fixture validate build deploy invoke \
         local-api s3-local demo events bench lint clean
 
 help: ## list the targets
@@ -159,7 +170,11 @@ report: setup ## make report.html of the newest artifact (or VERSION=..., or ART
 
 publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder or model.tar.gz) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1]
 	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION \
-	    artifact=ARTIFACT) $(REGISTRY_FLAGS) $(if $(REPAIR_POINTER),--repair-pointer)
+	    artifact=ARTIFACT lock-mode=LOCK_MODE lock-days=LOCK_DAYS signing-key=SIGNING_KEY) \
+	    $(REGISTRY_FLAGS) $(if $(REPAIR_POINTER),--repair-pointer)
+
+audit: setup ## the last pointer changes of NAME in s3://BUCKET/PREFIX (who, when, from, to) [LAST=10]
+	$(PY) -m training audit $(call flags,name=NAME last=LAST) $(REGISTRY_FLAGS)
 
 train-sagemaker: $(SM_VENV)/.installed ## the training job on SageMaker: DATASET=s3://... [ROLE=arn... INSTANCES=2 DISTRIBUTE=multi-worker DRY_RUN=1]
 	$(SM_VENV)/bin/python -m training.sagemaker_launch $(call flags,role=ROLE instances=INSTANCES \

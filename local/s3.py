@@ -1,11 +1,11 @@
 """``python -m local.s3 --port 4566 --bucket NAME``: a real S3-protocol server on 127.0.0.1
-(moto's ``ThreadedMotoServer``), the bucket created with versioning on, running until
-Ctrl-C. Everything else reaches it through the standard ``AWS_ENDPOINT_URL_S3`` setting,
-whose exports it prints. The same server is the local CloudWatch (``PutMetricData``,
-``GetMetricData``), exported as ``AWS_ENDPOINT_URL_CLOUDWATCH``: the local runners forward the
-functions' EMF metrics to it (``local.cloudwatch``) and the monitor function reads them there.
-``make s3-local`` passes the Makefile's BUCKET, the one default name of the local registry
-bucket.
+(moto's ``ThreadedMotoServer``), the bucket created as the stack creates it (versioning, Object
+Lock), running until Ctrl-C. Everything else reaches it through the standard
+``AWS_ENDPOINT_URL_S3`` setting, whose exports it prints. The same server is the local
+CloudWatch (``PutMetricData``, ``GetMetricData``), exported as ``AWS_ENDPOINT_URL_CLOUDWATCH``:
+the local runners forward the functions' EMF metrics to it (``local.cloudwatch``) and the
+monitor function reads them there. ``make s3-local`` passes the Makefile's BUCKET, the one
+default name of the local registry bucket.
 
 The state lives in this process's memory: stopping the server forgets every object.
 """
@@ -40,6 +40,8 @@ def client_environment(port: int) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_S3": endpoint(port),
         "AWS_ENDPOINT_URL_CLOUDWATCH": endpoint(port),
+        "AWS_ENDPOINT_URL_STS": endpoint(port),  # who publishes (the audit record)
+        "AWS_ENDPOINT_URL_KMS": endpoint(port),  # signed manifests
         **DUMMY_CREDENTIALS,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
@@ -84,7 +86,8 @@ def create_bucket(port: int, bucket: str) -> None:
         aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
-    s3.create_bucket(Bucket=bucket)
+    # As the stack creates it: versioned, with Object Lock (publish locks each version's files)
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
 

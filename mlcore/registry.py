@@ -17,6 +17,20 @@ from typing import Any
 POINTER_FILE = "latest.json"
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.tflite"
+# Signed versions (optional): SIGNATURE_FILE beside the manifest holds a KMS signature of
+# signed_statement(...) with this algorithm (KMS's name), checked by the function offline.
+SIGNATURE_FILE = "signature.json"
+SIGNATURE_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"
+
+
+def signed_statement(name: str, version: int, manifest_sha256: str) -> bytes:
+    """What is signed for a version: its name, version and the sha256 of its manifest's exact
+    bytes (which holds the model's sha256), as canonical JSON; short, for KMS's 4,096-byte RAW
+    messages."""
+    statement = {"manifest_sha256": manifest_sha256, "name": name, "version": version}
+    return json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+
+
 # What the training job writes. Schema 2 added the input's colour and preprocessing policy and
 # the per-class evaluation; the function still serves schema 1 models (grey, resized).
 MANIFEST_SCHEMA = 2

@@ -4,6 +4,7 @@ python -m training train   [--dataset D --architecture A ... --publish --bucket 
 python -m training convert --model M.keras --dataset D [--input-range -1,1 | --mean .. --std ..]
 python -m training publish [--version V | --artifact FOLDER] --bucket B --prefix P
 python -m training report  [--version V | --artifact FOLDER]
+python -m training audit   --bucket B --prefix P --name N [--last 10]
 python -m training fixture --out tests/fixtures/mnist
 """
 
@@ -55,6 +56,33 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace a latest.json that cannot be read with a pointer to this version",
     )
+    from training.publish import LOCK_DAYS, LOCK_MODE, LOCK_MODES
+
+    parser.add_argument(
+        "--lock-mode",
+        choices=LOCK_MODES,
+        default=LOCK_MODE,
+        help="S3 Object Lock mode of the version's files (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lock-days",
+        type=int,
+        default=LOCK_DAYS,
+        help="days the version's files stay locked (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--signing-key",
+        default=os.environ.get("MANIFEST_SIGNING_KEY_ARN") or None,
+        help="KMS asymmetric key (RSA) that signs the version (default: $MANIFEST_SIGNING_KEY_ARN)",
+    )
+
+
+def publish_options(args: argparse.Namespace) -> dict:
+    return {
+        "lock_mode": args.lock_mode,
+        "lock_days": args.lock_days,
+        "signing_key": args.signing_key,
+    }
 
 
 def add_artifact_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +143,12 @@ def parser() -> argparse.ArgumentParser:
     add_artifact_arguments(publish)
     add_publish_arguments(publish)
 
+    audit = commands.add_parser("audit", help="the last changes of a model's pointer (who, when)")
+    audit.add_argument("--bucket", required=True, help="S3 bucket of the model registry")
+    audit.add_argument("--prefix", default="models", help="key prefix (default: models)")
+    audit.add_argument("--name", default="mnist", help="model name (default: mnist)")
+    audit.add_argument("--last", type=int, default=10, help="how many (default: 10)")
+
     report = commands.add_parser("report", help="make an artifact's report.html again")
     add_artifact_arguments(report)
 
@@ -128,7 +162,9 @@ def config_from(args: argparse.Namespace, config_class: type):
     return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
 
 
-def do_publish(artifact_dir: Path, bucket: str | None, prefix: str, repair: bool = False) -> None:
+def do_publish(
+    artifact_dir: Path, bucket: str | None, prefix: str, repair: bool = False, **options
+) -> None:
     from training.manifest import read_manifest
     from training.publish import PublishError, publish
 
@@ -136,10 +172,16 @@ def do_publish(artifact_dir: Path, bucket: str | None, prefix: str, repair: bool
         raise PublishError("--bucket is required to publish (make passes BUCKET)")
 
     version = read_manifest(artifact_dir)["version"]
-    result = publish(artifact_dir, bucket, prefix, repair_pointer=repair, progress=None)
+    result = publish(artifact_dir, bucket, prefix, repair_pointer=repair, progress=None, **options)
+    for note in result.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
     if result["resumed"]:
         print(f"resumed   {', '.join(result['resumed'])} already stored with the same sha256")
     print(f"published {result['model']}\n          {result['manifest']}")
+    if result.get("locked"):
+        print(f"locked    {result['locked']} (S3 Object Lock)")
+    if result.get("signed"):
+        print(f"signed    with {result['signed']}")
     if result["pointer"]:
         print(f"pointer   {result['pointer']} -> version {version} (revision {result['revision']})")
     elif result["served"] == version:
@@ -148,6 +190,28 @@ def do_publish(artifact_dir: Path, bucket: str | None, prefix: str, repair: bool
         print(
             f"pointer   unchanged: it serves version {result['served']}, newer than {version} "
             "(publishing never moves it back)"
+        )
+
+
+def do_audit(bucket: str, prefix: str, name: str, last: int) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlcore.registry import Registry
+    from training.publish import explain, read_audit, s3_client
+
+    registry = Registry(prefix, name)
+    try:
+        records = read_audit(s3_client(), bucket, registry, last)
+    except (BotoCoreError, ClientError) as exc:
+        raise explain(exc, bucket, f"s3://{bucket}/{registry.root}/") from exc
+    if not records:
+        print(f"no pointer changes recorded under s3://{bucket}/{registry.root}/")
+    for record in records:
+        before = (record.get("from") or {}).get("version", "none")
+        after = record["to"]["version"]
+        print(
+            f"revision {record['revision']:<4} {record['at']}  {record['action']:<9} "
+            f"{before} -> {after}  by {record['who']}"
         )
 
 
@@ -173,16 +237,36 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_conversion(config_from(args, ConvertConfig))
             print(summary(result))
             if args.publish:
-                do_publish(result.artifact_dir, args.bucket, args.prefix, args.repair_pointer)
+                do_publish(
+                    result.artifact_dir,
+                    args.bucket,
+                    args.prefix,
+                    args.repair_pointer,
+                    **publish_options(args),
+                )
         elif args.command == "publish":
             if args.artifact and is_archive(args.artifact):  # e.g. SageMaker's model.tar.gz
                 import tempfile
 
                 with tempfile.TemporaryDirectory() as tmp:
                     unpacked = unpack_artifact(args.artifact, Path(tmp))
-                    do_publish(unpacked, args.bucket, args.prefix, args.repair_pointer)
+                    do_publish(
+                        unpacked,
+                        args.bucket,
+                        args.prefix,
+                        args.repair_pointer,
+                        **publish_options(args),
+                    )
             else:
-                do_publish(chosen_artifact(args), args.bucket, args.prefix, args.repair_pointer)
+                do_publish(
+                    chosen_artifact(args),
+                    args.bucket,
+                    args.prefix,
+                    args.repair_pointer,
+                    **publish_options(args),
+                )
+        elif args.command == "audit":
+            do_audit(args.bucket, args.prefix, args.name, args.last)
         elif args.command == "report":
             from training.report import remake_report
 

@@ -19,16 +19,28 @@ Timeouts are bounded: an S3 that does not answer is a clear error, not a hang.
 from __future__ import annotations
 
 import base64
+import datetime
+import functools
+import getpass
 import hashlib
 import io
 import json
+import os
+import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlcore.registry import MANIFEST_FILE, Pointer, Registry
+from mlcore.registry import (
+    MANIFEST_FILE,
+    SIGNATURE_ALGORITHM,
+    SIGNATURE_FILE,
+    Pointer,
+    Registry,
+    signed_statement,
+)
 from training.manifest import dumps, utc_timestamp, verify_files
 
 # Against a silent S3, at most 2 attempts of (5 s to connect, 15 s without a byte).
@@ -145,13 +157,19 @@ def put(
     create_only: bool = False,
     if_match: str | None = None,
     progress: bool | None = False,
+    lock: Lock | None = None,
 ) -> None:
-    """SHA-256 checksum sent with the object (S3 rejects a corrupted upload), encrypted at rest.
+    """SHA-256 checksum sent with the object (S3 rejects a corrupted upload), encrypted at rest
+    (SSE-KMS with MODEL_KMS_KEY_ARN when it is set, else SSE-S3).
     create_only: written only if the key is free (If-None-Match: *); if_match: only if the
-    object still has this ETag. progress: a bar on stderr (None: on a terminal only)."""
+    object still has this ETag. progress: a bar on stderr (None: on a terminal only).
+    lock: S3 Object Lock retention set on the object as it is written."""
     extra = {"IfNoneMatch": "*"} if create_only else {}
     if if_match is not None:
         extra = {"IfMatch": if_match}
+    if lock is not None:
+        extra.update(ObjectLockMode=lock.mode, ObjectLockRetainUntilDate=lock.until)
+    extra.update(encryption())
     bar = None
     data = body
     if progress is not False and len(body) >= PROGRESS_MIN_BYTES:
@@ -175,12 +193,55 @@ def put(
             ContentType=content_type,
             ChecksumAlgorithm="SHA256",
             ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
-            ServerSideEncryption="AES256",
             **extra,
         )
     finally:
         if bar is not None:
             bar.close()
+
+
+KMS_KEY_ENV = "MODEL_KMS_KEY_ARN"  # template.yaml's ModelKmsKeyArn; `make publish KMS_KEY=...`
+
+
+def encryption() -> dict[str, str]:
+    """The encryption of every object this module writes (one place, so promote and rollback
+    write the pointer as publish does)."""
+    key = os.environ.get(KMS_KEY_ENV, "").strip()
+    if key:
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key}
+    return {"ServerSideEncryption": "AES256"}
+
+
+@dataclass(frozen=True)
+class Lock:
+    """S3 Object Lock retention: `mode` (GOVERNANCE or COMPLIANCE) until `until`."""
+
+    mode: str
+    until: datetime.datetime
+
+    @classmethod
+    def for_days(cls, mode: str, days: int, now: float) -> Lock:
+        if mode not in LOCK_MODES:
+            raise PublishError(f"lock mode {mode!r} is not one of {', '.join(LOCK_MODES)}")
+        if days < 1:
+            raise PublishError(f"lock days must be at least 1, got {days}")
+        start = datetime.datetime.fromtimestamp(now, datetime.UTC).replace(microsecond=0)
+        return cls(mode, start + datetime.timedelta(days=days))
+
+
+def lock_support(s3, bucket: str) -> str | None:
+    """None if the bucket has Object Lock enabled, else why the versions cannot be locked."""
+    from botocore.exceptions import ClientError
+
+    try:
+        config = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    except ClientError as exc:
+        if _code(exc) == "ObjectLockConfigurationNotFoundError":
+            return "the bucket has no Object Lock (it can only be enabled on a versioned bucket)"
+        return f"its Object Lock configuration cannot be read ({_code(exc) or exc})"
+    if config.get("ObjectLockEnabled") != "Enabled":
+        return "Object Lock is not enabled on the bucket"
+    return None
 
 
 def stored_sha256(s3, bucket: str, key: str) -> str:
@@ -198,7 +259,13 @@ def stored_sha256(s3, bucket: str, key: str) -> str:
 
 
 def put_immutable(
-    s3, bucket: str, key: str, body: bytes, content_type: str, progress: bool | None
+    s3,
+    bucket: str,
+    key: str,
+    body: bytes,
+    content_type: str,
+    progress: bool | None,
+    lock: Lock | None = None,
 ) -> bool:
     """Write a file of a version; True if written now, False if the same bytes were already
     there (a publish resumed). Different bytes under the key are a PublishError."""
@@ -206,7 +273,7 @@ def put_immutable(
 
     for attempt in range(3):
         try:
-            put(s3, bucket, key, body, content_type, create_only=True, progress=progress)
+            put(s3, bucket, key, body, content_type, create_only=True, progress=progress, lock=lock)
             return True
         except ClientError as exc:
             if _code(exc) not in CONFLICT_CODES:
@@ -255,10 +322,12 @@ def update_pointer(
     registry: Registry,
     change: Callable[[Pointer | None], Pointer | None],
     repair: bool = False,
+    action: str = "publish",
 ) -> PointerChange:
     """Apply `change` (current pointer -> new one, or None to leave it) by a conditional write,
     reading again and deciding again each time another writer got there first. repair: an
-    unreadable pointer counts as none and is replaced (If-Match on its ETag)."""
+    unreadable pointer counts as none and is replaced (If-Match on its ETag). Every write is
+    followed by its audit record (append_audit): `action` says what moved the pointer."""
     from botocore.exceptions import ClientError
 
     for _ in range(POINTER_ATTEMPTS):
@@ -289,11 +358,73 @@ def update_pointer(
             if _code(exc) in (*CONFLICT_CODES, "NoSuchKey"):
                 continue  # moved (or deleted) since it was read: read it again
             raise
+        append_audit(s3, bucket, registry, current, new, action)
         return PointerChange(new, current)
     raise PublishError(
         f"s3://{bucket}/{registry.pointer_key} changed {POINTER_ATTEMPTS} times while this "
         "publish tried to update it; run it again"
     )
+
+
+AUDIT_DIR = "audit/pointer"  # PREFIX/NAME/audit/pointer/REVISION.json, beside latest.json
+
+
+def audit_prefix(registry: Registry) -> str:
+    return f"{registry.root}/{AUDIT_DIR}/"
+
+
+@functools.cache
+def caller() -> str:
+    """Who is writing: the AWS principal (STS GetCallerIdentity), else the local user.
+
+    Against a local S3 without a local STS (AWS_ENDPOINT_URL_S3 set, AWS_ENDPOINT_URL_STS not),
+    AWS is not asked: the identity there is not a real one anyway."""
+    local = f"{getpass.getuser()}@{socket.gethostname()}"
+    if os.environ.get("AWS_ENDPOINT_URL_S3") and not (
+        os.environ.get("AWS_ENDPOINT_URL_STS") or os.environ.get("AWS_ENDPOINT_URL")
+    ):
+        return f"{local} (local S3, no STS)"
+    try:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            retries={"mode": "standard", "total_max_attempts": 1},
+        )
+        return boto3.client("sts", config=config).get_caller_identity()["Arn"]
+    except Exception as exc:  # no credentials, no network: the record still says who ran it
+        return f"{local} (STS: {type(exc).__name__})"
+
+
+def append_audit(
+    s3, bucket: str, registry: Registry, before: Pointer | None, after: Pointer, action: str
+) -> str:
+    """The append-only record of one pointer change (who, when, from, to), create-only under
+    the new revision, which the conditional write made unique. Returns its key."""
+    key = f"{audit_prefix(registry)}{after.revision:012d}.json"
+    record = {
+        "revision": after.revision,
+        "action": action,
+        "at": after.updated_at,
+        "who": caller(),
+        "from": before.document(registry) if before is not None else None,
+        "to": after.document(registry),
+    }
+    put(s3, bucket, key, dumps(record), "application/json", create_only=True)
+    return key
+
+
+def read_audit(s3, bucket: str, registry: Registry, last: int = 10) -> list[dict]:
+    """The last `last` audit records of this model, oldest first."""
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=audit_prefix(registry)
+    ):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    keys = sorted(k for k in keys if k.endswith(".json"))[-last:] if last > 0 else []
+    return [json.loads(s3.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in keys]
 
 
 def raise_to(version: int, updated_at: str) -> Callable[[Pointer | None], Pointer | None]:
@@ -317,17 +448,32 @@ def publish(
     now: float | None = None,
     repair_pointer: bool = False,
     progress: bool | None = False,
+    lock_mode: str = LOCK_MODE,
+    lock_days: int = LOCK_DAYS,
+    signing_key: str | None = None,
+    kms=None,
 ) -> dict:
     """Upload one artifact version; returns {"model": uri, "manifest": uri, "pointer": uri|None,
     "served": the version latest.json names after, "revision": its revision, "resumed": [files
-    that were already stored with the same bytes]}."""
+    that were already stored with the same bytes], "locked": "MODE until DATE" or None,
+    "notes": [what the user should know, e.g. why nothing could be locked], "signed": key
+    or None}.
+
+    Each file of the version is locked (S3 Object Lock, lock_mode for lock_days) as it is
+    written, where the bucket has Object Lock; where it has not, a note says so and the
+    publish goes on with create-only writes. signing_key: a KMS asymmetric key (RSA) that
+    signs a short statement of the version (mlcore.registry.signed_statement), stored in
+    SIGNATURE_FILE before the manifest."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     manifest = json.loads((artifact_dir / MANIFEST_FILE).read_text())
     registry, version = Registry(prefix, manifest["name"]), int(manifest["version"])
     contents = verify_files(artifact_dir, manifest)
+    manifest_bytes = dumps(manifest)
+    now = now or time.time()
+    lock = Lock.for_days(lock_mode, lock_days, now)
     s3 = s3 or s3_client()
-    resumed = []
+    resumed, notes = [], []
     try:
         s3.head_bucket(Bucket=bucket)
         if not repair_pointer:
@@ -338,17 +484,27 @@ def publish(
                     f"{exc}; nothing was uploaded. To replace it with a pointer to this "
                     f"version, run: {REPAIR_HINT.format(version=version)}"
                 ) from None
+        cannot_lock = lock_support(s3, bucket)
+        if cannot_lock:
+            lock = None
+            notes.append(
+                f"s3://{bucket}: the version's files are not locked: {cannot_lock}; they are "
+                "protected by create-only writes only (README, Registry security)"
+            )
         files = [(name, content, "application/octet-stream") for name, content in contents.items()]
-        files.append((MANIFEST_FILE, dumps(manifest), "application/json"))  # the version's last
+        if signing_key:
+            signature = sign_version(kms, signing_key, manifest, manifest_bytes)
+            files.append((SIGNATURE_FILE, signature, "application/json"))
+        files.append((MANIFEST_FILE, manifest_bytes, "application/json"))  # the version's last
         for filename, content, content_type in files:
             key = registry.file_key(version, filename)
-            if not put_immutable(s3, bucket, key, content, content_type, progress):
+            if not put_immutable(s3, bucket, key, content, content_type, progress, lock):
                 resumed.append(filename)
         change = update_pointer(
             s3,
             bucket,
             registry,
-            raise_to(version, utc_timestamp(now or time.time())),
+            raise_to(version, utc_timestamp(now)),
             repair=repair_pointer,
         )
     except (BotoCoreError, ClientError) as exc:
@@ -362,7 +518,42 @@ def publish(
         "served": served.version,
         "revision": served.revision,
         "resumed": resumed,
+        "locked": f"{lock.mode} until {lock.until.isoformat()}" if lock else None,
+        "notes": notes,
+        "signed": signing_key or None,
     }
+
+
+def sign_version(kms, key_id: str, manifest: dict, manifest_bytes: bytes) -> bytes:
+    """SIGNATURE_FILE's content: a KMS signature (MessageType RAW: KMS hashes the statement
+    itself) of the version's statement. RSA PKCS#1 v1.5 signatures are deterministic, so a
+    resumed publish writes the same bytes."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    statement = signed_statement(
+        manifest["name"], int(manifest["version"]), hashlib.sha256(manifest_bytes).hexdigest()
+    )
+    if kms is None:
+        import boto3
+
+        kms = boto3.client("kms")
+    try:
+        answer = kms.sign(
+            KeyId=key_id,
+            Message=statement,
+            MessageType="RAW",
+            SigningAlgorithm=SIGNATURE_ALGORITHM,
+        )
+    except (BotoCoreError, ClientError) as exc:
+        raise PublishError(f"KMS could not sign with {key_id}: {exc}") from exc
+    return dumps(
+        {
+            "algorithm": SIGNATURE_ALGORITHM,
+            "key_id": answer["KeyId"],
+            "statement": json.loads(statement),
+            "signature": base64.b64encode(answer["Signature"]).decode(),
+        }
+    )
 
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")

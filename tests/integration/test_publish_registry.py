@@ -172,6 +172,7 @@ def test_a_publish_killed_midway_is_completed_by_running_it_again(s3_server, s3,
     assert keys(s3, s3_env) == [
         "models/mnist/700/manifest.json",
         "models/mnist/700/model.tflite",
+        "models/mnist/audit/pointer/000000000001.json",  # the pointer change's record
         POINTER,
     ]
     assert folder.is_dir()
