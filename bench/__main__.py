@@ -8,6 +8,7 @@ starts. See bench/README.md for what each figure means.
 from __future__ import annotations
 
 import argparse
+import base64
 import compileall
 import json
 import math
@@ -69,6 +70,7 @@ COLD_LABELS = {
     "ours": "ours (app.lambda_handler)",
     "before": "ours before this issue's changes",
     "ours_untraced": "ours, POWERTOOLS_TRACE_DISABLED=true",
+    "ours_signed": "ours, signed manifests (MANIFEST_PUBLIC_KEY set: one more GET, one RSA check)",
     "ours_nopyc": "ours, without bytecode (function and layer built with pip --no-compile only)",
     "floor": "floor (numpy + LiteRT + boto3 only)",
     "seed": "seed's path (TensorFlow + model.keras, @tf.function)",
@@ -119,10 +121,15 @@ def publish_all(prepared: dict, function_env: dict) -> dict:
     s3, prefix = boto3.client("s3"), function_env["MODEL_PREFIX"]
     s3.create_bucket(Bucket=BUCKET)
     artifact, version = Path(prepared["artifact_dir"]), prepared["version"]
-    publish(artifact, BUCKET, prefix, s3=s3)
+    # Signed with (moto's) KMS: the variants without MANIFEST_PUBLIC_KEY never read the
+    # signature, ours_signed verifies it (issue 15).
+    kms = boto3.client("kms")
+    signing_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    publish(artifact, BUCKET, prefix, s3=s3, signing_key=signing_key, kms=kms)
     keys = {
         "floor_key": Registry(prefix, function_env["MODEL_NAME"]).model_key(version),
         "seed_key": f"seed/mnist/{version}/model.keras",
+        "public_key": base64.b64encode(kms.get_public_key(KeyId=signing_key)["PublicKey"]).decode(),
     }
     s3.upload_file(str(artifact / "model.keras"), BUCKET, keys["seed_key"])
     for info in prepared["synthetic"].values():
@@ -184,6 +191,10 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
         variants = {  # variant -> (function package, extra environment)
             "ours": (built.function, lambda_like),
             "ours_untraced": (built.function, {**lambda_like, "POWERTOOLS_TRACE_DISABLED": "true"}),
+            "ours_signed": (
+                built.function,
+                {**lambda_like, "MANIFEST_PUBLIC_KEY": config["public_key"]},
+            ),
             # capture on at a rate no request of the bench ever draws (2^-53 per request is
             # the least random() gives): what an unsampled request pays for capture being on
             "ours_capture": (
@@ -213,7 +224,9 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
         if "cold" in sections:
             log("bench: cold starts ...")
             (work / "cold").mkdir()
-            chosen = only("ours", "before", "ours_untraced", "ours_nopyc", "floor", "seed")
+            chosen = only(
+                "ours", "before", "ours_untraced", "ours_signed", "ours_nopyc", "floor", "seed"
+            )
             runs, seed_runs = settings["cold_runs"], settings["cold_seed_runs"]
             variants_ = cold.run(config, chosen, pythons, work / "cold", runs, seed_runs, log)
             results["cold_start"] = {"labels": COLD_LABELS, "variants": variants_}

@@ -87,7 +87,7 @@ def baseline(config: dict, variant: str):
 
 
 LOADERS = {"ours": ours, "ours_untraced": ours, "ours_nopyc": ours, "before": ours}
-LOADERS |= {"ours_capture": ours}
+LOADERS |= {"ours_capture": ours, "ours_signed": ours}
 LOADERS |= {"floor": baseline, "seed": baseline, "seed_predict": baseline}
 
 

@@ -19,6 +19,7 @@ GOALS = {  # key: (op, goal, meaning)
         1.3,
         "our fetch-verify-load / plain boto3 download (largest model)",
     ),
+    "cold_start_signed_vs_ours": ("<=", 1.15, "our cold start with signed manifests / without"),
 }
 
 
@@ -49,6 +50,7 @@ def ratios(results: dict) -> dict:
         "int8_accuracy_drop_points": round(drop * 100, 3),
         "package_unzipped_mb": round(results.get("package", {}).get("unzipped_mib", math.nan), 2),
         "large_model_load_vs_download": largest.get("ours_vs_plain_download", math.nan),
+        "cold_start_signed_vs_ours": ratio(p50(cold, "ours_signed"), p50(cold, "ours")),
     }
 
 

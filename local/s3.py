@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         exports = "\n".join(f"export {k}={v}" for k, v in client_environment(args.port).items())
         print(
             f"S3 (moto) on {endpoint(args.port)}, bucket(s) {', '.join(args.bucket)} "
-            f"(versioning on), and CloudWatch metrics on the same endpoint. In memory: gone "
+            f"(versioning, Object Lock), and CloudWatch, STS and KMS on the same endpoint. "
+            f"In memory: gone "
             f"when this stops.\n"
             f"Use it from another shell with:\n{exports}\nReady. Ctrl-C stops.",
             flush=True,

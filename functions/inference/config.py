@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from mlcore.registry import Registry
 from mlcore.settings import LATEST, registry_location
 from mlcore.settings import required as _required
+from mlcore.signing import RsaPublicKey, load_public_key
 from tracing import MODES as TRACING_MODES  # tracing.py says what each does
 
 
@@ -44,6 +45,9 @@ class Settings:
     capture_bucket: str
     capture_prefix: str
     capture_sample_rate: float
+    # Signed versions (model_store): the public key every version's signature must verify
+    # with (MANIFEST_PUBLIC_KEY); None serves unsigned versions.
+    signature_key: RsaPublicKey | None = None
 
     @property
     def follows_latest(self) -> bool:
@@ -104,6 +108,11 @@ def load_tracing_mode(environ: Mapping[str, str] | None = None) -> str:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment; a ValueError names the variable that is wrong."""
     environ = os.environ if environ is None else environ
+    public_key = environ.get("MANIFEST_PUBLIC_KEY", "").strip()
+    try:
+        signature_key = load_public_key(public_key) if public_key else None
+    except ValueError as exc:
+        raise ValueError(f"MANIFEST_PUBLIC_KEY: {exc}") from None
     return Settings(
         **registry_location(environ),
         refresh_seconds=_seconds(environ, "MODEL_REFRESH_SECONDS"),
@@ -118,4 +127,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         capture_bucket=_required(environ, "CAPTURE_BUCKET"),
         capture_prefix=environ.get("CAPTURE_PREFIX", "").strip().strip("/"),
         capture_sample_rate=_share(environ, "CAPTURE_SAMPLE_RATE"),
+        signature_key=signature_key,
     )

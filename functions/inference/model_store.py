@@ -19,8 +19,15 @@ Requests are never held up by the registry beyond their deadline (mlcore.deadlin
   with boto3's `get_object(Bucket=, Key=) -> {"Body": stream}` can sit behind it (the
   function's own is obstore's, s3_reader; tests use boto3 and in-memory fakes).
 
-A version that fails verification, does not load, or cannot fit in /tmp even alone is refused:
-remembered and never downloaded again by this process; the previous good version keeps serving.
+With MANIFEST_PUBLIC_KEY set, a version is trusted only if its SIGNATURE_FILE holds a valid
+signature (mlcore.signing, offline: no KMS call) of its name, version and the sha256 of the
+manifest's exact bytes; otherwise it is refused like a checksum mismatch, before its manifest is
+used or its model downloaded. A version replaced together with its manifest by someone without
+the signing key is therefore never served.
+
+A version that fails verification (checksum or signature), does not load, or cannot fit in
+/tmp even alone is refused: remembered and never downloaded again by this process; the previous
+good version keeps serving.
 An upgrade needs room for the new model only: when both do not fit in /tmp, the new version is
 first verified in a pass that stores nothing, then the old file is freed and the new one
 downloaded (requests in that window wait for it, within their deadline).
@@ -31,6 +38,8 @@ request that calls get() next, so that metrics and logs belong to an invocation.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import errno
 import hashlib
@@ -50,7 +59,15 @@ from errors import ModelUnavailable
 from mlcore.deadline import Deadline
 from mlcore.images import InputSpec
 from mlcore.predictor import ModelMismatch, Predictor
-from mlcore.registry import MODEL_FILE, READABLE_SCHEMAS, Pointer
+from mlcore.registry import (
+    MODEL_FILE,
+    READABLE_SCHEMAS,
+    SIGNATURE_ALGORITHM,
+    SIGNATURE_FILE,
+    Pointer,
+    signed_statement,
+)
+from mlcore.signing import verify as verify_signature
 
 CHUNK_BYTES = 1 << 20
 RETRY_FIRST_SECONDS = 1.0  # the first retry after a failed load or refresh
@@ -266,12 +283,15 @@ class ModelStore:
             self._client = self._client_factory()
         return self._client
 
-    def _read_json(self, key: str) -> Any:
+    def _read_bytes(self, key: str) -> bytes:
         body = self._s3().get_object(Bucket=self.settings.bucket, Key=key)["Body"]
         try:
-            return json.loads(body.read())
+            return body.read()
         finally:
             body.close()
+
+    def _read_json(self, key: str) -> Any:
+        return json.loads(self._read_bytes(key))
 
     def _pointed_version(self) -> int:
         """The version latest.json names."""
@@ -299,7 +319,14 @@ class ModelStore:
     def _load(self, version: int) -> LoadedModel:
         started = time.perf_counter()
         registry = self.settings.registry
-        manifest = self._read_json(registry.manifest_key(version))
+        manifest_bytes = self._read_bytes(registry.manifest_key(version))
+        manifest = json.loads(manifest_bytes)
+        signature_ms = None
+        if self.settings.signature_key is not None:
+            t = time.perf_counter()
+            with self._span("signature"):
+                self._check_signature(version, manifest_bytes)
+            signature_ms = (time.perf_counter() - t) * 1000
         expected = self._check_manifest(manifest, version)
         model_key = registry.model_key(version)
         size = expected["size"]
@@ -352,8 +379,40 @@ class ModelStore:
                 "verify": (t2 - t1) * 1000,
                 "build": (t3 - t2) * 1000,
                 "total": (t3 - started) * 1000,
+                **({"signature": signature_ms} if signature_ms is not None else {}),
             },
         )
+
+    def _check_signature(self, version: int, manifest_bytes: bytes) -> None:
+        """Refuse the version unless SIGNATURE_FILE signs this name, version and manifest."""
+        key = self.settings.registry.file_key(version, SIGNATURE_FILE)
+        try:
+            document = self._read_json(key)
+        except Exception as exc:
+            if not _missing(exc):
+                raise  # the registry could not be read: retried, not refused
+            raise self._refuse(
+                version,
+                f"{SIGNATURE_FILE} is missing: the version is unsigned and MANIFEST_PUBLIC_KEY "
+                "requires a signature",
+            ) from None
+        try:
+            if document["algorithm"] != SIGNATURE_ALGORITHM:
+                raise ValueError(f"algorithm {document['algorithm']!r}, not {SIGNATURE_ALGORITHM}")
+            signature = base64.b64decode(document["signature"], validate=True)
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise self._refuse(
+                version, f"{SIGNATURE_FILE} is not usable: {type(exc).__name__}: {exc}"
+            ) from None
+        statement = signed_statement(
+            self.settings.model_name, version, hashlib.sha256(manifest_bytes).hexdigest()
+        )
+        if not verify_signature(self.settings.signature_key, statement, signature):
+            raise self._refuse(
+                version,
+                "manifest signature does not verify with MANIFEST_PUBLIC_KEY (the manifest "
+                "changed after signing, or was signed with another key)",
+            )
 
     def _verify(self, version, size, sha256, expected, path) -> None:
         if size != expected["size"] or sha256 != expected["sha256"]:
@@ -447,6 +506,13 @@ class ModelStore:
                 _remove(partial)
         content = b"".join(chunks) if path is None and keep else None
         return size, digest.hexdigest(), content
+
+
+def _missing(exc: Exception) -> bool:
+    """Whether a read failed because the object does not exist (boto3's NoSuchKey, a
+    FileNotFoundError from other clients, the tests' in-memory S3's KeyError)."""
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return code in ("NoSuchKey", "404", "NotFound") or isinstance(exc, FileNotFoundError | KeyError)
 
 
 def _remove(path: str) -> None:

@@ -53,6 +53,9 @@ def test_serves_s3_with_the_bucket_and_stops_cleanly(tmp_path):
         processes.wait_until(lambda: "Ready." in log.read_text(), 30, process, "local.s3")
         for bucket in ("models-a", "models-b"):
             assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+            # as the stack creates it: with Object Lock, so that publish locks each version
+            lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+            assert lock["ObjectLockEnabled"] == "Enabled"
         s3.put_object(Bucket="models-a", Key="k", Body=b"v1")
         s3.put_object(Bucket="models-a", Key="k", Body=b"v2")
         versions = s3.list_object_versions(Bucket="models-a", Prefix="k")["Versions"]

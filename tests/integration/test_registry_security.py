@@ -21,11 +21,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlcore.registry import Pointer, Registry
+from tests.conftest import ROOT
 from tests.integration.test_publish_registry import artifact
 from training.cli import main
 from training.publish import PublishError, publish, read_audit, update_pointer
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
+]
 
 MODEL = "models/mnist/{version}/model.tflite"
 
@@ -181,3 +185,53 @@ def test_a_signed_version_carries_a_signature_of_its_manifest(s3, s3_env, signin
     # resumable: the same signature again (PKCS#1 v1.5 is deterministic)
     again = publish(artifact(tmp_path, 100), s3_env, "models", signing_key=arn)
     assert "signature.json" in again["resumed"]
+
+
+def test_with_signing_on_a_model_replaced_with_its_manifest_is_never_served(
+    s3, s3_env, signing_key, tmp_path, monkeypatch, capsys
+):
+    """The whole path: make publish signs with (moto's) KMS; the real handler, configured as
+    the template configures it with ManifestPublicKey, serves that version; someone who can
+    write to the bucket but has no key replaces the model together with a recomputed manifest
+    (and keeps the old signature, or drops it): the handler refuses it (503, ModelLoadFailures
+    with the reason), before and after a cold start."""
+    from tests.function_support import (
+        function_configured,
+        invoke,
+        log_records,
+        metric_values,
+        new_version,
+        reset_powertools,
+    )
+
+    reset_powertools(monkeypatch)
+    arn, public = signing_key
+    folder = artifact(tmp_path, 100)
+    publish(folder, s3_env, "models", signing_key=arn)
+    event = json.loads((ROOT / "events" / "predict-instances.json").read_text())
+    with function_configured(
+        monkeypatch, tmp_path / "cache", BucketName=s3_env, ManifestPublicKey=public
+    ):
+        result = invoke(event)
+        assert result.status == 200 and result.body["model"]["version"] == 100
+
+    model = bytearray((folder / "model.tflite").read_bytes())
+    model[len(model) // 2] ^= 0xFF
+    forged = new_version(json.loads((folder / "manifest.json").read_text()), 100, bytes(model))
+    base = "models/mnist/100"
+    s3.put_object(Bucket=s3_env, Key=f"{base}/model.tflite", Body=bytes(model))
+    s3.put_object(Bucket=s3_env, Key=f"{base}/manifest.json", Body=json.dumps(forged).encode())
+    capsys.readouterr()
+    for signature in ("kept", "dropped"):
+        if signature == "dropped":
+            s3.delete_object(Bucket=s3_env, Key=f"{base}/signature.json")
+        with function_configured(
+            monkeypatch, tmp_path / signature, BucketName=s3_env, ManifestPublicKey=public
+        ):
+            result = invoke(event)
+            assert (result.status, result.code) == (503, "MODEL_UNAVAILABLE")
+            assert "refused" in result.body["error"]
+        out = capsys.readouterr().out
+        assert metric_values(out, "ModelLoadFailures") == [1.0]
+        reasons = " ".join(str(r) for r in log_records(out))
+        assert ("does not verify" if signature == "kept" else "is missing") in reasons

@@ -93,6 +93,7 @@ def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsy
     assert keys(s3, s3_env) == [
         "models/mnist/1000/manifest.json",
         "models/mnist/1000/model.tflite",
+        "models/mnist/audit/pointer/000000000001.json",  # the pointer change's record
         "models/mnist/latest.json",
     ]
     obj = s3.get_object(Bucket=s3_env, Key="models/mnist/1000/model.tflite", ChecksumMode="ENABLED")
