@@ -24,6 +24,7 @@ RATIOS = (
     "int8_accuracy_drop_points",
     "package_unzipped_mb",
     "large_model_load_vs_download",
+    "cold_start_signed_vs_ours",
 )
 
 
