@@ -120,7 +120,10 @@ def test_handler_error_exits_non_zero(published, tmp_path):
         (["--event", "events/does-not-exist.json"], "cannot read the event"),
         (["--event", "events/health.json", "--function", "Nope"], "no function 'Nope'"),
         # two functions: which one runs must be said, as sam local invoke asks
-        (["--event", "events/health.json"], "InferenceFunction, MonitorFunction); name one"),
+        (
+            ["--event", "events/health.json"],
+            "InferenceFunction, PreTrafficHookFunction, MonitorFunction); name one",
+        ),
         (["--event", "events/health.json", "--parameter-overrides", "Nope=1"], "unknown parameter"),
         (["--event", "events/health.json", "--parameter-overrides", "Nope"], "not a valid format"),
     ],

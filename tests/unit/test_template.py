@@ -430,7 +430,8 @@ def test_every_api_route_invokes_the_function_with_the_proxy_integration(deploye
     for (path, method), op in api_methods(deployed["API_KEY"]).items():
         integration = op["x-amazon-apigateway-integration"]
         assert integration["type"] == "aws_proxy", (path, method)
-        assert "${InferenceFunction.Arn}" in integration["uri"]["Fn::Sub"], (path, method)
+        # the `live` alias (AutoPublishAlias), never $LATEST
+        assert "${InferenceFunctionAliaslive}" in integration["uri"]["Fn::Sub"], (path, method)
 
 
 def test_stage_throttles_traces_and_writes_access_logs(deployed):
