@@ -56,6 +56,10 @@ DRY_RUN  ?=
 ARTIFACTS ?=
 PYTEST_ARGS ?=
 SERVE    ?=
+# deploy: a samconfig.toml environment; smoke: the API's base URL and its certificate (optional)
+ENV      ?= dev
+URL      ?=
+CA       ?=
 
 export SAM_CLI_TELEMETRY = 0
 # SSE-KMS for everything the publisher writes (publish, and any pointer change)
@@ -64,7 +68,7 @@ export MODEL_KMS_KEY_ARN := $(KMS_KEY)
 endif
 
 .PHONY: help setup setup-sagemaker lock lock-checkov lock-sagemaker test test-slow test-unit train train-sagemaker \
-        convert report publish audit fixture validate build deploy invoke \
+        convert report publish audit fixture validate build deploy smoke invoke \
         local-api s3-local demo events bench lint clean
 
 help: ## list the targets
@@ -196,8 +200,11 @@ validate: setup ## sam validate --lint, cfn-lint and checkov on template.yaml
 build: setup ## sam build (makefile build methods, cross-platform wheels: no Docker needed)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build --template template.yaml
 
-deploy: build ## sam deploy (first time: sam deploy --guided)
-	$(BIN)/sam deploy
+deploy: build ## sam deploy with samconfig.toml's ENV=dev|prod settings [PARAMS="Key=Value ..."]
+	PATH="$(abspath $(BIN)):$$PATH" $(PY) -m local.deploy --env $(ENV) --sam $(BIN)/sam $(PARAMS)
+
+smoke: setup ## a short suite against any deployed or local API: URL=https://... [API_KEY=... CA=...]
+	$(PY) -m examples.smoke --url "$(URL)" $(if $(API_KEY),--api-key "$(API_KEY)") $(if $(CA),--ca "$(CA)")
 
 # The template's parameters for the local runs, as sam's --parameter-overrides: NAME, BUCKET
 # and PREFIX when set (BUCKET always is: without BucketName the template's bucket resolves
