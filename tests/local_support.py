@@ -135,16 +135,25 @@ class RunningApi:
 
 
 @contextlib.contextmanager
-def local_api(folder: Path, published: dict, environments: int = 2, *extra: str):
+def local_api(
+    folder: Path, published: dict, environments: int = 2, *extra: str, default_state=False
+):
     """``python -m local.api`` on a free port against the published model (bucket, prefix,
     name; the S3 settings in its "env", else in os.environ); stopped after, with a check that
-    it stopped cleanly and left no process or port behind."""
+    it stopped cleanly and left no process or port behind. default_state: its certificate in
+    its own default place (.local/api-PORT/, as `make local-api`), removed after."""
     import requests
+
+    from local.api import STATE_ROOT
 
     port, key = free_port(), "test-key-123"
     state, log = folder / "api", folder / "api.log"
     command = [sys.executable, "-m", "local.api", "--port", str(port), "--api-key", key]
-    command += ["--state-dir", str(state), "--environments", str(environments), *extra]
+    if default_state:
+        state = STATE_ROOT / f"api-{port}"
+    else:
+        command += ["--state-dir", str(state)]
+    command += ["--environments", str(environments), *extra]
     command += ["--parameter-overrides", *parameters(published)]
     with no_leftovers():
         env = published.get("env") or dict(os.environ)
@@ -163,5 +172,7 @@ def local_api(folder: Path, published: dict, environments: int = 2, *extra: str)
             raise
         finally:
             code = processes.stop(process)
+        if default_state:
+            shutil.rmtree(state, ignore_errors=True)
         assert code == 0, f"local.api exited with {code}:\n{log.read_text()[-2000:]}"
         assert processes.port_free(port), f"port {port} still in use"
