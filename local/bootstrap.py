@@ -234,6 +234,51 @@ def report_line(request_id: str, duration_ms: float, init_ms: float | None) -> s
     return line
 
 
+def _run_hooks(hooks: list, error_type: str) -> dict | None:
+    for func, args, kwargs in hooks:
+        try:
+            func(*args, **kwargs)
+        except Exception as exc:  # Lambda fails the publish (before) or the restore (after)
+            error = error_from_exception(exc)
+            error["errorType"] = error_type
+            return error
+    return None
+
+
+def snapshot_and_restore() -> dict | None:
+    """SnapStart, as far as one machine can play it: the before-snapshot hooks the handler's
+    module registered (snapshot_restore_py, as the Python runtime provides it), then the
+    snapshot, a fork: the child is the restored environment, with the snapshot's memory and no
+    other thread (a snapshot keeps threads; a fork drops them, so hooks must not rely on a
+    thread surviving: the model store waits for its load), then the after-restore hooks in the
+    child. The parent only waits for the child (its process group dies with it). Returns the
+    error document when a hook fails (the environment then fails every invocation)."""
+    hooks = sys.modules.get("snapshot_restore_py")
+    if hooks is None:  # the handler registered nothing
+        return None
+    error = _run_hooks(hooks.get_before_snapshot(), "Runtime.BeforeSnapshotError")
+    if error is not None:
+        log_error(error)
+        return error
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:  # the snapshot: kept until the restored environment ends
+        _, status = os.waitpid(pid, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: never outlive the parent
+    started = time.perf_counter()
+    print("RESTORE_START Runtime Version: local", flush=True)
+    error = _run_hooks(hooks.get_after_restore(), "Runtime.AfterRestoreError")
+    if error is not None:
+        log_error(error)
+    ms = (time.perf_counter() - started) * 1000
+    print(f"RESTORE_REPORT Restore Duration: {ms:.2f} ms", flush=True)
+    return error
+
+
 def run(sock: socket.socket) -> None:
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     sys.path.insert(0, task_root)
@@ -248,6 +293,8 @@ def run(sock: socket.socket) -> None:
     except _InitError as exc:
         handler, init_error = None, exc.error
         log_error(init_error)
+    if init_error is None and os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+        init_error = snapshot_and_restore()
     init_ms: float | None = (time.perf_counter() - started) * 1000
     sys.stdout.flush()
     send_message(sock, {"type": "ready", "init_ms": init_ms, "init_error": init_error})

@@ -77,6 +77,9 @@ class LocalFunction:
     variables: tuple[str, ...]  # the names the template declares
     environment: dict[str, str]
     region: str
+    # SnapStart on published versions: environments play a snapshot and a restore
+    # (bootstrap.snapshot_and_restore), as Lambda resumes them.
+    snapstart: bool = False
 
     @property
     def arn(self) -> str:
@@ -119,7 +122,13 @@ def load_function(
         declared,
         template.environment(function, env_vars),
         template.region,
+        _snapstart(template, function.name),
     )
+
+
+def _snapstart(template: Template, name: str) -> bool:
+    properties = (template.resources.get(name) or {}).get("Properties") or {}
+    return (properties.get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions"
 
 
 def new_trace_header() -> str:
@@ -200,6 +209,8 @@ class ExecutionEnvironment:
             "AWS_LAMBDA_LOG_STREAM_NAME": f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4()}",
             "TMPDIR": str(self.tmp),
         }
+        if function.snapstart:  # what Lambda sets in SnapStart environments
+            env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
         for name in function.variables:  # Lambda's /tmp is private to the environment
             value = env.get(name, "")
             if value == "/tmp" or value.startswith("/tmp/"):

@@ -34,6 +34,8 @@ LAMBDA_RUNTIME_PACKAGES = {
     "dateutil",
     "six",
     "urllib3",
+    # SnapStart's runtime hooks (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html)
+    "snapshot_restore_py",
 }
 
 _NO_VALUE = object()

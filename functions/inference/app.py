@@ -22,6 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import proxy
+import snapstart
 import tfserving
 import tracing
 from capture import Capture, CaptureFailed
@@ -659,6 +660,8 @@ def preload_model(environ: Mapping[str, str] = os.environ) -> None:
 
 
 preload_model()
+# SnapStart: the model loaded before the snapshot, clients and pointer fresh after each restore.
+snapstart.register(lambda: get_store(), logger)
 
 
 @logger.inject_lambda_context

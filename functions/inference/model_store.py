@@ -194,6 +194,17 @@ class ModelStore:
         job = self._job
         return job is None or job.done.wait(timeout)
 
+    def restored(self) -> None:
+        """After a SnapStart restore (one snapshot, many environments): a new S3 client on next
+        use (whatever the factory makes: connections and credentials must not be shared across
+        restores), and the pointer due at once, with no backoff carried over from the snapshot:
+        the clock of the environment that took it says nothing about now."""
+        with self._lock:
+            self._client = None
+            self._failures, self._retry_at = 0, float("-inf")
+            if self._checked_at is not None:
+                self._checked_at = float("-inf")
+
     # -- scheduling --------------------------------------------------------------------------
 
     def _refresh_due(self) -> bool:

@@ -7,7 +7,6 @@ import io
 import json
 
 import hook
-
 from tests.function_support import FakeClock, FakeS3, invoke
 
 
