@@ -56,6 +56,7 @@ DRY_RUN  ?=
 ARTIFACTS ?=
 PYTEST_ARGS ?=
 SERVE    ?=
+CANARY   ?=
 # deploy: a samconfig.toml environment; smoke: the API's base URL and its certificate (optional)
 ENV      ?= dev
 URL      ?=
@@ -68,7 +69,7 @@ export MODEL_KMS_KEY_ARN := $(KMS_KEY)
 endif
 
 .PHONY: help setup setup-sagemaker lock lock-checkov lock-sagemaker test test-slow test-unit train train-sagemaker \
-        convert report publish audit fixture validate build deploy smoke invoke \
+        convert report publish audit promote rollback status fixture validate build deploy smoke invoke \
         local-api s3-local demo events bench lint clean
 
 help: ## list the targets
@@ -172,13 +173,22 @@ convert: setup ## quantize and verify your own Keras model: MODEL=... DATASET=..
 report: setup ## make report.html of the newest artifact (or VERSION=..., or ARTIFACT=folder) again
 	$(PY) -m training report $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION artifact=ARTIFACT)
 
-publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder or model.tar.gz) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1]
+publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder or model.tar.gz) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1] [CANARY=10]
 	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION \
-	    artifact=ARTIFACT lock-mode=LOCK_MODE lock-days=LOCK_DAYS signing-key=SIGNING_KEY) \
+	    artifact=ARTIFACT lock-mode=LOCK_MODE lock-days=LOCK_DAYS signing-key=SIGNING_KEY canary=CANARY) \
 	    $(REGISTRY_FLAGS) $(if $(REPAIR_POINTER),--repair-pointer)
 
 audit: setup ## the last pointer changes of NAME in s3://BUCKET/PREFIX (who, when, from, to) [LAST=10]
 	$(PY) -m training audit $(call flags,name=NAME last=LAST) $(REGISTRY_FLAGS)
+
+promote: setup ## serve VERSION=... to all requests and clear the canary (the pointer, conditional write)
+	$(PY) -m training promote --version "$(VERSION)" $(call flags,name=NAME) $(REGISTRY_FLAGS)
+
+rollback: setup ## clear the running canary, else serve the previous version again (exit 1: nothing to undo)
+	$(PY) -m training rollback $(call flags,name=NAME) $(REGISTRY_FLAGS)
+
+status: setup ## the pointer: served version, canary and its share, history
+	$(PY) -m training status $(call flags,name=NAME) $(REGISTRY_FLAGS)
 
 train-sagemaker: $(SM_VENV)/.installed ## the training job on SageMaker: DATASET=s3://... [ROLE=arn... INSTANCES=2 DISTRIBUTE=multi-worker DRY_RUN=1]
 	$(SM_VENV)/bin/python -m training.sagemaker_launch $(call flags,role=ROLE instances=INSTANCES \

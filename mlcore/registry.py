@@ -91,6 +91,19 @@ class Registry:
         return self.file_key(version, MODEL_FILE)
 
 
+HISTORY_LIMIT = 20  # served versions the pointer remembers for rollbacks
+
+
+class NothingToUndo(ValueError):
+    """A rollback with no canary running and no earlier served version."""
+
+
+@dataclass(frozen=True)
+class Canary:
+    version: int
+    percent: int  # of requests, 1 to 99 (the document's "share")
+
+
 @dataclass(frozen=True)
 class Pointer:
     """latest.json: the version readers serve, as a versioned document.
@@ -132,8 +145,93 @@ class Pointer:
         return cls(version, revision, updated_at if isinstance(updated_at, str) else None, extra)
 
     def moved_to(self, version: int, updated_at: str) -> Pointer:
-        """The next revision of this document, serving `version` (other fields kept)."""
-        return Pointer(check_version(version), self.revision + 1, updated_at, dict(self.extra))
+        """The next revision of this document, serving `version` (other fields kept; the
+        version served until now goes to the history, which rollback returns to)."""
+        return self._next(version, updated_at, canary=self.extra.get("canary"))
+
+    # -- model rollouts: a canary and the history of served versions, in `extra` so that
+    # writers that do not know them keep them ------------------------------------------------
+
+    @property
+    def canary(self) -> Canary | None:
+        """The version getting a share of requests beside the served one, if any (a malformed
+        canary counts as none: readers go on serving the stable version)."""
+        data = self.extra.get("canary")
+        if not isinstance(data, dict):
+            return None
+        try:
+            canary = Canary(check_version(data.get("version")), int(data.get("share")))
+        except (TypeError, ValueError):
+            return None
+        if not 1 <= canary.percent <= 99 or canary.version == self.version:
+            return None
+        return canary
+
+    def canary_field(self) -> dict[str, Any] | None:
+        canary = self.canary
+        return None if canary is None else {"version": canary.version, "share": canary.percent}
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """Versions served before this one, oldest first: [{"version", "until"}]."""
+        data = self.extra.get("history")
+        if not isinstance(data, list):
+            return []
+        entries = []
+        for item in data:
+            try:
+                entries.append(
+                    {"version": check_version(item["version"]), "until": item.get("until")}
+                )
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+        return entries
+
+    def _next(
+        self,
+        version: int,
+        updated_at: str,
+        canary: dict[str, Any] | None,
+        history: list[dict[str, Any]] | None = None,
+    ) -> Pointer:
+        version = check_version(version)
+        if history is None:
+            history = self.history
+            if version != self.version:
+                history = [*history, {"version": self.version, "until": updated_at}]
+        extra = {k: v for k, v in self.extra.items() if k not in ("canary", "history")}
+        if canary is not None:
+            extra["canary"] = canary
+        if history:
+            extra["history"] = history[-HISTORY_LIMIT:]
+        return Pointer(version, self.revision + 1, updated_at, extra)
+
+    def with_canary(self, version: int, percent: int, updated_at: str) -> Pointer:
+        """`version` gets `percent` (1 to 99) of requests; the served version stays."""
+        version = check_version(version)
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 99:
+            raise ValueError(f"canary share {percent!r}: an integer percent from 1 to 99")
+        if version == self.version:
+            raise ValueError(f"version {version} is already the served version")
+        return self._next(self.version, updated_at, {"version": version, "share": percent})
+
+    def promoted(self, version: int, updated_at: str) -> Pointer:
+        """`version` served to everyone; the canary (whatever it was) cleared."""
+        return self._next(version, updated_at, canary=None)
+
+    def rolled_back(self, updated_at: str) -> Pointer:
+        """The canary cleared if one runs; else the previous served version (from the history)
+        served again. NothingToUndo when there is neither."""
+        if self.canary is not None:
+            return self._next(self.version, updated_at, canary=None)
+        history = self.history
+        if not history:
+            raise NothingToUndo(
+                f"version {self.version} is served, no canary runs and the history holds no "
+                "earlier version: nothing to roll back"
+            )
+        previous = history[-1]["version"]
+        return self._next(previous, updated_at, canary=None, history=history[:-1])
 
     @classmethod
     def first(cls, version: int, updated_at: str) -> Pointer:

@@ -2,7 +2,8 @@
 
 python -m training train   [--dataset D --architecture A ... --publish --bucket B --prefix P]
 python -m training convert --model M.keras --dataset D [--input-range -1,1 | --mean .. --std ..]
-python -m training publish [--version V | --artifact FOLDER] --bucket B --prefix P
+python -m training publish [--version V | --artifact FOLDER] --bucket B --prefix P [--canary N]
+python -m training promote --version V | rollback | status  [--name N --bucket B --prefix P]
 python -m training report  [--version V | --artifact FOLDER]
 python -m training audit   --bucket B --prefix P --name N [--last 10]
 python -m training fixture --out tests/fixtures/mnist
@@ -75,6 +76,12 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("MANIFEST_SIGNING_KEY_ARN") or None,
         help="KMS asymmetric key (RSA) that signs the version (default: $MANIFEST_SIGNING_KEY_ARN)",
     )
+    parser.add_argument(
+        "--canary",
+        type=canary_share,
+        metavar="PERCENT",
+        help="publish as a canary: this share of requests (1 to 99) while the served one stays",
+    )
 
 
 def publish_options(args: argparse.Namespace) -> dict:
@@ -82,6 +89,7 @@ def publish_options(args: argparse.Namespace) -> dict:
         "lock_mode": args.lock_mode,
         "lock_days": args.lock_days,
         "signing_key": args.signing_key,
+        "canary": args.canary,
     }
 
 
@@ -149,6 +157,18 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--name", default="mnist", help="model name (default: mnist)")
     audit.add_argument("--last", type=int, default=10, help="how many (default: 10)")
 
+    # model rollouts on the pointer (training/rollout.py)
+    promote = commands.add_parser("promote", help="serve VERSION to everyone; clear the canary")
+    promote.add_argument("--version", required=True, help="a published version")
+    rollback = commands.add_parser(
+        "rollback", help="clear the canary, or serve the previous version again"
+    )
+    status = commands.add_parser("status", help="the pointer: served, canary and share, history")
+    for command in (promote, rollback, status):
+        command.add_argument("--name", default="mnist", help="the model (default: mnist)")
+        command.add_argument("--bucket", help="S3 bucket of the model registry")
+        command.add_argument("--prefix", default="models", help="key prefix (default: models)")
+
     report = commands.add_parser("report", help="make an artifact's report.html again")
     add_artifact_arguments(report)
 
@@ -156,6 +176,35 @@ def parser() -> argparse.ArgumentParser:
     fixture.add_argument("--out", type=Path, default=Path("tests/fixtures/mnist"))
     fixture.add_argument("--digits", type=int, default=500)
     return root
+
+
+def canary_share(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 99:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole percent from 1 to 99")
+    return int(text)
+
+
+def do_rollout(args: argparse.Namespace) -> int:
+    """promote, rollback, status: exit 1 when there is nothing to roll back."""
+    from mlcore.registry import NothingToUndo
+    from training import rollout
+    from training.publish import PublishError
+
+    if not args.bucket:
+        raise PublishError("--bucket is required (make passes BUCKET)")
+    if args.command == "promote":
+        rollout.promote(args.bucket, args.prefix, args.name, args.version)
+    elif args.command == "rollback":
+        try:
+            rollout.rollback(args.bucket, args.prefix, args.name)
+        except NothingToUndo as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    print(rollout.describe(rollout.status(args.bucket, args.prefix, args.name)))
+    if args.command == "status":
+        print("last pointer changes (make audit LAST=N for more):")
+        do_audit(args.bucket, args.prefix, args.name, 5)
+    return 0
 
 
 def config_from(args: argparse.Namespace, config_class: type):
@@ -182,7 +231,14 @@ def do_publish(
         print(f"locked    {result['locked']} (S3 Object Lock)")
     if result.get("signed"):
         print(f"signed    with {result['signed']}")
-    if result["pointer"]:
+    canary = options.get("canary")
+    if canary is not None:
+        print(
+            f"pointer   version {version} is the canary ({canary}% of requests) beside version "
+            f"{result['served']} (revision {result['revision']}); then make promote "
+            f"VERSION={version} or make rollback"
+        )
+    elif result["pointer"]:
         print(f"pointer   {result['pointer']} -> version {version} (revision {result['revision']})")
     elif result["served"] == version:
         print(f"pointer   unchanged: it already serves version {version}")
@@ -267,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
         elif args.command == "audit":
             do_audit(args.bucket, args.prefix, args.name, args.last)
+        elif args.command in ("promote", "rollback", "status"):
+            return do_rollout(args)
         elif args.command == "report":
             from training.report import remake_report
 

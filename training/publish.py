@@ -19,6 +19,7 @@ Timeouts are bounded: an S3 that does not answer is a clear error, not a hang.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 import functools
 import getpass
@@ -339,7 +340,7 @@ def update_pointer(
             current, etag = None, exc.etag
             new = change(None)
             if new is not None:  # its revision goes on from what the damaged one showed
-                new = Pointer(new.version, exc.revision + 1, new.updated_at)
+                new = dataclasses.replace(new, revision=exc.revision + 1)
         else:
             new = change(current)
         if new is None:
@@ -440,6 +441,15 @@ def raise_to(version: int, updated_at: str) -> Callable[[Pointer | None], Pointe
     return change
 
 
+def _pointer_change(version: int, updated_at: str, canary: int | None):
+    """raise_to, or with a canary share (percent): the version runs as the canary."""
+    if canary is None:
+        return raise_to(version, updated_at)
+    from training.rollout import start_canary
+
+    return start_canary(version, canary, updated_at)
+
+
 def publish(
     artifact_dir: Path,
     bucket: str,
@@ -452,6 +462,7 @@ def publish(
     lock_days: int = LOCK_DAYS,
     signing_key: str | None = None,
     kms=None,
+    canary: int | None = None,
 ) -> dict:
     """Upload one artifact version; returns {"model": uri, "manifest": uri, "pointer": uri|None,
     "served": the version latest.json names after, "revision": its revision, "resumed": [files
@@ -504,7 +515,8 @@ def publish(
             s3,
             bucket,
             registry,
-            raise_to(version, utc_timestamp(now)),
+            _pointer_change(version, utc_timestamp(now), canary),
+            action="publish" if canary is None else "canary",
             repair=repair_pointer,
         )
     except (BotoCoreError, ClientError) as exc:

@@ -3,7 +3,14 @@ bench share."""
 
 import pytest
 
-from mlcore.registry import MODEL_NAME_PATTERN, Pointer, Registry, check_model_name
+from mlcore.registry import (
+    HISTORY_LIMIT,
+    MODEL_NAME_PATTERN,
+    NothingToUndo,
+    Pointer,
+    Registry,
+    check_model_name,
+)
 from tests.sam_support import load_template
 
 
@@ -62,8 +69,10 @@ def test_each_move_is_the_next_revision_and_keeps_fields_it_does_not_know():
     moved = Pointer.parse(newer).moved_to(14, "2026-12-01T00:00:00Z")
     assert (moved.version, moved.revision) == (14, 5)
     document = moved.document(registry)
-    assert document["canary"] == {"version": 13, "share": 10} and document["history"] == []
-    assert Pointer.parse(document).extra == {"canary": {"version": 13, "share": 10}, "history": []}
+    # the canary kept as it was; the version served until now recorded for rollbacks
+    assert document["canary"] == {"version": 13, "share": 10}
+    assert document["history"] == [{"version": 12, "until": "2026-12-01T00:00:00Z"}]
+    assert Pointer.parse({**newer, "other": [1]}).moved_to(14, "t").extra["other"] == [1]
 
 
 def test_a_pointer_written_before_revisions_reads_as_revision_0():
@@ -74,3 +83,59 @@ def test_a_pointer_written_before_revisions_reads_as_revision_0():
 def test_a_bad_revision_is_a_bad_pointer(revision):
     with pytest.raises(ValueError, match="revision"):
         Pointer.parse({"version": 3, "revision": revision})
+
+
+# ------------------------------------------------------------------ canary, promote, rollback
+
+
+def test_a_canary_runs_beside_the_served_version():
+    pointer = Pointer.first(3, "t0").with_canary(4, 10, "t1")
+    assert (pointer.version, pointer.revision) == (3, 2)
+    assert pointer.canary.version == 4 and pointer.canary.percent == 10
+    assert pointer.document(Registry("models", "mnist"))["canary"] == {"version": 4, "share": 10}
+    assert pointer.history == []
+
+
+@pytest.mark.parametrize("share", [0, 100, -5, 10.5, True, "10"])
+def test_a_canary_share_is_a_percent_from_1_to_99(share):
+    with pytest.raises(ValueError, match="1 to 99"):
+        Pointer.first(3, "t0").with_canary(4, share, "t1")
+
+
+def test_the_served_version_cannot_be_its_own_canary():
+    with pytest.raises(ValueError, match="already the served version"):
+        Pointer.first(3, "t0").with_canary(3, 10, "t1")
+
+
+def test_promote_serves_the_version_clears_the_canary_and_records_history():
+    pointer = Pointer.first(3, "t0").with_canary(4, 10, "t1").promoted(4, "t2")
+    assert (pointer.version, pointer.canary, pointer.revision) == (4, None, 3)
+    assert pointer.history == [{"version": 3, "until": "t2"}]
+
+
+def test_rollback_clears_a_canary_first_then_returns_to_the_previous_version():
+    pointer = Pointer.first(3, "t0").promoted(4, "t1").with_canary(5, 20, "t2")
+    cleared = pointer.rolled_back("t3")
+    assert (cleared.version, cleared.canary) == (4, None)
+    assert cleared.history == [{"version": 3, "until": "t1"}]
+    back = cleared.rolled_back("t4")
+    assert (back.version, back.history, back.revision) == (3, [], 5)
+    with pytest.raises(NothingToUndo, match="nothing to roll back"):
+        back.rolled_back("t5")
+
+
+def test_a_malformed_canary_or_history_is_ignored_by_readers():
+    pointer = Pointer.parse(
+        {"version": 3, "canary": {"version": "x", "share": 10}, "history": [{"v": 1}, 7]}
+    )
+    assert pointer.canary is None and pointer.history == []
+    assert Pointer.parse({"version": 3, "canary": {"version": 3, "share": 10}}).canary is None
+    assert Pointer.parse({"version": 3, "canary": {"version": 4, "share": 100}}).canary is None
+
+
+def test_the_history_is_bounded():
+    pointer = Pointer.first(1, "t")
+    for version in range(2, 40):
+        pointer = pointer.promoted(version, "t")
+    assert len(pointer.history) == HISTORY_LIMIT
+    assert pointer.history[-1]["version"] == 38

@@ -1,0 +1,120 @@
+"""make publish CANARY=, promote, rollback, status: the training CLI against the loopback S3
+(moto_server), each change a conditional write of the pointer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.local_support import FIXTURE_DIR
+from training.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def artifacts(tmp_path):
+    """The fixture model as versions V1 and V1 + 1 (same bytes, manifests of their own)."""
+    manifest = json.loads((FIXTURE_DIR / "manifest.json").read_text())
+    folders = {}
+    for version in (manifest["version"], manifest["version"] + 1):
+        folder = tmp_path / "mnist" / str(version)
+        folder.mkdir(parents=True)
+        shutil.copy(FIXTURE_DIR / "model.tflite", folder / "model.tflite")
+        (folder / "manifest.json").write_text(json.dumps({**manifest, "version": version}))
+        folders[version] = folder
+    return folders
+
+
+def pointer(s3, bucket):
+    return json.loads(s3.get_object(Bucket=bucket, Key="models/mnist/latest.json")["Body"].read())
+
+
+def cli(bucket, *args):
+    return main([*args, "--bucket", bucket])
+
+
+def test_canary_promote_rollback_and_status(s3_env, s3, artifacts, capsys):
+    v1, v2 = sorted(artifacts)
+    assert cli(s3_env, "publish", "--artifact", str(artifacts[v1])) == 0
+    assert cli(s3_env, "publish", "--artifact", str(artifacts[v2]), "--canary", "10") == 0
+    doc = pointer(s3, s3_env)
+    assert doc["version"] == v1 and doc["canary"] == {"version": v2, "share": 10}
+    capsys.readouterr()
+    assert cli(s3_env, "status") == 0
+    out = capsys.readouterr().out
+    assert f"served   version {v1} (90% of requests)" in out
+    assert f"canary   version {v2} (10% of requests)" in out
+
+    assert cli(s3_env, "promote", "--version", str(v2)) == 0
+    doc = pointer(s3, s3_env)
+    assert doc["version"] == v2 and "canary" not in doc
+    assert [h["version"] for h in doc["history"]] == [v1]
+
+    assert cli(s3_env, "rollback") == 0  # no canary: the previous version again
+    doc = pointer(s3, s3_env)
+    assert doc["version"] == v1 and doc.get("history", []) == []
+    capsys.readouterr()
+    assert cli(s3_env, "rollback") == 1  # nothing left to undo
+    assert "nothing to roll back" in capsys.readouterr().err
+    assert pointer(s3, s3_env)["revision"] == doc["revision"]  # unchanged
+
+
+def test_rollback_clears_a_running_canary_first(s3_env, s3, artifacts):
+    v1, v2 = sorted(artifacts)
+    cli(s3_env, "publish", "--artifact", str(artifacts[v1]))
+    cli(s3_env, "publish", "--artifact", str(artifacts[v2]), "--canary", "25")
+    assert cli(s3_env, "rollback") == 0
+    doc = pointer(s3, s3_env)
+    assert doc["version"] == v1 and "canary" not in doc
+
+
+def test_a_canary_needs_a_served_version_and_a_share_from_1_to_99(s3_env, artifacts, capsys):
+    v1, _ = sorted(artifacts)
+    assert cli(s3_env, "publish", "--artifact", str(artifacts[v1]), "--canary", "10") == 2
+    assert "publish without CANARY first" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(s3_env, "publish", "--artifact", str(artifacts[v1]), "--canary", "100")
+
+
+def test_promote_refuses_a_version_never_published(s3_env, artifacts, capsys):
+    v1, _ = sorted(artifacts)
+    cli(s3_env, "publish", "--artifact", str(artifacts[v1]))
+    assert cli(s3_env, "promote", "--version", "999") == 2
+    assert "publish version 999 first" in capsys.readouterr().err
+
+
+def test_every_change_is_a_conditional_write(s3_env, s3, artifacts, monkeypatch):
+    """A writer that lost the race reads again and decides again (If-Match on the ETag it
+    read): a canary started between a promote's read and its write is not overwritten blindly,
+    the promote is decided again on top of it."""
+    from training import publish as publishing
+
+    v1, v2 = sorted(artifacts)
+    cli(s3_env, "publish", "--artifact", str(artifacts[v1]))
+    cli(s3_env, "publish", "--artifact", str(artifacts[v2]), "--canary", "5")
+    cli(s3_env, "rollback")  # v2 stored, v1 served, revision 3
+    real_put, raced = publishing.put, []
+
+    def racing_put(s3_client, bucket, key, body, *args, **kwargs):
+        if key.endswith("latest.json") and not raced:
+            raced.append(True)  # another writer starts a canary between read and write
+            real_put(
+                s3_client,
+                bucket,
+                key,
+                json.dumps(
+                    {**pointer(s3, s3_env), "revision": 4, "canary": {"version": v2, "share": 5}}
+                ).encode(),
+                "application/json",
+            )
+        return real_put(s3_client, bucket, key, body, *args, **kwargs)
+
+    monkeypatch.setattr(publishing, "put", racing_put)
+    assert cli(s3_env, "promote", "--version", str(v2)) == 0
+    doc = pointer(s3, s3_env)
+    assert raced
+    assert (doc["version"], doc["revision"], doc.get("canary")) == (v2, 5, None)
+    assert [h["version"] for h in doc["history"]] == [v1]

@@ -1,0 +1,131 @@
+"""Model rollouts on the registry's pointer: a canary, promote, rollback, status.
+
+Every change is one conditional write of latest.json (training.publish.update_pointer: If-Match
+on the ETag it read, read again and decide again when another writer got there first), with the
+document's rules in mlcore.registry.Pointer (canary and history). The inference function reads
+the same pointer: the served ("stable") version answers the requests the canary does not take.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mlcore.registry import NothingToUndo, Pointer, Registry, check_version
+from training.publish import PublishError, explain, s3_client, update_pointer, utc_timestamp
+
+
+def start_canary(version: int, percent: int, updated_at: str):
+    """The change `make publish CANARY=N` makes: `version` gets N% beside the served one."""
+
+    def change(current: Pointer | None) -> Pointer | None:
+        if current is None:
+            raise PublishError(
+                "nothing is served yet, so there is nothing to run a canary beside: publish "
+                "without CANARY first"
+            )
+        canary = current.canary
+        if canary is not None and (canary.version, canary.percent) == (version, percent):
+            return None  # already so: publishing again changes nothing
+        return current.with_canary(version, percent, updated_at)
+
+    return change
+
+
+def _stored(s3, bucket: str, registry: Registry, version: int) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_object(Bucket=bucket, Key=registry.manifest_key(version))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def _apply(s3, bucket: str, registry: Registry, change, action: str) -> Pointer | None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        result = update_pointer(s3, bucket, registry, change, action=action)
+    except (BotoCoreError, ClientError) as exc:
+        raise explain(exc, bucket, f"s3://{bucket}/{registry.pointer_key}") from exc
+    return result.written or result.before
+
+
+def promote(
+    bucket: str, prefix: str, name: str, version: int, s3=None, now: float | None = None
+) -> Pointer:
+    """Serve `version` to everyone and clear the canary (the previous version to the history)."""
+    version = check_version(version)
+    registry, s3 = Registry(prefix, name), s3 or s3_client()
+    if not _stored(s3, bucket, registry, version):
+        raise PublishError(
+            f"s3://{bucket}/{registry.manifest_key(version)} does not exist: publish version "
+            f"{version} first"
+        )
+    stamp = utc_timestamp(now or time.time())
+
+    def change(current: Pointer | None) -> Pointer | None:
+        if current is None:
+            return Pointer.first(version, stamp)
+        if current.version == version and current.canary is None:
+            return None
+        return current.promoted(version, stamp)
+
+    return _apply(s3, bucket, registry, change, "promote")
+
+
+def rollback(bucket: str, prefix: str, name: str, s3=None, now: float | None = None) -> Pointer:
+    """Clear the canary if one runs, else serve the previous version again (NothingToUndo)."""
+    registry, s3 = Registry(prefix, name), s3 or s3_client()
+    stamp = utc_timestamp(now or time.time())
+
+    def change(current: Pointer | None) -> Pointer | None:
+        if current is None:
+            raise NothingToUndo(f"s3://{bucket}/{registry.pointer_key} does not exist")
+        return current.rolled_back(stamp)
+
+    return _apply(s3, bucket, registry, change, "rollback")
+
+
+def status(bucket: str, prefix: str, name: str, s3=None) -> dict[str, Any]:
+    """The pointer as a dict: served version, revision, canary and share, history."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from training.publish import read_pointer
+
+    registry, s3 = Registry(prefix, name), s3 or s3_client()
+    try:
+        pointer, _ = read_pointer(s3, bucket, registry)
+    except (BotoCoreError, ClientError) as exc:
+        raise explain(exc, bucket, f"s3://{bucket}/{registry.pointer_key}") from exc
+    if pointer is None:
+        return {"pointer": f"s3://{bucket}/{registry.pointer_key}", "served": None}
+    canary = pointer.canary
+    return {
+        "pointer": f"s3://{bucket}/{registry.pointer_key}",
+        "served": pointer.version,
+        "revision": pointer.revision,
+        "updated_at": pointer.updated_at,
+        "canary": None if canary is None else {"version": canary.version, "share": canary.percent},
+        "history": pointer.history,
+    }
+
+
+def describe(state: dict[str, Any]) -> str:
+    if state["served"] is None:
+        return f"{state['pointer']}: nothing published yet"
+    canary = state["canary"]
+    lines = [
+        f"{state['pointer']} (revision {state['revision']}, {state['updated_at']})",
+        f"served   version {state['served']}"
+        + (f" ({100 - canary['share']}% of requests)" if canary else " (all requests)"),
+        f"canary   version {canary['version']} ({canary['share']}% of requests)"
+        if canary
+        else "canary   none",
+    ]
+    history = ", ".join(f"{h['version']} (until {h['until']})" for h in reversed(state["history"]))
+    lines.append(f"history  {history or 'empty'}")
+    return "\n".join(lines)
