@@ -25,6 +25,7 @@ import proxy
 import snapstart
 import tfserving
 import tracing
+from canary import CANARY, STABLE, CanaryRouter
 from capture import Capture, CaptureFailed
 from config import load_tracing_mode
 from errors import STATUS_BY_CODE, ApiError
@@ -96,9 +97,18 @@ def _record_load(model: LoadedModel) -> None:
     metrics.add_metric(name="ModelBuildTime", unit=MetricUnit.Milliseconds, value=timings["build"])
 
 
-def _record_failure(version: int | None, reason: str) -> None:
-    logger.warning("model load failed", extra={"model_version": version, "reason": reason})
+def _record_failure(version: int | None, reason: str, role: str = "stable") -> None:
+    logger.warning(
+        "model load failed", extra={"model_version": version, "reason": reason, "model_role": role}
+    )
     metrics.add_metric(name="ModelLoadFailures", unit=MetricUnit.Count, value=1)
+    with single_metric(  # and per role (stable, canary), beside the service-level series
+        name="ModelLoadFailures",
+        unit=MetricUnit.Count,
+        value=1,
+        default_dimensions=metrics.default_dimensions,
+    ) as metric:
+        metric.add_dimension(name="role", value=role)
 
 
 @functools.cache
@@ -121,6 +131,41 @@ def _served_model() -> LoadedModel:
     return get_store().get(_deadline())
 
 
+def _canary_skipped(version: int, reason: str) -> None:
+    logger.warning("canary not served here", extra={"model_version": version, "reason": reason})
+    with single_metric(
+        name="CanaryNotServed",
+        unit=MetricUnit.Count,
+        value=1,
+        default_dimensions=metrics.default_dimensions,
+    ):
+        pass
+
+
+@functools.cache
+def get_router() -> CanaryRouter:
+    """Once per environment; it looks the stable store up on each request (get_store)."""
+    return CanaryRouter(
+        lambda: get_store(),
+        on_skipped=_canary_skipped,
+        on_canary_failure=lambda version, reason: _record_failure(version, reason, CANARY),
+    )
+
+
+def _predicting_model() -> LoadedModel:
+    """The model that answers this prediction: the stable one, or while the pointer names a
+    canary, the canary for its share of requests. Its version and role go on the answer, the
+    log lines (model_version, model_role) and the metrics (a `role` dimension set)."""
+    model, role = get_router().choose(_deadline())
+    app.append_context(role=role)
+    logger.append_keys(model_version=model.version, model_role=role)
+    return model
+
+
+def _role() -> str:
+    return app.context.get("role") or STABLE
+
+
 def _image_budget() -> ImageBudget:
     settings = get_store().settings
     return ImageBudget(settings.max_image_pixels, settings.max_batch_pixels, _deadline())
@@ -137,6 +182,15 @@ def _count_error(error: ApiError) -> None:
         default_dimensions=metrics.default_dimensions,
     ) as metric:
         metric.add_dimension(name="code", value=error.code)
+    role = app.context.get("role")
+    if role and not error.is_client_error:  # after a model was chosen: per role too
+        with single_metric(
+            name="ServerErrors",
+            unit=MetricUnit.Count,
+            value=1,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="role", value=role)
 
 
 def _error_response(error: ApiError) -> Response:
@@ -238,7 +292,8 @@ def _predict(model: LoadedModel, batch) -> tuple[Any, float]:
 
 EMF_MAX_VALUES = 100  # values of one metric in one EMF document (CloudWatch's limit)
 # dimension sets: each request metric also per model version, as the monitor queries them
-EMF_PER_VERSION = (("service",), ("service", "model_version"))
+# and per role (stable, canary): a set of its own beside the service-level ones
+EMF_PER_VERSION = (("service",), ("service", "model_version"), ("service", "role"))
 EMF_PER_CHANNEL = (("service", "model_version", "channel"),)
 EMF_PER_LABEL = (("service", "label"), ("service", "model_version", "label"))
 # (metric name, unit)
@@ -299,7 +354,7 @@ def _record_request(
     document per request. Powertools still flushes what it holds (loads, errors, captures) and
     the cold start metric."""
     service = metrics.service or "service_undefined"
-    version = str(model.version)
+    version, role = str(model.version), _role()
     top = probabilities.argmax(axis=1)
     confidences = probabilities[np.arange(len(top)), top].astype(np.float64).tolist()
     means, blank = input_statistics(batch)
@@ -315,6 +370,7 @@ def _record_request(
         ),
         service=service,
         model_version=version,
+        role=role,
         channel="0",
         label=label,
         InferenceTime=inference_ms,
@@ -329,6 +385,7 @@ def _record_request(
             ((EMF_PER_VERSION, EMF_CONFIDENCE), (EMF_PER_CHANNEL, EMF_INTENSITY)),
             service=service,
             model_version=version,
+            role=role,
             channel="0",
             Confidence=confidences[start : start + step],
             InputMeanIntensity=channels[0][start : start + step],
@@ -393,7 +450,7 @@ def _capture(model: LoadedModel, batch: np.ndarray, probabilities: np.ndarray) -
 
 
 def _model_ref(model: LoadedModel) -> dict[str, Any]:
-    return {"name": model.name, "version": model.version}
+    return {"name": model.name, "version": model.version, "role": _role()}
 
 
 # -- routes -------------------------------------------------------------------------------
@@ -461,8 +518,13 @@ TFSERVING_BODY = {
 }
 MODEL_REF = {
     "type": "object",
-    "required": ["name", "version"],
-    "properties": {"name": {"type": "string"}, "version": {"type": "integer"}},
+    "required": ["name", "version", "role"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "integer"},
+        # stable: the served version; canary: the canary version, for its share of requests
+        "role": {"type": "string", "enum": ["stable", "canary"]},
+    },
 }
 
 
@@ -542,7 +604,7 @@ def predict() -> dict[str, Any]:
             "the body needs 'instances' (arrays in the model's input shape) "
             "or 'images' (base64 PNG or JPEG strings)",
         )
-    model = _served_model()
+    model = _predicting_model()
     max_instances = get_store().settings.max_instances
     if "instances" in payload:
         batch = instances_to_batch(
@@ -581,7 +643,7 @@ def tfserving_predict(name: str, version: str | None = None) -> dict[str, Any]:
     store = get_store()
     tfserving.check_model(name, None, store.settings.model_name, None)
     payload, booleans_possible = _json_body(tfserving.CURL_DEFAULT_MEDIA_TYPE)
-    model = _served_model()
+    model = _served_model() if version else _predicting_model()
     tfserving.check_model(name, version, model.name, model.version)
     fmt, values = tfserving.predict_input(payload, model.predictor.signature_input)
     if is_binary_batch(values):  # TF Serving's {"b64": ...}: images, prepared like /predict's
@@ -661,7 +723,7 @@ def preload_model(environ: Mapping[str, str] = os.environ) -> None:
 
 preload_model()
 # SnapStart: the model loaded before the snapshot, clients and pointer fresh after each restore.
-snapstart.register(lambda: get_store(), logger)
+snapstart.register(lambda: get_store(), logger, also_restore=lambda: get_router().restored())
 
 
 @logger.inject_lambda_context
@@ -676,6 +738,7 @@ def answer(event: Any, context: LambdaContext) -> dict[str, Any]:
     # API Gateway's request id in every log line (Powertools' correlation_id_path would find it
     # with a JMESPath search on every request)
     logger.set_correlation_id(proxy.request_id(event))
+    logger.remove_keys(["model_version", "model_role"])  # this invocation's, set when chosen
     problem = proxy.event_problem(event)
     if problem is not None:
         error = ApiError("UNSUPPORTED_EVENT", problem)

@@ -160,6 +160,10 @@ class ModelStore:
         self._last_error: str | None = None
         self._reports: list[tuple] = []
         self.refused: dict[int, str] = {}  # version -> why it was refused
+        self.pointer: Pointer | None = None  # the pointer as last read (following `latest`)
+        # size -> why this store must not load a model of that size (None: it may); a canary
+        # store refuses what does not fit beside the stable model (canary.py)
+        self.admit: Callable[[int], str | None] | None = None
 
     @property
     def current(self) -> LoadedModel | None:
@@ -305,8 +309,9 @@ class ModelStore:
         return json.loads(self._read_bytes(key))
 
     def _pointed_version(self) -> int:
-        """The version latest.json names."""
-        return Pointer.parse(self._read_json(self.settings.registry.pointer_key)).version
+        """The version latest.json names (the whole pointer is kept: its canary, `pointer`)."""
+        self.pointer = Pointer.parse(self._read_json(self.settings.registry.pointer_key))
+        return self.pointer.version
 
     def _target(self) -> int:
         if self.settings.follows_latest:
@@ -341,6 +346,8 @@ class ModelStore:
         expected = self._check_manifest(manifest, version)
         model_key = registry.model_key(version)
         size = expected["size"]
+        if self.admit is not None and (reason := self.admit(size)) is not None:
+            raise self._refuse(version, reason)
         path = None
         if size > self.settings.memory_max_bytes:
             path = os.path.join(

@@ -232,3 +232,37 @@ def test_every_provisioned_value_above_one_has_its_rule(template):
     for pc in allowed:
         expected = pc >= 2
         assert (f"Provisioned{pc}WithinReserved" in template["Rules"]) == expected, pc
+
+
+# ------------------------------------------------------------------ model rollouts: per role
+
+
+def test_per_role_alarms_watch_the_role_dimension_set(template):
+    """Error rate and ModelLoadFailures for each role, and the canary's confidence against the
+    stable model's, on the `role` dimension set the function adds beside the service-level
+    sets (which the existing alarms keep watching)."""
+    resources = template["Resources"]
+    service = {"Name": "service", "Value": {"Ref": "AWS::StackName"}}
+    for role in ("stable", "canary"):
+        prefix = role.capitalize()
+        loads = resources[f"{prefix}ModelLoadFailuresAlarm"]["Properties"]
+        assert loads["MetricName"] == "ModelLoadFailures"
+        assert loads["Dimensions"] == [service, {"Name": "role", "Value": role}]
+        rate = resources[f"{prefix}ErrorRateAlarm"]["Properties"]
+        stats = {m["Id"]: m["MetricStat"] for m in rate["Metrics"] if "MetricStat" in m}
+        assert stats["errors"]["Metric"]["MetricName"] == "ServerErrors"
+        assert stats["answered"]["Stat"] == "SampleCount"
+        for stat in stats.values():
+            assert stat["Metric"]["Dimensions"] == [service, {"Name": "role", "Value": role}]
+        (expression,) = [m for m in rate["Metrics"] if m.get("ReturnData")]
+        assert "errors" in expression["Expression"] and "answered" in expression["Expression"]
+    drop = resources["CanaryConfidenceDropAlarm"]["Properties"]
+    roles = {
+        m["Id"]: m["MetricStat"]["Metric"]["Dimensions"][1]["Value"]
+        for m in drop["Metrics"]
+        if "MetricStat" in m
+    }
+    assert roles == {"stable": "stable", "canary": "canary"}
+    assert drop["Threshold"] == {"Ref": "CanaryConfidenceDrop"}
+    # the service-level ModelLoadFailures alarm keeps its one dimension
+    assert resources["ModelLoadFailuresAlarm"]["Properties"]["Dimensions"] == [service]

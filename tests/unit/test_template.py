@@ -106,6 +106,17 @@ def refs(node) -> set[str]:
     return found
 
 
+def service_level_alarms(template) -> dict:
+    """The alarms on one metric at the service, API or function level (not the per-role ones,
+    the metric-math ones or the rollback alarms of a new version: test_deploy_template.py)."""
+    return {
+        name: a
+        for name, a in resources_of_type(template, "AWS::CloudWatch::Alarm").items()
+        if "MetricName" in a["Properties"]
+        and not {d["Name"] for d in a["Properties"]["Dimensions"]} & {"role", "ExecutedVersion"}
+    }
+
+
 def api_methods(translated) -> dict[tuple[str, str], dict]:
     body = translated["Resources"]["InferenceApi"]["Properties"]["Body"]
     return {
@@ -571,7 +582,7 @@ def test_unsigned_requests_are_forbidden_in_iam_mode_and_unknown_routes_404_othe
 
 
 def test_alarms_cover_5xx_latency_throttles_errors_and_model_load_failures(template):
-    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    alarms = service_level_alarms(template)
     watched = {
         (
             a["Properties"]["Namespace"]
@@ -756,7 +767,7 @@ DRIFT_ALARMS = {  # metric -> the threshold parameter (each figure grows with dr
 
 
 def test_drift_alarms_watch_each_figure_per_service_over_one_window(template):
-    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    alarms = service_level_alarms(template)
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
     for metric, threshold in DRIFT_ALARMS.items():

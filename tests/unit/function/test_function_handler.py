@@ -72,7 +72,7 @@ def test_the_predict_answer(served, load_event):
     assert prediction["top"][0] == {"label": "7", "confidence": prediction["confidence"]}
     confidences = [t["confidence"] for t in prediction["top"]]
     assert len(confidences) == 3 and confidences == sorted(prediction["probabilities"])[:-4:-1]
-    assert body["model"] == {"name": "mnist", "version": V1}
+    assert body["model"] == {"name": "mnist", "version": V1, "role": "stable"}
 
 
 def test_base64_and_plain_bodies_both_work(served, load_event):
@@ -279,7 +279,7 @@ def test_no_model_is_503_then_a_request_after_the_backoff_tries_again(
     clock.advance(1)
     assert invoke(load_event("health.json")).body == {
         "status": "ok",
-        "model": {"name": "mnist", "version": V1},
+        "model": {"name": "mnist", "version": V1, "role": "stable"},
     }
 
 
@@ -338,6 +338,7 @@ def test_metrics(served, load_event, manifest, capsys):
     assert record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
         ["service"],
         ["service", "model_version"],
+        ["service", "role"],
     ]
 
 
@@ -393,7 +394,9 @@ def test_a_refused_version_counts_as_a_load_failure(
     assert store.wait(10)  # the refresh ran in the background...
     assert invoke(load_event("health.json")).body["model"]["version"] == V1
     out = capsys.readouterr().out  # ...and is reported with the next request
-    assert metric_values(out, "ModelLoadFailures") == [1.0]
+    # once per service (what the existing alarm watches), once per role
+    assert metric_values(out, "ModelLoadFailures") == [1.0, 1.0]
+    assert metric_values(out, "ModelLoadFailures", role="stable") == [1.0]
     warning = next(r for r in log_records(out) if r.get("message") == "model load failed")
     assert warning["model_version"] == V1 + 1 and "bytes" in warning["reason"]
 

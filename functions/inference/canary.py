@@ -1,0 +1,127 @@
+"""A model canary: while the pointer names a canary version and its share, this environment
+holds both models and chooses per request (role "stable" or "canary").
+
+The stable store (model_store.ModelStore following `latest`) reads the pointer and keeps it;
+the canary is a second store pinned to the canary's version, created when the pointer names
+it, loaded in the background (a request never waits for it: until it is ready, or if it is
+refused, the stable model answers), dropped when the pointer no longer names it. A canary that
+does not fit beside the stable model (in memory: both at most MEMORY_SHARE of the function's
+memory; in /tmp: the store refuses what cannot fit) is refused: this environment serves the
+stable model only and says so once (`on_skipped`, the CanaryNotServed metric).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from collections.abc import Callable
+
+from errors import ModelUnavailable
+from mlcore.deadline import Deadline
+from model_store import LoadedModel, ModelStore
+
+STABLE, CANARY = "stable", "canary"
+MEMORY_SHARE = 0.5  # of the function's memory, for the models held in memory together
+
+
+def memory_budget(environ=os.environ) -> int:
+    megabytes = int(environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or 1024)
+    return int(megabytes * (1 << 20) * MEMORY_SHARE)
+
+
+class CanaryRouter:
+    """choose(deadline) -> (model, role). stable(): the stable store (looked up on each call, so
+    tests may replace it); draw(): uniform in [0, 1); on_skipped(version, reason)."""
+
+    def __init__(
+        self,
+        stable: Callable[[], ModelStore],
+        draw: Callable[[], float] = random.random,
+        on_skipped: Callable[[int, str], None] = lambda version, reason: None,
+        budget: Callable[[], int] = memory_budget,
+        on_canary_failure: Callable[[int | None, str], None] | None = None,
+    ):
+        self._on_canary_failure = on_canary_failure
+        self._stable = stable
+        self._draw = draw
+        self._on_skipped = on_skipped
+        self._budget = budget
+        self._canary: ModelStore | None = None
+        self._owner: ModelStore | None = None  # the stable store the canary store belongs to
+        self._skipped: set[int] = set()
+
+    def canary_store(self, stable: ModelStore) -> ModelStore | None:
+        """The store of the canary the pointer names now (made on first need), or None."""
+        pointer = stable.pointer if stable.settings.follows_latest else None
+        canary = pointer.canary if pointer is not None else None
+        if canary is None:
+            self._canary = None
+            return None
+        current = self._canary
+        if (
+            current is None
+            or self._owner is not stable
+            or current.settings.model_version != str(canary.version)
+        ):
+            current = self._canary = self._make(stable, canary.version)
+            self._owner = stable
+        return current
+
+    def _make(self, stable: ModelStore, version: int) -> ModelStore:
+        settings = dataclasses.replace(stable.settings, model_version=str(version))
+        store = ModelStore(
+            settings,
+            stable._client_factory,  # the same client seam: whatever client the stable uses
+            clock=stable._clock,
+            span=stable._span,
+            on_loaded=stable._on_loaded,
+            on_failure=self._on_canary_failure or stable._on_failure,
+            build_predictor=stable._build_predictor,
+            disk_free=stable._disk_free,
+        )
+
+        def admit(size: int) -> str | None:
+            served = stable.current
+            in_memory = size if size <= settings.memory_max_bytes else 0
+            if served is not None and served.path is None:
+                in_memory += served.size
+            if in_memory > self._budget():
+                return (
+                    f"the canary ({size:,} bytes) does not fit in memory beside the stable model "
+                    f"({in_memory:,} bytes together, {self._budget():,} allowed)"
+                )
+            return None
+
+        store.admit = admit
+        return store
+
+    def percent(self, stable: ModelStore) -> int:
+        pointer = stable.pointer
+        canary = pointer.canary if pointer is not None else None
+        return canary.percent if canary is not None else 0
+
+    def choose(self, deadline: Deadline) -> tuple[LoadedModel, str]:
+        stable = self._stable()
+        model = stable.get(deadline)  # the stable model, waiting as ever (503 after)
+        store = self.canary_store(stable)
+        if store is None:
+            return model, STABLE
+        version = int(store.settings.model_version)
+        if version in store.refused:
+            if version not in self._skipped:
+                self._skipped.add(version)
+                self._on_skipped(version, store.refused[version])
+            return model, STABLE
+        try:
+            canary = store.get(Deadline(0))  # never waits: loads in the background
+        except ModelUnavailable:
+            return model, STABLE
+        if self._draw() * 100 < self.percent(stable):
+            return canary, CANARY
+        return model, STABLE
+
+    def restored(self) -> None:
+        """After a SnapStart restore: the canary store's clients are made again too."""
+        if self._canary is not None:
+            self._canary.restored()

@@ -1,0 +1,147 @@
+"""The function's model canary (functions/inference/canary.py) on the real model store over an
+in-memory bucket: both models held while the pointer names a canary, chosen per request by the
+share, tagged with their role on the answer; the stable one only when the canary cannot be held."""
+
+from __future__ import annotations
+
+import json
+
+import app
+from canary import CanaryRouter
+from tests.function_support import fixture_model, invoke, log_records, new_version
+
+
+def set_canary(fake_s3, manifest, version, share):
+    key = "models/mnist/latest.json"
+    pointer = json.loads(fake_s3.objects[key])
+    pointer["canary"] = {"version": version, "share": share}
+    fake_s3.objects[key] = json.dumps(pointer).encode()
+
+
+def publish_canary(fake_s3, manifest, share):
+    v2 = manifest["version"] + 1
+    fake_s3.publish(new_version(manifest, v2, fixture_model()), fixture_model(), pointer=False)
+    set_canary(fake_s3, manifest, v2, share)
+    return v2
+
+
+class Draws:
+    """draw(): 0.00, 0.01, ..., 0.99, 0.00, ... (an exact share over each 100 requests)."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self) -> float:
+        self.n += 1
+        return ((self.n - 1) % 100) / 100
+
+
+def router_over(store, **kwargs) -> CanaryRouter:
+    return CanaryRouter(lambda: store, **kwargs)
+
+
+def test_without_a_canary_every_request_is_stable(make_store, fake_s3):
+    store = make_store(fake_s3)
+    router = router_over(store)
+    model, role = router.choose(_deadline())
+    assert role == "stable" and model is store.current
+
+
+def _deadline():
+    from mlcore.deadline import Deadline
+
+    return Deadline(10)
+
+
+def test_both_models_are_held_and_chosen_by_the_share(make_store, fake_s3, manifest):
+    v1 = manifest["version"]
+    v2 = publish_canary(fake_s3, manifest, 10)
+    store = make_store(fake_s3)
+    router = router_over(store, draw=Draws())
+    router.choose(_deadline())  # the stable loads, reads the pointer with its canary
+    canary_store = router.canary_store(store)
+    canary_store.get(_deadline())  # the canary loads (in the background in real requests)
+    roles = [router.choose(_deadline()) for _ in range(200)]
+    counts = {"stable": 0, "canary": 0}
+    for model, role in roles:
+        counts[role] += 1
+        assert model.version == (v2 if role == "canary" else v1)
+    assert counts == {"stable": 180, "canary": 20}
+
+
+def test_a_request_never_waits_for_the_canary(make_store, fake_s3, manifest):
+    publish_canary(fake_s3, manifest, 99)
+    store = make_store(fake_s3)
+    router = router_over(store, draw=lambda: 0.0)
+    _, role = router.choose(_deadline())
+    assert role == "stable"  # the canary's load has only started
+
+
+def test_a_canary_that_does_not_fit_beside_the_stable_is_not_served_and_counted(
+    make_store, fake_s3, manifest
+):
+    publish_canary(fake_s3, manifest, 50)
+    skipped = []
+    store = make_store(fake_s3)
+    size = len(fixture_model())
+    router = router_over(
+        store,
+        draw=lambda: 0.0,
+        budget=lambda: size + size // 2,
+        on_skipped=lambda *a: skipped.append(a),
+    )
+    router.choose(_deadline())
+    canary_store = router.canary_store(store)
+    canary_store.wait(10)
+    try:
+        canary_store.get(_deadline())
+    except Exception:
+        pass
+    roles = {router.choose(_deadline())[1] for _ in range(20)}
+    assert roles == {"stable"}
+    ((version, reason),) = skipped
+    assert version == manifest["version"] + 1 and "does not fit in memory" in reason
+
+
+def test_a_cleared_canary_is_dropped(make_store, fake_s3, manifest, clock):
+    publish_canary(fake_s3, manifest, 50)
+    store = make_store(fake_s3)
+    router = router_over(store, draw=lambda: 0.0)
+    router.choose(_deadline())
+    assert router.canary_store(store) is not None
+    pointer = json.loads(fake_s3.objects["models/mnist/latest.json"])
+    del pointer["canary"]
+    fake_s3.objects["models/mnist/latest.json"] = json.dumps(pointer).encode()
+    clock.advance(store.settings.refresh_seconds + 1)
+    store.get()
+    store.wait(10)
+    assert router.canary_store(store) is None
+    assert router.choose(_deadline())[1] == "stable"
+
+
+def test_answers_and_log_lines_name_the_version_and_role(
+    serve, fake_s3, manifest, load_event, monkeypatch, capsys
+):
+    v2 = publish_canary(fake_s3, manifest, 99)
+    store = serve(fake_s3)
+    app.get_router.cache_clear()
+    monkeypatch.setattr(app, "get_router", lambda: router)
+    router = CanaryRouter(lambda: app.get_store(), draw=lambda: 0.0)
+    invoke(load_event("health.json"))
+    router.canary_store(store).get(_deadline())
+    result = invoke(load_event("predict-instances.json"))
+    assert result.status == 200
+    assert result.body["model"] == {"name": "mnist", "version": v2, "role": "canary"}
+    # every log line after the choice carries them (the logger's keys for this invocation)
+    keys = app.logger.get_current_keys()
+    assert (keys["model_version"], keys["model_role"]) == (v2, "canary")
+    app.logger.info("a line of this request")
+    (line,) = [
+        r
+        for r in log_records(capsys.readouterr().out)
+        if r.get("message") == "a line of this request"
+    ]
+    assert (line["model_version"], line["model_role"]) == (v2, "canary")
+    health = invoke(load_event("health.json"))
+    assert health.body["model"]["role"] == "stable"
+    assert "model_role" not in app.logger.get_current_keys()  # not carried to the next request
