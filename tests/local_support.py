@@ -136,7 +136,12 @@ class RunningApi:
 
 @contextlib.contextmanager
 def local_api(
-    folder: Path, published: dict, environments: int = 2, *extra: str, default_state=False
+    folder: Path,
+    published: dict,
+    environments: int = 2,
+    *extra: str,
+    default_state=False,
+    overrides: tuple[str, ...] = (),
 ):
     """``python -m local.api`` on a free port against the published model (bucket, prefix,
     name; the S3 settings in its "env", else in os.environ); stopped after, with a check that
@@ -154,7 +159,7 @@ def local_api(
     else:
         command += ["--state-dir", str(state)]
     command += ["--environments", str(environments), *extra]
-    command += ["--parameter-overrides", *parameters(published)]
+    command += ["--parameter-overrides", *parameters(published), *overrides]
     with no_leftovers():
         env = published.get("env") or dict(os.environ)
         process = processes.start(command, log=log, env=env, cwd=ROOT)
