@@ -62,12 +62,21 @@ def after_restore(store: Any, log: Any, budget: float = RESTORE_CHECK_SECONDS) -
     )
 
 
-def register(get_store: Callable[[], Any], log: Any) -> bool:
-    """Register both hooks with the runtime; False where snapshot_restore_py is absent."""
+def register(
+    get_store: Callable[[], Any], log: Any, also_restore: Callable[[], None] | None = None
+) -> bool:
+    """Register both hooks with the runtime; False where snapshot_restore_py is absent.
+    also_restore: what else to make again after a restore (the canary's store)."""
     try:
         from snapshot_restore_py import register_after_restore, register_before_snapshot
     except ImportError:
         return False
+
+    def restore() -> None:
+        if also_restore is not None:
+            also_restore()
+        after_restore(get_store(), log)
+
     register_before_snapshot(lambda: before_snapshot(get_store(), log))
-    register_after_restore(lambda: after_restore(get_store(), log))
+    register_after_restore(restore)
     return True
