@@ -248,11 +248,11 @@ def _run_hooks(hooks: list, error_type: str) -> dict | None:
 def snapshot_and_restore() -> dict | None:
     """SnapStart, as far as one machine can play it: the before-snapshot hooks the handler's
     module registered (snapshot_restore_py, as the Python runtime provides it), then the
-    snapshot, a fork: the child is the restored environment, with the snapshot's memory and no
-    other thread (a snapshot keeps threads; a fork drops them, so hooks must not rely on a
-    thread surviving: the model store waits for its load), then the after-restore hooks in the
-    child. The parent only waits for the child (its process group dies with it). Returns the
-    error document when a hook fails (the environment then fails every invocation)."""
+    after-restore hooks, in this process. Not a fork: a fork keeps the memory as a snapshot
+    does but drops every other thread, and the S3 client's Rust runtime (obstore's tokio
+    threads) does not survive that (the child crashes), while Lambda's snapshot freezes and
+    resumes the threads. Returns the error document when a hook fails (the environment then
+    fails every invocation)."""
     hooks = sys.modules.get("snapshot_restore_py")
     if hooks is None:  # the handler registered nothing
         return None
@@ -260,15 +260,6 @@ def snapshot_and_restore() -> dict | None:
     if error is not None:
         log_error(error)
         return error
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid:  # the snapshot: kept until the restored environment ends
-        _, status = os.waitpid(pid, 0)
-        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-    import ctypes
-
-    ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: never outlive the parent
     started = time.perf_counter()
     print("RESTORE_START Runtime Version: local", flush=True)
     error = _run_hooks(hooks.get_after_restore(), "Runtime.AfterRestoreError")

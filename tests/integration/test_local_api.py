@@ -52,7 +52,7 @@ def test_predictions_equal_the_expected_ones(api, digits):
         assert answer.status_code == 200, answer.text
         assert answer.headers["content-type"] == "application/json"
         body = answer.json()
-        assert body["model"] == {"name": "mnist", "version": MANIFEST["version"]}
+        assert body["model"] == {"name": "mnist", "version": MANIFEST["version"], "role": "stable"}
         predicted += [p["label"] for p in body["predictions"]]
     assert predicted == [labels[i] for i in digits["expected"]]
 

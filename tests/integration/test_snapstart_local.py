@@ -1,6 +1,6 @@
 """SnapStart played by the Docker-free runner (SnapStart=true): the environment runs the
-function's before-snapshot hook (the model loaded and verified during init), forks as the
-snapshot, and runs the after-restore hook in the child before its first event, which the
+function's before-snapshot hook (the model loaded and verified during init), then its
+after-restore hook (a new S3 client, the pointer re-read) before its first event, which the
 model then answers without waiting. Against the fixture model on the loopback S3."""
 
 from __future__ import annotations
