@@ -101,14 +101,13 @@ def _record_failure(version: int | None, reason: str, role: str = "stable") -> N
     logger.warning(
         "model load failed", extra={"model_version": version, "reason": reason, "model_role": role}
     )
-    metrics.add_metric(name="ModelLoadFailures", unit=MetricUnit.Count, value=1)
-    with single_metric(  # and per role (stable, canary), beside the service-level series
-        name="ModelLoadFailures",
-        unit=MetricUnit.Count,
-        value=1,
-        default_dimensions=metrics.default_dimensions,
-    ) as metric:
-        metric.add_dimension(name="role", value=role)
+    # one document, two series: per service (the alarms') and per service and role
+    _emf(
+        (((("service",), ("service", "role")), (("ModelLoadFailures", "Count"),)),),
+        service=metrics.service or "service_undefined",
+        role=role,
+        ModelLoadFailures=1,
+    )
 
 
 @functools.cache

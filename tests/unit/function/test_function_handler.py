@@ -15,6 +15,7 @@ import pytest
 from tests.function_support import (
     ROOT,
     FakeS3,
+    emf_records,
     expected_events,
     fixture_manifest,
     invoke,
@@ -393,10 +394,12 @@ def test_a_refused_version_counts_as_a_load_failure(
     assert invoke(load_event("health.json")).body["model"]["version"] == V1
     assert store.wait(10)  # the refresh ran in the background...
     assert invoke(load_event("health.json")).body["model"]["version"] == V1
-    out = capsys.readouterr().out  # ...and is reported with the next request
-    # once per service (what the existing alarm watches), once per role
-    assert metric_values(out, "ModelLoadFailures") == [1.0, 1.0]
+    out = capsys.readouterr().out  # ...and is reported
+    # one value in two series: per service (what the existing alarm watches) and per role
     assert metric_values(out, "ModelLoadFailures", role="stable") == [1.0]
+    (document,) = [r for r in emf_records(out) if "ModelLoadFailures" in r]
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["service"], ["service", "role"]]
     warning = next(r for r in log_records(out) if r.get("message") == "model load failed")
     assert warning["model_version"] == V1 + 1 and "bytes" in warning["reason"]
 
