@@ -67,17 +67,20 @@ QUICK = {  # every code path once or twice: checks that the bench runs, not figu
     "api_seconds": 0.5,
 }
 COLD_LABELS = {
-    "ours": "ours (app.lambda_handler)",
+    "ours": "ours (app.lambda_handler, the template's defaults: TracingMode lambda)",
     "before": "ours before this issue's changes",
-    "ours_untraced": "ours, POWERTOOLS_TRACE_DISABLED=true",
+    "ours_xray_sdk": "ours, TracingMode xray-sdk (Powertools' Tracer, subsegments)",
+    "ours_off": "ours, TracingMode off",
     "ours_signed": "ours, signed manifests (MANIFEST_PUBLIC_KEY set: one more GET, one RSA check)",
     "ours_nopyc": "ours, without bytecode (function and layer built with pip --no-compile only)",
+    "lean_floor": "lean floor (numpy + LiteRT + obstore only)",
     "floor": "floor (numpy + LiteRT + boto3 only)",
     "seed": "seed's path (TensorFlow + model.keras, @tf.function)",
 }
 WARM_LABELS = {
-    **{k: COLD_LABELS[k] for k in ("ours", "before", "ours_untraced")},
+    **{k: COLD_LABELS[k] for k in ("ours", "before", "ours_xray_sdk", "ours_off")},
     "ours_capture": "ours, capture on (CaptureSampleRate > 0), the request not sampled",
+    "lean_floor": "lean floor",
     "floor": "floor",
     "seed": "seed's path, @tf.function",
     "seed_predict": "seed's path, model.predict",
@@ -190,7 +193,8 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
         nopyc_layer = lambda_path.without_bytecode(built.layer, nopyc / "python")
         variants = {  # variant -> (function package, extra environment)
             "ours": (built.function, lambda_like),
-            "ours_untraced": (built.function, {**lambda_like, "POWERTOOLS_TRACE_DISABLED": "true"}),
+            "ours_xray_sdk": (built.function, {**lambda_like, "TRACING_MODE": "xray-sdk"}),
+            "ours_off": (built.function, {**lambda_like, "TRACING_MODE": "off"}),
             "ours_signed": (
                 built.function,
                 {**lambda_like, "MANIFEST_PUBLIC_KEY": config["public_key"]},
@@ -202,6 +206,7 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
                 {**lambda_like, "CAPTURE_SAMPLE_RATE": "1e-12", "CAPTURE_BUCKET": BUCKET},
             ),
             "ours_nopyc": (nopyc_function, {"PYTHONPATH": built.pythonpath(nopyc_layer)}),
+            "lean_floor": (None, lambda_like),
             "floor": (None, lambda_like),
             "seed": (None, {}),
             "seed_predict": (None, {}),
@@ -225,7 +230,15 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
             log("bench: cold starts ...")
             (work / "cold").mkdir()
             chosen = only(
-                "ours", "before", "ours_untraced", "ours_signed", "ours_nopyc", "floor", "seed"
+                "ours",
+                "before",
+                "ours_xray_sdk",
+                "ours_off",
+                "ours_signed",
+                "ours_nopyc",
+                "lean_floor",
+                "floor",
+                "seed",
             )
             runs, seed_runs = settings["cold_runs"], settings["cold_seed_runs"]
             variants_ = cold.run(config, chosen, pythons, work / "cold", runs, seed_runs, log)
@@ -237,7 +250,15 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
             cache.mkdir()
             config_path.write_text(json.dumps({**config, "cache_dir": str(cache)}))
             chosen = only(
-                "ours", "before", "ours_untraced", "ours_capture", "floor", "seed", "seed_predict"
+                "ours",
+                "before",
+                "ours_xray_sdk",
+                "ours_off",
+                "ours_capture",
+                "lean_floor",
+                "floor",
+                "seed",
+                "seed_predict",
             )
             chosen = {v: {**e, "MODEL_CACHE_DIR": str(cache / "models")} for v, e in chosen.items()}
             workers = warm.start(config_path, chosen, pythons, work)

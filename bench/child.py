@@ -71,24 +71,25 @@ def ours(config: dict, variant: str):
 
 
 def baseline(config: dict, variant: str):
-    """The floor or the seed's path (bench/floor.py, bench/seed.py), each step timed."""
+    """The floors or the seed's path (bench/floor.py, lean_floor.py, seed.py), each step timed."""
     sys.path.insert(0, config["root"])
-    name = "seed" if variant.startswith("seed") else "floor"
+    name = "seed" if variant.startswith("seed") else variant
     start = time.monotonic_ns()
-    module = __import__(f"bench.{name}", fromlist=["load"])  # numpy, boto3; LiteRT or TensorFlow
+    module = __import__(f"bench.{name}", fromlist=["load"])  # numpy; LiteRT or TensorFlow
     start = mark("imports", start)
     s3 = module.s3_client()
     start = mark("s3_client", start)
-    model = module.fetch(s3, config["bucket"], config[f"{name}_key"], config["cache_dir"])
+    key = config["seed_key" if name == "seed" else "floor_key"]
+    model = module.fetch(s3, config["bucket"], key, config["cache_dir"])
     start = mark("model_fetch", start)
     handler = module.load(model, variant)
     mark(module.LOAD_PHASE, start)
     return handler, None  # the seed's first request traces its tf.function
 
 
-LOADERS = {"ours": ours, "ours_untraced": ours, "ours_nopyc": ours, "before": ours}
-LOADERS |= {"ours_capture": ours, "ours_signed": ours}
-LOADERS |= {"floor": baseline, "seed": baseline, "seed_predict": baseline}
+LOADERS = {"ours": ours, "ours_xray_sdk": ours, "ours_off": ours, "ours_nopyc": ours}
+LOADERS |= {"before": ours, "ours_capture": ours, "ours_signed": ours}
+LOADERS |= {"floor": baseline, "lean_floor": baseline, "seed": baseline, "seed_predict": baseline}
 
 
 def labels(response: dict) -> dict:

@@ -5,6 +5,7 @@ TensorFlow besides the seed's path) writes
 
   DIR/art/mnist/VERSION/{model.tflite, manifest.json, model.keras}   the training job's artifact
   DIR/modes/{none,float16,dynamic,int8}.tflite                        the same Keras model, 4 ways
+  DIR/art-mlp/...                      the MLP (ARCH=mlp), float32 and int8: int8_bytes_vs_float32
   DIR/art/synthetic-Xmb/VERSION/...    ~1, 10, 100 MB float32 models, packaged by the same job
   DIR/test_split.npz, DIR/prepare.json                                the test split; the figures
 """
@@ -72,6 +73,22 @@ def main(argv: list[str] | None = None) -> int:
             "accuracy": evaluate.accuracy(probabilities, result.splits.y_test),
             "convert_seconds": round(seconds, 3),
         }
+
+    # The MLP, whose bytes are its weights: int8_bytes_vs_float32 is measured on it (most of
+    # the CNN's 19 KB int8 file is the flatbuffer's own structure, not weights).
+    mlp_config = dataclasses.replace(config, architecture="mlp", artifacts=out / "art-mlp")
+    mlp = run_training(mlp_config)
+    summary["mlp_keras_float_accuracy"] = mlp.manifest["evaluation"]["float"]["accuracy"]
+    summary["mlp_modes"] = {}
+    mlp_model = keras.models.load_model(mlp.artifact_dir / "model.keras")
+    for mode in ("none", "int8"):
+        content = quantized_model(mlp_model, mode, mlp.splits, mlp_config)
+        probabilities = evaluate.tflite_probabilities(content, mlp.splits.x_test)
+        summary["mlp_modes"][mode] = {
+            "bytes": len(content),
+            "accuracy": evaluate.accuracy(probabilities, mlp.splits.y_test),
+        }
+    keras.backend.clear_session()
 
     # Valid float32 models whose size is one big Dense kernel: image -> Dense(k) -> Dense(classes)
     started = time.perf_counter()

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-RATIOS = (
+RATIOS = (  # the goals: issue 12's, and issue 15's signed cold start
     "cold_start_vs_seed",
-    "cold_start_vs_floor",
-    "warm_p50_vs_seed",
+    "cold_start_vs_lean_floor",
     "warm_p50_vs_floor",
+    "warm_p50_vs_seed_predict",
     "int8_bytes_vs_float32",
     "int8_accuracy_drop_points",
     "package_unzipped_mb",
@@ -52,16 +52,20 @@ def test_bench_quick_writes_every_ratio_as_a_number(tmp_path):
     assert set(results["goals"]) == set(RATIOS)
 
     # every comparison has its baseline beside it
-    assert {"ours", "floor", "seed"} <= set(results["cold_start"]["variants"])
+    tracing_modes = {"ours_xray_sdk", "ours_off"}  # beside ours (the template's TracingMode)
+    baselines = {"ours", "lean_floor", "floor", "seed"} | tracing_modes
+    assert baselines <= set(results["cold_start"]["variants"])
     for batch in ("1", "32", "256"):
-        assert {"ours", "floor", "seed", "seed_predict"} <= set(results["warm"]["batches"][batch])
+        assert baselines | {"seed_predict"} <= set(results["warm"]["batches"][batch])
+    assert set(results["prepared"]["mlp_modes"]) == {"none", "int8"}  # int8_bytes_vs_float32
     assert set(results["quantization"]["modes"]) == {"none", "float16", "dynamic", "int8"}
     assert len(results["model_scale"]) >= 2  # model sizes side by side
     assert results["local_api"]["measured"], results["local_api"]
-    # ours runs as on Lambda, X-Ray tracing on: its segments reached the bench's daemon socket
+    # TracingMode xray-sdk runs as on Lambda: its segments reached the bench's daemon socket
     assert results["xray_segments_received"] > 0
-    # ours and the floor serve the same int8 model: the same answers
+    # ours and the floors serve the same int8 model: the same answers
     assert results["warm"]["label_agreement_with_ours"]["1"]["floor"] == 1.0
+    assert results["warm"]["label_agreement_with_ours"]["1"]["lean_floor"] == 1.0
 
     # the markdown table goes to stdout, the ratios first
     assert "| ratio | value | goal | met |" in completed.stdout
