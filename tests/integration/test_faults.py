@@ -1,6 +1,6 @@
 """Fault injection on real sockets: an S3 endpoint that never answers, one that refuses
 connections, one that drops them, one that stalls mid-body (tests/faults.py, a proxy in front
-of moto_server), at cold start and during a refresh; through the handler (boto3 and the real
+of moto_server), at cold start and during a refresh; through the handler (obstore and the real
 model store, in this process) and through the local API (python -m local.api, HTTPS). And /tmp
 for real: a small tmpfs where this process may mount one.
 
@@ -85,7 +85,7 @@ def proxy(s3_server):
 @pytest.fixture
 def function_env(published_model, proxy, monkeypatch, tmp_path):
     """The function as the template configures it (a refresh due at every request), its S3
-    calls through the fault proxy; the real app.get_store (boto3). Forgotten after the test."""
+    calls through the fault proxy; the real app.get_store (obstore). Forgotten after the test."""
     import app
 
     bucket = published_model["bucket"]
