@@ -527,10 +527,15 @@ class ModelStore:
 
 
 def _missing(exc: Exception) -> bool:
-    """Whether a read failed because the object does not exist (boto3's NoSuchKey, a
-    FileNotFoundError from other clients, the tests' in-memory S3's KeyError)."""
+    """Whether a read failed because the object does not exist: boto3's NoSuchKey, obstore's
+    NotFoundError (whatever its bases), a FileNotFoundError, the tests' in-memory S3's KeyError.
+    Anything else (S3 unreachable, denied) is a failed read, retried, never a refusal."""
     code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-    return code in ("NoSuchKey", "404", "NotFound") or isinstance(exc, FileNotFoundError | KeyError)
+    return (
+        code in ("NoSuchKey", "404", "NotFound")
+        or type(exc).__name__ == "NotFoundError"
+        or isinstance(exc, FileNotFoundError | KeyError)
+    )
 
 
 def _remove(path: str) -> None:

@@ -116,3 +116,29 @@ def test_a_model_replaced_with_its_manifest_is_refused_and_the_good_one_keeps_se
         assert store.wait(10)
     assert "does not verify" in store.refused[v2]
     assert f"models/mnist/{v2}/model.tflite" not in fake_s3.reads
+
+
+def test_a_signature_that_cannot_be_read_is_retried_not_refused(
+    fake_s3, make_store, clock, manifest, private_key
+):
+    """S3 failing on the signature (not: the signature missing) is a failed read, as for the
+    manifest: retried after the backoff, the version never marked refused."""
+    sign_stored(fake_s3, manifest, private_key)
+    key = f"models/mnist/{manifest['version']}/signature.json"
+    real_get = fake_s3.get_object
+
+    def flaky(Bucket, Key):  # noqa: N803
+        if Key == key:
+            raise ConnectionError("S3 dropped the connection")
+        return real_get(Bucket=Bucket, Key=Key)
+
+    fake_s3.get_object = flaky
+    store = make_store(fake_s3, signature_key=load_public_key(public_base64(private_key)))
+    from errors import ModelUnavailable
+
+    with pytest.raises(ModelUnavailable, match="could not be read"):
+        store.get()
+    assert manifest["version"] not in store.refused
+    fake_s3.get_object = real_get
+    clock.advance(2)  # past the first retry's backoff (1 s)
+    assert store.get().version == manifest["version"]
