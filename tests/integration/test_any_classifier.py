@@ -94,7 +94,7 @@ def test_an_rgb_image_folder_is_trained_published_and_served_with_its_class_name
     assert set(labels) <= set(CLASSES)
     right = sum(label == shape for label, (shape, _) in zip(labels, shapes_drawn, strict=True))
     assert right / len(labels) > 0.7  # chance is 1/3
-    assert body["model"] == {"name": "shapes", "version": 7}
+    assert body["model"] == {"name": "shapes", "version": 7, "role": "stable"}
     assert instances["predictions"][0]["label"] in CLASSES
 
 

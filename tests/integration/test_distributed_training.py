@@ -62,7 +62,11 @@ def publish_and_serve(artifact, manifest, x, monkeypatch, s3_env, tmp_path, caps
         event = json.loads((EVENTS_DIR / "predict-instances.json").read_text())
         answer = invoke(with_body(event, json.dumps({"instances": x.tolist()})))
     assert answer.status == 200, answer.body
-    assert answer.body["model"] == {"name": manifest["name"], "version": manifest["version"]}
+    assert answer.body["model"] == {
+        "name": manifest["name"],
+        "version": manifest["version"],
+        "role": "stable",
+    }
     return [p["class_id"] for p in answer.body["predictions"]]
 
 
