@@ -232,6 +232,6 @@ def test_with_signing_on_a_model_replaced_with_its_manifest_is_never_served(
             assert (result.status, result.code) == (503, "MODEL_UNAVAILABLE")
             assert "refused" in result.body["error"]
         out = capsys.readouterr().out
-        assert metric_values(out, "ModelLoadFailures") == [1.0]
+        assert metric_values(out, "ModelLoadFailures", role="stable") == [1.0]
         reasons = " ".join(str(r) for r in log_records(out))
         assert ("does not verify" if signature == "kept" else "is missing") in reasons
