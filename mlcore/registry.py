@@ -94,6 +94,10 @@ class Registry:
 HISTORY_LIMIT = 20  # served versions the pointer remembers for rollbacks
 
 
+# The roles of the versions a pointer names: answers, logs, metrics and alarms use these names.
+STABLE, CANARY = "stable", "canary"
+
+
 class NothingToUndo(ValueError):
     """A rollback with no canary running and no earlier served version."""
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 from errors import ModelUnavailable
 from mlcore.deadline import Deadline
+from mlcore.registry import CANARY, STABLE
 from model_store import LoadedModel, ModelStore
 
-STABLE, CANARY = "stable", "canary"
 MEMORY_SHARE = 0.5  # of the function's memory, for the models held in memory together
 
 

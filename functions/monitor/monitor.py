@@ -33,7 +33,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 import drift
 import window
 from mlcore.images import InputSpec
-from mlcore.registry import Pointer
+from mlcore.registry import CANARY, STABLE, Pointer
 from monitor_settings import MonitorSettings, load_settings
 
 logger = Logger()  # service name, level: POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL
@@ -74,14 +74,14 @@ def _read_json(s3: Any, bucket: str, key: str) -> Any:
         body.close()
 
 
-def served_versions(s3: Any, settings: MonitorSettings) -> list[int]:
-    """The versions being served: the pinned one, or the one latest.json names.
-    Issue 13 (roles stable and canary): the pointer's canary version joins this list with its
-    role, and each figure is then also published with a `role` dimension."""
+def served_versions(s3: Any, settings: MonitorSettings) -> list[tuple[int, str]]:
+    """The versions being served, each with its role: the pinned one (stable), or the one
+    latest.json names (stable) and its canary, if one runs (canary)."""
     if settings.model_version != "latest":
-        return [int(settings.model_version)]
-    pointer = _read_json(s3, settings.bucket, settings.registry.pointer_key)
-    return [Pointer.parse(pointer).version]
+        return [(int(settings.model_version), STABLE)]
+    pointer = Pointer.parse(_read_json(s3, settings.bucket, settings.registry.pointer_key))
+    canary = pointer.canary
+    return [(pointer.version, STABLE)] + ([(canary.version, CANARY)] if canary else [])
 
 
 def window_bounds(now: float, settings: MonitorSettings) -> tuple[datetime, datetime]:
@@ -118,7 +118,8 @@ def judge(
 
 
 def publish(verdict: dict[str, Any]) -> None:
-    """The verdict's figures as metrics, per service and per service and model version."""
+    """The verdict's figures as metrics, per service, per service and model version, and per
+    service and role (stable, canary)."""
     metrics.add_metric(
         name="MonitoredPredictions", unit=MetricUnit.Count, value=verdict["predictions"]
     )
@@ -130,6 +131,7 @@ def publish(verdict: dict[str, Any]) -> None:
         ):
             metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=verdict[key])
     metrics.add_dimensions(service=metrics.service, model_version=str(verdict["version"]))
+    metrics.add_dimensions(service=metrics.service, role=verdict["role"])  # per-role alarms
     metrics.flush_metrics()
 
 
@@ -139,7 +141,7 @@ def run(now: float | None = None) -> dict[str, Any]:
     start, end = window_bounds(time.time() if now is None else now, settings)
     period = settings.window_minutes * 60
     verdicts = []
-    for version in served_versions(s3, settings):
+    for version, role in served_versions(s3, settings):
         manifest = _read_json(s3, settings.bucket, settings.registry.manifest_key(version))
         labels = [str(label) for label in manifest["labels"]]
         channels = InputSpec.from_manifest(manifest).channels
@@ -147,6 +149,7 @@ def run(now: float | None = None) -> dict[str, Any]:
         metric_queries = window.queries(metrics.namespace, metrics.service, version, wanted, period)
         totals = window.read_totals(cloudwatch, metric_queries, start, end)
         verdict = judge(version, manifest, window.observed(totals, labels, channels), settings)
+        verdict = {"role": role, **verdict}
         logger.info("drift", extra={"verdict": verdict})
         publish(verdict)
         verdicts.append(verdict)

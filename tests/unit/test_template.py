@@ -767,15 +767,25 @@ DRIFT_ALARMS = {  # metric -> the threshold parameter (each figure grows with dr
 
 
 def test_drift_alarms_watch_each_figure_per_service_over_one_window(template):
-    alarms = service_level_alarms(template)
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
     env = template["Globals"]["Function"]["Environment"]["Variables"]
-    by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
-    for metric, threshold in DRIFT_ALARMS.items():
-        props = by_metric[metric]
+    service = {"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}
+    drift = [
+        a["Properties"]
+        for a in alarms.values()
+        if a["Properties"].get("MetricName") in DRIFT_ALARMS
+    ]
+    # PSI and input shift per service; the confidence drop once per role (stable, canary)
+    assert sorted((p["MetricName"], str(p["Dimensions"][1:])) for p in drift) == [
+        ("ConfidenceDrop", str([{"Name": "role", "Value": "canary"}])),
+        ("ConfidenceDrop", str([{"Name": "role", "Value": "stable"}])),
+        ("InputShift", "[]"),
+        ("PredictionPSI", "[]"),
+    ]
+    for props in drift:
+        metric, threshold = props["MetricName"], DRIFT_ALARMS[props["MetricName"]]
         assert props["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"], metric
-        assert props["Dimensions"] == [
-            {"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}
-        ], metric
+        assert props["Dimensions"][0] == service, metric
         assert props["Threshold"] == {"Ref": threshold}, metric
         assert props["ComparisonOperator"] == "GreaterThanThreshold", metric
         assert props["Statistic"] == "Maximum", metric  # the worst version's figure
@@ -791,7 +801,7 @@ def test_drift_alarms_watch_each_figure_per_service_over_one_window(template):
     # the monitor failing is an alarm too
     errors = [
         a["Properties"]
-        for a in alarms.values()
+        for a in service_level_alarms(template).values()
         if a["Properties"]["MetricName"] == "Errors"
         and a["Properties"]["Dimensions"][0]["Value"] == {"Ref": "MonitorFunction"}
     ]

@@ -112,10 +112,11 @@ def test_a_window_like_the_baseline_stays_low(fresh_monitor, monkeypatch, capsys
     assert verdict["psi"] < 0.01 and abs(verdict["confidence_drop"]) < 0.05
     assert verdict["input_shift"] < 0.01
     psi = published(records, "PredictionPSI")
-    # per service (the alarm's series) and per service and model version
+    # per service (the alarm's series), per service and model version, per service and role
     assert set(psi) == {
         (("service", SERVICE_NAME),),
         (("model_version", str(VERSION)), ("service", SERVICE_NAME)),
+        (("role", "stable"), ("service", SERVICE_NAME)),
     }
     assert published(records, "MonitoredPredictions")[(("service", SERVICE_NAME),)] == 500
 
@@ -196,3 +197,33 @@ def test_an_unreadable_registry_fails_the_run(fresh_monitor, monkeypatch):
     monkeypatch.setattr(fresh_monitor, "get_clients", lambda: (s3, FakeCloudWatch([])))
     with pytest.raises(KeyError, match="NoSuchKey"):
         fresh_monitor.run()
+
+
+def test_a_model_canary_is_judged_beside_the_stable_version_per_role(
+    fresh_monitor, monkeypatch, capsys
+):
+    """The pointer's canary is judged against its own baseline, and each role's figures go to
+    its own series (the per-role confidence-drop alarms' dimensions)."""
+    from mlcore.registry import Pointer, Registry
+
+    x, predicted = digits()
+    canary = VERSION + 1
+    cloudwatch = install(
+        fresh_monitor,
+        monkeypatch,
+        traffic(x, predicted, 0.93) + traffic(x, predicted, 0.55, version=canary),
+    )
+    s3 = fresh_monitor.get_clients()[0]
+    s3.publish(new_version(MANIFEST, canary), fixture_model(), pointer=False)
+    registry = Registry("models", MANIFEST["name"])  # where FakeS3.publish puts it
+    pointer = Pointer.first(VERSION, "2026-11-30T00:00:00Z").with_canary(canary, 10, "now")
+    s3.objects[registry.pointer_key] = json.dumps(pointer.document(registry)).encode()
+
+    answer, records = run(fresh_monitor, capsys)
+    roles = {v["role"]: v for v in answer["versions"]}
+    assert roles["stable"]["version"] == VERSION and roles["canary"]["version"] == canary
+    assert roles["stable"]["confidence_drop"] < 0.05 < 0.5 < roles["canary"]["confidence_drop"]
+    drop = published(records, "ConfidenceDrop")
+    assert drop[(("role", "stable"), ("service", SERVICE_NAME))] < 0.05
+    assert drop[(("role", "canary"), ("service", SERVICE_NAME))] > 0.5
+    assert len(cloudwatch.calls) == 2
