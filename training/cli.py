@@ -262,9 +262,16 @@ def do_audit(bucket: str, prefix: str, name: str, last: int) -> None:
         raise explain(exc, bucket, f"s3://{bucket}/{registry.root}/") from exc
     if not records:
         print(f"no pointer changes recorded under s3://{bucket}/{registry.root}/")
+
+    def served(pointer: dict | None) -> str:
+        if not pointer:
+            return "none"
+        canary = pointer.get("canary")
+        with_canary = f" + canary {canary['version']} ({canary['share']}%)" if canary else ""
+        return f"{pointer['version']}{with_canary}"
+
     for record in records:
-        before = (record.get("from") or {}).get("version", "none")
-        after = record["to"]["version"]
+        before, after = served(record.get("from")), served(record["to"])
         print(
             f"revision {record['revision']:<4} {record['at']}  {record['action']:<9} "
             f"{before} -> {after}  by {record['who']}"

@@ -47,6 +47,9 @@ def test_canary_promote_rollback_and_status(s3_env, s3, artifacts, capsys):
     out = capsys.readouterr().out
     assert f"served   version {v1} (90% of requests)" in out
     assert f"canary   version {v2} (10% of requests)" in out
+    # status ends with the audit records of the pointer's changes (who, when, from, to)
+    assert f"publish   none -> {v1}  by " in out
+    assert f"canary    {v1} -> {v1} + canary {v2} (10%)  by " in out
 
     assert cli(s3_env, "promote", "--version", str(v2)) == 0
     doc = pointer(s3, s3_env)
