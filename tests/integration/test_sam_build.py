@@ -125,33 +125,36 @@ def test_function_and_layer_fit_the_budget(sam_build, layer, function):
     assert zipped <= 50 * MIB  # Lambda's limit for a direct zip upload
 
 
-def test_function_package_is_only_the_python_modules_and_their_bytecode(function):
-    """Its own modules and the shared mlcore package, each with its bytecode, the API's
-    OpenAPI document and the page it serves at GET /."""
-    built = sorted(p.relative_to(function).as_posix() for p in function.rglob("*") if p.is_file())
-    sources = [p.name for p in FUNCTION_DIR.glob("*.py")]
+def files_in(built: Path) -> list[str]:
+    return sorted(p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file())
+
+
+def modules_with_bytecode(code_dir: Path) -> list[str]:
+    """What a function's package must hold: its modules, mlcore's, and (where python3.13 is
+    here to compile them) the bytecode of each."""
+    sources = [p.name for p in code_dir.glob("*.py")]
     sources += [f"mlcore/{p.name}" for p in MLCORE_DIR.glob("*.py")]
-    assert "app.py" in sources and "mlcore/predictor.py" in sources
     if python_found("3.13"):
         sources += [
             f"{Path(name).parent}/__pycache__/{Path(name).stem}.cpython-313.pyc".lstrip("./")
             for name in sources
         ]
-    assert built == sorted([*sources, "openapi.json", "page.html"])
+    return sources
+
+
+def test_function_package_is_only_the_python_modules_and_their_bytecode(function):
+    """Its own modules and the shared mlcore package, each with its bytecode, the API's
+    OpenAPI document and the page it serves at GET /."""
+    sources = modules_with_bytecode(FUNCTION_DIR)
+    assert "app.py" in sources and "mlcore/predictor.py" in sources
+    assert files_in(function) == sorted([*sources, "openapi.json", "page.html"])
 
 
 def test_monitor_package_is_only_its_modules_and_mlcore(monitor):
     """The drift monitor: its modules and mlcore (with bytecode), on the same layer."""
-    built = sorted(p.relative_to(monitor).as_posix() for p in monitor.rglob("*") if p.is_file())
-    sources = [p.name for p in MONITOR_DIR.glob("*.py")]
-    sources += [f"mlcore/{p.name}" for p in MLCORE_DIR.glob("*.py")]
+    sources = modules_with_bytecode(MONITOR_DIR)
     assert "monitor.py" in sources and "drift.py" in sources
-    if python_found("3.13"):
-        sources += [
-            f"{Path(name).parent}/__pycache__/{Path(name).stem}.cpython-313.pyc".lstrip("./")
-            for name in sources
-        ]
-    assert built == sorted(sources)
+    assert files_in(monitor) == sorted(sources)
     assert tree_bytes(monitor) < 1 * MIB
 
 
