@@ -6,6 +6,7 @@ in config, model_store, preprocessing, prediction and tfserving, which tests cal
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import os
@@ -306,6 +307,9 @@ EMF_PREDICTIONS = (("Predictions", "Count"),)
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps makes one per call
+
+
 @functools.lru_cache(maxsize=16)
 def _directives(namespace: str | None, directives: tuple) -> str:
     """The CloudWatchMetrics array of (dimension sets, ((metric name, unit), ...)) directives,
@@ -332,7 +336,7 @@ def _emf(directives: tuple, **fields: Any) -> None:
         _directives(metrics.namespace, directives),
     )
     head = f'{{"_aws":{{"Timestamp":{timestamp},"CloudWatchMetrics":{metric_directives}}},'
-    print(head + json.dumps(fields, separators=(",", ":"))[1:])
+    print(head + _COMPACT.encode(fields)[1:])
 
 
 def _record_request(
@@ -354,11 +358,10 @@ def _record_request(
     the cold start metric."""
     service = metrics.service or "service_undefined"
     version, role = str(model.version), _role()
-    top = probabilities.argmax(axis=1)
-    confidences = probabilities[np.arange(len(top)), top].astype(np.float64).tolist()
+    confidences = probabilities.max(axis=1).tolist()  # each prediction's top probability
     means, blank = input_statistics(batch)
-    counts = np.bincount(top, minlength=len(model.labels))
-    labels = [(model.labels[i], int(counts[i])) for i in np.flatnonzero(counts).tolist()]
+    counts = collections.Counter(probabilities.argmax(axis=1).tolist())
+    labels = [(model.labels[i], counts[i]) for i in sorted(counts)]  # in label order
     channels = [means[:, c].tolist() for c in range(means.shape[1])]
     (label, count), step = labels[0], EMF_MAX_VALUES
     _emf(
