@@ -55,6 +55,9 @@ OUTPUT   ?=
 DRY_RUN  ?=
 ARTIFACTS ?=
 PYTEST_ARGS ?=
+# make test's pytest-xdist workers, each taking whole test files (their module fixtures: a local
+# API, a trained model) once; make test-slow runs one at a time (bench, multi-process training)
+TEST_WORKERS ?= 2
 SERVE    ?=
 CANARY   ?=
 # deploy: a samconfig.toml environment; smoke: the API's base URL and its certificate (optional)
@@ -146,7 +149,7 @@ lock-sagemaker: ## re-resolve requirements-sagemaker.in into requirements-sagema
 	rm -rf .lock-venv
 
 test: setup ## the suite: unit, integration (S3 on loopback, local API, sam build), template lint
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-slow: setup ## the slow checks (bench smoke, browser, fuzzing, multi-process training); CI runs them
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
