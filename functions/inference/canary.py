@@ -12,7 +12,6 @@ stable model only and says so once (`on_skipped`, the CanaryNotServed metric).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import random
 from collections.abc import Callable
@@ -69,21 +68,9 @@ class CanaryRouter:
         return current
 
     def _make(self, stable: ModelStore, version: int) -> ModelStore:
-        settings = dataclasses.replace(stable.settings, model_version=str(version))
-        store = ModelStore(
-            settings,
-            stable._client_factory,  # the same client seam: whatever client the stable uses
-            clock=stable._clock,
-            span=stable._span,
-            on_loaded=stable._on_loaded,
-            on_failure=self._on_canary_failure or stable._on_failure,
-            build_predictor=stable._build_predictor,
-            disk_free=stable._disk_free,
-        )
-
         def admit(size: int) -> str | None:
             served = stable.current
-            in_memory = size if size <= settings.memory_max_bytes else 0
+            in_memory = size if size <= stable.settings.memory_max_bytes else 0
             if served is not None and served.path is None:
                 in_memory += served.size
             if in_memory > self._budget():
@@ -93,8 +80,7 @@ class CanaryRouter:
                 )
             return None
 
-        store.admit = admit
-        return store
+        return stable.pinned(version, on_failure=self._on_canary_failure, admit=admit)
 
     def percent(self, stable: ModelStore) -> int:
         pointer = stable.pointer

@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -164,6 +165,27 @@ class ModelStore:
         # size -> why this store must not load a model of that size (None: it may); a canary
         # store refuses what does not fit beside the stable model (canary.py)
         self.admit: Callable[[int], str | None] | None = None
+
+    def pinned(
+        self,
+        version: int,
+        on_failure: Callable[[int | None, str], None] | None = None,
+        admit: Callable[[int], str | None] | None = None,
+    ) -> ModelStore:
+        """A store of the same registry, client seam and hooks that serves only `version` (a
+        model canary's, canary.py); its own failure hook and admission check when given."""
+        store = ModelStore(
+            dataclasses.replace(self.settings, model_version=str(version)),
+            self._client_factory,
+            clock=self._clock,
+            span=self._span,
+            on_loaded=self._on_loaded,
+            on_failure=on_failure or self._on_failure,
+            build_predictor=self._build_predictor,
+            disk_free=self._disk_free,
+        )
+        store.admit = admit
+        return store
 
     @property
     def current(self) -> LoadedModel | None:
