@@ -9,6 +9,7 @@ VERSION is a positive integer that grows with time (TF Serving's numeric version
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -156,7 +157,7 @@ class Pointer:
     # -- model rollouts: a canary and the history of served versions, in `extra` so that
     # writers that do not know them keep them ------------------------------------------------
 
-    @property
+    @functools.cached_property  # the document never changes; the function asks per request
     def canary(self) -> Canary | None:
         """The version getting a share of requests beside the served one, if any (a malformed
         canary counts as none: readers go on serving the stable version)."""
