@@ -98,7 +98,7 @@ def _record_load(model: LoadedModel) -> None:
     metrics.add_metric(name="ModelBuildTime", unit=MetricUnit.Milliseconds, value=timings["build"])
 
 
-def _record_failure(version: int | None, reason: str, role: str = "stable") -> None:
+def _record_failure(version: int | None, reason: str, role: str = STABLE) -> None:
     logger.warning(
         "model load failed", extra={"model_version": version, "reason": reason, "model_role": role}
     )
@@ -175,22 +175,18 @@ def _image_budget() -> ImageBudget:
 
 
 def _count_error(error: ApiError) -> None:
-    with single_metric(
-        name="InvalidRequests" if error.is_client_error else "ServerErrors",
-        unit=MetricUnit.Count,
-        value=1,
-        default_dimensions=metrics.default_dimensions,
-    ) as metric:
-        metric.add_dimension(name="code", value=error.code)
-    role = app.context.get("role")
-    if role and not error.is_client_error:  # after a model was chosen: per role too
-        with single_metric(
-            name="ServerErrors",
-            unit=MetricUnit.Count,
-            value=1,
-            default_dimensions=metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="role", value=role)
+    """InvalidRequests or ServerErrors per service and code; a server error after a model was
+    chosen also per service and role (one document, one value in each series)."""
+    name = "InvalidRequests" if error.is_client_error else "ServerErrors"
+    role = None if error.is_client_error else app.context.get("role")
+    per_role = (("service", "role"),) if role else ()
+    _emf(
+        (((("service", "code"), *per_role), ((name, "Count"),)),),
+        service=metrics.service or "service_undefined",
+        code=error.code,
+        **({"role": role} if role else {}),
+        **{name: 1},
+    )
 
 
 def _error_response(error: ApiError) -> Response:
