@@ -120,7 +120,7 @@ def explain(exc: Exception, bucket: str, version_uri: str) -> PublishError:
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for a local S3)"
         )
     if isinstance(exc, ClientError):
-        code = _code(exc)
+        code = error_code(exc)
         if code in ("NoSuchBucket", "404"):
             return PublishError(f"bucket {bucket!r} does not exist; create it or pass --bucket")
         if code in ("AccessDenied", "403"):
@@ -129,7 +129,8 @@ def explain(exc: Exception, bucket: str, version_uri: str) -> PublishError:
     return PublishError(f"S3 request failed: {exc}")
 
 
-def _code(exc: Exception) -> str:
+def error_code(exc: Exception) -> str:
+    """The S3 error code of a botocore ClientError ('' for anything else)."""
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
@@ -237,9 +238,9 @@ def lock_support(s3, bucket: str) -> str | None:
     try:
         config = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
     except ClientError as exc:
-        if _code(exc) == "ObjectLockConfigurationNotFoundError":
+        if error_code(exc) == "ObjectLockConfigurationNotFoundError":
             return "the bucket has no Object Lock (it can only be enabled on a versioned bucket)"
-        return f"its Object Lock configuration cannot be read ({_code(exc) or exc})"
+        return f"its Object Lock configuration cannot be read ({error_code(exc) or exc})"
     if config.get("ObjectLockEnabled") != "Enabled":
         return "Object Lock is not enabled on the bucket"
     return None
@@ -277,9 +278,9 @@ def put_immutable(
             put(s3, bucket, key, body, content_type, create_only=True, progress=progress, lock=lock)
             return True
         except ClientError as exc:
-            if _code(exc) not in CONFLICT_CODES:
+            if error_code(exc) not in CONFLICT_CODES:
                 raise
-            if _code(exc) in ("ConditionalRequestConflict", "409") and attempt < 2:
+            if error_code(exc) in ("ConditionalRequestConflict", "409") and attempt < 2:
                 time.sleep(0.5)  # another writer of the same key is in flight: look again
                 continue
         local = hashlib.sha256(body).hexdigest()
@@ -356,7 +357,7 @@ def update_pointer(
                 **condition,
             )
         except ClientError as exc:
-            if _code(exc) in (*CONFLICT_CODES, "NoSuchKey"):
+            if error_code(exc) in (*CONFLICT_CODES, "NoSuchKey"):
                 continue  # moved (or deleted) since it was read: read it again
             raise
         append_audit(s3, bucket, registry, current, new, action)

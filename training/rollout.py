@@ -12,7 +12,14 @@ import time
 from typing import Any
 
 from mlcore.registry import NothingToUndo, Pointer, Registry, check_version
-from training.publish import PublishError, explain, s3_client, update_pointer, utc_timestamp
+from training.publish import (
+    PublishError,
+    error_code,
+    explain,
+    s3_client,
+    update_pointer,
+    utc_timestamp,
+)
 
 
 def start_canary(version: int, percent: int, updated_at: str):
@@ -38,7 +45,7 @@ def _stored(s3, bucket: str, registry: Registry, version: int) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=registry.manifest_key(version))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return False
         raise
     return True
