@@ -16,6 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+import lazy_imports  # noqa: F401 - before Powertools: asyncio deferred (lazy_imports.py)
+
+# isort: split
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
