@@ -613,3 +613,38 @@ def test_a_model_published_with_the_first_manifest_schema_is_still_served(serve,
                   json.dumps({"instances": digits["x"][:100].tolist()}))
     ).body["predictions"]]  # fmt: skip
     assert np.mean(np.array(labels) == digits["y"][:100]) > 0.85
+
+
+def test_asyncio_is_imported_only_when_used():
+    """Powertools' event_handler package imports asyncio (AppSync's resolvers) although the
+    function never uses it: lazy_imports defers it until something does."""
+    code = """
+import sys, app
+print('ssl' in sys.modules, 'asyncio.base_events' in sys.modules)
+import asyncio
+from aws_lambda_powertools.event_handler import appsync
+
+async def two():
+    return 2
+
+answer = asyncio.run(two())
+real = sys.modules['asyncio']
+print(answer, appsync.asyncio.iscoroutinefunction(two), real.run is asyncio.run)
+print('ssl' in sys.modules, real is not asyncio and real.__name__ == 'asyncio')
+"""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POWERTOOLS_", "AWS_LAMBDA", "LAMBDA_"))
+    }
+    output = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT / "functions" / "inference",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    assert output[0] == "False False"  # neither asyncio nor ssl at import
+    assert output[1] == "2 True True"  # the real module on first use, for every importer
+    assert output[2] == "True True"  # in sys.modules from then on
