@@ -1,17 +1,17 @@
 """Generate functions/inference/openapi.json from the function's own routes:
 python events/make_openapi.py [--check]
 
-Powertools' resolver emits the document from the route decorators of functions/inference/app.py
-(paths, methods, parameters, summaries, error responses); the request body schema a route gives
-in its `x-request-body` extension becomes its `requestBody`. The function serves the file at
-GET /openapi.json. Generated at build time because Powertools needs pydantic to emit it, which
-the Lambda layer does not ship. --check exits 1 if the committed file differs.
+The function's router table (functions/inference/router.py, the decorators in app.py) gives
+each route's path, method, path parameters, summary, answers and request body schema; this adds
+the API key scheme, API Gateway's own answers (template.yaml's GatewayResponses) and the error
+schema. The function serves the file at GET /openapi.json. --check exits 1 if the committed file
+differs.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
 import sys
 from pathlib import Path
 
@@ -41,57 +41,81 @@ def gateway_codes() -> dict[str, int | None]:
     return codes
 
 
+def operation(route) -> dict:
+    """One route's OpenAPI operation; its id is the handler's name and its path, as FastAPI
+    and Powertools make them (the ids this document had before)."""
+    operation_id = re.sub(r"\W", "_", route.handler.__name__ + route.openapi_path)
+    parameters = [
+        {
+            "in": "path",
+            "name": name,
+            "required": True,
+            "schema": {"title": name.title(), "type": "string"},
+        }
+        for name in route.parameters
+    ]
+    described = {
+        "operationId": f"{operation_id}_{route.method.lower()}",
+        "parameters": parameters,
+        "responses": {str(status): answer for status, answer in (route.responses or {}).items()},
+    }
+    if route.summary:
+        described["summary"] = route.summary
+    if route.request_body is not None:
+        described["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": route.request_body}},
+        }
+    return described
+
+
 def document() -> dict:
     sys.path.insert(0, str(FUNCTION_DIR))
     sys.path.insert(0, str(ROOT))  # a script of the repository: `local` is next to it
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
-
     import app
 
-    text = app.app.get_openapi_json_schema(
-        title="serverless-ml inference API",
-        version="1",
-        summary="Image classification with an int8 LiteRT model on AWS Lambda, and the "
-        "TensorFlow Serving REST API",
-        description='Errors answer {"error": "...", "code": "..."} on every route. '
-        "In API_KEY mode (the default) every route but the open ones needs the x-api-key header.",
-        security_schemes={"apiKey": APIKey(name=API_KEY_HEADER, **{"in": APIKeyIn.header})},
-    )
-    spec = json.loads(text)
+    spec = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "serverless-ml inference API",
+            "version": "1",
+            "summary": "Image classification with an int8 LiteRT model on AWS Lambda, and the "
+            "TensorFlow Serving REST API",
+            "description": 'Errors answer {"error": "...", "code": "..."} on every route. '
+            "In API_KEY mode (the default) every route but the open ones needs the x-api-key "
+            "header.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": {},
+        "components": {
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "name": API_KEY_HEADER, "in": "header"}
+            }
+        },
+    }
+    for route in app.registered_routes():
+        if route.include_in_schema:
+            spec["paths"].setdefault(route.openapi_path, {})[route.method.lower()] = operation(
+                route
+            )
     gateway = gateway_codes()
     error = json.loads(json.dumps(app.ERROR_SCHEMA))
     error["properties"]["code"]["enum"] = sorted(
         set(error["properties"]["code"]["enum"]) | set(gateway)
     )
-    spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = error
+    spec["components"]["schemas"] = {"Error": error}
     ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for path, item in spec["paths"].items():
-        for operation in item.values():
-            # One handler serves a path with and without /versions/<version>; its optional
-            # `version` argument is a path parameter, not a query parameter (none takes any).
-            operation["parameters"] = [
-                p for p in operation.get("parameters", []) if p["in"] == "path"
-            ] or operation.pop("parameters", [])
-            body = operation.pop("x-request-body", None)
-            if body is not None:
-                operation["requestBody"] = {
-                    "required": True,
-                    "content": {"application/json": {"schema": body}},
-                }
-            operation["security"] = [] if path in OPEN_PATHS else [{"apiKey": []}]
+        for described in item.values():
+            described["security"] = [] if path in OPEN_PATHS else [{"apiKey": []}]
             # API Gateway's own answers before the function: a missing or wrong key, throttling
             extra = {"429": [c for c, status in gateway.items() if status == 429]}
             if path not in OPEN_PATHS:
                 extra["403"] = [c for c, status in gateway.items() if status == 403]
             for status, codes in extra.items():
-                operation.setdefault("responses", {}).setdefault(
+                described["responses"].setdefault(
                     status, {"description": "API Gateway: " + ", ".join(codes), "content": ref}
                 )
-    schemas = spec["components"]["schemas"]
-    while unused := [n for n in schemas if f'"#/components/schemas/{n}"' not in json.dumps(spec)]:
-        for name in unused:  # the validation-error models Powertools adds, unused here
-            del schemas[name]
     return spec
 
 

@@ -16,13 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
-import lazy_imports  # noqa: F401 - before Powertools: asyncio deferred (lazy_imports.py)
-
-# isort: split
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -47,10 +41,11 @@ from preprocessing import (
     may_contain_booleans,
     parse_json_body,
 )
+from router import HTML, JSON, Response, Router
 
 logger = Logger()  # service name, level: POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL
 metrics = Metrics()  # namespace, service: POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME
-app = APIGatewayRestResolver()
+app = Router()  # the routes below (router.py)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPENAPI_FILE = os.path.join(HERE, "openapi.json")
@@ -125,8 +120,7 @@ def _deadline() -> Deadline:
     """This invocation's deadline (set by `answer`), shared by everything that may wait."""
     deadline = app.context.get("deadline")
     if deadline is None:  # a route called outside an invocation (tests)
-        deadline = Deadline(get_store().settings.deadline_seconds)
-        app.append_context(deadline=deadline)
+        deadline = app.context["deadline"] = Deadline(get_store().settings.deadline_seconds)
     return deadline
 
 
@@ -161,7 +155,7 @@ def _predicting_model() -> LoadedModel:
     canary, the canary for its share of requests. Its version and role go on the answer, the
     log lines (model_version, model_role) and the metrics (a `role` dimension set)."""
     model, role = get_router().choose(_deadline())
-    app.append_context(role=role)
+    app.context["role"] = role
     logger.append_keys(model_version=model.version, model_role=role)
     return model
 
@@ -195,12 +189,7 @@ def _count_error(error: ApiError) -> None:
 
 def _error_response(error: ApiError) -> Response:
     _count_error(error)
-    return Response(
-        status_code=error.status,
-        content_type=content_types.APPLICATION_JSON,
-        body=error.body(),
-        headers=error.headers,
-    )
+    return proxy.error_answer(error)
 
 
 @app.exception_handler(ApiError)
@@ -217,14 +206,14 @@ def handle_unexpected_error(error: Exception) -> Response:
 
 
 def registered_routes() -> list:
-    """The resolver's own route table (the routes below): the one list of what this function
-    answers, from which 404s, 405s and the OpenAPI document (openapi.json) are derived."""
-    return app._static_routes + app._dynamic_routes  # Powertools' table (pinned version)
+    """The router's table (the routes below): the one list of what this function answers,
+    from which 404s, 405s and the OpenAPI document (openapi.json) are derived."""
+    return list(app.routes)
 
 
 def _serves(route, path: str) -> bool:
     """Whether `route` answers `path`: its rule matches, and no path parameter swallowed a
-    ':verb' suffix the route does not have (GET /v1/models/<name> matches .../mnist:predict,
+    ':verb' suffix the route does not have (GET /v1/models/{name} matches .../mnist:predict,
     which _tfserving_model refuses)."""
     match = route.rule.match(path)
     if not match:
@@ -248,8 +237,8 @@ def unmatched_route(method: str, path: str) -> ApiError:
 
 
 @app.not_found
-def handle_not_found(_: NotFoundError) -> Response:
-    return _error_response(unmatched_route(app.current_event.http_method, app.current_event.path))
+def handle_not_found(method: str, path: str) -> Response:
+    return _error_response(unmatched_route(method, path))
 
 
 # -- request helpers ----------------------------------------------------------------------
@@ -266,10 +255,10 @@ def _content_type(event: dict[str, Any]) -> str | None:
 
 def _json_body(*also_allowed_media_types: str) -> tuple[dict[str, Any], bool]:
     """The body as a JSON object, and whether it may hold booleans (see may_contain_booleans)."""
-    event = app.current_event
-    check_content_type(_content_type(event.raw_event), also_allowed_media_types)
+    event = app.event
+    check_content_type(_content_type(event), also_allowed_media_types)
     try:
-        text = event.decoded_body  # base64-decoded when isBase64Encoded
+        text = proxy.decoded_body(event)
     except ValueError:
         raise ApiError(
             "INVALID_JSON", "the request body is not valid base64-encoded UTF-8"
@@ -427,8 +416,7 @@ def get_capture() -> Capture:
 
 
 def _request_id() -> str:
-    event = app.current_event
-    request_id = (event.get("requestContext") or {}).get("requestId") if event else None
+    request_id = proxy.request_id(app.event)
     return str(request_id or getattr(app.lambda_context, "aws_request_id", "unknown"))
 
 
@@ -458,8 +446,8 @@ def _model_ref(model: LoadedModel) -> dict[str, Any]:
 # -- routes -------------------------------------------------------------------------------
 # The one definition of what this function answers. template.yaml's Api events route these
 # paths here (a test holds them together), and openapi.json is generated from these decorators
-# (events/make_openapi.py, `make events`): summaries, error responses and, in the
-# x-request-body extension, the request body schema.
+# (events/make_openapi.py, `make events`): summaries, error responses and the request body
+# schema.
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -570,9 +558,13 @@ def _openapi_text() -> str:
         return f.read()
 
 
-@app.get("/openapi.json", summary="This API's OpenAPI document (generated from these routes)")
+@app.get(
+    "/openapi.json",
+    summary="This API's OpenAPI document (generated from these routes)",
+    responses={200: {"description": "this document", "content": {"application/json": {}}}},
+)
 def openapi_document():  # no return annotation: OpenAPI would try to describe Response
-    return Response(200, content_types.APPLICATION_JSON, _openapi_text())
+    return Response(200, JSON, _openapi_text())
 
 
 @functools.cache
@@ -587,14 +579,14 @@ def _page_text() -> str:
     responses={200: {"description": "the page", "content": {"text/html": {}}}},
 )
 def page():  # no return annotation: OpenAPI would try to describe Response
-    return Response(200, content_types.TEXT_HTML, _page_text(), headers=PAGE_HEADERS)
+    return Response(200, HTML, _page_text(), headers=PAGE_HEADERS)
 
 
 @app.post(
     "/predict",
     summary="Classify inputs: arrays in the model's input shape, or base64 PNG/JPEG images",
     responses=_ok("one prediction per input", PREDICTIONS, 400, 404, 413, 415, 503),
-    openapi_extensions={"x-request-body": PREDICT_BODY},
+    request_body=PREDICT_BODY,
 )
 def predict() -> dict[str, Any]:
     payload, booleans_possible = _json_body()
@@ -632,15 +624,15 @@ _TFSERVING_PREDICT = {
         415,
         503,
     ),
-    "openapi_extensions": {"x-request-body": TFSERVING_BODY},
+    "request_body": TFSERVING_BODY,
 }
 _TFSERVING_STATUS = {
     "responses": _ok("GetModelStatusResponse", _object("model_version_status"), 404, 503)
 }
 
 
-@app.post("/v1/models/<name>:predict", **_TFSERVING_PREDICT)
-@app.post("/v1/models/<name>/versions/<version>:predict", **_TFSERVING_PREDICT)
+@app.post("/v1/models/{name}:predict", **_TFSERVING_PREDICT)
+@app.post("/v1/models/{name}/versions/{version}:predict", **_TFSERVING_PREDICT)
 def tfserving_predict(name: str, version: str | None = None) -> dict[str, Any]:
     store = get_store()
     tfserving.check_model(name, None, store.settings.model_name, None)
@@ -666,8 +658,8 @@ def tfserving_predict(name: str, version: str | None = None) -> dict[str, Any]:
 
 
 def _tfserving_model(name: str, version: str | None) -> LoadedModel:
-    if ":" in name or (version and ":" in version):  # e.g. GET .../mnist:predict matched <name>
-        raise unmatched_route(app.current_event.http_method, app.current_event.path)
+    if ":" in name or (version and ":" in version):  # e.g. GET .../mnist:predict matched {name}
+        raise unmatched_route(app.event["httpMethod"], app.event["path"])
     store = get_store()
     tfserving.check_model(name, None, store.settings.model_name, None)
     model = _served_model()
@@ -675,9 +667,9 @@ def _tfserving_model(name: str, version: str | None) -> LoadedModel:
     return model
 
 
-@app.get("/v1/models/<name>", summary="TensorFlow Serving model status", **_TFSERVING_STATUS)
+@app.get("/v1/models/{name}", summary="TensorFlow Serving model status", **_TFSERVING_STATUS)
 @app.get(
-    "/v1/models/<name>/versions/<version>",
+    "/v1/models/{name}/versions/{version}",
     summary="TensorFlow Serving model status",
     **_TFSERVING_STATUS,
 )
@@ -691,8 +683,8 @@ _METADATA = {
 }
 
 
-@app.get("/v1/models/<name>/metadata", **_METADATA)
-@app.get("/v1/models/<name>/versions/<version>/metadata", **_METADATA)
+@app.get("/v1/models/{name}/metadata", **_METADATA)
+@app.get("/v1/models/{name}/versions/{version}/metadata", **_METADATA)
 def tfserving_metadata(name: str, version: str | None = None) -> dict[str, Any]:
     model = _tfserving_model(name, version)
     predictor = model.predictor
@@ -747,9 +739,7 @@ def answer(event: Any, context: LambdaContext) -> dict[str, Any]:
         _count_error(error)
         return proxy.response(error)
     settings = get_store().settings
-    app.append_context(
-        deadline=Deadline.for_invocation(
-            context, settings.deadline_margin_seconds, settings.deadline_seconds
-        )
+    app.context["deadline"] = Deadline.for_invocation(
+        context, settings.deadline_margin_seconds, settings.deadline_seconds
     )
     return app.resolve(event, context)

@@ -8,11 +8,13 @@ function error (the FunctionErrors alarm), and nothing of the code's internals i
 
 from __future__ import annotations
 
+import base64
 import json
 from itertools import repeat
 from typing import Any
 
 from errors import ApiError
+from router import JSON, Response, proxy_response
 
 EXPECTED = "an API Gateway REST API proxy event (payload format 1.0)"
 _STRING_MAPS = ("headers", "queryStringParameters", "pathParameters", "stageVariables")
@@ -83,13 +85,23 @@ def event_problem(event: Any) -> str | None:
     return None
 
 
+def decoded_body(event: dict[str, Any]) -> str:
+    """The request body as text: base64-decoded when API Gateway says it is (isBase64Encoded,
+    as `sam local generate-event` and binary media types send it). ValueError when it is not
+    valid base64 or not UTF-8."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(body).decode()
+    return body
+
+
+def error_answer(error: ApiError) -> Response:
+    """{"error": message, "code": CODE} with the error's status and headers."""
+    return Response(
+        error.status, JSON, json.dumps(error.body(), separators=(",", ":")), error.headers
+    )
+
+
 def response(error: ApiError) -> dict[str, Any]:
-    """The proxy integration's answer for an error, built without the event's help (it has
-    the shape the REST resolver gives every answer)."""
-    headers = {"Content-Type": ["application/json"], **{k: [v] for k, v in error.headers.items()}}
-    return {
-        "statusCode": error.status,
-        "multiValueHeaders": headers,
-        "body": json.dumps(error.body(), separators=(",", ":")),
-        "isBase64Encoded": False,
-    }
+    """The proxy integration's answer for an error, built without the event's help."""
+    return proxy_response(error_answer(error))

@@ -419,7 +419,7 @@ def resource_matches(resource: str, path: str) -> bool:
 
 
 def test_every_route_of_the_function_reaches_it_through_the_api(deployed):
-    """The function's routes (its resolver's table) are the source; the template's events
+    """The function's routes (its router's table) are the source; the template's events
     must route each of them to the function by a resource of its own (with its own auth and
     body model), not by the catch-all that only exists for JSON 404s and 405s."""
     import app
