@@ -159,9 +159,7 @@ def test_405_says_which_methods_are_allowed(served, load_event):
         ("POST", "/health", 405, "GET"),
     ],
 )
-def test_404_and_405_follow_the_routers_own_routes(
-    served, load_event, method, path, status, allow
-):
+def test_404_and_405_follow_the_routers_own_routes(served, load_event, method, path, status, allow):
     event = load_event("health.json")
     event["httpMethod"], event["path"] = method, path
     result = invoke(event)

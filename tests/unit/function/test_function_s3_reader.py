@@ -111,6 +111,28 @@ def test_no_credentials_at_all_names_what_is_looked_for():
         provider({})()
 
 
+def test_on_demand_the_environments_credentials_go_to_the_store_as_they_are():
+    environ = {
+        "AWS_ACCESS_KEY_ID": "ASIAENV",
+        "AWS_SECRET_ACCESS_KEY": "env-secret",
+        "AWS_SESSION_TOKEN": "env-token",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://x",  # the environment first, as the SDKs
+    }
+    options = s3_reader.store_options(environ)
+    assert (options["access_key_id"], options["secret_access_key"]) == ("ASIAENV", "env-secret")
+    assert options["session_token"] == "env-token" and "credential_provider" not in options
+    without_token = s3_reader.store_options(
+        {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+    )
+    assert "session_token" not in without_token
+
+
+def test_without_them_the_container_endpoint_provider_is_used():
+    options = s3_reader.store_options({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://x"})
+    assert isinstance(options["credential_provider"], LambdaCredentials)
+    assert "access_key_id" not in options
+
+
 def test_the_standard_endpoint_setting_is_honoured_and_http_only_for_an_http_endpoint():
     local = s3_reader.store_options({"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:4566"})
     assert local["endpoint"] == "http://127.0.0.1:4566"
