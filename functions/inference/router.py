@@ -17,6 +17,7 @@ JSON. Logging and metrics stay Powertools' (app.py).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -54,16 +55,18 @@ class Route:
     responses: Mapping[int, Any] | None = None  # OpenAPI responses, by status
     request_body: Mapping[str, Any] | None = None  # the JSON body's schema, for OpenAPI
     include_in_schema: bool = True
-    rule: re.Pattern = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    @functools.cached_property
+    def rule(self) -> re.Pattern:
+        """The template as a regular expression (compiled when first needed: static paths
+        are found by a dict lookup)."""
         pattern = "".join(
             f"(?P<{part}>{_PARAMETER_VALUE})" if index % 2 else re.escape(part)
             for index, part in enumerate(_PARAMETER.split(self.openapi_path))
         )
-        object.__setattr__(self, "rule", re.compile(pattern + r"\Z"))
+        return re.compile(pattern + r"\Z")
 
-    @property
+    @functools.cached_property
     def parameters(self) -> list[str]:
         return _PARAMETER.findall(self.openapi_path)
 
