@@ -9,6 +9,8 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from errors import ApiError
@@ -238,3 +240,89 @@ def test_images_must_be_a_bounded_list():
     assert code_of(images_to_batch, "abc", SPEC, 1, BUDGET)[0] == "INVALID_TYPE"
     assert code_of(images_to_batch, [], SPEC, 1, BUDGET)[0] == "EMPTY_BATCH"
     assert code_of(images_to_batch, ["a", "b"], SPEC, 1, BUDGET)[0] == "TOO_MANY_INSTANCES"
+
+
+# Bodies where orjson and the json module could differ (each goes to the json module, which
+# parses or refuses it as before) and bodies both parse: parse_json_body's answer is the json
+# module's either way, values and types alike.
+JSON_EDGE_BODIES = [
+    '{"instances": [[1, 2.5, -0, -0.0, 1E5, 5e-324, 0.1]]}',
+    '{"a": 1, "a": 2}',
+    ' {"a" : [ 1 , 2 ] , "b": {"c": [true, false, null]}} ',
+    '{"big": 9223372036854775807, "bigger": 18446744073709551616, "low": -9223372036854775809}',
+    '{"long": 0.12345678901234567890123}',
+    '{"inf": 1e999}',
+    '{"text": "\\ud83d\\ude00 \\u00e9"}',
+    '{"lone": "\\ud800"}',
+    '{"é": "non-ASCII text"}',
+    '{"deep": ' + "[" * 1500 + "]" * 1500 + "}",
+]
+
+
+@pytest.mark.parametrize("body", JSON_EDGE_BODIES)
+def test_the_fast_parser_gives_what_the_json_module_gives(body):
+    import json
+
+    import preprocessing
+
+    try:
+        expected = json.loads(body)
+    except RecursionError:
+        with pytest.raises(ApiError) as raised:
+            parse_json_body(body, 1 << 20)
+        assert raised.value.code == "INVALID_JSON"
+        return
+    got = parse_json_body(body, 1 << 20)
+    assert repr(got) == repr(expected)  # the same values and types (1 is not 1.0)
+    fast = preprocessing._fast_decode(body)
+    assert fast is None or repr(fast) == repr(expected)
+
+
+def test_the_fast_parser_is_used_for_a_plain_body_and_not_where_it_could_differ():
+    import preprocessing
+
+    assert preprocessing._fast_decode('{"instances": [[0, 255]]}') == {"instances": [[0, 255]]}
+    for body in ('{"a": 1234567890123456789}', '{"a": NaN}', '{"a": "é"}', '{"a": 1e999}'):
+        assert preprocessing._fast_decode(body) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [("{bad", "INVALID_JSON"), ('{"a": NaN}', "NON_FINITE_VALUE"), ("[1]", "INVALID_JSON")],
+)
+def test_refusals_are_the_json_module_s(body, code):
+    with pytest.raises(ApiError) as raised:
+        parse_json_body(body, 1 << 20)
+    assert raised.value.code == code
+
+
+# Number and string tokens as a client may write them (long mantissas, exponents, escapes,
+# control characters, lone surrogates): whatever path parses a body, the answer is the json
+# module's, or its refusal with the same code.
+NUMBER_TOKENS = st.from_regex(
+    r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?", fullmatch=True
+)
+STRING_TOKENS = st.lists(
+    st.sampled_from(
+        ["a", "é", "\\n", "\\u0000", "\\ud800", "\\udc00", "\\ud83d\\ude00", "\\/", "\t", "\x7f"]
+    ),
+    max_size=6,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(NUMBER_TOKENS | STRING_TOKENS.map(lambda s: f'"{s}"'), min_size=1, max_size=5))
+def test_any_number_or_string_parses_as_the_json_module_parses_it(tokens):
+    import json
+
+    body = '{"instances": [' + ", ".join(tokens) + "]}"
+    try:
+        expected = repr(json.loads(body))
+    except ValueError:
+        expected = None  # refused: parse_json_body says so with a stable code
+    if expected is None:
+        with pytest.raises(ApiError) as raised:
+            parse_json_body(body, 1 << 20)
+        assert raised.value.code == "INVALID_JSON"
+    else:
+        assert repr(parse_json_body(body, 1 << 20)) == expected
