@@ -11,6 +11,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from local.bootstrap import LambdaContext
@@ -73,6 +75,52 @@ def test_the_answer_says_what_kind_of_event_it_got(served):
     for name, kind in (("http api v2", "payload format 2.0"), ("s3 notification", "aws:s3")):
         body = json.loads(app.lambda_handler(FOREIGN_EVENTS[name], LambdaContext())["body"])
         assert kind in body["error"]
+
+
+# The shapes a header map can take in a malformed event, and the plain reading of the rule
+# ("an object of string arrays or null"), one value at a time: proxy.event_problem must answer
+# exactly that for every combination, whichever way it checks.
+MAP_VALUES = st.one_of(
+    st.none(),
+    st.text(max_size=3),
+    st.integers(),
+    st.lists(st.text(max_size=3) | st.integers() | st.none() | st.lists(st.text(max_size=2))),
+    st.dictionaries(st.text(max_size=2), st.text(max_size=2)),
+    st.tuples(st.text(max_size=2)),
+)
+HEADER_MAPS = (
+    st.none()
+    | st.lists(st.text(max_size=2))
+    | st.dictionaries(st.text(max_size=3) | st.integers(), MAP_VALUES, max_size=4)
+)
+
+
+def _string_arrays_or_null(value) -> bool:
+    return value is None or (
+        isinstance(value, dict)
+        and all(isinstance(k, str) for k in value)
+        and all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in value.values())
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(HEADER_MAPS, HEADER_MAPS)
+def test_multi_value_maps_are_refused_exactly_when_they_are_not_string_arrays(headers, query):
+    import proxy
+
+    event = {**REST, "multiValueHeaders": headers, "multiValueQueryStringParameters": query}
+    problem = proxy.event_problem(event)
+    if not _string_arrays_or_null(headers):
+        assert (
+            problem == "the event's 'multiValueHeaders' must be an object of string arrays or null"
+        )
+    elif not _string_arrays_or_null(query):
+        assert problem == (
+            "the event's 'multiValueQueryStringParameters' must be an object of string arrays "
+            "or null"
+        )
+    else:
+        assert problem is None
 
 
 # -- hostile image batches ----------------------------------------------------------------
