@@ -33,6 +33,19 @@ def test_blank_inputs_are_the_ones_whose_pixels_hardly_vary():
     assert not stats.input_statistics(stripes)[1][0]
 
 
+@pytest.mark.parametrize("factor", [0.99, 1.01])
+def test_blank_is_decided_at_the_threshold_alike_for_grey_and_colour_inputs(factor):
+    # half the pixels at 100 - d, half at 100 + d: the standard deviation is exactly d
+    grey = np.full((1, 28, 28), 100 - factor * stats.BLANK_STD, np.float32)
+    grey[:, ::2] = 100 + factor * stats.BLANK_STD
+    colour = np.repeat(grey[..., None], 3, axis=-1)  # the same values in each channel
+    expected = factor < 1
+    for batch in (grey, grey[..., None], colour, np.concatenate([grey, grey * 0])):
+        assert stats.input_statistics(batch)[1][0] == expected
+    with pytest.raises(ValueError):  # the averaging row is shared by requests: read-only
+        stats._averaging_row(28 * 28)[0, 0] = 1
+
+
 def test_the_same_numbers_from_uint8_and_float32_and_without_a_channel_axis():
     x = np.random.default_rng(1).integers(0, 256, (5, 8, 8, 1), dtype=np.uint8)
     from_uint8, from_float = stats.input_summary(x), stats.input_summary(x.astype(np.float32))
