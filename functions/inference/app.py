@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -296,9 +297,6 @@ EMF_PREDICTIONS = (("Predictions", "Count"),)
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
-_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps makes one per call
-
-
 @functools.lru_cache(maxsize=16)
 def _directives(namespace: str | None, directives: tuple) -> str:
     """The CloudWatchMetrics array of (dimension sets, ((metric name, unit), ...)) directives,
@@ -325,7 +323,9 @@ def _emf(directives: tuple, **fields: Any) -> None:
         _directives(metrics.namespace, directives),
     )
     head = f'{{"_aws":{{"Timestamp":{timestamp},"CloudWatchMetrics":{metric_directives}}},'
-    print(head + _COMPACT.encode(fields)[1:])
+    # orjson: the json module's values (numbers written shortest-exact, so 1e-05 may read
+    # 0.00001; UTF-8 where json escapes) in a tenth of its time: 0.3 against 4 us a document
+    print(head + orjson.dumps(fields).decode()[1:])
 
 
 def _record_request(

@@ -81,3 +81,14 @@ def test_a_large_batch_stays_within_cloudwatchs_100_values_per_metric(served, lo
     assert sum(r["BlankInputs"][0] for r in confidence if "BlankInputs" in r) == 0
     # the blank count is sent once, not once per document
     assert sum("BlankInputs" in r for r in confidence) == 1
+
+
+def test_an_emf_document_reads_back_as_the_values_it_was_given(served, capsys):
+    import app
+
+    fields = {"label": "chat noir é", "Confidence": [1e-05, 0.5, 1.7976931348623157e308]}
+    fields |= {"InputMeanIntensity": [2.5e-07, 254.99999999999997], "Predictions": 3}
+    app._emf(((app.EMF_PER_LABEL, app.EMF_PREDICTIONS),), service="s", **fields)
+    (record,) = emf_records(capsys.readouterr().out)
+    assert {k: record[k] for k in fields} == fields  # every number read back exactly
+    assert record["service"] == "s" and "CloudWatchMetrics" in record["_aws"]
