@@ -366,7 +366,7 @@ def _record_request(
         label=label,
         InferenceTime=inference_ms,
         InstancesPerRequest=len(batch),
-        BlankInputs=[int(blank.sum())],
+        BlankInputs=[int(np.count_nonzero(blank))],  # sum() without its Python wrapper
         Confidence=confidences[:step],
         InputMeanIntensity=channels[0][:step],
         Predictions=count,
