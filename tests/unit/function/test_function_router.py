@@ -114,3 +114,15 @@ def test_routes_keep_their_documentation_for_openapi(router):
         "/v1/models/{name}/versions/{version}",
         ["name", "version"],
     )
+
+
+def test_a_dict_answer_is_json_of_the_very_same_values():
+    router = Router()
+    value = {"p": [1e-05, 0.00390625, 1.0, 0.0], "label": "chat \u00fc", "version": 1796000000}
+
+    @router.get("/x")
+    def x():
+        return value
+
+    response = router.resolve({"httpMethod": "GET", "path": "/x"}, None)
+    assert json.loads(response["body"]) == value
