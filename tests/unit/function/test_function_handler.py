@@ -416,7 +416,7 @@ def test_importing_app_stays_light():
     code = (
         "import sys, app; "
         "heavy = ('tensorflow', 'PIL', 'boto3', 'obstore', 'ai_edge_litert', "
-        "'pydantic', 'aws_xray_sdk'); "
+        "'pydantic', 'aws_xray_sdk', 'aws_lambda_powertools.event_handler', 'asyncio', 'ssl'); "
         "print(sorted(m for m in heavy if m in sys.modules)); "
         "app.get_tracing.cache_clear(); import os; os.environ['TRACING_MODE'] = 'xray-sdk'; "
         "print(app.get_tracing().tracer.disabled)"
@@ -435,7 +435,9 @@ def test_importing_app_stays_light():
         check=True,
     ).stdout.split("\n")
     # no TensorFlow, pydantic or boto3 ever (openapi.json is made at build time; the S3 client
-    # is obstore's); Pillow, obstore, LiteRT and the X-Ray SDK only when needed
+    # is obstore's), nor Powertools' event_handler package (every resolver it has, asyncio and
+    # ssl with them: the function has its own router); Pillow, obstore, LiteRT and the X-Ray
+    # SDK only when needed
     assert output[0] == "[]"
     assert output[1] == "True"  # Tracer switches itself off outside Lambda
 
@@ -611,27 +613,3 @@ def test_a_model_published_with_the_first_manifest_schema_is_still_served(serve,
                   json.dumps({"instances": digits["x"][:100].tolist()}))
     ).body["predictions"]]  # fmt: skip
     assert np.mean(np.array(labels) == digits["y"][:100]) > 0.85
-
-
-def test_import_app_imports_no_router_library_and_no_asyncio():
-    """The function's cold start pays for what it uses: its own router (router.py), not
-    Powertools' event_handler package, which imports every resolver it has (asyncio, ssl and
-    all event data classes with them)."""
-    code = (
-        "import sys, app; print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('asyncio', 'ssl') or m.startswith('aws_lambda_powertools.event_handler')))"
-    )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("POWERTOOLS_", "AWS_LAMBDA", "LAMBDA_"))
-    }
-    output = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT / "functions" / "inference",
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert output.strip() == "[]"
