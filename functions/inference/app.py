@@ -42,7 +42,7 @@ from preprocessing import (
     may_contain_booleans,
     parse_json_body,
 )
-from router import HTML, JSON, Response, Router
+from router import HTML, JSON, Response, Router, proxy_response
 
 logger = Logger()  # service name, level: POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL
 metrics = Metrics()  # namespace, service: POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME
@@ -735,9 +735,7 @@ def answer(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.remove_keys(["model_version", "model_role"])  # this invocation's, set when chosen
     problem = proxy.event_problem(event)
     if problem is not None:
-        error = ApiError("UNSUPPORTED_EVENT", problem)
-        _count_error(error)
-        return proxy.response(error)
+        return proxy_response(_error_response(ApiError("UNSUPPORTED_EVENT", problem)))
     settings = get_store().settings
     app.context["deadline"] = Deadline.for_invocation(
         context, settings.deadline_margin_seconds, settings.deadline_seconds

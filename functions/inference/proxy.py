@@ -14,7 +14,7 @@ from itertools import chain, repeat
 from typing import Any
 
 from errors import ApiError
-from router import JSON, Response, proxy_response
+from router import JSON, Response
 
 EXPECTED = "an API Gateway REST API proxy event (payload format 1.0)"
 _STRING_MAPS = ("headers", "queryStringParameters", "pathParameters", "stageVariables")
@@ -107,8 +107,3 @@ def error_answer(error: ApiError) -> Response:
     return Response(
         error.status, JSON, json.dumps(error.body(), separators=(",", ":")), error.headers
     )
-
-
-def response(error: ApiError) -> dict[str, Any]:
-    """The proxy integration's answer for an error, built without the event's help."""
-    return proxy_response(error_answer(error))
