@@ -94,10 +94,7 @@ def document() -> dict:
         },
     }
     for route in app.registered_routes():
-        if route.include_in_schema:
-            spec["paths"].setdefault(route.openapi_path, {})[route.method.lower()] = operation(
-                route
-            )
+        spec["paths"].setdefault(route.openapi_path, {})[route.method.lower()] = operation(route)
     gateway = gateway_codes()
     error = json.loads(json.dumps(app.ERROR_SCHEMA))
     error["properties"]["code"]["enum"] = sorted(

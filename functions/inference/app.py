@@ -233,7 +233,7 @@ def unmatched_route(method: str, path: str) -> ApiError:
             f"{method[:10]} is not allowed on this path; use {' or '.join(allowed)}",
             headers={"Allow": ", ".join(allowed)},
         )
-    listed = ", ".join(f"{r.method} {r.openapi_path}" for r in routes if r.include_in_schema)
+    listed = ", ".join(f"{r.method} {r.openapi_path}" for r in routes)
     return ApiError("ROUTE_NOT_FOUND", f"no such route; the routes are {listed}")
 
 

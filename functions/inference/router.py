@@ -56,7 +56,6 @@ class Route:
     summary: str | None = None
     responses: Mapping[int, Any] | None = None  # OpenAPI responses, by status
     request_body: Mapping[str, Any] | None = None  # the JSON body's schema, for OpenAPI
-    include_in_schema: bool = True
 
     @functools.cached_property
     def rule(self) -> re.Pattern:
@@ -90,8 +89,7 @@ class Router:
 
     def route(self, method: str, path: str, **documentation: Any) -> Callable:
         """Decorator: `handler` answers `method` on `path` (documentation: summary,
-        responses, request_body, include_in_schema). Decorators stack: one handler may serve
-        several paths."""
+        responses, request_body). Decorators stack: one handler may serve several paths."""
 
         def register(handler: Callable) -> Callable:
             route = Route(method.upper(), path, handler, **documentation)
