@@ -56,6 +56,19 @@ class CredentialsError(Exception):
     """No usable credentials in the environment, or the credentials endpoint refused."""
 
 
+def environment_keys(environ: Mapping[str, str]) -> dict[str, str | None] | None:
+    """The credentials Lambda sets as environment variables (on demand), or None: both the key
+    id and the secret are needed; the session token may be absent."""
+    key, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
+    if not (key and secret):
+        return None
+    return {
+        "access_key_id": key,
+        "secret_access_key": secret,
+        "token": environ.get("AWS_SESSION_TOKEN") or None,
+    }
+
+
 class LambdaCredentials:
     """obstore's credential provider: a dict of access_key_id, secret_access_key, token and
     expires_at, from the environment variables (first, as AWS's SDKs do) or the container
@@ -73,11 +86,10 @@ class LambdaCredentials:
 
     def __call__(self) -> dict[str, Any]:
         env = self._environ
-        if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        keys = environment_keys(env)
+        if keys is not None:
             return {
-                "access_key_id": env["AWS_ACCESS_KEY_ID"],
-                "secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
-                "token": env.get("AWS_SESSION_TOKEN") or None,
+                **keys,
                 "expires_at": self._now() + timedelta(seconds=ENVIRONMENT_CREDENTIALS_SECONDS),
             }
         uri = env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
@@ -228,13 +240,14 @@ def store_options(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     }
     if url:
         options["endpoint"] = url
-    if environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
-        options["access_key_id"] = environ["AWS_ACCESS_KEY_ID"]
-        options["secret_access_key"] = environ["AWS_SECRET_ACCESS_KEY"]
-        if environ.get("AWS_SESSION_TOKEN"):
-            options["session_token"] = environ["AWS_SESSION_TOKEN"]
-    else:
+    keys = environment_keys(environ)
+    if keys is None:
         options["credential_provider"] = LambdaCredentials(environ)
+    else:
+        options["access_key_id"] = keys["access_key_id"]
+        options["secret_access_key"] = keys["secret_access_key"]
+        if keys["token"]:
+            options["session_token"] = keys["token"]
     return options
 
 
