@@ -132,6 +132,20 @@ class Router:
                     return route, found.groupdict()
         return None
 
+    def methods_serving(self, path: str) -> set[str]:
+        """The methods whose routes answer `path` (a 405's Allow header). A route answers a path
+        its rule matches unless a path parameter swallowed a ':verb' suffix the route's own
+        template does not have (GET /v1/models/{name} matches .../mnist:predict, but does not
+        answer it)."""
+        methods = set()
+        for route in self.routes:
+            match = route.rule.match(path)
+            if match and (
+                ":" in route.openapi_path or not any(":" in v for v in match.groupdict().values())
+            ):
+                methods.add(route.method)
+        return methods
+
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.event, self.lambda_context = event, context
         try:
