@@ -93,13 +93,13 @@ def test_every_change_is_a_conditional_write(s3_env, s3, artifacts, monkeypatch)
     """A writer that lost the race reads again and decides again (If-Match on the ETag it
     read): a canary started between a promote's read and its write is not overwritten blindly,
     the promote is decided again on top of it."""
-    from training import publish as publishing
+    from training import registry_s3
 
     v1, v2 = sorted(artifacts)
     cli(s3_env, "publish", "--artifact", str(artifacts[v1]))
     cli(s3_env, "publish", "--artifact", str(artifacts[v2]), "--canary", "5")
     cli(s3_env, "rollback")  # v2 stored, v1 served, revision 3
-    real_put, raced = publishing.put, []
+    real_put, raced = registry_s3.put, []
 
     def racing_put(s3_client, bucket, key, body, *args, **kwargs):
         if key.endswith("latest.json") and not raced:
@@ -115,7 +115,7 @@ def test_every_change_is_a_conditional_write(s3_env, s3, artifacts, monkeypatch)
             )
         return real_put(s3_client, bucket, key, body, *args, **kwargs)
 
-    monkeypatch.setattr(publishing, "put", racing_put)
+    monkeypatch.setattr(registry_s3, "put", racing_put)
     assert cli(s3_env, "promote", "--version", str(v2)) == 0
     doc = pointer(s3, s3_env)
     assert raced
