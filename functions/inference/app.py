@@ -66,7 +66,7 @@ PAGE_HEADERS = {
 }
 
 
-# -- the process-wide model store ---------------------------------------------------------
+# -- once per execution environment: tracing, the model store and its hooks, the chooser --
 
 
 @functools.cache

@@ -1,9 +1,9 @@
 """The function's routes, and how an API Gateway REST API proxy event reaches one.
 
 A `Router` holds the table of routes (method, path template, handler and the route's
-documentation): dispatch reads it, app.py derives its 404s and 405s from it, and
-events/make_openapi.py writes openapi.json from it. Answers have the REST proxy integration's
-shape (statusCode, multiValueHeaders, body, isBase64Encoded).
+documentation, openapi_schemas'): dispatch reads it, app.py derives its 404s and 405s from it
+(methods_serving), and events/make_openapi.py writes openapi.json from it. Answers have the REST
+proxy integration's shape (statusCode, multiValueHeaders, body, isBase64Encoded).
 
 Written here, not taken from Powertools' APIGatewayRestResolver (the function's router until
 issue 12), because of what that one cost on every cold start and every request, measured side
