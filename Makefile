@@ -186,7 +186,7 @@ audit: setup ## the last pointer changes of NAME in s3://BUCKET/PREFIX (who, whe
 promote: setup ## serve VERSION=... to all requests and clear the canary (the pointer, conditional write)
 	$(PY) -m training promote --version "$(VERSION)" $(call flags,name=NAME) $(REGISTRY_FLAGS)
 
-rollback: setup ## clear the running canary, else serve the previous version again (exit 1: nothing to undo)
+rollback: setup ## clear the running canary, else serve the previous version again (nothing to undo: python -m training rollback exits 1, make 2)
 	$(PY) -m training rollback $(call flags,name=NAME) $(REGISTRY_FLAGS)
 
 status: setup ## the pointer: served version, canary and its share, history

@@ -1,8 +1,9 @@
 """Generate functions/inference/openapi.json from the function's own routes:
 python events/make_openapi.py [--check]
 
-The function's router table (functions/inference/router.py, the decorators in app.py) gives
-each route's path, method, path parameters, summary, answers and request body schema; this adds
+The function's router table (functions/inference/router.py, the decorators in app.py, with the
+documentation from openapi_schemas.py) gives each route's path, method, path parameters,
+summary, answers and request body schema; this adds
 the API key scheme, API Gateway's own answers (template.yaml's GatewayResponses) and the error
 schema. The function serves the file at GET /openapi.json. --check exits 1 if the committed file
 differs.
@@ -73,6 +74,7 @@ def document() -> dict:
     sys.path.insert(0, str(FUNCTION_DIR))
     sys.path.insert(0, str(ROOT))  # a script of the repository: `local` is next to it
     import app
+    import openapi_schemas
 
     spec = {
         "openapi": "3.1.0",
@@ -96,7 +98,7 @@ def document() -> dict:
     for route in app.registered_routes():
         spec["paths"].setdefault(route.openapi_path, {})[route.method.lower()] = operation(route)
     gateway = gateway_codes()
-    error = json.loads(json.dumps(app.ERROR_SCHEMA))
+    error = json.loads(json.dumps(openapi_schemas.ERROR_SCHEMA))
     error["properties"]["code"]["enum"] = sorted(
         set(error["properties"]["code"]["enum"]) | set(gateway)
     )

@@ -68,6 +68,22 @@ def input_shape(metadata: dict) -> list[int]:
     return [int(d["size"]) for d in tensor["tensor_shape"]["dim"]][1:]
 
 
+def refused(status: int, answer: object, key: str | None) -> str:
+    """A failed answer as a person reads it: status, code and message, and for a 403 what to
+    do about the key."""
+    if isinstance(answer, dict) and "error" in answer:
+        text = f"{status} {answer.get('code', '')}: {answer['error']}"
+    else:
+        text = f"{status} {answer}"
+    if status == 403:
+        text += (
+            "; the API refused the key: check API_KEY"
+            if key
+            else "; the API needs its key: make smoke URL=... API_KEY=..."
+        )
+    return text
+
+
 def run(url: str, key: str | None = None, ca: str | None = None) -> list[Result]:
     base = url.rstrip("/")
     results: list[Result] = []
@@ -96,7 +112,7 @@ def run(url: str, key: str | None = None, ca: str | None = None) -> list[Result]
     if not check(
         f"GET /v1/models/{name}/metadata gives the input shape",
         status == 200 and len(shape) == 3,
-        f"{status} shape={shape}",
+        f"{status} shape={shape}" if status == 200 else refused(status, metadata, key),
     ):
         return results
     height, width, channels = shape

@@ -84,6 +84,15 @@ MESSAGES = {  # API Gateway's own $context.error.message for each
 }
 
 
+# What a deployed API's answer says to do that has no meaning here: the template's
+# INVALID_API_KEY message names the aws CLI command that reads the deployed key. The local API
+# says where its own key is instead (the same status, headers and code).
+LOCAL_KEY_HINT = (
+    "use the key the local API printed when it started (choose one with API_KEY=... on "
+    "make local-api or make demo)"
+)
+
+
 class GatewayError(Exception):
     """API Gateway answers itself (``response_type``); ``detail`` says why, for people."""
 
@@ -123,6 +132,18 @@ def render(api: dict, response_type: str, detail: str, request_id: str, stage: s
     for name, value in ((config.get("ResponseParameters") or {}).get("Headers") or {}).items():
         headers[str(name)] = str(value).strip("'")
     return Response(body, status, headers)
+
+
+def with_message(answer: Response, message: str) -> Response:
+    """The answer with `message` as its {"error", "code"} document's error (anything else as
+    it was)."""
+    try:
+        document = json.loads(answer.get_data(as_text=True))
+    except ValueError:
+        return answer
+    if isinstance(document, dict) and "error" in document:
+        answer.set_data(json.dumps({**document, "error": message}))
+    return answer
 
 
 PAGE_KEY_FIELD = re.compile(r'<input\b[^>]*?\bid="api-key"')
@@ -193,7 +214,10 @@ class LocalApi(LocalApigwService):
         method = self._method() if request.url_rule else None
         api = self.apis.get(method.api_id) if method else next(iter(self.apis.values()), {})
         stage = self.api.stage_name or ""
-        return render(api or {}, error.response_type, error.detail, self._request_id(), stage)
+        answer = render(api or {}, error.response_type, error.detail, self._request_id(), stage)
+        if error.response_type == "INVALID_API_KEY":
+            return with_message(answer, f"{error.detail}; {LOCAL_KEY_HINT}")
+        return answer
 
     @staticmethod
     def _request_id() -> str:

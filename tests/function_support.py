@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from local.bootstrap import LambdaContext
+from tests.emf_spec import valid_records
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_DIR = ROOT / "tests" / "fixtures" / "mnist"
@@ -110,12 +111,9 @@ def invoke(event: dict[str, Any], context: LambdaContext | None = None) -> HttpR
 
 
 def emf_records(stdout: str) -> list[dict[str, Any]]:
-    """The CloudWatch EMF blobs Powertools printed."""
-    records = []
-    for line in stdout.splitlines():
-        if line.startswith('{"_aws"'):
-            records.append(json.loads(line))
-    return records
+    """The CloudWatch EMF documents printed (the function's own and Powertools'), each held to
+    the EMF specification (tests/emf_spec.py): a test that reads metrics also checks them."""
+    return valid_records(stdout)
 
 
 def metric_values(stdout: str, name: str, **dimensions: str) -> list[float]:

@@ -57,7 +57,7 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace a latest.json that cannot be read with a pointer to this version",
     )
-    from training.publish import LOCK_DAYS, LOCK_MODE, LOCK_MODES
+    from training.registry_s3 import LOCK_DAYS, LOCK_MODE, LOCK_MODES
 
     parser.add_argument(
         "--lock-mode",
@@ -188,7 +188,7 @@ def do_rollout(args: argparse.Namespace) -> int:
     """promote, rollback, status: exit 1 when there is nothing to roll back."""
     from mlcore.registry import NothingToUndo
     from training import rollout
-    from training.publish import PublishError
+    from training.registry_s3 import PublishError
 
     if not args.bucket:
         raise PublishError("--bucket is required (make passes BUCKET)")
@@ -253,7 +253,7 @@ def do_audit(bucket: str, prefix: str, name: str, last: int) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from mlcore.registry import Registry
-    from training.publish import explain, read_audit, s3_client
+    from training.registry_s3 import explain, read_audit, s3_client
 
     registry = Registry(prefix, name)
     try:

@@ -1,6 +1,6 @@
 """Model rollouts on the registry's pointer: a canary, promote, rollback, status.
 
-Every change is one conditional write of latest.json (training.publish.update_pointer: If-Match
+Every change is one conditional write of latest.json (training.registry_s3.update_pointer: If-Match
 on the ETag it read, read again and decide again when another writer got there first), with the
 document's rules in mlcore.registry.Pointer (canary and history). The inference function reads
 the same pointer: the served ("stable") version answers the requests the canary does not take.
@@ -12,13 +12,14 @@ import time
 from typing import Any
 
 from mlcore.registry import NothingToUndo, Pointer, Registry, check_version
-from training.publish import (
+from training.manifest import utc_timestamp
+from training.registry_s3 import (
     PublishError,
     error_code,
     explain,
+    read_pointer,
     s3_client,
     update_pointer,
-    utc_timestamp,
 )
 
 
@@ -100,8 +101,6 @@ def rollback(bucket: str, prefix: str, name: str, s3=None, now: float | None = N
 def status(bucket: str, prefix: str, name: str, s3=None) -> dict[str, Any]:
     """The pointer as a dict: served version, revision, canary and share, history."""
     from botocore.exceptions import BotoCoreError, ClientError
-
-    from training.publish import read_pointer
 
     registry, s3 = Registry(prefix, name), s3 or s3_client()
     try:

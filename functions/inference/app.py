@@ -1,14 +1,14 @@
 """AWS Lambda entry point: API Gateway (REST, proxy integration) -> routes -> JSON.
 
 Routes are thin: they parse, ask the model store for the served model, and format. The work is
-in config, model_store, preprocessing, prediction and tfserving, which tests call directly.
+in config, model_store, preprocessing, prediction and tfserving, which tests call directly; each
+route's OpenAPI documentation is in openapi_schemas, the request metrics' documents in emf (its
+docstring says which metrics go there and which through Powertools' Metrics here).
 """
 
 from __future__ import annotations
 
-import collections
 import functools
-import json
 import os
 import time
 import warnings
@@ -16,21 +16,21 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import orjson
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import emf
+import openapi_schemas as docs
 import proxy
 import snapstart
 import tfserving
 import tracing
-from canary import CANARY, STABLE, CanaryRouter
+from canary import CANARY, STABLE, ModelChooser
 from capture import Capture, CaptureFailed
 from config import load_tracing_mode
-from errors import STATUS_BY_CODE, ApiError
+from errors import ApiError
 from mlcore.deadline import Deadline
-from mlcore.stats import input_statistics
 from model_store import LoadedModel, ModelStore, create_store
 from prediction import classify
 from preprocessing import (
@@ -47,6 +47,9 @@ from router import HTML, JSON, Response, Router, proxy_response
 logger = Logger()  # service name, level: POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL
 metrics = Metrics()  # namespace, service: POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME
 app = Router()  # the routes below (router.py)
+# Powertools flushes nothing when a request added no metric through it (the request's own are
+# emf's documents); it would warn about that on every request.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPENAPI_FILE = os.path.join(HERE, "openapi.json")
@@ -63,7 +66,7 @@ PAGE_HEADERS = {
 }
 
 
-# -- the process-wide model store ---------------------------------------------------------
+# -- once per execution environment: tracing, the model store and its hooks, the chooser --
 
 
 @functools.cache
@@ -98,17 +101,16 @@ def _record_load(model: LoadedModel) -> None:
     metrics.add_metric(name="ModelBuildTime", unit=MetricUnit.Milliseconds, value=timings["build"])
 
 
+def _service() -> str:
+    """The service dimension's value, as Powertools names it when the service is not set."""
+    return metrics.service or "service_undefined"
+
+
 def _record_failure(version: int | None, reason: str, role: str = STABLE) -> None:
     logger.warning(
         "model load failed", extra={"model_version": version, "reason": reason, "model_role": role}
     )
-    # one document, two series: per service (the alarms') and per service and role
-    _emf(
-        (((("service",), ("service", "role")), (("ModelLoadFailures", "Count"),)),),
-        service=metrics.service or "service_undefined",
-        role=role,
-        ModelLoadFailures=1,
-    )
+    emf.model_load_failure(metrics.namespace, _service(), role)
 
 
 @functools.cache
@@ -142,9 +144,9 @@ def _canary_skipped(version: int, reason: str) -> None:
 
 
 @functools.cache
-def get_router() -> CanaryRouter:
+def get_chooser() -> ModelChooser:
     """Once per environment; it looks the stable store up on each request (get_store)."""
-    return CanaryRouter(
+    return ModelChooser(
         lambda: get_store(),
         on_skipped=_canary_skipped,
         on_canary_failure=lambda version, reason: _record_failure(version, reason, CANARY),
@@ -155,7 +157,7 @@ def _predicting_model() -> LoadedModel:
     """The model that answers this prediction: the stable one, or while the pointer names a
     canary, the canary for its share of requests. Its version and role go on the answer, the
     log lines (model_version, model_role) and the metrics (a `role` dimension set)."""
-    model, role = get_router().choose(_deadline())
+    model, role = get_chooser().choose(_deadline())
     app.context["role"] = role
     logger.append_keys(model_version=model.version, model_role=role)
     return model
@@ -173,23 +175,11 @@ def _image_budget() -> ImageBudget:
 # -- errors -------------------------------------------------------------------------------
 
 
-def _count_error(error: ApiError) -> None:
-    """InvalidRequests or ServerErrors per service and code; a server error after a model was
-    chosen also per service and role (one document, one value in each series)."""
-    name = "InvalidRequests" if error.is_client_error else "ServerErrors"
-    role = None if error.is_client_error else app.context.get("role")
-    per_role = (("service", "role"),) if role else ()
-    _emf(
-        (((("service", "code"), *per_role), ((name, "Count"),)),),
-        service=metrics.service or "service_undefined",
-        code=error.code,
-        **({"role": role} if role else {}),
-        **{name: 1},
-    )
-
-
 def _error_response(error: ApiError) -> Response:
-    _count_error(error)
+    """Counted (InvalidRequests or ServerErrors, emf.request_error), then answered."""
+    emf.request_error(
+        metrics.namespace, _service(), error.code, error.is_client_error, app.context.get("role")
+    )
     return proxy.error_answer(error)
 
 
@@ -212,21 +202,11 @@ def registered_routes() -> list:
     return list(app.routes)
 
 
-def _serves(route, path: str) -> bool:
-    """Whether `route` answers `path`: its rule matches, and no path parameter swallowed a
-    ':verb' suffix the route does not have (GET /v1/models/{name} matches .../mnist:predict,
-    which _tfserving_model refuses)."""
-    match = route.rule.match(path)
-    if not match:
-        return False
-    return ":" in route.openapi_path or not any(":" in v for v in match.groupdict().values())
-
-
 def unmatched_route(method: str, path: str) -> ApiError:
     """404, or 405 when another method serves this path (its Allow header lists exactly the
     methods that do). `method` is never among them."""
     routes = registered_routes()
-    allowed = sorted({r.method for r in routes if _serves(r, path)} - {method.upper()})
+    allowed = sorted(app.methods_serving(path) - {method.upper()})
     if allowed:
         return ApiError(
             "METHOD_NOT_ALLOWED",
@@ -245,19 +225,10 @@ def handle_not_found(method: str, path: str) -> Response:
 # -- request helpers ----------------------------------------------------------------------
 
 
-def _content_type(event: dict[str, Any]) -> str | None:
-    """The Content-Type header, whatever its case (one look at the few headers a request has,
-    not a case-insensitive copy of them all)."""
-    for name, value in (event.get("headers") or {}).items():
-        if len(name) == 12 and name.lower() == "content-type":
-            return value
-    return None
-
-
 def _json_body(*also_allowed_media_types: str) -> tuple[dict[str, Any], bool]:
     """The body as a JSON object, and whether it may hold booleans (see may_contain_booleans)."""
     event = app.event
-    check_content_type(_content_type(event), also_allowed_media_types)
+    check_content_type(proxy.content_type(event), also_allowed_media_types)
     try:
         text = proxy.decoded_body(event)
     except ValueError:
@@ -280,124 +251,20 @@ def _predict(model: LoadedModel, batch) -> tuple[Any, float]:
     return probabilities, (time.perf_counter() - started) * 1000
 
 
-EMF_MAX_VALUES = 100  # values of one metric in one EMF document (CloudWatch's limit)
-# dimension sets: each request metric also per model version, as the monitor queries them
-# and per role (stable, canary): a set of its own beside the service-level ones
-EMF_PER_VERSION = (("service",), ("service", "model_version"), ("service", "role"))
-EMF_PER_CHANNEL = (("service", "model_version", "channel"),)
-EMF_PER_LABEL = (("service", "label"), ("service", "model_version", "label"))
-# (metric name, unit)
-EMF_REQUEST = (("InferenceTime", "Milliseconds"), ("InstancesPerRequest", "Count"))
-EMF_BLANK = (("BlankInputs", "Count"),)
-EMF_CONFIDENCE = (("Confidence", "None"),)
-EMF_INTENSITY = (("InputMeanIntensity", "None"),)
-EMF_PREDICTIONS = (("Predictions", "Count"),)
-# Powertools flushes nothing when a request added no metric through it (the request's own are
-# printed below); it would warn about that on every request.
-warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
-
-
-@functools.lru_cache(maxsize=16)
-def _directives(namespace: str | None, directives: tuple) -> str:
-    """The CloudWatchMetrics array of (dimension sets, ((metric name, unit), ...)) directives,
-    as JSON: the same for every request, so serialised once."""
-    return json.dumps(
-        [
-            {
-                "Namespace": namespace,
-                "Dimensions": dimension_sets,
-                "Metrics": [{"Name": name, "Unit": unit} for name, unit in names],
-            }
-            for dimension_sets, names in directives
-        ],
-        separators=(",", ":"),
-    )
-
-
-def _emf(directives: tuple, **fields: Any) -> None:
-    """One CloudWatch embedded metric format document, printed as Powertools prints its own
-    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
-    the directives over the same root fields (each directive uses the dimensions it names)."""
-    timestamp, metric_directives = (
-        int(time.time() * 1000),
-        _directives(metrics.namespace, directives),
-    )
-    head = f'{{"_aws":{{"Timestamp":{timestamp},"CloudWatchMetrics":{metric_directives}}},'
-    # orjson: the json module's values (numbers written shortest-exact, so 1e-05 may read
-    # 0.00001; UTF-8 where json escapes) in a tenth of its time: 0.3 against 4 us a document
-    print(head + orjson.dumps(fields).decode()[1:])
-
-
 def _record_request(
     model: LoadedModel, batch: np.ndarray, probabilities: np.ndarray, inference_ms: float
 ) -> None:
-    """The request's metrics, per service and per service and model version: InferenceTime,
-    InstancesPerRequest, and what the drift monitor (functions/monitor) compares with the
-    model's baseline (mlcore.stats): the confidence of each prediction (its top probability),
-    the count of blank inputs, each input's mean intensity per channel (dimension `channel`:
-    0, or 0 1 2 for R G B; mlcore.stats' own statistic, the one the baseline was computed with)
-    and the count of predictions per label.
-
-    All in one EMF document for a grey-scale batch of one label and at most 100 inputs (the
-    directives share the root fields, each naming its own dimensions); only more inputs, more
-    channels or more labels need further documents. Written by the function itself, not through
-    Powertools' add_metric: each of its calls formats the metric's whole value list in a debug
-    message (O(n^2) for one value per prediction: 6 ms at 256), and its flush would be a second
-    document per request. Powertools still flushes what it holds (loads, errors, captures) and
-    the cold start metric."""
-    service = metrics.service or "service_undefined"
-    version, role = str(model.version), _role()
-    confidences = probabilities.max(axis=1).tolist()  # each prediction's top probability
-    means, blank = input_statistics(batch)
-    counts = collections.Counter(probabilities.argmax(axis=1).tolist())
-    labels = [(model.labels[i], counts[i]) for i in sorted(counts)]  # in label order
-    channels = [means[:, c].tolist() for c in range(means.shape[1])]
-    (label, count), step = labels[0], EMF_MAX_VALUES
-    _emf(
-        (
-            (EMF_PER_VERSION, EMF_REQUEST + EMF_BLANK + EMF_CONFIDENCE),
-            (EMF_PER_CHANNEL, EMF_INTENSITY),
-            (EMF_PER_LABEL, EMF_PREDICTIONS),
-        ),
-        service=service,
-        model_version=version,
-        role=role,
-        channel="0",
-        label=label,
-        InferenceTime=inference_ms,
-        InstancesPerRequest=len(batch),
-        BlankInputs=[int(np.count_nonzero(blank))],  # sum() without its Python wrapper
-        Confidence=confidences[:step],
-        InputMeanIntensity=channels[0][:step],
-        Predictions=count,
+    """The prediction's metrics (emf.request): timing, size and the drift monitor's figures."""
+    emf.request(
+        metrics.namespace,
+        _service(),
+        str(model.version),
+        _role(),
+        model.labels,
+        batch,
+        probabilities,
+        inference_ms,
     )
-    for start in range(step, len(confidences), step):
-        _emf(
-            ((EMF_PER_VERSION, EMF_CONFIDENCE), (EMF_PER_CHANNEL, EMF_INTENSITY)),
-            service=service,
-            model_version=version,
-            role=role,
-            channel="0",
-            Confidence=confidences[start : start + step],
-            InputMeanIntensity=channels[0][start : start + step],
-        )
-    for channel, values in enumerate(channels[1:], start=1):
-        for start in range(0, len(values), step):
-            _emf(
-                ((EMF_PER_CHANNEL, EMF_INTENSITY),),
-                service=service,
-                model_version=version,
-                channel=str(channel),
-                InputMeanIntensity=values[start : start + step],
-            )
-    for label, count in labels[1:]:
-        _emf(
-            ((EMF_PER_LABEL, EMF_PREDICTIONS),),
-            service=service,
-            model_version=version,
-            label=label,
-            Predictions=count,
-        )
 
 
 _capture_slot: list = [None, None]  # [the settings it was made from, the Capture]
@@ -446,108 +313,11 @@ def _model_ref(model: LoadedModel) -> dict[str, Any]:
 # -- routes -------------------------------------------------------------------------------
 # The one definition of what this function answers. template.yaml's Api events route these
 # paths here (a test holds them together), and openapi.json is generated from these decorators
-# (events/make_openapi.py, `make events`): summaries, error responses and the request body
-# schema.
-
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error", "code"],
-    "properties": {
-        "error": {"type": "string", "description": "what was wrong and what is allowed"},
-        "code": {"type": "string", "enum": sorted(STATUS_BY_CODE)},
-    },
-}
+# (events/make_openapi.py, `make events`) with the documentation each passes from
+# openapi_schemas: summaries, error responses and the request body schema.
 
 
-def _errors(*statuses: int) -> dict[int, dict[str, Any]]:
-    return {
-        status: {
-            "description": ", ".join(c for c, s in STATUS_BY_CODE.items() if s == status),
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-        for status in statuses
-    }
-
-
-INSTANCES_SCHEMA = {
-    "type": "array",
-    "minItems": 1,
-    "description": "inputs in the model's input shape (see its metadata), values in its range",
-    "items": {"type": "array"},
-}
-
-
-def _one_of(*fields: str) -> list[dict[str, Any]]:
-    """Exactly one of these fields (both at once answer 400 AMBIGUOUS_INPUT)."""
-    return [
-        {"required": [field], "not": {"anyOf": [{"required": [o]} for o in fields if o != field]}}
-        for field in fields
-    ]
-
-
-PREDICT_BODY = {
-    "type": "object",
-    "properties": {
-        "instances": INSTANCES_SCHEMA,
-        "images": {
-            "type": "array",
-            "minItems": 1,
-            "items": {"type": "string", "description": "a base64 PNG or JPEG"},
-        },
-    },
-    "oneOf": _one_of("instances", "images"),
-}
-TFSERVING_BODY = {
-    "type": "object",
-    "properties": {
-        "signature_name": {"type": "string", "enum": [tfserving.DEFAULT_SIGNATURE]},
-        "instances": INSTANCES_SCHEMA,
-        "inputs": INSTANCES_SCHEMA,
-    },
-    "oneOf": _one_of("instances", "inputs"),
-}
-MODEL_REF = {
-    "type": "object",
-    "required": ["name", "version", "role"],
-    "properties": {
-        "name": {"type": "string"},
-        "version": {"type": "integer"},
-        # stable: the served version; canary: the canary version, for its share of requests
-        "role": {"type": "string", "enum": ["stable", "canary"]},
-    },
-}
-
-
-def _ok(description: str, schema: dict[str, Any], *error_statuses: int) -> dict[int, Any]:
-    """A route's documented answers: 200 with its body's schema, and its errors."""
-    ok = {"description": description, "content": {"application/json": {"schema": schema}}}
-    return {200: ok, **_errors(*error_statuses)}
-
-
-def _object(*required: str, **properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": list(required), "properties": properties}
-
-
-PREDICTIONS = _object(
-    "predictions",
-    "model",
-    predictions={
-        "type": "array",
-        "items": _object("label", "class_id", "confidence", "probabilities"),
-    },
-    model=MODEL_REF,
-)
-
-
-@app.get(
-    "/health",
-    summary="Whether a verified model is served",
-    responses=_ok(
-        "a verified model is served",
-        _object("status", "model", status={"enum": ["ok"]}, model=MODEL_REF),
-        503,
-    ),
-)
+@app.get("/health", **docs.HEALTH)
 def health() -> dict[str, Any]:
     return {"status": "ok", "model": _model_ref(_served_model())}
 
@@ -558,12 +328,8 @@ def _openapi_text() -> str:
         return f.read()
 
 
-@app.get(
-    "/openapi.json",
-    summary="This API's OpenAPI document (generated from these routes)",
-    responses={200: {"description": "this document", "content": {"application/json": {}}}},
-)
-def openapi_document():  # no return annotation: OpenAPI would try to describe Response
+@app.get("/openapi.json", **docs.OPENAPI_DOCUMENT)
+def openapi_document():
     return Response(200, JSON, _openapi_text())
 
 
@@ -573,21 +339,12 @@ def _page_text() -> str:
         return f.read()
 
 
-@app.get(
-    "/",
-    summary="A page to draw a digit on (or upload a photo) that asks POST /predict",
-    responses={200: {"description": "the page", "content": {"text/html": {}}}},
-)
-def page():  # no return annotation: OpenAPI would try to describe Response
+@app.get("/", **docs.PAGE)
+def page():
     return Response(200, HTML, _page_text(), headers=PAGE_HEADERS)
 
 
-@app.post(
-    "/predict",
-    summary="Classify inputs: arrays in the model's input shape, or base64 PNG/JPEG images",
-    responses=_ok("one prediction per input", PREDICTIONS, 400, 404, 413, 415, 503),
-    request_body=PREDICT_BODY,
-)
+@app.post("/predict", **docs.PREDICT)
 def predict() -> dict[str, Any]:
     payload, booleans_possible = _json_body()
     if "instances" in payload and "images" in payload:
@@ -613,26 +370,8 @@ def predict() -> dict[str, Any]:
     return {"predictions": predictions, "model": _model_ref(model)}
 
 
-_TFSERVING_PREDICT = {
-    "summary": "TensorFlow Serving predict: row (instances) or columnar (inputs) format",
-    "responses": _ok(
-        "TF Serving's answer: predictions (row format) or outputs (columnar)",
-        {"type": "object", "oneOf": [_object("predictions"), _object("outputs")]},
-        400,
-        404,
-        413,
-        415,
-        503,
-    ),
-    "request_body": TFSERVING_BODY,
-}
-_TFSERVING_STATUS = {
-    "responses": _ok("GetModelStatusResponse", _object("model_version_status"), 404, 503)
-}
-
-
-@app.post("/v1/models/{name}:predict", **_TFSERVING_PREDICT)
-@app.post("/v1/models/{name}/versions/{version}:predict", **_TFSERVING_PREDICT)
+@app.post("/v1/models/{name}:predict", **docs.TFSERVING_PREDICT)
+@app.post("/v1/models/{name}/versions/{version}:predict", **docs.TFSERVING_PREDICT)
 def tfserving_predict(name: str, version: str | None = None) -> dict[str, Any]:
     store = get_store()
     tfserving.check_model(name, None, store.settings.model_name, None)
@@ -667,24 +406,14 @@ def _tfserving_model(name: str, version: str | None) -> LoadedModel:
     return model
 
 
-@app.get("/v1/models/{name}", summary="TensorFlow Serving model status", **_TFSERVING_STATUS)
-@app.get(
-    "/v1/models/{name}/versions/{version}",
-    summary="TensorFlow Serving model status",
-    **_TFSERVING_STATUS,
-)
+@app.get("/v1/models/{name}", **docs.TFSERVING_STATUS)
+@app.get("/v1/models/{name}/versions/{version}", **docs.TFSERVING_STATUS)
 def tfserving_status(name: str, version: str | None = None) -> dict[str, Any]:
     return tfserving.model_status(_tfserving_model(name, version).version)
 
 
-_METADATA = {
-    "summary": "TensorFlow Serving model metadata (signature_def)",
-    "responses": _ok("GetModelMetadataResponse", _object("model_spec", "metadata"), 404, 503),
-}
-
-
-@app.get("/v1/models/{name}/metadata", **_METADATA)
-@app.get("/v1/models/{name}/versions/{version}/metadata", **_METADATA)
+@app.get("/v1/models/{name}/metadata", **docs.TFSERVING_METADATA)
+@app.get("/v1/models/{name}/versions/{version}/metadata", **docs.TFSERVING_METADATA)
 def tfserving_metadata(name: str, version: str | None = None) -> dict[str, Any]:
     model = _tfserving_model(name, version)
     predictor = model.predictor
@@ -717,7 +446,7 @@ def preload_model(environ: Mapping[str, str] = os.environ) -> None:
 
 preload_model()
 # SnapStart: the model loaded before the snapshot, clients and pointer fresh after each restore.
-snapstart.register(lambda: get_store(), logger, also_restore=lambda: get_router().restored())
+snapstart.register(lambda: get_store(), logger, also_restore=lambda: get_chooser().restored())
 
 
 @logger.inject_lambda_context

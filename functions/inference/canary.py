@@ -29,9 +29,11 @@ def memory_budget(environ=os.environ) -> int:
     return int(megabytes * (1 << 20) * MEMORY_SHARE)
 
 
-class CanaryRouter:
-    """choose(deadline) -> (model, role). stable(): the stable store (looked up on each call, so
-    tests may replace it); draw(): uniform in [0, 1); on_skipped(version, reason)."""
+class ModelChooser:
+    """Chooses the model that answers a request: choose(deadline) -> (model, role), the stable
+    model or, for the canary's share of requests, the canary. (Not an HTTP router: that is
+    router.Router.) stable(): the stable store (looked up on each call, so tests may replace
+    it); draw(): uniform in [0, 1); on_skipped(version, reason)."""
 
     def __init__(
         self,

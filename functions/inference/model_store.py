@@ -81,6 +81,14 @@ class ModelRefused(Exception):
     it."""
 
 
+class ObjectMissing(FileNotFoundError):
+    """The registry has no object under this key (whichever client said so, in its own way)."""
+
+    def __init__(self, bucket: str, key: str):
+        super().__init__(f"s3://{bucket}/{key} does not exist")
+        self.key = key
+
+
 @dataclass
 class LoadedModel:
     name: str
@@ -272,11 +280,25 @@ class ModelStore:
         except Exception as exc:  # S3 unreachable, an object missing, a bad pointer
             reason = f"{type(exc).__name__}: {exc}"
             self._report("failure", version, reason)
-            self._failed(job, f"the registry could not be read ({type(exc).__name__})")
+            self._failed(job, self._read_failure(exc))
         finally:
             with self._lock:
                 self._job = None
             job.done.set()
+
+    def _read_failure(self, exc: Exception) -> str:
+        """What a caller's 503 says about a failed registry read: which object is missing (the
+        pointer: that nothing is published under this model name), else only the kind of
+        failure (the log line has the whole error)."""
+        if not isinstance(exc, ObjectMissing):
+            return f"the registry could not be read ({type(exc).__name__})"
+        if exc.key != self.settings.registry.pointer_key:
+            return f"{exc.key} does not exist in the registry's bucket"
+        return (
+            f"nothing is published as '{self.settings.model_name}' ({exc.key} does not exist "
+            "in the registry's bucket); publish it, or serve a published model: ModelName when "
+            "deployed, NAME=... for make local-api, invoke and demo"
+        )
 
     def _failed(self, job: _Job, error: str, retry: bool = True) -> None:
         job.error = self._last_error = error
@@ -320,8 +342,17 @@ class ModelStore:
             self._client = self._client_factory()
         return self._client
 
+    def _body(self, key: str) -> Any:
+        """The object's streaming body; ObjectMissing when the registry has no such object."""
+        try:
+            return self._s3().get_object(Bucket=self.settings.bucket, Key=key)["Body"]
+        except Exception as exc:
+            if _missing(exc):
+                raise ObjectMissing(self.settings.bucket, key) from exc
+            raise
+
     def _read_bytes(self, key: str) -> bytes:
-        body = self._s3().get_object(Bucket=self.settings.bucket, Key=key)["Body"]
+        body = self._body(key)
         try:
             return body.read()
         finally:
@@ -531,7 +562,7 @@ class ModelStore:
         size = 0
         chunks: list[bytes] = []
         partial = f"{path}.{os.getpid()}.{threading.get_ident()}.part" if path else None
-        body = self._s3().get_object(Bucket=self.settings.bucket, Key=key)["Body"]
+        body = self._body(key)
         try:
             if partial:
                 os.makedirs(os.path.dirname(partial), exist_ok=True)

@@ -197,13 +197,24 @@ def instances_to_batch(
         raise ApiError("NON_FINITE_VALUE", f"'{field}' contains a value too large to be finite")
     low, high = array.min(), array.max()
     if low < spec.low or high > spec.high:
+        scaled = "they look scaled to [-1, 1]; " if -1 <= low and high <= 1 else ""
         raise ApiError(
             "VALUE_OUT_OF_RANGE",
             f"'{field}' values must be within [{spec.low:g}, {spec.high:g}]; "
-            f"found values from {float(low):g} to {float(high):g}",
+            f"found values from {float(low):g} to {float(high):g}"
+            + (f": {scaled}{RAW_PIXELS}" if _takes_pixels(spec) else ""),
         )
     check_value_scale(array, spec, field)
     return array.astype(np.float32).reshape(len(instances), *spec.accepted_shapes[0])
+
+
+# Every image model takes 8-bit pixels: its own scaling (to [0, 1], [-1, 1] or a mean and
+# deviation) is part of the converted graph, so clients never scale.
+RAW_PIXELS = "send raw pixels 0..255, the scaling is inside the model"
+
+
+def _takes_pixels(spec: InputSpec) -> bool:
+    return (spec.low, spec.high) == (0, 255)
 
 
 def check_value_scale(array: np.ndarray, spec: InputSpec, field: str) -> None:
@@ -216,7 +227,8 @@ def check_value_scale(array: np.ndarray, spec: InputSpec, field: str) -> None:
         raise ApiError(
             "WRONG_VALUE_RANGE",
             f"every value of '{field}' lies within [0, 1]: this model takes values "
-            f"{spec.low:g}..{spec.high:g} (8-bit pixels); multiply by {spec.high:g}",
+            f"{spec.low:g}..{spec.high:g} (8-bit pixels); multiply by {spec.high:g}"
+            + (f": {RAW_PIXELS}" if _takes_pixels(spec) else ""),
         )
 
 

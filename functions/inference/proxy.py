@@ -92,6 +92,15 @@ def event_problem(event: Any) -> str | None:
     return None
 
 
+def content_type(event: dict[str, Any]) -> str | None:
+    """The Content-Type header, whatever its case (one look at the few headers a request has,
+    not a case-insensitive copy of them all)."""
+    for name, value in (event.get("headers") or {}).items():
+        if len(name) == 12 and name.lower() == "content-type":
+            return value
+    return None
+
+
 def decoded_body(event: dict[str, Any]) -> str:
     """The request body as text: base64-decoded when API Gateway says it is (isBase64Encoded,
     as `sam local generate-event` and binary media types send it). ValueError when it is not

@@ -1,9 +1,9 @@
 """The function's routes, and how an API Gateway REST API proxy event reaches one.
 
 A `Router` holds the table of routes (method, path template, handler and the route's
-documentation): dispatch reads it, app.py derives its 404s and 405s from it, and
-events/make_openapi.py writes openapi.json from it. Answers have the REST proxy integration's
-shape (statusCode, multiValueHeaders, body, isBase64Encoded).
+documentation, openapi_schemas'): dispatch reads it, app.py derives its 404s and 405s from it
+(methods_serving), and events/make_openapi.py writes openapi.json from it. Answers have the REST
+proxy integration's shape (statusCode, multiValueHeaders, body, isBase64Encoded).
 
 Written here, not taken from Powertools' APIGatewayRestResolver (the function's router until
 issue 12), because of what that one cost on every cold start and every request, measured side
@@ -131,6 +131,20 @@ class Router:
                 if found:
                     return route, found.groupdict()
         return None
+
+    def methods_serving(self, path: str) -> set[str]:
+        """The methods whose routes answer `path` (a 405's Allow header). A route answers a path
+        its rule matches unless a path parameter swallowed a ':verb' suffix the route's own
+        template does not have (GET /v1/models/{name} matches .../mnist:predict, but does not
+        answer it)."""
+        methods = set()
+        for route in self.routes:
+            match = route.rule.match(path)
+            if match and (
+                ":" in route.openapi_path or not any(":" in v for v in match.groupdict().values())
+            ):
+                methods.add(route.method)
+        return methods
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.event, self.lambda_context = event, context

@@ -99,7 +99,12 @@ def test_parameter_overrides_reach_the_function(published):
     """--parameter-overrides wins over the template's defaults (ModelName=other: no such
     model in the registry, so the function has nothing to serve)."""
     result = invoke("events/health.json", published, overrides=("ModelName=other",))
-    assert json.loads(result.stdout)["statusCode"] == 503, result.stdout
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 503, result.stdout
+    # the real S3 client's "not found", told as what a user who forgot NAME= needs to read
+    message = json.loads(response["body"])["error"]
+    assert "nothing is published as 'other' (models/other/latest.json does not exist" in message
+    assert "NAME=" in message and "FileNotFoundError" not in message
 
 
 def test_handler_error_exits_non_zero(published, tmp_path):

@@ -202,22 +202,22 @@ def test_a_corrupt_pointer_stops_the_publish_before_any_upload_and_says_how_to_r
 def test_a_silent_s3_is_a_clear_error_within_the_client_timeouts(
     s3_server, s3_env, tmp_path, monkeypatch, capsys
 ):
-    import training.publish as publisher
+    import training.registry_s3 as registry_s3
 
     artifact(tmp_path, 900)
-    monkeypatch.setattr(publisher, "CONNECT_TIMEOUT", 1)
-    monkeypatch.setattr(publisher, "READ_TIMEOUT", 1)
+    monkeypatch.setattr(registry_s3, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(registry_s3, "READ_TIMEOUT", 1)
     with FaultyS3(s3_server, mode="silent") as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.endpoint)
         args = ["publish", "--artifacts", str(tmp_path), "--version", "900", "--bucket", s3_env]
         assert main(args) == 2
     err = capsys.readouterr().err
     assert "did not answer within 1 s" in err and "resumes where it stopped" in err
-    assert len(proxy.requests) == publisher.MAX_ATTEMPTS  # bounded retries, then the error
+    assert len(proxy.requests) == registry_s3.MAX_ATTEMPTS  # bounded retries, then the error
 
 
 def test_the_publishers_client_is_bounded():
-    from training.publish import s3_client
+    from training.registry_s3 import s3_client
 
     config = s3_client().meta.config
     assert config.connect_timeout == 5 and config.read_timeout == 15
@@ -225,7 +225,7 @@ def test_the_publishers_client_is_bounded():
 
 
 def test_a_large_upload_shows_a_progress_bar(s3, s3_env, tmp_path, capsys):
-    from training.publish import PROGRESS_MIN_BYTES
+    from training.registry_s3 import PROGRESS_MIN_BYTES
 
     large = (FIXTURE_DIR / "model.tflite").read_bytes() + b"\0" * PROGRESS_MIN_BYTES
     publish(artifact(tmp_path, 1000, large), s3_env, "models", progress=True)

@@ -24,7 +24,8 @@ from mlcore.registry import Pointer, Registry
 from tests.conftest import ROOT
 from tests.integration.test_publish_registry import artifact
 from training.cli import main
-from training.publish import PublishError, publish, read_audit, update_pointer
+from training.publish import publish
+from training.registry_s3 import PublishError, read_audit, update_pointer
 
 pytestmark = [
     pytest.mark.integration,
@@ -127,14 +128,14 @@ def test_every_pointer_change_has_its_audit_record(s3, s3_env, tmp_path):
 def test_audit_records_name_the_aws_principal_when_sts_answers(
     s3, s3_env, s3_server, tmp_path, monkeypatch
 ):
-    from training import publish as publishing
+    from training import registry_s3
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", s3_server)
-    publishing.caller.cache_clear()
+    registry_s3.caller.cache_clear()
     try:
         publish(artifact(tmp_path, 100), s3_env, "models")
     finally:
-        publishing.caller.cache_clear()
+        registry_s3.caller.cache_clear()
     (record,) = read_audit(s3, s3_env, Registry("models", "mnist"))
     assert record["who"].startswith("arn:aws:")  # moto's STS: the caller's ARN
 

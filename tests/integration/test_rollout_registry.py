@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
-from tests.local_support import FIXTURE_DIR
+from tests.local_support import FIXTURE_DIR, ROOT
 from training.cli import main
 
 pytestmark = pytest.mark.integration
@@ -65,6 +67,26 @@ def test_canary_promote_rollback_and_status(s3_env, s3, artifacts, capsys):
     assert pointer(s3, s3_env)["revision"] == doc["revision"]  # unchanged
 
 
+def test_nothing_to_undo_exits_1_from_the_cli_and_2_from_make(s3_env, artifacts):
+    """What scripts see: `python -m training rollback` tells nothing to undo (1) from an error
+    (2); `make rollback` reports any failed command as 2 (GNU make's own status), so both say
+    nothing to roll back on stderr, as the README and `make help` say."""
+    v1, _ = sorted(artifacts)
+    assert cli(s3_env, "publish", "--artifact", str(artifacts[v1])) == 0
+
+    def run(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    direct = run(sys.executable, "-m", "training", "rollback", "--bucket", s3_env)
+    assert direct.returncode == 1 and "nothing to roll back" in direct.stderr
+    error = run(sys.executable, "-m", "training", "rollback", "--bucket", f"{s3_env}-missing")
+    assert error.returncode == 2 and "does not exist" in error.stderr
+    made = run("make", "--no-print-directory", "rollback", f"BUCKET={s3_env}")
+    assert made.returncode == 2 and "nothing to roll back" in made.stderr
+    help_text = run("make", "--no-print-directory", "help").stdout
+    assert "python -m training rollback exits 1" in " ".join(help_text.split())
+
+
 def test_rollback_clears_a_running_canary_first(s3_env, s3, artifacts):
     v1, v2 = sorted(artifacts)
     cli(s3_env, "publish", "--artifact", str(artifacts[v1]))
@@ -93,13 +115,13 @@ def test_every_change_is_a_conditional_write(s3_env, s3, artifacts, monkeypatch)
     """A writer that lost the race reads again and decides again (If-Match on the ETag it
     read): a canary started between a promote's read and its write is not overwritten blindly,
     the promote is decided again on top of it."""
-    from training import publish as publishing
+    from training import registry_s3
 
     v1, v2 = sorted(artifacts)
     cli(s3_env, "publish", "--artifact", str(artifacts[v1]))
     cli(s3_env, "publish", "--artifact", str(artifacts[v2]), "--canary", "5")
     cli(s3_env, "rollback")  # v2 stored, v1 served, revision 3
-    real_put, raced = publishing.put, []
+    real_put, raced = registry_s3.put, []
 
     def racing_put(s3_client, bucket, key, body, *args, **kwargs):
         if key.endswith("latest.json") and not raced:
@@ -115,7 +137,7 @@ def test_every_change_is_a_conditional_write(s3_env, s3, artifacts, monkeypatch)
             )
         return real_put(s3_client, bucket, key, body, *args, **kwargs)
 
-    monkeypatch.setattr(publishing, "put", racing_put)
+    monkeypatch.setattr(registry_s3, "put", racing_put)
     assert cli(s3_env, "promote", "--version", str(v2)) == 0
     doc = pointer(s3, s3_env)
     assert raced

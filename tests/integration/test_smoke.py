@@ -41,6 +41,15 @@ def test_smoke_fails_with_a_wrong_key(api):
     done = run("-m", "examples.smoke", "--url", api.url, "--api-key", "wrong-key")
     assert done.returncode == 1
     assert "FAIL  GET /v1/models/mnist/metadata gives the input shape: 403" in done.stdout
+    assert "refused the key" in done.stdout
+
+
+def test_smoke_without_the_key_says_the_api_needs_it(api):
+    done = run("-m", "examples.smoke", "--url", api.url)
+    assert done.returncode == 1
+    failed = next(line for line in done.stdout.splitlines() if line.startswith("FAIL"))
+    assert "403 FORBIDDEN: " in failed and "needs its key" in failed and "API_KEY=" in failed
+    assert "shape=" not in failed
 
 
 def test_smoke_fails_when_nothing_answers():

@@ -230,7 +230,7 @@ def test_the_function_stays_read_only(defaults):
 
 
 def test_created_bucket_has_object_lock_and_publish_locks_with_the_template_defaults():
-    from training.publish import LOCK_DAYS, LOCK_MODE
+    from training.registry_s3 import LOCK_DAYS, LOCK_MODE
 
     template = load_template()
     props = template["Resources"]["ModelBucket"]["Properties"]

@@ -1,4 +1,4 @@
-"""What the inference function emits for the drift monitor (app._record_request): per
+"""What the inference function emits for the drift monitor (emf.request): per
 prediction and per input, per service and model version, on both predict routes."""
 
 from __future__ import annotations
@@ -84,11 +84,11 @@ def test_a_large_batch_stays_within_cloudwatchs_100_values_per_metric(served, lo
 
 
 def test_an_emf_document_reads_back_as_the_values_it_was_given(served, capsys):
-    import app
+    import emf
 
     fields = {"label": "chat noir é", "Confidence": [1e-05, 0.5, 1.7976931348623157e308]}
     fields |= {"InputMeanIntensity": [2.5e-07, 254.99999999999997], "Predictions": 3}
-    app._emf(((app.EMF_PER_LABEL, app.EMF_PREDICTIONS),), service="s", **fields)
+    emf.write("ns", ((emf.PER_LABEL, emf.PREDICTIONS),), service="s", model_version="1", **fields)
     (record,) = emf_records(capsys.readouterr().out)
     assert {k: record[k] for k in fields} == fields  # every number read back exactly
     assert record["service"] == "s" and "CloudWatchMetrics" in record["_aws"]

@@ -245,8 +245,12 @@ def test_an_empty_registry_is_503_and_retried_with_backoff_not_on_every_request(
 ):
     s3 = FakeS3()
     store = make_store(s3, refresh_seconds=300)
-    with pytest.raises(ModelUnavailable, match="could not be loaded.*next attempt is in 1 s"):
+    with pytest.raises(ModelUnavailable, match="could not be loaded.*next attempt is in 1 s") as e:
         store.get()
+    # what is missing, and the setting a user who forgot NAME= (or ModelName) must look at
+    message = str(e.value)
+    assert "nothing is published as 'mnist' (models/mnist/latest.json does not exist" in message
+    assert "NAME=" in message and "ModelName" in message
     for _ in range(5):  # within the backoff: answered at once, no I/O
         with pytest.raises(ModelUnavailable, match="could not be loaded"):
             store.get()
@@ -261,6 +265,15 @@ def test_an_empty_registry_is_503_and_retried_with_backoff_not_on_every_request(
         store.get()  # 1 s of the 2 s backoff
     clock.advance(1)
     assert store.get().version == V1
+
+
+def test_a_missing_object_of_a_version_is_named(make_store, manifest, model_bytes):
+    """The pointer names a version whose manifest is not there: the 503 says which key."""
+    s3 = FakeS3()
+    s3.publish(manifest, model_bytes)
+    del s3.objects[f"models/mnist/{V1}/manifest.json"]
+    with pytest.raises(ModelUnavailable, match=f"models/mnist/{V1}/manifest.json does not exist"):
+        make_store(s3).get()
 
 
 def test_a_refused_first_version_is_replaced_by_a_good_one(

@@ -137,6 +137,25 @@ def test_values_scaled_to_0_1_are_refused_with_the_range_to_send(values):
     code, status, message = code_of(instances_to_batch, [values.tolist()], SPEC, 1)
     assert (code, status) == ("WRONG_VALUE_RANGE", 400)
     assert "0..255" in message and "multiply by 255" in message
+    assert "the scaling is inside the model" in message
+
+
+@pytest.mark.parametrize(
+    "values", [np.linspace(-1, 1, 784).reshape(28, 28), np.full((28, 28), -0.25)]
+)
+def test_values_scaled_to_minus_1_1_are_refused_with_raw_pixels_to_send(values):
+    """A client that scales as the model's training did ([-1, 1]) is told to send raw pixels:
+    the model's graph holds the scaling."""
+    code, status, message = code_of(instances_to_batch, [values.tolist()], SPEC, 1)
+    assert (code, status) == ("VALUE_OUT_OF_RANGE", 400)
+    assert "look scaled to [-1, 1]" in message
+    assert "send raw pixels 0..255, the scaling is inside the model" in message
+
+
+def test_out_of_range_values_of_a_model_not_taking_pixels_get_no_pixel_advice():
+    spec = InputSpec(28, 28, low=-1.0, high=1.0)
+    code, _, message = code_of(instances_to_batch, [np.full((28, 28), 3.0).tolist()], spec, 1)
+    assert code == "VALUE_OUT_OF_RANGE" and "pixels" not in message
 
 
 def test_a_dark_image_of_integers_0_and_1_is_still_an_image():

@@ -111,6 +111,10 @@ def test_api_key_per_resource_and_method(client, runner):
         assert answer.status_code == 403
         assert answer.json["code"] == "FORBIDDEN" and "x-api-key" in answer.json["error"]
         assert answer.headers["x-amzn-ErrorType"] == "ForbiddenException"
+        # where the local key is, not the aws CLI command that reads a deployed one
+        message = answer.json["error"]
+        assert "printed when it started" in message and "API_KEY=" in message
+        assert "aws " not in message and message.startswith("wrong" if key else "missing")
     assert send(client, "DELETE", "/health", key=None).status_code == 403
     assert send(client, "GET", "/v1/models/mnist", key=None).status_code == 403
     assert runner.events == []

@@ -9,7 +9,7 @@ import pytest
 
 from local.cloudwatch import EmfForwarder, is_emf, metric_data
 
-# What the inference function prints for one prediction (app._record_request's shape)
+# What the inference function prints for one prediction (emf.request's shape)
 DOCUMENT = {
     "_aws": {
         "Timestamp": 1764300000123,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import app
-from canary import CanaryRouter
+from canary import ModelChooser
 from tests.function_support import fixture_model, invoke, log_records, new_version
 
 
@@ -36,14 +36,14 @@ class Draws:
         return ((self.n - 1) % 100) / 100
 
 
-def router_over(store, **kwargs) -> CanaryRouter:
-    return CanaryRouter(lambda: store, **kwargs)
+def chooser_over(store, **kwargs) -> ModelChooser:
+    return ModelChooser(lambda: store, **kwargs)
 
 
 def test_without_a_canary_every_request_is_stable(make_store, fake_s3):
     store = make_store(fake_s3)
-    router = router_over(store)
-    model, role = router.choose(_deadline())
+    chooser = chooser_over(store)
+    model, role = chooser.choose(_deadline())
     assert role == "stable" and model is store.current
 
 
@@ -57,11 +57,11 @@ def test_both_models_are_held_and_chosen_by_the_share(make_store, fake_s3, manif
     v1 = manifest["version"]
     v2 = publish_canary(fake_s3, manifest, 10)
     store = make_store(fake_s3)
-    router = router_over(store, draw=Draws())
-    router.choose(_deadline())  # the stable loads, reads the pointer with its canary
-    canary_store = router.canary_store(store)
+    chooser = chooser_over(store, draw=Draws())
+    chooser.choose(_deadline())  # the stable loads, reads the pointer with its canary
+    canary_store = chooser.canary_store(store)
     canary_store.get(_deadline())  # the canary loads (in the background in real requests)
-    roles = [router.choose(_deadline()) for _ in range(200)]
+    roles = [chooser.choose(_deadline()) for _ in range(200)]
     counts = {"stable": 0, "canary": 0}
     for model, role in roles:
         counts[role] += 1
@@ -72,8 +72,8 @@ def test_both_models_are_held_and_chosen_by_the_share(make_store, fake_s3, manif
 def test_a_request_never_waits_for_the_canary(make_store, fake_s3, manifest):
     publish_canary(fake_s3, manifest, 99)
     store = make_store(fake_s3)
-    router = router_over(store, draw=lambda: 0.0)
-    _, role = router.choose(_deadline())
+    chooser = chooser_over(store, draw=lambda: 0.0)
+    _, role = chooser.choose(_deadline())
     assert role == "stable"  # the canary's load has only started
 
 
@@ -84,20 +84,20 @@ def test_a_canary_that_does_not_fit_beside_the_stable_is_not_served_and_counted(
     skipped = []
     store = make_store(fake_s3)
     size = len(fixture_model())
-    router = router_over(
+    chooser = chooser_over(
         store,
         draw=lambda: 0.0,
         budget=lambda: size + size // 2,
         on_skipped=lambda *a: skipped.append(a),
     )
-    router.choose(_deadline())
-    canary_store = router.canary_store(store)
+    chooser.choose(_deadline())
+    canary_store = chooser.canary_store(store)
     canary_store.wait(10)
     try:
         canary_store.get(_deadline())
     except Exception:
         pass
-    roles = {router.choose(_deadline())[1] for _ in range(20)}
+    roles = {chooser.choose(_deadline())[1] for _ in range(20)}
     assert roles == {"stable"}
     ((version, reason),) = skipped
     assert version == manifest["version"] + 1 and "does not fit in memory" in reason
@@ -106,17 +106,17 @@ def test_a_canary_that_does_not_fit_beside_the_stable_is_not_served_and_counted(
 def test_a_cleared_canary_is_dropped(make_store, fake_s3, manifest, clock):
     publish_canary(fake_s3, manifest, 50)
     store = make_store(fake_s3)
-    router = router_over(store, draw=lambda: 0.0)
-    router.choose(_deadline())
-    assert router.canary_store(store) is not None
+    chooser = chooser_over(store, draw=lambda: 0.0)
+    chooser.choose(_deadline())
+    assert chooser.canary_store(store) is not None
     pointer = json.loads(fake_s3.objects["models/mnist/latest.json"])
     del pointer["canary"]
     fake_s3.objects["models/mnist/latest.json"] = json.dumps(pointer).encode()
     clock.advance(store.settings.refresh_seconds + 1)
     store.get()
     store.wait(10)
-    assert router.canary_store(store) is None
-    assert router.choose(_deadline())[1] == "stable"
+    assert chooser.canary_store(store) is None
+    assert chooser.choose(_deadline())[1] == "stable"
 
 
 def test_answers_and_log_lines_name_the_version_and_role(
@@ -124,11 +124,11 @@ def test_answers_and_log_lines_name_the_version_and_role(
 ):
     v2 = publish_canary(fake_s3, manifest, 99)
     store = serve(fake_s3)
-    app.get_router.cache_clear()
-    monkeypatch.setattr(app, "get_router", lambda: router)
-    router = CanaryRouter(lambda: app.get_store(), draw=lambda: 0.0)
+    app.get_chooser.cache_clear()
+    monkeypatch.setattr(app, "get_chooser", lambda: chooser)
+    chooser = ModelChooser(lambda: app.get_store(), draw=lambda: 0.0)
     invoke(load_event("health.json"))
-    router.canary_store(store).get(_deadline())
+    chooser.canary_store(store).get(_deadline())
     result = invoke(load_event("predict-instances.json"))
     assert result.status == 200
     assert result.body["model"] == {"name": "mnist", "version": v2, "role": "canary"}

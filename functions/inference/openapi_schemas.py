@@ -1,0 +1,144 @@
+"""What each route of app.py documents in openapi.json: its summary, its answers (200 with the
+body's schema, and its error statuses) and its request body's schema.
+
+app.py's route decorators pass these to the router's table (router.Route), from which
+events/make_openapi.py writes openapi.json at build time (`make events`); a test holds the
+committed file to them. Nothing here runs per request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tfserving
+from errors import STATUS_BY_CODE
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "code"],
+    "properties": {
+        "error": {"type": "string", "description": "what was wrong and what is allowed"},
+        "code": {"type": "string", "enum": sorted(STATUS_BY_CODE)},
+    },
+}
+
+
+def _errors(*statuses: int) -> dict[int, dict[str, Any]]:
+    return {
+        status: {
+            "description": ", ".join(c for c, s in STATUS_BY_CODE.items() if s == status),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for status in statuses
+    }
+
+
+def _ok(description: str, schema: dict[str, Any], *error_statuses: int) -> dict[int, Any]:
+    """A route's documented answers: 200 with its body's schema, and its errors."""
+    ok = {"description": description, "content": {"application/json": {"schema": schema}}}
+    return {200: ok, **_errors(*error_statuses)}
+
+
+def _object(*required: str, **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": properties}
+
+
+def _one_of(*fields: str) -> list[dict[str, Any]]:
+    """Exactly one of these fields (both at once answer 400 AMBIGUOUS_INPUT)."""
+    return [
+        {"required": [field], "not": {"anyOf": [{"required": [o]} for o in fields if o != field]}}
+        for field in fields
+    ]
+
+
+INSTANCES_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "description": "inputs in the model's input shape (see its metadata), values in its range",
+    "items": {"type": "array"},
+}
+PREDICT_BODY = {
+    "type": "object",
+    "properties": {
+        "instances": INSTANCES_SCHEMA,
+        "images": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "description": "a base64 PNG or JPEG"},
+        },
+    },
+    "oneOf": _one_of("instances", "images"),
+}
+TFSERVING_BODY = {
+    "type": "object",
+    "properties": {
+        "signature_name": {"type": "string", "enum": [tfserving.DEFAULT_SIGNATURE]},
+        "instances": INSTANCES_SCHEMA,
+        "inputs": INSTANCES_SCHEMA,
+    },
+    "oneOf": _one_of("instances", "inputs"),
+}
+MODEL_REF = {
+    "type": "object",
+    "required": ["name", "version", "role"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "integer"},
+        # stable: the served version; canary: the canary version, for its share of requests
+        "role": {"type": "string", "enum": ["stable", "canary"]},
+    },
+}
+PREDICTIONS = _object(
+    "predictions",
+    "model",
+    predictions={
+        "type": "array",
+        "items": _object("label", "class_id", "confidence", "probabilities"),
+    },
+    model=MODEL_REF,
+)
+
+# -- each route's documentation (the keyword arguments of its decorator) ------------------
+
+HEALTH = {
+    "summary": "Whether a verified model is served",
+    "responses": _ok(
+        "a verified model is served",
+        _object("status", "model", status={"enum": ["ok"]}, model=MODEL_REF),
+        503,
+    ),
+}
+OPENAPI_DOCUMENT = {
+    "summary": "This API's OpenAPI document (generated from these routes)",
+    "responses": {200: {"description": "this document", "content": {"application/json": {}}}},
+}
+PAGE = {
+    "summary": "A page to draw a digit on (or upload a photo) that asks POST /predict",
+    "responses": {200: {"description": "the page", "content": {"text/html": {}}}},
+}
+PREDICT = {
+    "summary": "Classify inputs: arrays in the model's input shape, or base64 PNG/JPEG images",
+    "responses": _ok("one prediction per input", PREDICTIONS, 400, 404, 413, 415, 503),
+    "request_body": PREDICT_BODY,
+}
+TFSERVING_PREDICT = {
+    "summary": "TensorFlow Serving predict: row (instances) or columnar (inputs) format",
+    "responses": _ok(
+        "TF Serving's answer: predictions (row format) or outputs (columnar)",
+        {"type": "object", "oneOf": [_object("predictions"), _object("outputs")]},
+        400,
+        404,
+        413,
+        415,
+        503,
+    ),
+    "request_body": TFSERVING_BODY,
+}
+TFSERVING_STATUS = {
+    "summary": "TensorFlow Serving model status",
+    "responses": _ok("GetModelStatusResponse", _object("model_version_status"), 404, 503),
+}
+TFSERVING_METADATA = {
+    "summary": "TensorFlow Serving model metadata (signature_def)",
+    "responses": _ok("GetModelMetadataResponse", _object("model_spec", "metadata"), 404, 503),
+}
