@@ -64,6 +64,8 @@ CANARY   ?=
 ENV      ?= dev
 URL      ?=
 CA       ?=
+# docs-serve: the port of the documentation site on 127.0.0.1
+DOCS_PORT ?= 8000
 
 export SAM_CLI_TELEMETRY = 0
 # SSE-KMS for everything the publisher writes (publish, and any pointer change)
@@ -73,7 +75,7 @@ endif
 
 .PHONY: help setup setup-sagemaker lock lock-checkov lock-sagemaker test test-slow test-unit train train-sagemaker \
         convert report publish audit promote rollback status fixture validate build deploy smoke invoke \
-        local-api s3-local demo events bench lint clean
+        local-api s3-local demo events bench lint clean docs docs-serve outputs publisher-credentials delete
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -215,6 +217,16 @@ build: setup ## sam build (makefile build methods, cross-platform wheels: no Doc
 deploy: build ## sam deploy with samconfig.toml's ENV=dev|prod settings [PARAMS="Key=Value ..."]
 	PATH="$(abspath $(BIN)):$$PATH" $(PY) -m local.deploy --env $(ENV) --sam $(BIN)/sam $(PARAMS)
 
+# The deployed stack of ENV (samconfig.toml names it), read with boto3: no aws CLI needed.
+outputs: setup ## the ENV stack's outputs as shell exports (API_URL, BUCKET, API_KEY...): eval "$(make -s outputs)"
+	@$(PY) -m local.stack outputs --env $(ENV)
+
+publisher-credentials: setup ## short-lived credentials of the ENV stack's PublisherRole: env $(make -s publisher-credentials) make publish
+	@$(PY) -m local.stack publisher-credentials --env $(ENV)
+
+delete: setup ## delete the ENV stack (sam delete asks first); the registry, capture and audit buckets stay (docs/deploy.md)
+	$(BIN)/sam delete --config-env $(ENV)
+
 smoke: setup ## a short suite against any deployed or local API: URL=https://... [API_KEY=... CA=...]
 	$(PY) -m examples.smoke --url "$(URL)" $(if $(API_KEY),--api-key "$(API_KEY)") $(if $(CA),--ca "$(CA)")
 
@@ -257,6 +269,16 @@ bench: setup ## benchmarks side by side -> bench/results.json and a markdown tab
 .PHONY: bench-smoke
 bench-smoke: setup ## a few runs of every benchmark (checks that it runs; figures mean nothing)
 	$(PY) -m bench --quick --out .local/bench-quick.json
+
+# The documentation site (docs/, mkdocs.yml). The Material theme prints its end-of-life notice
+# on every build; docs/index.md ("About this site") records the choice, so it is silenced here.
+MKDOCS = NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+docs: setup ## build the documentation site strictly (a broken link or a page missing from the nav fails) -> .local/site/
+	$(MKDOCS) build --strict
+
+docs-serve: setup ## serve the documentation site on http://127.0.0.1:DOCS_PORT, rebuilt as pages change
+	$(MKDOCS) serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 lint: setup ## ruff: lint and the one code style (ruff format --check)
 	$(BIN)/ruff check .
