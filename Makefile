@@ -202,7 +202,7 @@ fixture: setup ## remake the committed test model tests/fixtures/mnist/ from the
 	$(PY) -m training fixture --out tests/fixtures/mnist
 
 # checkov: offline (--skip-download); its justified skips are in the template (Metadata.checkov)
-# and the README.
+# and docs/testing.md ("Template checks").
 CHECKOV = $(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation \
           --skip-download --compact --quiet
 

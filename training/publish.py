@@ -118,7 +118,7 @@ def publish(
             lock = None
             notes.append(
                 f"s3://{bucket}: the version's files are not locked: {cannot_lock}; they are "
-                "protected by create-only writes only (README, Registry security)"
+                "protected by create-only writes only (docs/security.md)"
             )
         files = [(name, content, "application/octet-stream") for name, content in contents.items()]
         if signing_key:

@@ -793,7 +793,7 @@ def test_drift_alarms_watch_each_figure_per_service_over_one_window(template):
             "Fn::FindInMap": ["MonitorWindow", {"Ref": "MonitorWindowMinutes"}, "Seconds"]
         }, metric
         assert props["TreatMissingData"] == "notBreaching", metric  # no traffic, no verdict
-    # the defaults come from the literature the README cites
+    # the defaults come from the literature docs/monitoring.md cites
     parameters = template["Parameters"]
     assert parameters["DriftPsiThreshold"]["Default"] == 0.25
     assert parameters["ConfidenceDropThreshold"]["Default"] == 0.2

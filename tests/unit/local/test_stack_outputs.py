@@ -56,7 +56,8 @@ def test_each_environment_names_its_stack():
 
 
 def test_outputs_become_the_makefile_variables_with_the_api_key_value(aws):
-    key = aws.client("apigateway").create_api_key(name="k", enabled=True, value="a secret api key value, 36 chars")
+    value = "a secret api key value, 36 chars"
+    key = aws.client("apigateway").create_api_key(name="k", enabled=True, value=value)
     registry = "s3://reg-bucket/models/shapes/"
     deploy_stack(
         aws,
@@ -73,14 +74,15 @@ def test_outputs_become_the_makefile_variables_with_the_api_key_value(aws):
     )
     lines = stack.run("outputs", "dev", ROOT / "samconfig.toml", aws).splitlines()
     # what a shell makes of the lines
-    script = "\n".join(lines) + '\nprintf "%s|" "$BUCKET" "$PREFIX" "$NAME" "$LOCK_DAYS" "$API_KEY" "$URL"'
+    shown = 'printf "%s|" "$BUCKET" "$PREFIX" "$NAME" "$LOCK_DAYS" "$API_KEY" "$URL"'
+    script = "\n".join([*lines, shown])
     shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
     assert shell.stdout.split("|")[:6] == [
         "reg-bucket",
         "models",
         "shapes",
         "1",
-        "a secret api key value, 36 chars",
+        value,
         "https://abc.execute-api.eu-west-1.amazonaws.com/dev",
     ]
     assert "export STACK=serverless-ml-dev" in lines
