@@ -218,10 +218,10 @@ deploy: build ## sam deploy with samconfig.toml's ENV=dev|prod settings [PARAMS=
 	PATH="$(abspath $(BIN)):$$PATH" $(PY) -m local.deploy --env $(ENV) --sam $(BIN)/sam $(PARAMS)
 
 # The deployed stack of ENV (samconfig.toml names it), read with boto3: no aws CLI needed.
-outputs: setup ## the ENV stack's outputs as shell exports (API_URL, BUCKET, API_KEY...): eval "$(make -s outputs)"
+outputs: setup ## the ENV stack's outputs as shell exports (API_URL, BUCKET, API_KEY...): OUTPUTS=$(make -s outputs) && eval "$OUTPUTS"
 	@$(PY) -m local.stack outputs --env $(ENV)
 
-publisher-credentials: setup ## short-lived credentials of the ENV stack's PublisherRole: env $(make -s publisher-credentials) make publish
+publisher-credentials: setup ## the ENV stack's PublisherRole credentials (1 hour): P=$(make -s publisher-credentials) && env $P make publish
 	@$(PY) -m local.stack publisher-credentials --env $(ENV)
 
 delete: setup ## delete the ENV stack (sam delete asks first); the registry, capture and audit buckets stay (docs/deploy.md)

@@ -4,13 +4,15 @@
     python -m local.stack publisher-credentials --env dev  # `make publisher-credentials`
 
 `outputs` prints the stack's outputs as `export NAME=value` lines named as the Makefile's
-variables, so that `eval "$(make -s outputs)"` points every later `make publish`, `make status`,
-`make smoke`... of that shell at the stack: BUCKET, PREFIX, NAME, LOCK_MODE and LOCK_DAYS (a
-publish then locks for as long as the stack allows), API_URL and URL, API_KEY (the key's value,
-API_KEY mode), and CAPTURE_BUCKET, PUBLISHER_ROLE_ARN, DASHBOARD, STACK for the guide's steps.
+variables, so that `OUTPUTS=$(make -s outputs) && eval "$OUTPUTS"` points every later
+`make publish`, `make status`, `make smoke`... of that shell at the stack: BUCKET, PREFIX, NAME,
+LOCK_MODE and LOCK_DAYS (a publish then locks for as long as the stack allows), API_URL and URL,
+API_KEY (the key's value, API_KEY mode), and CAPTURE_BUCKET, PUBLISHER_ROLE_ARN, DASHBOARD,
+STACK for the guide's steps.
 `publisher-credentials` prints `AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...
 AWS_SESSION_TOKEN=...` of the stack's PublisherRole (one hour), for
-`env $(make -s publisher-credentials) make publish`.
+`P=$(make -s publisher-credentials) && env $P make publish` (the `&&`: a failure stops there
+instead of publishing with the caller's own credentials).
 """
 
 from __future__ import annotations
