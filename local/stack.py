@@ -109,8 +109,10 @@ def publisher_credentials(sts: Any, outputs: dict[str, str]) -> str:
             f"could not assume {role}: {error}. Your principal needs sts:AssumeRole on it, and "
             "the role must trust you (PublisherPrincipalArn; docs/deploy.md, 'Permissions')"
         ) from None
+    # `env $P` splits the words on white space and does not remove quotes: AWS keys and
+    # tokens are base64-like, so the words are written as they are
     return " ".join(
-        f"{var}={shlex.quote(credentials[key])}"
+        f"{var}={credentials[key]}"
         for var, key in (
             ("AWS_ACCESS_KEY_ID", "AccessKeyId"),
             ("AWS_SECRET_ACCESS_KEY", "SecretAccessKey"),

@@ -4,7 +4,6 @@ CloudFormation stack with the template's output names, a real API key, a role to
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 import tomllib
 
@@ -112,8 +111,15 @@ def test_publisher_credentials_are_the_assumed_roles_as_env_words(aws):
     }
     role = aws.client("iam").create_role(RoleName="pub", AssumeRolePolicyDocument=json.dumps(trust))
     deploy_stack(aws, "serverless-ml-dev", {"PublisherRoleArn": role["Role"]["Arn"]})
-    words = shlex.split(stack.run("publisher-credentials", "dev", ROOT / "samconfig.toml", aws))
-    assigned = dict(word.split("=", 1) for word in words)
+    printed = stack.run("publisher-credentials", "dev", ROOT / "samconfig.toml", aws)
+    # as `P=$(make -s publisher-credentials) && env $P ...` passes them: split on white space
+    shell = subprocess.run(
+        ["bash", "-c", 'P="$1"; env -i $P /usr/bin/env', "-", printed],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assigned = dict(line.split("=", 1) for line in shell.stdout.splitlines())
     assert set(assigned) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
     assert assigned["AWS_ACCESS_KEY_ID"] != "testing" and all(assigned.values())
 
