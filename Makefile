@@ -8,6 +8,7 @@ VENV     ?= .venv
 PY       := $(VENV)/bin/python
 BIN      := $(VENV)/bin
 CHECKOV_VENV ?= .venv-checkov
+IAMLINT_VENV ?= .venv-iamlint
 
 # Training variables have no default here: a variable that is not set is not passed, so the
 # training job's own config (training/config.py) decides, and the template decides for the
@@ -47,6 +48,9 @@ LOCK_MODE ?=
 LOCK_DAYS ?=
 KMS_KEY  ?=
 SIGNING_KEY ?=
+# an AWS profile that assumes the stack's SignerRole (output SignerRoleArn): who signs, apart from
+# who publishes (docs/security.md)
+SIGNER_PROFILE ?=
 LAST     ?=
 ROLE     ?=
 INSTANCES ?=
@@ -73,14 +77,14 @@ ifneq ($(KMS_KEY),)
 export MODEL_KMS_KEY_ARN := $(KMS_KEY)
 endif
 
-.PHONY: help setup setup-sagemaker lock lock-checkov lock-sagemaker test test-slow test-unit train train-sagemaker \
+.PHONY: help setup setup-sagemaker lock lock-checkov lock-iamlint lock-sagemaker test test-slow test-unit train train-sagemaker \
         convert report publish audit promote rollback status fixture validate build deploy smoke invoke \
         local-api s3-local demo events bench lint clean docs docs-serve outputs publisher-credentials delete
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), .venv-checkov and chromium
+setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(IAMLINT_VENV)/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), .venv-checkov, .venv-iamlint and chromium
 
 # Debian's chromium, for the page's browser test (Playwright's Python API drives it; its own
 # browser download is unreachable here): installed with apt where apt is available and it is
@@ -123,6 +127,10 @@ endef
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(call pinned_venv,$(CHECKOV_VENV))
 
+# the IAM linter's own environment (parliament; tests/unit/test_template_iam_lint.py runs it)
+$(IAMLINT_VENV)/.installed: requirements-iamlint.txt
+	$(call pinned_venv,$(IAMLINT_VENV))
+
 # The SageMaker SDK's own environment (not part of `make setup`: only `train-sagemaker` uses it).
 SM_VENV  ?= .venv-sagemaker
 
@@ -145,6 +153,9 @@ lock: ## re-resolve requirements.in into requirements.txt (in a throwaway venv)
 
 lock-checkov: ## re-resolve requirements-checkov.in into requirements-checkov.txt
 	$(call lock_requirements,requirements-checkov)
+
+lock-iamlint: ## re-resolve requirements-iamlint.in into requirements-iamlint.txt
+	$(call lock_requirements,requirements-iamlint)
 
 lock-sagemaker: ## re-resolve requirements-sagemaker.in into requirements-sagemaker.txt
 	$(call lock_requirements,requirements-sagemaker)
@@ -179,7 +190,8 @@ report: setup ## make report.html of the newest artifact (or VERSION=..., or ART
 
 publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder or model.tar.gz) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1] [CANARY=10]
 	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION \
-	    artifact=ARTIFACT lock-mode=LOCK_MODE lock-days=LOCK_DAYS signing-key=SIGNING_KEY canary=CANARY) \
+	    artifact=ARTIFACT lock-mode=LOCK_MODE lock-days=LOCK_DAYS signing-key=SIGNING_KEY \
+	    signer-profile=SIGNER_PROFILE canary=CANARY) \
 	    $(REGISTRY_FLAGS) $(if $(REPAIR_POINTER),--repair-pointer)
 
 audit: setup ## the last pointer changes of NAME in s3://BUCKET/PREFIX (who, when, from, to) [LAST=10]
@@ -202,14 +214,18 @@ fixture: setup ## remake the committed test model tests/fixtures/mnist/ from the
 	$(PY) -m training fixture --out tests/fixtures/mnist
 
 # checkov: offline (--skip-download); its justified skips are in the template (Metadata.checkov)
-# and docs/testing.md ("Template checks").
-CHECKOV = $(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation \
-          --skip-download --compact --quiet
+# and docs/testing.md ("Template checks"). It scans template.yaml and what CloudFormation deploys
+# from it for each parameter set of local/transformed.py (SAM's translator, offline), where SAM's
+# generated resources and the resolved conditions are what checkov sees.
+TRANSFORMED = .aws-sam/transformed
+CHECKOV = $(CHECKOV_VENV)/bin/checkov --framework cloudformation --skip-download --compact --quiet
 
-validate: setup ## sam validate --lint, cfn-lint and checkov on template.yaml
+validate: setup ## sam validate --lint, cfn-lint, checkov on template.yaml and on its SAM-transformed forms
 	$(BIN)/sam validate --lint --template template.yaml --region us-east-1
 	$(BIN)/cfn-lint template.yaml
-	$(CHECKOV)
+	$(CHECKOV) --file template.yaml
+	rm -rf $(TRANSFORMED) && $(PY) -m local.transformed --out $(TRANSFORMED) >/dev/null
+	$(CHECKOV) --directory $(TRANSFORMED)
 
 build: setup ## sam build (makefile build methods, cross-platform wheels: no Docker needed)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build --template template.yaml

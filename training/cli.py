@@ -77,6 +77,12 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
         help="KMS asymmetric key (RSA) that signs the version (default: $MANIFEST_SIGNING_KEY_ARN)",
     )
     parser.add_argument(
+        "--signer-profile",
+        default=os.environ.get("SIGNER_PROFILE") or None,
+        help="AWS profile that signs (one that assumes the stack's SignerRole; default: "
+        "$SIGNER_PROFILE, else the credentials that publish)",
+    )
+    parser.add_argument(
         "--canary",
         type=canary_share,
         metavar="PERCENT",
@@ -89,8 +95,20 @@ def publish_options(args: argparse.Namespace) -> dict:
         "lock_mode": args.lock_mode,
         "lock_days": args.lock_days,
         "signing_key": args.signing_key,
+        "kms": signer_kms(args.signer_profile),
         "canary": args.canary,
     }
+
+
+def signer_kms(profile: str | None):
+    """The KMS client that signs: the named profile's (the signer's identity, apart from the
+    publisher's, whose credentials may be in the environment: a named profile takes precedence
+    over them), or None (publish makes one from the publishing credentials)."""
+    if not profile:
+        return None
+    import boto3
+
+    return boto3.Session(profile_name=profile).client("kms")
 
 
 def add_artifact_arguments(parser: argparse.ArgumentParser) -> None:

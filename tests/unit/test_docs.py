@@ -128,11 +128,16 @@ def test_every_variable_of_the_functions_environment_is_one_they_read():
 
 
 def gateway_codes() -> dict[str, set[str]]:
-    """code -> statuses of the API Gateway responses the template defines (DEFAULT_4XX: 4xx)."""
+    """code -> statuses of the API Gateway responses the template defines (DEFAULT_4XX: 4xx),
+    and of the web ACL's custom responses (the status its blocking rules answer with)."""
+    resources = load_template()["Resources"]
     found: dict[str, set[str]] = {}
-    for kind, response in load_template()["Resources"]["InferenceApi"]["Properties"][
-        "GatewayResponses"
-    ].items():
+    for acl in (r for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACL"):
+        text = json.dumps(acl)
+        statuses = {str(code) for code in re.findall(r'"ResponseCode": (\d+)', text)}
+        for name in re.findall(r'\\"code\\": \\"([A-Z_]+)\\"', text):
+            found.setdefault(name, set()).update(statuses)
+    for kind, response in resources["InferenceApi"]["Properties"]["GatewayResponses"].items():
         status = response.get("StatusCode", {"DEFAULT_4XX": "4xx", "DEFAULT_5XX": "5xx"}.get(kind))
         statuses = status["Fn::If"][1:] if isinstance(status, dict) else [status]
         body = response["ResponseTemplates"]["application/json"]
