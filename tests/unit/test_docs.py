@@ -45,7 +45,8 @@ def table(text: str) -> list[list[str]]:
     rows = []
     for line in text.splitlines():
         if line.startswith("|") and not re.match(r"^\|\s*-", line):
-            rows.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
+            # cells split on the pipes that are not escaped (`ENV=dev\\|prod` is one cell)
+            rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip()[1:-1])])
     headers = ("parameter", "variable", "status", "route", "path")
     return [row for row in rows if row[0] not in headers]
 
