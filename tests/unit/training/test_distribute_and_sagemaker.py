@@ -75,8 +75,17 @@ def test_the_schedule_stops_after_patience_and_halves_the_rate_on_a_plateau():
     _, stopped, rates = drive(config, losses, Clock(1.0))
     assert stopped["reason"] == "converged" and stopped["epochs"] == 7
     assert stopped["best_epoch"] == 3 and not stopped["still_improving"]
-    # patience 4: the rate is halved after 2 epochs without a better loss (epochs 4 and 5)
+    # patience 4: the rate is halved after 2 epochs without a better loss (epochs 4 and 5),
+    # two before early stopping
     assert rates == pytest.approx([1e-3] * 5 + [5e-4] * 2)
+
+
+def test_a_lower_rate_that_helps_keeps_training_going():
+    config = TrainConfig(dataset="x", patience=4, architecture="mlp")
+    losses = [1.0, 0.8, 0.7, 0.75, 0.75, 0.72, 0.69, 0.68] + [0.7] * 10
+    _, stopped, rates = drive(config, losses, Clock(1.0))
+    assert stopped["best_epoch"] == 8 and stopped["epochs"] == 12  # not 7
+    assert rates[5:8] == pytest.approx([5e-4] * 3)
 
 
 def test_the_time_budget_stops_before_an_epoch_that_would_end_past_it():
