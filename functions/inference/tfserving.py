@@ -150,6 +150,6 @@ def model_metadata(
                         "method_name": PREDICT_METHOD,
                     }
                 }
-            }
+            },
         },
     }
