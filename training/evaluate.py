@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from mlcore.predictor import Predictor
+from training.config import ARCHITECTURES
 
 Z_95 = 1.959963984540054  # the standard normal's 97.5th percentile
 
@@ -92,18 +93,20 @@ def chance_check(score: dict, y_test: np.ndarray, labels: list[str]) -> dict:
     majority = float(counts.max() / counts.sum())
     low = score["ci95"][0]
     passed = low > majority
+    if counts.min() == counts.max():
+        bar = f"chance, {majority:.1%} ({len(labels)} classes of {counts[0]} test images each)"
+    else:
+        most = labels[int(counts.argmax())]
+        bar = f"{majority:.1%}, what always answering {most!r} (the most common class) scores"
     return {
         "name": "above_chance",
         "passed": bool(passed),
         "majority_share": round(majority, 6),
         "majority_label": labels[int(counts.argmax())],
         "ci95_low": low,
-        "message": (
-            f"accuracy {describe_accuracy(score)} "
-            + ("lies above" if passed else "does not lie above")
-            + f" the {majority:.1%} that always answering {labels[int(counts.argmax())]!r} "
-            "(the most common class) would score"
-        ),
+        "message": f"accuracy {describe_accuracy(score)} "
+        + ("lies above " if passed else "does not lie above ")
+        + bar,
     }
 
 
@@ -161,7 +164,7 @@ def what_to_try(gate: dict, trained: bool, test_fraction: float | None) -> list[
                 "more images per class (hundreds per class are typical)",
                 "EPOCHS=... (--epochs) and MAX_MINUTES=... (--max-minutes), if training stopped "
                 "on the maximum or the budget",
-                "another ARCH=... (--architecture: cnn, mlp, mobilenet)",
+                f"another ARCH=... (--architecture: {', '.join(ARCHITECTURES)})",
             ]
         else:
             options += [

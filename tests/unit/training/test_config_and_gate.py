@@ -70,12 +70,16 @@ def test_a_model_whose_interval_does_not_clear_the_majority_class_is_refused():
     balanced = np.repeat(np.arange(5), 15)  # 75 examples, chance 20%
     at_chance = evaluate.chance_check(score(18, 75), balanced, labels)  # 24%: 15.8%..34.8%
     assert not at_chance["passed"] and at_chance["majority_share"] == 0.2
-    assert "does not lie above the 20.0% that always answering 'A'" in at_chance["message"]
+    assert (
+        "does not lie above chance, 20.0% (5 classes of 15 test images each)"
+        in (at_chance["message"])
+    )
     assert evaluate.chance_check(score(30, 75), balanced, labels)["passed"]  # 40%: 29.7%..51.3%
     # imbalanced: 70% of the test split is one class; 75% right is not yet better than that
     skewed = np.array([1] * 70 + [0] * 30)
     check = evaluate.chance_check(score(75, 100), skewed, ["cat", "dog"])
     assert not check["passed"] and check["majority_label"] == "dog"
+    assert "70.0%, what always answering 'dog' (the most common class) scores" in check["message"]
     assert evaluate.chance_check(score(90, 100), skewed, ["cat", "dog"])["passed"]
 
 

@@ -421,7 +421,7 @@ def test_a_failed_gate_puts_a_banner_with_what_to_try_on_top(written):
             manifest | {"evaluation": manifest["evaluation"] | {"gate": gate}}
         )
         banner = page[page.index('<div id="gate-banner"') :].split("</div>")[0]
-        assert heading in banner and "does not lie above the 10.0%" in banner
+        assert heading in banner and "does not lie above chance, 10.0%" in banner
         assert "EPOCHS" in banner and "FORCE=1" in banner
         assert page.index('id="gate-banner"') < page.index("<h2>")  # on top
 
