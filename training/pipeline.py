@@ -229,7 +229,9 @@ def summary(result: TrainResult) -> str:
     quantization = next((c for c in gate.get("checks", []) if c["name"] == "quantization"), {})
     allowed = quantization.get("allowed_points", ev["max_accuracy_drop_points"])
     warning = evaluate.still_improving_warning(stopped) if stopped else None
-    if gate.get("passed"):
+    if not gate:
+        verdict = "none recorded"  # a manifest from before the gate
+    elif gate["passed"]:
         verdict = "passed"
     else:
         verdict = "FAILED" + (", kept with FORCE=1" if gate.get("forced") else "")
@@ -244,8 +246,12 @@ def summary(result: TrainResult) -> str:
             f"    float  {evaluate.describe_accuracy(ev['float'])}",
             f"    {mode:<6} {evaluate.describe_accuracy(ev['quantized'])}",
             f"    drop {ev['accuracy_drop_points']:.2f} points (allowed {allowed:.2f})",
-            f"  gate: {verdict}"
-            + "".join(f"\n    {c['message']}" for c in gate.get("checks", [])[:-1]),
+            f"  gate: {verdict}"  # the quantization check is the drop line above
+            + "".join(
+                f"\n    {check['message']}"
+                for check in gate.get("checks", [])
+                if check["name"] != "quantization"
+            ),
             f"  size: float32 TFLite {sizes['float32_tflite_bytes']:,} bytes, {mode} "
             f"{sizes['tflite_bytes']:,} bytes "
             f"({sizes['tflite_bytes'] / sizes['float32_tflite_bytes']:.0%})",

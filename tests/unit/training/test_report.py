@@ -342,6 +342,7 @@ def test_summary_prints_the_report_path(written, artifact):
     text = summary(TrainResult(artifact, manifest, 1.0, None))
     assert f"report {artifact / 'report.html'}" in text
     assert "n=500" in text
+    assert "gate: none recorded" in text  # a manifest from before the gate: neither verdict
 
 
 def test_cli_remakes_the_report_from_the_artifact_alone_without_tensorflow(tmp_path, artifact):
