@@ -193,7 +193,8 @@ def train_distributed(
         val_loss, val_accuracy = validation()
         figures = (loss_sum / seen, correct / seen, val_loss, val_accuracy)
         logs = dict(zip(("loss", "accuracy", "val_loss", "val_accuracy"), figures, strict=True))
-        logs["learning_rate"] = float(optimizer.learning_rate)  # this epoch's, as fit records it
+        # this epoch's rate, as fit records it (a MirroredVariable: read as ReduceLROnPlateau does)
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         run.on_epoch_end(epoch, logs)  # may lower the rate and set model.stop_training
         for key, value in logs.items():
             history.setdefault(key, []).append(round(float(value), 6))

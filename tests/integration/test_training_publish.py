@@ -216,7 +216,8 @@ def trained(tmp_path_factory):
     config = TrainConfig(epochs=1, limit=1000, artifacts=tmp_path_factory.mktemp("artifacts"))
     dataset = load_dataset(config.dataset)
     splits = make_splits(dataset, 0.1, 0.1, config.seed, config.limit)
-    model, history = train(config, splits.x_train, splits.y_train, splits.x_val, splits.y_val, 10)
+    train_and_validation = (splits.x_train, splits.y_train, splits.x_val, splits.y_val)
+    model, history, _ = train(config, *train_and_validation, 10)
     return config, dataset, splits, model, history
 
 
