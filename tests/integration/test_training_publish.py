@@ -159,7 +159,8 @@ def test_a_failed_quantization_gate_keeps_the_artifact_but_publishes_nothing(
     artifact = tmp_path / "mnist" / "9"
     gate = json.loads((artifact / "manifest.json").read_text())["evaluation"]["gate"]
     assert gate["passed"] is False and gate["forced"] is False
-    assert [c["name"] for c in gate["checks"] if not c["passed"]] == ["quantization"]
+    # (the collapse takes the int8 model to chance, so that check fails with it)
+    assert "quantization" in [c["name"] for c in gate["checks"] if not c["passed"]]
     assert 'id="gate-banner"' in (artifact / "report.html").read_text()
 
     # make publish refuses it; FORCE=1 publishes it all the same

@@ -109,3 +109,9 @@ def test_the_defaults_stated_are_the_training_jobs_own(config_class):
             assert stated == expected, variable
         checked += 1
     assert checked >= 6
+
+
+def test_the_samples_own_limits_are_stated_too():
+    from training.config import SAMPLE, SAMPLE_EPOCHS
+
+    assert VARIABLES["EPOCHS"].default.endswith(f"; {SAMPLE_EPOCHS} for {SAMPLE}")
