@@ -426,7 +426,14 @@ def tfserving_metadata(name: str, version: str | None = None) -> dict[str, Any]:
         output_key=predictor.signature_output,
         output_tensor=predictor.output_tensor_name,
         output_shape=model.manifest["output"]["shape"],
+        classifier={"labels": model.labels, "input": _input_kind(model.manifest["input"])},
     )
+
+
+def _input_kind(spec: dict[str, Any]) -> dict[str, Any]:
+    """What the page needs to know of the model's input: shape, colour, resize policy."""
+    keys = ("shape", "color", "value_range", "preprocessing")
+    return {key: spec[key] for key in keys if key in spec}
 
 
 def preload_model(environ: Mapping[str, str] = os.environ) -> None:

@@ -132,11 +132,16 @@ def model_metadata(
     output_key: str,
     output_tensor: str,
     output_shape: list[int],
+    classifier: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """GetModelMetadataResponse with the signature_def of the one serving signature."""
+    """GetModelMetadataResponse with the signature_def of the one serving signature, and our
+    extension beside it, `classifier`: the class names and how an image becomes the input
+    (what the page at GET / shows; TF Serving's clients read signature_def and ignore it)."""
+    extension = {"classifier": classifier} if classifier is not None else {}
     return {
         "model_spec": {"name": name, "signature_name": "", "version": str(version)},
         "metadata": {
+            **extension,
             "signature_def": {
                 "signature_def": {
                     DEFAULT_SIGNATURE: {
@@ -145,6 +150,6 @@ def model_metadata(
                         "method_name": PREDICT_METHOD,
                     }
                 }
-            }
+            },
         },
     }
