@@ -377,7 +377,16 @@ def main(argv: list[str] | None = None) -> int:
             from training.pipeline import run_training, summary, write_fixture
 
             with tempfile.TemporaryDirectory() as tmp:
-                config = TrainConfig(version=FIXTURE_VERSION, artifacts=Path(tmp))
+                # the committed fixture's job: the default before issue 20 (a two-block CNN,
+                # 5 epochs, patience 2, batch 64), small and quick, kept so it stays remakeable
+                config = TrainConfig(
+                    version=FIXTURE_VERSION,
+                    artifacts=Path(tmp),
+                    architecture="small_cnn",
+                    epochs=5,
+                    patience=2,
+                    batch_size=64,
+                )
                 result = run_training(config)
                 write_fixture(result, args.out, args.digits)
             print(summary(result).replace(str(result.artifact_dir), str(args.out)))

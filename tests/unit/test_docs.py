@@ -25,7 +25,6 @@ from tests.sam_support import ROOT, load_template, translate
 
 DOCS = ROOT / "docs"
 MKDOCS = [sys.executable, "-m", "mkdocs"]
-MAKEFILE_VARIABLE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*\?=\s*(.*?)\s*$")
 MAKEFILE_TARGET = re.compile(r"^([a-z0-9-]+):.*?## ")
 
 
@@ -79,17 +78,10 @@ def test_every_stack_output_is_named_on_the_configuration_page():
 
 
 def make_variables() -> dict[str, str]:
-    """Every make variable a user may set, with its default: variables.mk's list where it
-    exists (issue 20's one list, read by local/make_variables.py), else the Makefile's
-    `NAME ?= value` lines."""
-    try:
-        from local.make_variables import read_variables
-    except ImportError:
-        variables = {}
-        for line in (ROOT / "Makefile").read_text().splitlines():
-            if match := MAKEFILE_VARIABLE.match(line):
-                variables[match[1]] = match[2]
-        return variables
+    """Every make variable a user may set, with its default: variables.mk, the one list
+    (read by local/make_variables.py for make help and the unknown-variable check)."""
+    from local.make_variables import read_variables
+
     return {v.name: v.default for v in read_variables()}
 
 
