@@ -1,0 +1,71 @@
+"""`python -m mutation [--max-children N] [--report-only]` (`make mutation`): mutmut over the
+shared core (mlcore/) and the function's pure modules (router.py, canary.py), with the unit
+tests that reach them; writes mutation/SUMMARY.md and exits 1 if a module misses its goal or a
+surviving mutant is neither killed nor listed in mutation/equivalent.toml.
+
+The run happens in the staged tree .mutation/ (mutation/stage.py says why); its results stay
+there, so `--report-only` writes the summary again (after editing equivalent.toml) without a
+new run. What mutmut runs is configured in pyproject.toml's [tool.mutmut].
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+
+from mutation import report
+from mutation.stage import STAGE, stage
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mutation", description=__doc__)
+    parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once")
+    parser.add_argument(
+        "--report-only", action="store_true", help="summarise the last run in .mutation/ again"
+    )
+    args = parser.parse_args(argv)
+    run_file = STAGE / "run.json"
+    if not args.report_only:
+        stage()
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],
+            cwd=STAGE,
+            check=True,
+        )
+        run_file.write_text(
+            json.dumps(
+                {
+                    "minutes": round((time.monotonic() - started) / 60, 1),
+                    "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                    "max_children": args.max_children,
+                }
+            )
+        )
+    run = json.loads(run_file.read_text())
+    modules, diffs = report.collect(STAGE)
+    header = (
+        "# Mutation testing (`make mutation`)\n\n"
+        f"mutmut {metadata.version('mutmut')}, run {run['finished']}: "
+        f"{sum(m.detected + m.missed for m in modules)} mutants in {run['minutes']} minutes "
+        f"({run['max_children']} at once, `nice -n 10`, 2 shared cores). Tests and paths: "
+        "pyproject.toml's `[tool.mutmut]`; how the tree is staged: `mutation/stage.py`; "
+        "score and statuses: `mutation/report.py`. A mutant listed below survived every test "
+        "that reaches it; `mutation/equivalent.toml` says why each equivalent one cannot be "
+        "told apart from the original."
+    )
+    text, problems = report.render(modules, diffs, report.load_equivalents(), header)
+    report.SUMMARY_FILE.write_text(text)
+    print(f"wrote {report.SUMMARY_FILE}")
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

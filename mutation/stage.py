@@ -1,0 +1,117 @@
+"""The tree mutmut runs in (.mutation/): the checkout's files, with the mutated modules laid out
+and rewritten so that mutmut 3 sees what the tests use.
+
+Two things mutmut 3 cannot do on the checkout as it is:
+- It names a module by its file's path (functions/inference/router.py is
+  `functions.inference.router`) and switches a mutant on only where the running function's
+  `__module__` has that name; the function's tests import `router`, as Lambda does. In the
+  staged tree the function's modules (FUNCTION_MODULES) are copies at the root, where
+  pyproject's pythonpath (".", first) finds them before functions/inference/.
+- It leaves out every function with a decorator other than a lone @staticmethod or
+  @classmethod (@property, functools.cached_property, functools.lru_cache), so a property's
+  body is never mutated. The staged copy defines such a function undecorated and applies the
+  decorators by assignment right after it (`name = property(name)`), which mutmut mutates.
+  Caches are dropped there (cached_property becomes property, lru_cache goes): mutmut forks
+  each mutant from the process that ran the clean tests, so a cached value would outlive the
+  fork and hide the mutant. What is cached is pure, so only speed changes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import libcst as cst
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = ROOT / ".mutation"
+# Mutated in place (their import name is their path): mlcore's modules.
+PACKAGES = ("mlcore",)
+# The function's pure modules, imported by the function's tests as top-level modules.
+FUNCTION_DIR = "functions/inference"
+FUNCTION_MODULES = ("router.py", "canary.py")
+
+_KEPT = {"staticmethod", "classmethod"}  # the decorators mutmut handles itself
+_CACHES = {"cached_property": "property", "lru_cache": None}  # None: dropped
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    """The dotted name of an attribute chain (functools.cached_property), else ""."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr.value}" if base else ""
+    return ""
+
+
+def _wrapper(decorator: cst.BaseExpression) -> cst.BaseExpression | None:
+    """The callable that the decorator applies, caches replaced (None: nothing to apply)."""
+    called = decorator.func if isinstance(decorator, cst.Call) else decorator
+    name = _dotted(called).rpartition(".")[2]
+    if name in _CACHES:
+        replacement = _CACHES[name]
+        return None if replacement is None else cst.Name(replacement)
+    return decorator
+
+
+class _Undecorate(cst.CSTTransformer):
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.FunctionDef | cst.FlattenSentinel:
+        decorators = updated_node.decorators
+        if not decorators or (len(decorators) == 1 and _dotted(decorators[0].decorator) in _KEPT):
+            return updated_node
+        name = updated_node.name.value
+        wrapped: cst.BaseExpression = cst.Name(name)
+        for decorator in reversed(decorators):
+            wrapper = _wrapper(decorator.decorator)
+            if wrapper is not None:
+                wrapped = cst.Call(func=wrapper, args=[cst.Arg(wrapped)])
+        function = updated_node.with_changes(
+            decorators=[],
+            leading_lines=[*updated_node.leading_lines, *decorators[0].leading_lines],
+        )
+        if isinstance(wrapped, cst.Name):
+            return function
+        assign = cst.SimpleStatementLine(
+            [cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=wrapped)]
+        )
+        return cst.FlattenSentinel([function, assign])
+
+
+def undecorate(source: str) -> str:
+    """`source` with every decorated function (other than a lone @staticmethod or
+    @classmethod) defined bare and decorated by assignment, caches dropped."""
+    return cst.parse_module(source).visit(_Undecorate()).code
+
+
+def _tracked_files() -> list[str]:
+    """The checkout's files (committed or not, as they are now), without what git ignores."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    return [path for path in listed.split("\0") if path and (ROOT / path).is_file()]
+
+
+def stage(target: Path = STAGE) -> Path:
+    """Lay out a fresh `target`: every file of the checkout, the mutated modules undecorated,
+    the function's modules also at the root. Returns `target`."""
+    if target.exists():
+        shutil.rmtree(target)
+    for path in _tracked_files():
+        if path.startswith(".mutation/"):
+            continue
+        source, copy = ROOT / path, target / path
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if path.endswith(".py") and path.split("/")[0] in PACKAGES:
+            copy.write_text(undecorate(source.read_text()))
+        else:
+            shutil.copy2(source, copy)
+    for module in FUNCTION_MODULES:
+        (target / module).write_text(undecorate((ROOT / FUNCTION_DIR / module).read_text()))
+    return target
