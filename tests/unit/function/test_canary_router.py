@@ -145,3 +145,24 @@ def test_answers_and_log_lines_name_the_version_and_role(
     health = invoke(load_event("health.json"))
     assert health.body["model"]["role"] == "stable"
     assert "model_role" not in app.logger.get_current_keys()  # not carried to the next request
+
+
+def test_a_hostile_canary_share_is_ignored_and_the_stable_model_answers(
+    serve, fake_s3, manifest, load_event
+):
+    """The fault probe's pointer (issue 25): a share of 1e400 is valid JSON that reads as inf;
+    every /predict answered 500. A malformed canary counts as none: the stable model answers."""
+    publish_canary(fake_s3, manifest, 50)
+    key = "models/mnist/latest.json"
+    text = fake_s3.objects[key].decode().replace('"share": 50', '"share": 1e400')
+    fake_s3.objects[key] = text.encode()
+    serve(fake_s3)
+    app.get_router.cache_clear()
+    for _ in range(3):
+        result = invoke(load_event("predict-instances.json"))
+        assert result.status == 200, result.body
+        assert result.body["model"] == {
+            "name": "mnist",
+            "version": manifest["version"],
+            "role": "stable",
+        }
