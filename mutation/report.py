@@ -55,6 +55,11 @@ class Module:
         return sum(self.statuses[s] for s in UNDETECTED)
 
     @property
+    def not_run(self) -> int:
+        """Mutants without a verdict (not checked, interrupted, skipped): a run cut short."""
+        return sum(n for s, n in self.statuses.items() if s not in DETECTED | UNDETECTED)
+
+    @property
     def score(self) -> float | None:
         total = self.detected + self.missed
         return self.detected / total if total else None
@@ -68,18 +73,16 @@ def load_equivalents(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
 def collect(stage: Path) -> tuple[list[Module], dict[str, str]]:
     """Each mutated module's statuses and undetected mutants, and each undetected mutant's
     diff (changed lines only), read from mutmut's results in `stage`."""
-    from mutmut.__main__ import (
-        Config,
-        SourceFileMutationData,
-        get_diff_for_mutant,
-        status_by_exit_code,
-        walk_mutatable_files,
-    )
+    # mutmut's own reading of its results (the pinned version's modules, as `mutmut results`
+    # and `mutmut show` use them); its configuration is read from the current directory
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+    from mutmut.stats import status_by_exit_code
+    from mutmut.utils.file_utils import walk_mutatable_files
 
     previous = os.getcwd()
     os.chdir(stage)
     try:
-        Config.ensure_loaded()
         modules, diffs = [], {}
         for path in sorted(walk_mutatable_files(), key=str):
             data = SourceFileMutationData(path=path)
@@ -118,6 +121,8 @@ def render(
         goal = f">= {GOAL:.0%}" if module.path in GOAL_MODULES else "reported"
         if module.path in GOAL_MODULES and (score is None or score < GOAL):
             problems.append(f"{module.path}: score {score} below the goal {GOAL:.0%}")
+        if module.not_run:
+            problems.append(f"{module.path}: {module.not_run} mutants have no verdict")
         shown = "-" if score is None else f"{score:.1%}"
         lines.append(
             f"| `{CHECKOUT_PATH.get(module.path, module.path)}` | "
@@ -130,6 +135,8 @@ def render(
             continue
         lines += [f"### `{CHECKOUT_PATH.get(module.path, module.path)}`", ""]
         for name, status in module.undetected:
+            if status not in UNDETECTED:
+                continue  # no verdict: counted above
             reason = equivalents.get(name)
             if reason is None:
                 problems.append(f"{name} ({status}) is not killed and not listed as equivalent")
