@@ -9,6 +9,7 @@ VERSION is a positive integer that grows with time (TF Serving's numeric version
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -30,6 +31,21 @@ def signed_statement(name: str, version: int, manifest_sha256: str) -> bytes:
     messages."""
     statement = {"manifest_sha256": manifest_sha256, "name": name, "version": version}
     return json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+
+
+def read_signature(document: Any) -> bytes:
+    """The signature in a SIGNATURE_FILE document ({"algorithm", "signature": base64, ...}), or
+    a ValueError saying what is wrong (never another exception): the document is hostile until
+    the signature verifies."""
+    if not isinstance(document, dict):
+        raise ValueError(f"{SIGNATURE_FILE} is not a JSON object")
+    algorithm, signature = document.get("algorithm"), document.get("signature")
+    if algorithm != SIGNATURE_ALGORITHM:
+        raise ValueError(f"algorithm {algorithm!r}, not {SIGNATURE_ALGORITHM}")
+    try:
+        return base64.b64decode(signature, validate=True)  # str only: not coerced
+    except (TypeError, ValueError):  # binascii.Error is a ValueError
+        raise ValueError(f"signature {signature!r:.40} is not base64") from None
 
 
 # What the training job writes. Schema 2 added the input's colour and preprocessing policy and

@@ -19,6 +19,7 @@ from mlcore.registry import (
     check_version,
     signed_statement,
 )
+from tests.hostile_json import JSON_VALUES, places, with_value
 from tests.sam_support import load_template
 
 
@@ -315,25 +316,6 @@ def test_the_signed_statement_is_these_exact_bytes():
 # Any JSON value in any field of a pointer either reads as a valid pointer or is refused with a
 # ValueError, never another exception: the function keeps serving its last good state.
 
-# what a hostile or careless writer puts in a number's place, drawn often
-HOSTILE = [float("inf"), float("-inf"), float("nan"), 0, -1, 1, 99, 100, 50.9, 2**70, True]
-HOSTILE += ["12", "١٢", "50", "", "1e400", "Infinity", None, [], {}]
-JSON_SCALARS = (
-    st.sampled_from(HOSTILE)
-    | st.none()
-    | st.booleans()
-    | st.integers()
-    | st.integers(min_value=-3, max_value=120)
-    | st.floats()  # NaN and +-inf (what 1e400 and Infinity read as) included
-    | st.text(max_size=8)
-)
-JSON_VALUES = st.recursive(
-    JSON_SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
 GOOD_POINTER = {
     "name": "mnist",
     "version": 12,
@@ -343,24 +325,6 @@ GOOD_POINTER = {
     "canary": {"version": 13, "share": 10},
     "history": [{"version": 10, "until": "a"}, {"version": 11, "until": "b"}],
 }
-# where a hostile value goes: a field of the document, of its canary, of a history entry
-PLACES = [(key,) for key in GOOD_POINTER] + [
-    ("canary", "version"),
-    ("canary", "share"),
-    ("history", 0),
-    ("history", 1, "version"),
-    ("history", 1, "until"),
-    ("other",),
-]
-
-
-def _with(document: dict, place: tuple, value) -> dict:
-    document = json.loads(json.dumps(document))
-    target = document
-    for step in place[:-1]:
-        target = target[step]
-    target[place[-1]] = value
-    return document
 
 
 def assert_a_valid_pointer(pointer: Pointer) -> None:
@@ -377,11 +341,11 @@ def assert_a_valid_pointer(pointer: Pointer) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(place=st.sampled_from(PLACES), value=JSON_VALUES, as_text=st.booleans())
+@given(place=st.sampled_from(places(GOOD_POINTER)), value=JSON_VALUES, as_text=st.booleans())
 def test_any_json_value_in_any_pointer_field_reads_as_a_valid_pointer_or_a_value_error(
     place, value, as_text
 ):
-    document = _with(GOOD_POINTER, place, value)
+    document = with_value(GOOD_POINTER, place, value)
     try:
         # as text: Python's json writes NaN and inf as NaN and Infinity, which it reads back
         pointer = Pointer.parse(json.dumps(document) if as_text else document)
