@@ -84,3 +84,48 @@ def test_baseline_refuses_what_does_not_fit_the_labels():
         stats.baseline(np.ones((2, 2)) / 2, np.zeros((2, 2, 2)), LABELS)
     with pytest.raises(ValueError, match="1 inputs for 2 rows"):
         stats.baseline(np.ones((2, 3)) / 3, np.zeros((1, 2, 2)), LABELS)
+
+
+def test_a_baseline_is_these_exact_fields_rounded_as_recorded():
+    """The manifest's baseline, written out: three inputs (shares of 1/3 rounded to 6 places),
+    a label never predicted still listed, a mean confidence of 2/3."""
+    probabilities = [[0.5, 0.25, 0.25, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.5]]
+    inputs = np.zeros((3, 3, 1, 1))
+    inputs[0, 0] = 1  # mean intensities 1/3, 0, 0: the batch's mean 1/9
+    assert stats.baseline(probabilities, inputs, ["a", "b", "c", "d"]) == {
+        "split": "test",
+        "n": 3,
+        "predicted_share": {"a": 0.666667, "b": 0.333333, "c": 0.0, "d": 0.0},
+        "confidence": {
+            "mean": 0.666667,
+            "histogram": {
+                "edges": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+                "counts": [0, 0, 0, 0, 0, 2, 0, 0, 0, 1],
+            },
+        },
+        "input": {"mean_intensity": [0.1111], "blank_share": 1.0},
+    }
+
+
+def test_a_baseline_of_one_input_and_none():
+    one = stats.baseline([[0.2, 0.8]], np.zeros((1, 2, 2)), ["x", "y"])
+    assert (one["n"], one["predicted_share"]) == (1, {"x": 0.0, "y": 1.0})
+    with pytest.raises(ValueError, match=r"expected probabilities \(N>0, 2 classes\)"):
+        stats.baseline(np.zeros((0, 2)), np.zeros((0, 2, 2)), ["x", "y"])
+    with pytest.raises(ValueError, match=r"^no inputs to summarise$"):
+        stats.input_summary(np.zeros((0, 2, 2)))
+    assert stats.input_summary(np.full((1, 2, 2), 3.0)) == {
+        "mean_intensity": [3.0],
+        "blank_share": 1.0,
+    }
+
+
+def test_the_blank_share_keeps_six_places():
+    batch = np.zeros((7, 2, 2))
+    batch[:6, 0, 0] = 255  # six inputs with a bright pixel, one blank
+    assert stats.input_summary(batch)["blank_share"] == 0.142857
+
+
+def test_confidences_outside_0_1_are_counted_in_the_edge_bins():
+    counts = stats.confidence_histogram(np.array([-0.5, 0.0, 0.05, 1.0, 1.5, 0.95]))["counts"]
+    assert counts == [3, 0, 0, 0, 0, 0, 0, 0, 0, 3]
