@@ -1,11 +1,13 @@
-"""`python -m mutation [--max-children N] [--report-only]` (`make mutation`): mutmut over the
-shared core (mlcore/) and the function's pure modules (router.py, canary.py), with the unit
-tests that reach them; writes mutation/SUMMARY.md and exits 1 if a module misses its goal or a
-surviving mutant is neither killed nor listed in mutation/equivalent.toml.
+"""`python -m mutation [--max-children N] [--resume | --report-only]` (`make mutation`): mutmut
+over the shared core (mlcore/) and the function's pure modules (router.py, canary.py), with
+the unit tests that reach them; writes mutation/SUMMARY.md and exits 1 if a module misses its
+goal or a surviving mutant is neither killed nor listed in mutation/equivalent.toml.
 
-The run happens in the staged tree .mutation/ (mutation/stage.py says why); its results stay
-there, so `--report-only` writes the summary again (after editing equivalent.toml) without a
-new run. What mutmut runs is configured in pyproject.toml's [tool.mutmut].
+The run happens in the staged tree .mutation/ (mutation/stage.py says why) and its results stay
+there. `--resume` (after adding tests or changing code) keeps them: mutmut tests the mutants of
+changed functions, then every mutant that survived is tested again with today's tests.
+`--report-only` writes the summary again (after editing equivalent.toml) without a run. What
+mutmut runs is configured in pyproject.toml's [tool.mutmut].
 """
 
 from __future__ import annotations
@@ -25,25 +27,33 @@ from mutation.stage import STAGE, stage
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mutation", description=__doc__)
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once")
-    parser.add_argument(
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--resume", action="store_true", help="keep the last results; test again what survived"
+    )
+    mode.add_argument(
         "--report-only", action="store_true", help="summarise the last run in .mutation/ again"
     )
     args = parser.parse_args(argv)
     run_file = STAGE / "run.json"
     if not args.report_only:
-        stage()
+        resumed = args.resume and (STAGE / "mutants").is_dir()
+        stage(keep_results=resumed)
         started = time.monotonic()
-        subprocess.run(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],
-            cwd=STAGE,
-            check=True,
-        )
+        mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
+        subprocess.run(mutmut, cwd=STAGE, check=True)
+        if resumed:
+            modules, _ = report.collect(STAGE, diffs=False)
+            survivors = [name for m in modules for name, status in m.undetected]
+            if survivors:
+                subprocess.run([*mutmut, *survivors], cwd=STAGE, check=True)
         run_file.write_text(
             json.dumps(
                 {
                     "minutes": round((time.monotonic() - started) / 60, 1),
                     "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                     "max_children": args.max_children,
+                    "resumed": resumed,
                 }
             )
         )
@@ -53,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         "# Mutation testing (`make mutation`)\n\n"
         f"mutmut {metadata.version('mutmut')}, run {run['finished']}: "
         f"{sum(m.detected + m.missed for m in modules)} mutants in {run['minutes']} minutes "
+        f"{'(resumed: only what changed, then the survivors again) ' if run['resumed'] else ''}"
         f"({run['max_children']} at once, `nice -n 10`, 2 shared cores). Tests and paths: "
         "pyproject.toml's `[tool.mutmut]`; how the tree is staged: `mutation/stage.py`; "
         "score and statuses: `mutation/report.py`. A mutant listed below survived every test "

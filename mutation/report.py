@@ -70,9 +70,9 @@ def load_equivalents(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
     return dict(tomllib.loads(path.read_text())["equivalent"]) if path.exists() else {}
 
 
-def collect(stage: Path) -> tuple[list[Module], dict[str, str]]:
-    """Each mutated module's statuses and undetected mutants, and each undetected mutant's
-    diff (changed lines only), read from mutmut's results in `stage`."""
+def collect(stage: Path, diffs: bool = True) -> tuple[list[Module], dict[str, str]]:
+    """Each mutated module's statuses and undetected mutants, and (diffs) each undetected
+    mutant's diff (changed lines only), read from mutmut's results in `stage`."""
     # mutmut's own reading of its results (the pinned version's modules, as `mutmut results`
     # and `mutmut show` use them); its configuration is read from the current directory
     from mutmut.mutation.data import SourceFileMutationData
@@ -83,7 +83,7 @@ def collect(stage: Path) -> tuple[list[Module], dict[str, str]]:
     previous = os.getcwd()
     os.chdir(stage)
     try:
-        modules, diffs = [], {}
+        modules, changes = [], {}
         for path in sorted(walk_mutatable_files(), key=str):
             data = SourceFileMutationData(path=path)
             data.load()
@@ -93,10 +93,11 @@ def collect(stage: Path) -> tuple[list[Module], dict[str, str]]:
                 module.statuses[status] += 1
                 if status not in DETECTED:
                     module.undetected.append((name, status))
+                if status in UNDETECTED and diffs:
                     diff = get_diff_for_mutant(name, path=path).splitlines()
-                    diffs[name] = "\n".join(line for line in diff[2:] if line[:1] in "+-")
+                    changes[name] = "\n".join(line for line in diff[2:] if line[:1] in "+-")
             modules.append(module)
-        return modules, diffs
+        return modules, changes
     finally:
         os.chdir(previous)
 

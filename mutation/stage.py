@@ -98,11 +98,15 @@ def _tracked_files() -> list[str]:
     return [path for path in listed.split("\0") if path and (ROOT / path).is_file()]
 
 
-def stage(target: Path = STAGE) -> Path:
-    """Lay out a fresh `target`: every file of the checkout, the mutated modules undecorated,
-    the function's modules also at the root. Returns `target`."""
+def stage(target: Path = STAGE, keep_results: bool = False) -> Path:
+    """Lay out `target` anew: every file of the checkout, the mutated modules undecorated, the
+    function's modules also at the root. keep_results: mutmut's results (target/mutants) stay,
+    so that it tests again only what changed. Returns `target`."""
     if target.exists():
-        shutil.rmtree(target)
+        for entry in target.iterdir():
+            if keep_results and entry.name == "mutants":
+                continue
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     for path in _tracked_files():
         if path.startswith(".mutation/"):
             continue
