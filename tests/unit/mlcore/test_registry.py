@@ -17,6 +17,7 @@ from mlcore.registry import (
     Registry,
     check_model_name,
     check_version,
+    read_signature,
     signed_statement,
 )
 from tests.hostile_json import JSON_VALUES, places, with_value
@@ -252,6 +253,12 @@ def test_rollback_walks_back_through_every_served_version():
         served.append(pointer.version)
         assert [entry["version"] for entry in pointer.history] == list(range(1, pointer.version))
     assert served == [3, 2, 1]
+    with pytest.raises(NothingToUndo) as nothing:
+        pointer.rolled_back("later")
+    assert str(nothing.value) == (
+        "version 1 is served, no canary runs and the history holds no earlier version: "
+        "nothing to roll back"
+    )
 
 
 def test_a_history_with_bad_entries_keeps_every_good_one_in_order():
@@ -367,3 +374,35 @@ def test_a_canary_is_written_only_with_a_valid_version_and_share(version, share)
         return
     assert_a_valid_pointer(pointer)
     assert pointer.canary == Canary(check_version(version), share)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (b"\xff", "latest.json is not JSON"),
+        (b"[1]", "latest.json has no 'version'"),
+        ({"version": "v3"}, "latest.json: version 'v3': must be a positive integer"),
+        ({"version": 3, "revision": -1}, "latest.json: revision -1 is not an integer >= 0"),
+    ],
+)
+def test_a_bad_pointers_message_names_the_file_and_the_field(document, message):
+    with pytest.raises(ValueError) as error:
+        Pointer.parse(document)
+    assert str(error.value) == message
+
+
+def test_hostile_shares_and_signatures_are_named_in_the_message():
+    with pytest.raises(ValueError) as error:
+        Pointer.first(3, "t").with_canary(4, 1e400, "t")
+    assert str(error.value) == "canary share inf: an integer percent from 1 to 99"
+    with pytest.raises(ValueError) as error:
+        read_signature({"algorithm": SIGNATURE_ALGORITHM, "signature": "é" * 100})
+    assert str(error.value) == f"signature '{'é' * 39} is not base64"  # repr cut at 40
+    with pytest.raises(ValueError) as error:
+        read_signature([])
+    assert str(error.value) == "signature.json is not a JSON object"
+    with pytest.raises(ValueError, match="^algorithm None, not RSASSA_PKCS1_V1_5_SHA_256$"):
+        read_signature({"signature": "AAAA"})
+    with pytest.raises(ValueError, match="is not base64"):
+        read_signature({"algorithm": SIGNATURE_ALGORITHM})
+    assert read_signature({"algorithm": SIGNATURE_ALGORITHM, "signature": "AAAA"}) == b"\0\0\0"
