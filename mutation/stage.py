@@ -18,11 +18,10 @@ Two things mutmut 3 cannot do on the checkout as it is:
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 from pathlib import Path
-
-import libcst as cst
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = ROOT / ".mutation"
@@ -32,59 +31,44 @@ PACKAGES = ("mlcore",)
 FUNCTION_DIR = "functions/inference"
 FUNCTION_MODULES = ("router.py", "canary.py")
 
-_KEPT = {"staticmethod", "classmethod"}  # the decorators mutmut handles itself
-_CACHES = {"cached_property": "property", "lru_cache": None}  # None: dropped
+KEPT = {"staticmethod", "classmethod"}  # the decorators mutmut handles itself
+CACHES = {"cached_property": "property", "lru_cache": None}  # None: dropped
 
 
-def _dotted(node: cst.BaseExpression) -> str:
-    """The dotted name of an attribute chain (functools.cached_property), else ""."""
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr.value}" if base else ""
-    return ""
-
-
-def _wrapper(decorator: cst.BaseExpression) -> cst.BaseExpression | None:
-    """The callable that the decorator applies, caches replaced (None: nothing to apply)."""
-    called = decorator.func if isinstance(decorator, cst.Call) else decorator
-    name = _dotted(called).rpartition(".")[2]
-    if name in _CACHES:
-        replacement = _CACHES[name]
-        return None if replacement is None else cst.Name(replacement)
-    return decorator
-
-
-class _Undecorate(cst.CSTTransformer):
-    def leave_FunctionDef(
-        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
-    ) -> cst.FunctionDef | cst.FlattenSentinel:
-        decorators = updated_node.decorators
-        if not decorators or (len(decorators) == 1 and _dotted(decorators[0].decorator) in _KEPT):
-            return updated_node
-        name = updated_node.name.value
-        wrapped: cst.BaseExpression = cst.Name(name)
-        for decorator in reversed(decorators):
-            wrapper = _wrapper(decorator.decorator)
-            if wrapper is not None:
-                wrapped = cst.Call(func=wrapper, args=[cst.Arg(wrapped)])
-        function = updated_node.with_changes(
-            decorators=[],
-            leading_lines=[*updated_node.leading_lines, *decorators[0].leading_lines],
-        )
-        if isinstance(wrapped, cst.Name):
-            return function
-        assign = cst.SimpleStatementLine(
-            [cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=wrapped)]
-        )
-        return cst.FlattenSentinel([function, assign])
+def _wrapper(decorator: ast.expr) -> str | None:
+    """The callable a decorator applies, as source; caches replaced (None: nothing)."""
+    called = decorator.func if isinstance(decorator, ast.Call) else decorator
+    name = ast.unparse(called).rpartition(".")[2]
+    if name in CACHES:
+        return CACHES[name]
+    return ast.unparse(decorator)
 
 
 def undecorate(source: str) -> str:
     """`source` with every decorated function (other than a lone @staticmethod or
-    @classmethod) defined bare and decorated by assignment, caches dropped."""
-    return cst.parse_module(source).visit(_Undecorate()).code
+    @classmethod) defined bare and decorated by an assignment right after it, caches dropped;
+    every other line as it is. Decorators must stand on lines of their own."""
+    lines = source.splitlines(keepends=True)
+    edits = []  # (line index, lines removed there, lines inserted there)
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or not node.decorator_list:
+            continue
+        decorators = node.decorator_list
+        if len(decorators) == 1 and ast.unparse(decorators[0]) in KEPT:
+            continue
+        wrapped = node.name
+        for decorator in reversed(decorators):
+            wrapper = _wrapper(decorator)
+            if wrapper is not None:
+                wrapped = f"{wrapper}({wrapped})"
+        if wrapped != node.name:
+            indent = lines[node.lineno - 1][: node.col_offset]
+            edits.append((node.end_lineno, 0, [f"{indent}{node.name} = {wrapped}\n"]))
+        first = decorators[0].lineno - 1
+        edits.append((first, node.lineno - 1 - first, []))
+    for index, removed, inserted in sorted(edits, key=lambda edit: edit[0], reverse=True):
+        lines[index : index + removed] = inserted
+    return "".join(lines)
 
 
 def _tracked_files() -> list[str]:
