@@ -405,4 +405,6 @@ def test_hostile_shares_and_signatures_are_named_in_the_message():
         read_signature({"signature": "AAAA"})
     with pytest.raises(ValueError, match="is not base64"):
         read_signature({"algorithm": SIGNATURE_ALGORITHM})
+    with pytest.raises(ValueError, match="is not base64"):  # refused, not cleaned of the junk
+        read_signature({"algorithm": SIGNATURE_ALGORITHM, "signature": "AAAA!!"})
     assert read_signature({"algorithm": SIGNATURE_ALGORITHM, "signature": "AAAA"}) == b"\0\0\0"

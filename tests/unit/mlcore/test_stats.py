@@ -129,3 +129,12 @@ def test_the_blank_share_keeps_six_places():
 def test_confidences_outside_0_1_are_counted_in_the_edge_bins():
     counts = stats.confidence_histogram(np.array([-0.5, 0.0, 0.05, 1.0, 1.5, 0.95]))["counts"]
     assert counts == [3, 0, 0, 0, 0, 0, 0, 0, 0, 3]
+
+
+def test_the_mean_confidence_of_float32_predictions_is_computed_in_float64():
+    """What the predictor gives (float32): its own float32 mean would read 0.604173."""
+    confidences = np.array([0.4974226951599121, 0.5293121337890625, 0.7857856750488281], np.float32)
+    rest = (1 - confidences) / 2
+    probabilities = np.stack([confidences, rest, rest], axis=1).astype(np.float32)
+    result = stats.baseline(probabilities, np.zeros((3, 2, 2)), LABELS)
+    assert result["confidence"]["mean"] == 0.604174
