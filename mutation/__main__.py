@@ -4,8 +4,9 @@ the unit tests that reach them; writes mutation/SUMMARY.md and exits 1 if a modu
 goal or a surviving mutant is neither killed nor listed in mutation/equivalent.toml.
 
 The run happens in the staged tree .mutation/ (mutation/stage.py says why) and its results stay
-there. `--resume` (after adding tests or changing code) keeps them: mutmut tests the mutants of
-changed functions, then every mutant that survived is tested again with today's tests.
+there. `--resume` (after adding tests or changing code, or after a run cut short) keeps them:
+every mutant without a kill is tested again with today's tests (those of the modules with a
+goal first), then the mutants of functions changed since.
 `--report-only` writes the summary again (after editing equivalent.toml) without a run. What
 mutmut runs is configured in pyproject.toml's [tool.mutmut].
 """
@@ -22,6 +23,8 @@ from importlib import metadata
 
 from mutation import report
 from mutation.stage import STAGE, stage
+
+RESUMED = "(resumed: every mutant without a kill tested again, then what changed) "
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,12 +44,22 @@ def main(argv: list[str] | None = None) -> int:
         stage(keep_results=resumed)
         started = time.monotonic()
         mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
-        subprocess.run(mutmut, cwd=STAGE, check=True)
         if resumed:
+            # every mutant without a kill, again with today's tests: the modules with a goal
+            # first (mutmut orders what it is given by expected time, not by module)
             modules, _ = report.collect(STAGE, diffs=False)
-            survivors = [name for m in modules for name, status in m.undetected]
-            if survivors:
-                subprocess.run([*mutmut, *survivors], cwd=STAGE, check=True)
+            for goal in (True, False):
+                names = [
+                    name
+                    for m in modules
+                    if (m.path in report.GOAL_MODULES) == goal
+                    for name, _ in m.undetected
+                ]
+                if names:
+                    subprocess.run([*mutmut, *names], cwd=STAGE, check=True)
+        # the mutants not tested yet (all of them on a fresh stage; on a resume, those of
+        # functions changed since)
+        subprocess.run(mutmut, cwd=STAGE, check=True)
         run_file.write_text(
             json.dumps(
                 {
@@ -63,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         "# Mutation testing (`make mutation`)\n\n"
         f"mutmut {metadata.version('mutmut')}, run {run['finished']}: "
         f"{sum(m.detected + m.missed for m in modules)} mutants in {run['minutes']} minutes "
-        f"{'(resumed: only what changed, then the survivors again) ' if run['resumed'] else ''}"
+        f"{RESUMED if run['resumed'] else ''}"
         f"({run['max_children']} at once, `nice -n 10`, 2 shared cores). Tests and paths: "
         "pyproject.toml's `[tool.mutmut]`; how the tree is staged: `mutation/stage.py`; "
         "score and statuses: `mutation/report.py`. A mutant listed below survived every test "
