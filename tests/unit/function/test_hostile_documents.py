@@ -79,6 +79,26 @@ def test_any_json_value_as_the_manifest_reads_as_usable_or_a_value_error(documen
         (("labels",), "0123456789", "no labels"),
         (("labels",), [], "no labels"),
     ],
+    ids=[
+        "size-inf",
+        "size-text",
+        "size-negative",
+        "sha256-short",
+        "version-float",
+        "version-text",
+        "schema-true",
+        "range-nan",
+        "range-reversed",
+        "range-huge-int",
+        "range-text",
+        "shape-float",
+        "shape-zero",
+        "shape-text",
+        "color-list",
+        "preprocessing-list",
+        "labels-text",
+        "labels-empty",
+    ],
 )
 def test_what_each_hostile_manifest_field_is_refused_for(place, value, problem):
     with pytest.raises(ValueError, match=problem):

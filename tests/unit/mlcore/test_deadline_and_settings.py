@@ -83,7 +83,7 @@ def test_the_registry_location_is_read_trimmed_and_checked():
 
 
 @pytest.mark.parametrize("name", ["MODEL_BUCKET", "MODEL_NAME", "MODEL_VERSION"])
-@pytest.mark.parametrize("value", [None, "", "   "])
+@pytest.mark.parametrize("value", [None, "", "   "], ids=["unset", "empty", "blank"])
 def test_a_missing_variable_is_named_with_where_it_comes_from(name, value):
     environment = {k: v for k, v in ENVIRONMENT.items() if k != name}
     if value is not None:
@@ -103,6 +103,7 @@ def test_a_missing_variable_is_named_with_where_it_comes_from(name, value):
         ("MODEL_VERSION", "LATEST", "MODEL_VERSION='LATEST': must be 'latest' or a positive"),
         ("MODEL_VERSION", "١٢", "MODEL_VERSION='١٢': must be 'latest' or a positive integer"),
     ],
+    ids=["name", "version-text", "version-upper-case", "version-arabic-indic"],
 )
 def test_a_wrong_variable_is_named_with_what_is_allowed(variable, value, message):
     with pytest.raises(ValueError) as error:

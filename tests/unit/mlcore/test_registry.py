@@ -166,7 +166,20 @@ def test_a_pointer_from_bytes_or_text_reads_the_same():
     assert Pointer.parse({"version": 12, "updated_at": 5}).updated_at is None
 
 
-@pytest.mark.parametrize("version", ["١٢", "１２", "²", " 12", "12 ", "+12", "1_000", 12.0])
+@pytest.mark.parametrize(
+    "version",
+    ["١٢", "１２", "²", " 12", "12 ", "+12", "1_000", 12.0],
+    ids=[
+        "arabic-indic",
+        "fullwidth",
+        "superscript",
+        "space-first",
+        "space-last",
+        "plus",
+        "1_000",
+        "float",
+    ],
+)
 def test_a_version_is_ascii_digits_never_coerced(version):
     with pytest.raises(ValueError, match="positive integer"):
         check_version(version)
@@ -185,25 +198,25 @@ def test_the_canary_share_boundaries_are_served_and_written(share):
 
 # The fault probe's pointer (issue 25): 1e400 is valid JSON that Python reads as inf, and
 # int(inf) raised OverflowError in every request's canary lookup.
-HOSTILE_SHARES = [
-    ("1e400", float("inf")),
-    ("-1e400", float("-inf")),
-    ("Infinity", float("inf")),
-    ("NaN", None),
-    ('"50"', "50"),
-    ("50.9", 50.9),
-    ("50.0", 50.0),
-    ("true", True),
-    ("0", 0),
-    ("100", 100),
-    ('"٥٠"', "٥٠"),
-    ("null", None),
-    ("[50]", [50]),
-    ('{"percent": 50}', {"percent": 50}),
-]
+HOSTILE_SHARES = {  # test id: (the share's JSON token, what the writer is given)
+    "1e400": ("1e400", float("inf")),
+    "minus-1e400": ("-1e400", float("-inf")),
+    "Infinity": ("Infinity", float("inf")),
+    "NaN": ("NaN", None),
+    "text-50": ('"50"', "50"),
+    "50.9": ("50.9", 50.9),
+    "50.0": ("50.0", 50.0),
+    "true": ("true", True),
+    "0": ("0", 0),
+    "100": ("100", 100),
+    "arabic-indic-50": ('"٥٠"', "٥٠"),
+    "null": ("null", None),
+    "list": ("[50]", [50]),
+    "object": ('{"percent": 50}', {"percent": 50}),
+}
 
 
-@pytest.mark.parametrize(("token", "share"), HOSTILE_SHARES, ids=[t for t, _ in HOSTILE_SHARES])
+@pytest.mark.parametrize(("token", "share"), HOSTILE_SHARES.values(), ids=HOSTILE_SHARES.keys())
 def test_a_hostile_canary_share_counts_as_no_canary_and_is_never_written(token, share):
     text = '{"version": 3, "revision": 2, "canary": {"version": 4, "share": ' + token + "}}"
     pointer = Pointer.parse(text)
@@ -212,7 +225,11 @@ def test_a_hostile_canary_share_counts_as_no_canary_and_is_never_written(token, 
         Pointer.first(3, "t0").with_canary(4, share, "t1")
 
 
-@pytest.mark.parametrize("version", ["١٢", 4.0, True, "4.5", float("inf"), None, [4]])
+@pytest.mark.parametrize(
+    "version",
+    ["١٢", 4.0, True, "4.5", float("inf"), None, [4]],
+    ids=["arabic-indic", "float", "true", "text-float", "inf", "null", "list"],
+)
 def test_a_canary_of_a_hostile_version_counts_as_none(version):
     assert Pointer.parse({"version": 3, "canary": {"version": version, "share": 10}}).canary is None
 
@@ -384,6 +401,7 @@ def test_a_canary_is_written_only_with_a_valid_version_and_share(version, share)
         ({"version": "v3"}, "latest.json: version 'v3': must be a positive integer"),
         ({"version": 3, "revision": -1}, "latest.json: revision -1 is not an integer >= 0"),
     ],
+    ids=["not-utf8", "no-version", "text-version", "negative-revision"],
 )
 def test_a_bad_pointers_message_names_the_file_and_the_field(document, message):
     with pytest.raises(ValueError) as error:

@@ -192,6 +192,7 @@ def test_each_malformed_key_says_what_is_wrong(make, message):
         (b"\x30\x82\x00\x00", (4, 4)),  # the length's bytes end where the data ends
         (b"\x30\x84\x00\x00\x00\x01\xff", (6, 7)),  # four length bytes: the most allowed
     ],
+    ids=["empty", "short", "long-1", "long-2-at-end", "long-4"],
 )
 def test_der_lengths_in_the_short_and_long_forms(data, element):
     from mlcore.signing import _tlv
@@ -209,6 +210,15 @@ def test_der_lengths_in_the_short_and_long_forms(data, element):
         (b"\x30\x82\x00", r"^bad DER length$"),  # the length's bytes run past the end
         (b"\x30\x02\xff", r"^DER element runs past the end$"),
         (b"\x30\x82\x01\x00" + b"\xff" * 255, r"^DER element runs past the end$"),
+    ],
+    ids=[
+        "one-byte",
+        "wrong-tag",
+        "no-length-bytes",
+        "five-length-bytes",
+        "length-cut",
+        "content-cut",
+        "long-content-cut",
     ],
 )
 def test_der_that_is_cut_short_or_malformed_is_refused(data, message):
