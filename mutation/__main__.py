@@ -46,15 +46,16 @@ def main(argv: list[str] | None = None) -> int:
         mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
         if resumed:
             # every mutant without a kill, again with today's tests: the modules with a goal
-            # first (mutmut orders what it is given by expected time, not by module)
+            # first, then the others, fewest first (mutmut orders what it is given by expected
+            # time, not by module, so a run cut short under load can leave a whole module out)
             modules, _ = report.collect(STAGE, diffs=False)
-            for goal in (True, False):
-                names = [
-                    name
-                    for m in modules
-                    if (m.path in report.GOAL_MODULES) == goal
-                    for name, _ in m.undetected
-                ]
+            goal = [m for m in modules if m.path in report.GOAL_MODULES]
+            others = sorted(
+                (m for m in modules if m.path not in report.GOAL_MODULES),
+                key=lambda m: len(m.undetected),
+            )
+            for batch in (goal, *([m] for m in others)):
+                names = [name for m in batch for name, _ in m.undetected]
                 if names:
                     subprocess.run([*mutmut, *names], cwd=STAGE, check=True)
         # the mutants not tested yet (all of them on a fresh stage; on a resume, those of

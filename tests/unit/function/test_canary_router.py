@@ -192,12 +192,18 @@ class StandInStore:
         )
         self.pointer = pointer
         self.restores = 0
+        self.refused = {}
+        self.deadlines = []  # what get() was given
 
     def pinned(self, version, on_failure=None, admit=None):
         pinned = StandInStore()
         pinned.settings.model_version = str(version)
         pinned.on_failure, pinned.admit = on_failure, admit
         return pinned
+
+    def get(self, deadline):
+        self.deadlines.append(deadline)
+        return f"model {self.settings.model_version}"
 
     def restored(self):
         self.restores += 1
@@ -267,3 +273,44 @@ def test_a_restore_reaches_the_canary_store_only_when_there_is_one():
     store = router.canary_store(stable)
     router.restored()
     assert store.restores == 1 and stable.restores == 0
+
+
+def _with_canary(version, share=10):
+    from mlcore.registry import Pointer
+
+    return Pointer.first(3, "t").with_canary(version, share, "t")
+
+
+def test_the_canary_store_follows_the_pointers_canary_and_the_stable_store():
+    stable = StandInStore(pointer=None)
+    router = CanaryRouter(lambda: stable)
+    assert router.canary_store(stable) is None  # the pointer not read yet
+    stable.pointer = _with_canary(4)
+    first = router.canary_store(stable)
+    assert first.settings.model_version == "4" and router.canary_store(stable) is first
+    stable.pointer = _with_canary(5)  # another canary, same stable store: a new canary store
+    assert router.canary_store(stable).settings.model_version == "5"
+    newer = StandInStore(pointer=_with_canary(5))  # another stable store, same canary: new too
+    assert router.canary_store(newer) is not router.canary_store(stable)
+
+
+def test_a_canary_cleared_then_named_again_gets_a_new_store():
+    stable = StandInStore(pointer=_with_canary(4))
+    router = CanaryRouter(lambda: stable)
+    router.canary_store(stable)
+    stable.pointer = _with_canary(4).promoted(3, "t")  # the canary cleared
+    assert router.canary_store(stable) is None
+    router.restored()  # nothing to restore
+    stable.pointer = _with_canary(4)
+    assert router.canary_store(stable).settings.model_version == "4"
+
+
+def test_the_share_is_exact_and_the_stable_model_gets_the_requests_deadline():
+    from mlcore.deadline import Deadline
+
+    stable = StandInStore(pointer=_with_canary(4, share=10))
+    deadline = Deadline(5)
+    for draw, expected in ((0.0995, ("model 4", "canary")), (0.1, ("model latest", "stable"))):
+        router = CanaryRouter(lambda: stable, draw=lambda draw=draw: draw)
+        assert router.choose(deadline) == expected
+    assert stable.deadlines == [deadline, deadline]

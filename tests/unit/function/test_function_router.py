@@ -139,6 +139,7 @@ def test_without_a_not_found_handler_an_unmatched_request_is_a_plain_404():
     assert response["statusCode"] == 404 and json.loads(response["body"]) == {
         "message": "Not found"
     }
+    assert response["multiValueHeaders"] == {"Content-Type": ["application/json"]}
 
 
 def test_get_post_and_route_keep_every_route_documentation_field():

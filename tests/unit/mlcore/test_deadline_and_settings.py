@@ -78,6 +78,7 @@ def test_the_registry_location_is_read_trimmed_and_checked():
     following = registry_location({**ENVIRONMENT, "MODEL_VERSION": LATEST})
     assert following["model_version"] == "latest"
     assert registry_location({**ENVIRONMENT, "MODEL_PREFIX": ""})["prefix"] == ""
+    assert registry_location({**ENVIRONMENT, "MODEL_PREFIX": "/X/"})["prefix"] == "X"
     without_prefix = {k: v for k, v in ENVIRONMENT.items() if k != "MODEL_PREFIX"}
     assert registry_location(without_prefix)["prefix"] == ""  # the bucket's root
 

@@ -308,6 +308,7 @@ def test_a_canary_survives_a_move_of_the_served_version():
 def test_a_published_pointer_document_names_its_registry_keys():
     registry = Registry("/models/", "mnist")
     assert registry.prefix == "models" and registry.root == "models/mnist"
+    assert Registry("/X/", "mnist").prefix == "X"  # only slashes are trimmed
     document = Pointer(7, 2, "t", {"other": 1}).document(registry)
     assert document == {
         "other": 1,

@@ -138,3 +138,29 @@ def test_the_mean_confidence_of_float32_predictions_is_computed_in_float64():
     probabilities = np.stack([confidences, rest, rest], axis=1).astype(np.float32)
     result = stats.baseline(probabilities, np.zeros((3, 2, 2)), LABELS)
     assert result["confidence"]["mean"] == 0.604174
+
+
+def test_the_statistic_is_the_same_number_whatever_the_inputs_dtype():
+    """The training job and the function may hold pixels as float64, float32 or uint8: the
+    statistic is computed on float32 pixels either way, so both record the same numbers."""
+    pixels = np.random.default_rng(2).random((4, 5, 7, 1)) * 255
+    from_float64, blank64 = stats.input_statistics(pixels)
+    from_float32, blank32 = stats.input_statistics(pixels.astype(np.float32))
+    assert from_float64.dtype == np.float64 and from_float64.shape == (4, 1)
+    np.testing.assert_array_equal(from_float64, from_float32)
+    np.testing.assert_array_equal(blank64, blank32)
+
+
+def test_each_colour_input_is_judged_blank_on_its_own():
+    """Two uniform inputs of different levels in one batch: each is blank (nothing varies
+    within it), whatever the other holds."""
+    batch = np.stack([np.zeros((6, 6, 3)), np.full((6, 6, 3), 200.0)])
+    assert stats.input_statistics(batch)[1].tolist() == [True, True]
+    assert stats.input_statistics(batch[..., :1])[1].tolist() == [True, True]
+
+
+def test_a_standard_deviation_of_exactly_blank_std_is_not_blank():
+    exact = np.full((1, 28, 28), 100 - stats.BLANK_STD, np.float32)
+    exact[:, ::2] = 100 + stats.BLANK_STD  # the standard deviation is BLANK_STD exactly
+    assert not stats.input_statistics(exact)[1][0]
+    assert not stats.input_statistics(np.repeat(exact[..., None], 3, axis=-1))[1][0]
