@@ -111,8 +111,9 @@ def render(
     lines = [
         header,
         "",
-        "| module | mutants | detected | undetected | of them equivalent | score | goal |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| module | mutants | detected | undetected | of them equivalent | no verdict yet | "
+        "score | goal |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     undetected_names = set()
     for module in modules:
@@ -127,8 +128,8 @@ def render(
         shown = "-" if score is None else f"{score:.1%}"
         lines.append(
             f"| `{CHECKOUT_PATH.get(module.path, module.path)}` | "
-            f"{module.detected + module.missed} | {module.detected} | {module.missed} | "
-            f"{equivalent} | {shown} | {goal} |"
+            f"{sum(module.statuses.values())} | {module.detected} | {module.missed} | "
+            f"{equivalent} | {module.not_run} | {shown} | {goal} |"
         )
     lines += ["", "## Mutants no test kills", ""]
     for module in modules:
