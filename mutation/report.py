@@ -116,6 +116,7 @@ def render(
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     undetected_names = set()
+    modules = [module for module in modules if module.statuses]  # mlcore/__init__.py: none
     for module in modules:
         undetected_names.update(name for name, _ in module.undetected)
         equivalent = sum(1 for name, _ in module.undetected if name in equivalents)
