@@ -135,6 +135,8 @@ VENV ?= .venv
 CHECKOV_VENV ?= .venv-checkov
 ## the IAM linter's own environment (parliament; its pins conflict with .venv's)
 IAMLINT_VENV ?= .venv-iamlint
+## mutmut's own environment (make mutation; its click pin conflicts with aws-sam-cli's)
+MUTMUT_VENV ?= .venv-mutmut
 ## the SageMaker SDK's own environment (make setup-sagemaker)
 SM_VENV ?= .venv-sagemaker
 ## make docs-serve: the documentation site's port on 127.0.0.1

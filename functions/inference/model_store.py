@@ -38,14 +38,13 @@ request that calls get() next, so that metrics and logs belong to an invocation.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import dataclasses
 import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -63,9 +62,9 @@ from mlcore.predictor import ModelMismatch, Predictor
 from mlcore.registry import (
     MODEL_FILE,
     READABLE_SCHEMAS,
-    SIGNATURE_ALGORITHM,
     SIGNATURE_FILE,
     Pointer,
+    read_signature,
     signed_statement,
 )
 from mlcore.signing import verify as verify_signature
@@ -468,13 +467,9 @@ class ModelStore:
                 "requires a signature",
             ) from None
         try:
-            if document["algorithm"] != SIGNATURE_ALGORITHM:
-                raise ValueError(f"algorithm {document['algorithm']!r}, not {SIGNATURE_ALGORITHM}")
-            signature = base64.b64decode(document["signature"], validate=True)
-        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
-            raise self._refuse(
-                version, f"{SIGNATURE_FILE} is not usable: {type(exc).__name__}: {exc}"
-            ) from None
+            signature = read_signature(document)
+        except ValueError as exc:
+            raise self._refuse(version, f"{SIGNATURE_FILE} is not usable: {exc}") from None
         statement = signed_statement(
             self.settings.model_name, version, hashlib.sha256(manifest_bytes).hexdigest()
         )
@@ -525,25 +520,9 @@ class ModelStore:
     def _check_manifest(self, manifest: Any, version: int) -> dict[str, Any]:
         """Check the fields serving relies on; returns the model file's size and sha256."""
         try:
-            if manifest.get("schema_version") not in READABLE_SCHEMAS:
-                raise ValueError(
-                    f"schema_version {manifest.get('schema_version')!r} is not one of "
-                    f"{READABLE_SCHEMAS}"
-                )
-            if manifest["name"] != self.settings.model_name or int(manifest["version"]) != version:
-                raise ValueError(f"it describes {manifest['name']} version {manifest['version']}")
-            expected = manifest["files"][MODEL_FILE]
-            size, sha256 = int(expected["size"]), str(expected["sha256"]).lower()
-            if size < 0:
-                raise ValueError(f"size {size} is negative")
-            InputSpec.from_manifest(manifest)
-            if not manifest["labels"]:
-                raise ValueError("it lists no labels")
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise self._refuse(
-                version, f"manifest is not usable: {type(exc).__name__}: {exc}"
-            ) from None
-        return {"size": size, "sha256": sha256}
+            return check_manifest(manifest, self.settings.model_name, version)
+        except ValueError as exc:
+            raise self._refuse(version, f"manifest is not usable: {exc}") from None
 
     def _download(
         self, key: str, path: str | None, expected_size: int, keep: bool = True
@@ -584,6 +563,37 @@ class ModelStore:
                 _remove(partial)
         content = b"".join(chunks) if path is None and keep else None
         return size, digest.hexdigest(), content
+
+
+def check_manifest(manifest: Any, name: str, version: int) -> dict[str, Any]:
+    """The fields serving relies on, checked (a registry document is hostile until then): the
+    model file's size and sha256, or a ValueError saying what is wrong, never another
+    exception. Numbers are not coerced from text, floats or booleans."""
+    if not isinstance(manifest, dict):
+        raise ValueError("it is not a JSON object")
+    schema = manifest.get("schema_version")
+    if type(schema) is not int or schema not in READABLE_SCHEMAS:
+        raise ValueError(f"schema_version {schema!r} is not one of {READABLE_SCHEMAS}")
+    described = manifest.get("name"), manifest.get("version")
+    if described[0] != name or type(described[1]) is not int or described[1] != version:
+        raise ValueError(f"it describes {described[0]!r} version {described[1]!r}")
+    files = manifest.get("files")
+    expected = files.get(MODEL_FILE) if isinstance(files, dict) else None
+    if not isinstance(expected, dict):
+        raise ValueError(f"it lists no {MODEL_FILE} in 'files'")
+    size, sha256 = expected.get("size"), expected.get("sha256")
+    if type(size) is not int or size < 0:
+        raise ValueError(f"{MODEL_FILE} size {size!r} is not an integer >= 0")
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise ValueError(f"{MODEL_FILE} sha256 {sha256!r} is not 64 hex digits")
+    InputSpec.from_manifest(manifest)
+    labels = manifest.get("labels")
+    if not isinstance(labels, list) or not labels:
+        raise ValueError("it lists no labels")
+    return {"size": size, "sha256": sha256.lower()}
+
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _missing(exc: Exception) -> bool:
