@@ -1,4 +1,4 @@
-"""AWS Lambda entry point: API Gateway (REST, proxy integration) -> routes -> JSON.
+"""AWS Lambda entry point: API Gateway (REST or HTTP API, proxy integration) -> routes -> JSON.
 
 Routes are thin: they parse, ask the model store for the served model, and format. The work is
 in config, model_store, preprocessing, prediction and tfserving, which tests call directly; each
@@ -456,17 +456,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def answer(event: Any, context: LambdaContext) -> dict[str, Any]:
-    """Every event gets an HTTP answer: a REST API proxy event goes to the routes with this
-    invocation's deadline; anything else is a 400 UNSUPPORTED_EVENT (see proxy.py)."""
+    """Every event gets an HTTP answer in its own payload format: a REST API (1.0) or HTTP API
+    (2.0) proxy event goes to the routes with this invocation's deadline; anything else is a
+    400 UNSUPPORTED_EVENT (see proxy.py)."""
     # API Gateway's request id in every log line (Powertools' correlation_id_path would find it
     # with a JMESPath search on every request)
     logger.set_correlation_id(proxy.request_id(event))
     logger.remove_keys(["model_version", "model_role"])  # this invocation's, set when chosen
-    problem = proxy.event_problem(event)
+    kind, problem = proxy.recognise(event)
     if problem is not None:
-        return proxy_response(_error_response(ApiError("UNSUPPORTED_EVENT", problem)))
+        error = ApiError("UNSUPPORTED_EVENT", problem)
+        return kind.answer(proxy_response(_error_response(error)))
     settings = get_store().settings
     app.context["deadline"] = Deadline.for_invocation(
         context, settings.deadline_margin_seconds, settings.deadline_seconds
     )
-    return app.resolve(event, context)
+    return kind.answer(app.resolve(kind.request(event), context))
