@@ -78,6 +78,8 @@ CANARY   ?=
 ENV      ?= dev
 URL      ?=
 CA       ?=
+# smoke: sign every request with the standard AWS credentials (an API with IAM authorization)
+SIGV4    ?=
 
 export SAM_CLI_TELEMETRY = 0
 # SSE-KMS for everything the publisher writes (publish, and any pointer change)
@@ -285,8 +287,9 @@ build: setup ## sam build (makefile build methods, cross-platform wheels: no Doc
 deploy: build ## sam deploy with samconfig.toml's ENV=dev|prod settings [PARAMS="Key=Value ..."]
 	PATH="$(abspath $(BIN)):$$PATH" $(PY) -m local.deploy --env $(ENV) --sam $(BIN)/sam $(PARAMS)
 
-smoke: setup ## a short suite against any deployed or local API: URL=https://... [API_KEY=... CA=...]
-	$(PY) -m examples.smoke --url "$(URL)" $(if $(API_KEY),--api-key "$(API_KEY)") $(if $(CA),--ca "$(CA)")
+smoke: setup ## a short suite against any deployed or local API: URL=https://... [API_KEY=... | SIGV4=1] [CA=...]
+	$(PY) -m examples.smoke --url "$(URL)" $(if $(API_KEY),--api-key "$(API_KEY)") $(if $(CA),--ca "$(CA)") \
+	    $(if $(SIGV4),--sigv4)
 
 # The template's parameters for the local runs, as sam's --parameter-overrides: NAME, BUCKET
 # and PREFIX when set (BUCKET always is: without BucketName the template's bucket resolves
