@@ -242,9 +242,8 @@ def _json_body(*also_allowed_media_types: str) -> tuple[dict[str, Any], bool]:
 def _predict(model: LoadedModel, batch) -> tuple[Any, float]:
     """The model's probabilities for the batch, and the milliseconds the invoke took."""
     started = time.perf_counter()
-    # With the X-Ray SDK (TracingMode=xray-sdk): a subsegment around the interpreter call, so a
-    # trace shows model time apart from parsing and validation (about 50 us a request: each is
-    # serialised and sent over UDP).
+    # With TracingMode xray-sdk or otel: a subsegment (span) around the interpreter call, so a
+    # trace shows model time apart from parsing and validation.
     with _subsegment("invoke"):
         probabilities = model.predict(batch)
     get_tracing().annotate("model_version", model.version)
@@ -452,7 +451,7 @@ snapstart.register(lambda: get_store(), logger, also_restore=lambda: get_chooser
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return get_tracing().handler(answer)(event, context)  # traced only with the X-Ray SDK
+    return get_tracing().handler(answer)(event, context)  # wrapped only with the X-Ray SDK
 
 
 def answer(event: Any, context: LambdaContext) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import contextvars
 import dataclasses
 import errno
 import hashlib
@@ -253,7 +254,10 @@ class ModelStore:
         """A new job in its own thread (the lock is held)."""
         job = _Job(kind)
         self._job = job
-        thread = threading.Thread(target=self._run, args=(job,), name=f"model-{kind}")
+        # in the starting request's context (contextvars: OpenTelemetry's current span, so the
+        # load's spans are children of the request that started it, TracingMode otel)
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(self._run, job), name=f"model-{kind}")
         thread.daemon = True  # a frozen or ending environment never waits for it
         thread.start()
         return job

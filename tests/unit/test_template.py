@@ -277,7 +277,12 @@ def test_function_runs_arm64_python313_with_the_layer_tracing_and_json_logs(temp
 
 @pytest.mark.parametrize(
     ("mode", "lambda_tracing", "xray_policy"),
-    [("lambda", "Active", True), ("xray-sdk", "Active", True), ("off", "PassThrough", False)],
+    [
+        ("lambda", "Active", True),
+        ("otel", "Active", True),
+        ("xray-sdk", "Active", True),
+        ("off", "PassThrough", False),
+    ],
 )
 def test_tracing_mode_sets_lambdas_tracing_and_the_functions_own(mode, lambda_tracing, xray_policy):
     """TracingMode: Lambda's own segments (Active) unless off; the function reads the mode."""
@@ -289,9 +294,18 @@ def test_tracing_mode_sets_lambdas_tracing_and_the_functions_own(mode, lambda_tr
     assert template["Globals"]["Function"]["Environment"]["Variables"]["TRACING_MODE"] == {
         "Ref": "TracingMode"
     }
-    translated = translate({"TracingMode": mode})
+    layer = "arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroPython:8"
+    translated = translate({"TracingMode": mode, "OtelLayerArn": layer if mode == "otel" else ""})
     function = translated["Resources"]["InferenceFunction"]["Properties"]
     assert function["TracingConfig"] == {"Mode": lambda_tracing}
+    # otel: AWS's OpenTelemetry layer and its wrapper, traces to X-Ray without Application
+    # Signals; no other mode has either
+    variables = function["Environment"]["Variables"]
+    assert ({"Ref": "OtelLayerArn"} in function["Layers"]) is (mode == "otel")
+    assert (variables.get("AWS_LAMBDA_EXEC_WRAPPER") == "/opt/otel-instrument") is (mode == "otel")
+    if mode == "otel":
+        assert variables["OTEL_AWS_APPLICATION_SIGNALS_ENABLED"] == "false"
+        assert variables["OTEL_PYTHON_CONFIGURATOR"] == "aws_configurator"
     role = translated["Resources"]["InferenceFunctionRole"]["Properties"]
     managed = [arn.rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]]
     if xray_policy:
