@@ -37,6 +37,7 @@ def one(variant: str, config: dict, env: dict, python: list[str], work: Path) ->
     child = Child(variant, "cold", config_path, env, work / f"cold-{variant}.log", python)
     try:
         reply, received = child.read(timeout=180)
+        peak = child.read(timeout=60)[0]["peak_rss_kib"] / 1024  # then it exits
     finally:
         child.close()
         shutil.rmtree(cache_dir, ignore_errors=True)
@@ -48,16 +49,30 @@ def one(variant: str, config: dict, env: dict, python: list[str], work: Path) ->
         "answer_delivery": (received - reply["answered"]) / 1e6,
     }
     total = (received - child.started_ns) / 1e6
-    return {"total_ms": total, "phases_ms": phases, "labels": reply["labels"]}
+    return {
+        "total_ms": total,
+        "phases_ms": phases,
+        "labels": reply["labels"],
+        "peak_rss_mib": peak,
+    }
 
 
 def summarize(samples: list[dict]) -> dict:
     totals = [s["total_ms"] for s in samples]
     names = list(dict.fromkeys(k for s in samples for k in s["phases_ms"]))
     phases = {k: [s["phases_ms"].get(k, 0.0) for s in samples] for k in names}
+    peaks = [s["peak_rss_mib"] for s in samples if s.get("peak_rss_mib") is not None]
     return {
         **summary_ms(totals, scale=1.0),
         "runs_ms": [round(t, 2) for t in totals],
+        "peak_rss_mib": peak_summary(peaks),
         "phases_p50_ms": {k: round(float(np.median(v)), 3) for k, v in phases.items()},
         "labels": samples[0]["labels"],
     }
+
+
+def peak_summary(peaks: list[float]) -> dict:
+    """Peak resident memory over runs, MiB: p50, max and n."""
+    if not peaks:
+        return {"n": 0, "p50": None, "max": None}
+    return {"n": len(peaks), "p50": round(float(np.median(peaks)), 2), "max": round(max(peaks), 2)}

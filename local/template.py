@@ -122,7 +122,6 @@ class Template:
                 parameter_overrides=overrides,
                 global_parameter_overrides={"AWS::Region": self.region},
             )
-            self.functions = SamFunctionProvider(self.stacks, ignore_code_extraction_warnings=True)
         except Exception as exc:  # samcli's many template errors: one message
             raise TemplateError(f"{self.path}: {exc}") from None
         self.data = self.stacks[0].template_dict
@@ -136,19 +135,38 @@ class Template:
             )
         self.parameters = {k: str(v.get("Default", "")) for k, v in declared.items()}
         self.parameters.update(overrides)
-        self._drop_resources_of_false_conditions()
+        self._resolve_conditions()
+        try:
+            self.functions = SamFunctionProvider(self.stacks, ignore_code_extraction_warnings=True)
+        except Exception as exc:
+            raise TemplateError(f"{self.path}: {exc}") from None
 
-    def _drop_resources_of_false_conditions(self) -> None:
+    def _resolve_conditions(self) -> None:
         """What CloudFormation does and SAM CLI does not: a resource whose Condition is false
-        is not there (the conditions are parameter-only, evaluated as local.transformed does)."""
+        is not there, and an Fn::If in a function's own properties (its Environment) takes its
+        branch (SAM CLI resolves those of Globals only, and leaves these as ""). The
+        conditions are parameter-only: evaluated as local.transformed does."""
         from local.transformed import resolve_language_extensions
 
         conditions = {"Conditions": self.data.get("Conditions") or {}, "Transform": []}
-        true = set(resolve_language_extensions(conditions, self.parameters)["_conditions_true"])
         for stack in self.stacks:
+            template = {**conditions, "Resources": dict(stack.resources)}
+            resolved = resolve_language_extensions(template, self.parameters)
+            true = set(resolved["_conditions_true"])
             for name, resource in list(stack.resources.items()):
                 if resource.get("Condition") and resource["Condition"] not in true:
                     del stack.resources[name]
+                else:  # a branch's parameter Refs too, as SAM CLI resolves the others
+                    stack.resources[name] = self._with_parameters(resolved["Resources"][name])
+
+    def _with_parameters(self, node):
+        if isinstance(node, dict):
+            if set(node) == {"Ref"} and node["Ref"] in self.parameters:
+                return self.parameters[node["Ref"]]
+            return {k: self._with_parameters(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._with_parameters(v) for v in node]
+        return node
 
     @property
     def api_type(self) -> str:
