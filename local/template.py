@@ -143,8 +143,8 @@ class Template:
 
     def _resolve_conditions(self) -> None:
         """What CloudFormation does and SAM CLI does not: a resource whose Condition is false
-        is not there, and an Fn::If in a function's own properties (its Environment) takes its
-        branch (SAM CLI resolves those of Globals only, and leaves these as ""). The
+        is not there, and an Fn::If in a function's own properties (its Environment, Layers)
+        takes its branch (SAM CLI resolves those of Globals only, and leaves these as ""). The
         conditions are parameter-only: evaluated as local.transformed does."""
         from local.transformed import resolve_language_extensions
 
@@ -156,7 +156,9 @@ class Template:
             for name, resource in list(stack.resources.items()):
                 if resource.get("Condition") and resource["Condition"] not in true:
                     del stack.resources[name]
-                else:  # a branch's parameter Refs too, as SAM CLI resolves the others
+                elif resource.get("Type") == "AWS::Serverless::Function":
+                    # a branch's parameter Refs too, as SAM CLI resolves the others (an API's
+                    # OpenAPI body stays as SAM CLI reads it: it cannot parse a JWT authorizer)
                     stack.resources[name] = self._with_parameters(resolved["Resources"][name])
 
     def _with_parameters(self, node):

@@ -155,9 +155,19 @@ def test_function_parameters_reach_the_function_only_through_globals(template):
     # nothing configured twice: the functions themselves set no environment, memory or timeout
     for name in ("InferenceFunction", "MonitorFunction"):
         function = template["Resources"][name]["Properties"]
-        assert not {"Environment", "MemorySize", "Timeout", "Runtime", "Architectures"} & set(
-            function
-        ), name
+        assert not {"MemorySize", "Timeout", "Runtime", "Architectures"} & set(function), name
+    assert "Environment" not in template["Resources"]["MonitorFunction"]["Properties"]
+    # ... but TracingMode otel's wrapper, which only the inference function may get (on a
+    # function without AWS's OpenTelemetry layer, /opt/otel-instrument would not exist)
+    own = template["Resources"]["InferenceFunction"]["Properties"]["Environment"]["Variables"]
+    assert set(own) == {
+        "AWS_LAMBDA_EXEC_WRAPPER",
+        "OTEL_AWS_APPLICATION_SIGNALS_ENABLED",
+        "OTEL_PYTHON_DISTRO",
+        "OTEL_PYTHON_CONFIGURATOR",
+    }
+    for value in own.values():
+        assert value["Fn::If"][0] == "TracingOtel" and value["Fn::If"][2] == {"Ref": "AWS::NoValue"}
 
 
 def test_bucket_parameter_left_empty_means_the_created_bucket(template):
@@ -266,7 +276,10 @@ def test_function_runs_arm64_python313_with_the_layer_tracing_and_json_logs(temp
     assert function["Metadata"]["BuildMethod"] == "makefile"
     assert props["CodeUri"] == "functions/inference"
     assert props["Handler"] == "app.lambda_handler"
-    assert props["Layers"] == [{"Ref": "RuntimeLayer"}]
+    assert props["Layers"] == [
+        {"Ref": "RuntimeLayer"},
+        {"Fn::If": ["TracingOtel", {"Ref": "OtelLayerArn"}, {"Ref": "AWS::NoValue"}]},
+    ]
     logging = props["LoggingConfig"]
     assert logging["LogFormat"] == "JSON"
     group = template["Resources"][logging["LogGroup"]["Ref"]]
