@@ -6,6 +6,7 @@ sends its own phase breakdown. Runs are interleaved (the order rotates each roun
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -29,18 +30,26 @@ def run(config: dict, envs: dict, pythons: dict, work: Path, runs: int, seed_run
     return {v: summarize(s) for v, s in samples.items()}
 
 
-def one(variant: str, config: dict, env: dict, python: list[str], work: Path) -> dict:
-    cache_dir = Path(tempfile.mkdtemp(prefix=f"cold-{variant}-", dir=work))
+@contextlib.contextmanager
+def fresh(variant: str, mode: str, config: dict, env: dict, python: list[str], work: Path):
+    """A new execution environment of `variant` in `mode`, with a model cache of its own;
+    stopped and its cache removed after."""
+    cache_dir = Path(tempfile.mkdtemp(prefix=f"{mode}-{variant}-", dir=work))
     config_path = cache_dir / "config.json"
     config_path.write_text(json.dumps({**config, "cache_dir": str(cache_dir)}))
     env = {**env, "MODEL_CACHE_DIR": str(cache_dir / "models")}
-    child = Child(variant, "cold", config_path, env, work / f"cold-{variant}.log", python)
+    child = Child(variant, mode, config_path, env, work / f"{mode}-{variant}.log", python)
     try:
-        reply, received = child.read(timeout=180)
-        peak = child.read(timeout=60)[0]["peak_rss_kib"] / 1024  # then it exits
+        yield child
     finally:
         child.close()
         shutil.rmtree(cache_dir, ignore_errors=True)
+
+
+def one(variant: str, config: dict, env: dict, python: list[str], work: Path) -> dict:
+    with fresh(variant, "cold", config, env, python, work) as child:
+        reply, received = child.read(timeout=180)
+        peak = child.read(timeout=60)[0]["peak_rss_kib"] / 1024  # then it exits
     if reply["status"] != 200:
         raise RuntimeError(f"cold start of {variant} answered {reply}")
     phases = {

@@ -6,14 +6,10 @@ processes (each reports it after its first answer, then exits)."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 from pathlib import Path
 
-from bench.cold import peak_summary
+from bench.cold import fresh, peak_summary
 from bench.common import rotations
-from bench.procs import Child
 
 
 def run(config: dict, envs: dict, pythons: dict, work: Path, runs: int, log) -> dict:
@@ -27,18 +23,9 @@ def run(config: dict, envs: dict, pythons: dict, work: Path, runs: int, log) -> 
 
 
 def one(variant: str, config: dict, env: dict, python: list[str], work: Path) -> float:
-    cache_dir = Path(tempfile.mkdtemp(prefix=f"memory-{variant}-", dir=work))
-    config_path = cache_dir / "config.json"
-    config_path.write_text(json.dumps({**config, "cache_dir": str(cache_dir)}))
-    env = {**env, "MODEL_CACHE_DIR": str(cache_dir / "models")}
-    log_path = work / f"memory-{variant}.log"
-    child = Child(variant, "largest-batch", config_path, env, log_path, python)
-    try:
+    with fresh(variant, "largest-batch", config, env, python, work) as child:
         child.read(timeout=180)  # the cold start's answer
         reply, _ = child.read(timeout=180)  # the largest batch's
-    finally:
-        child.close()
-        shutil.rmtree(cache_dir, ignore_errors=True)
     if reply["status"] != 200:
         raise RuntimeError(f"the largest batch of {variant} answered {reply}")
     return reply["peak_rss_kib"] / 1024
