@@ -113,6 +113,8 @@ ENV ?= dev
 URL ?=
 ## make smoke: the API's certificate, when it is not publicly trusted
 CA ?=
+## SIGV4=1: make smoke signs every request with the standard AWS credentials (an API with IAM authorization)
+SIGV4 ?=
 
 ##@ SageMaker (train-sagemaker)
 ## the IAM role SageMaker assumes [default: the SDK's lookup]
@@ -131,6 +133,12 @@ DRY_RUN ?=
 PYTHON ?= python3.11
 ## the project's virtual environment
 VENV ?= .venv
+## the Python 3.13 (Lambda's runtime) that makes .venv-function [default: pyenv's 3.13.0, else python3.13 on PATH]
+LAMBDA_PYTHON ?=
+## the functions' own environment on LAMBDA_PYTHON: the layer's pins and their tests' (no TensorFlow)
+FUNCTION_VENV ?= .venv-function
+## TracingMode otel's bench row: AWS's distribution of OpenTelemetry (its protobuf pin differs from .venv's)
+OTEL_VENV ?= .venv-otel
 ## checkov's own environment (its pins conflict with .venv's)
 CHECKOV_VENV ?= .venv-checkov
 ## the IAM linter's own environment (parliament; its pins conflict with .venv's)

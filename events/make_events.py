@@ -45,9 +45,12 @@ def make_event(
     *,
     content_type: str | None = "application/json",
     base64_body: bool = True,
+    api_type: str = "rest",
 ) -> dict:
     headers = {"Content-Type": content_type} if body is not None and content_type else {}
-    return api_event(method, path, body, headers=headers, base64_body=base64_body, now=NOW)
+    return api_event(
+        method, path, body, headers=headers, base64_body=base64_body, now=NOW, api_type=api_type
+    )
 
 
 def scheduled_event() -> dict:
@@ -222,6 +225,34 @@ def build(
         # the drift monitor's schedule (`make invoke FUNCTION=MonitorFunction EVENT=...`); sent
         # to the inference function by mistake, it answers like any foreign event
         "monitor-schedule.json": (scheduled_event(), {"status": 400, "code": "UNSUPPORTED_EVENT"}),
+        # the same requests through the HTTP API (ApiType http): payload format 2.0
+        "http-predict-instances.json": (
+            make_event("POST", "/predict", dumps({"instances": [instance]}), api_type="http"),
+            {"status": 200, "labels": [label]},
+        ),
+        "http-predict-image.json": (
+            make_event(
+                "POST",
+                "/predict",
+                dumps({"images": [png_base64(example)]}),
+                base64_body=True,
+                api_type="http",
+            ),
+            {"status": 200, "labels": [label]},
+        ),
+        "http-tfserving-metadata.json": (
+            make_event("GET", f"/v1/models/{name}/metadata", api_type="http"),
+            {"status": 200},
+        ),
+        "http-health.json": (make_event("GET", "/health", api_type="http"), {"status": 200}),
+        "http-bad-method.json": (
+            make_event("GET", "/predict", api_type="http"),
+            {"status": 405, "code": "METHOD_NOT_ALLOWED"},
+        ),
+        "http-bad-json.json": (
+            make_event("POST", "/predict", '{"instances": [[0, 1, 2]', api_type="http"),
+            {"status": 400, "code": "INVALID_JSON"},
+        ),
     }
     for number, (event, _) in enumerate(events.values(), start=1):  # a distinct correlation id each
         if "requestContext" in event:

@@ -1,4 +1,4 @@
-"""AWS Lambda entry point: API Gateway (REST, proxy integration) -> routes -> JSON.
+"""AWS Lambda entry point: API Gateway (REST or HTTP API, proxy integration) -> routes -> JSON.
 
 Routes are thin: they parse, ask the model store for the served model, and format. The work is
 in config, model_store, preprocessing, prediction and tfserving, which tests call directly; each
@@ -242,9 +242,8 @@ def _json_body(*also_allowed_media_types: str) -> tuple[dict[str, Any], bool]:
 def _predict(model: LoadedModel, batch) -> tuple[Any, float]:
     """The model's probabilities for the batch, and the milliseconds the invoke took."""
     started = time.perf_counter()
-    # With the X-Ray SDK (TracingMode=xray-sdk): a subsegment around the interpreter call, so a
-    # trace shows model time apart from parsing and validation (about 50 us a request: each is
-    # serialised and sent over UDP).
+    # With TracingMode xray-sdk or otel: a subsegment (span) around the interpreter call, so a
+    # trace shows model time apart from parsing and validation.
     with _subsegment("invoke"):
         probabilities = model.predict(batch)
     get_tracing().annotate("model_version", model.version)
@@ -459,21 +458,23 @@ snapstart.register(lambda: get_store(), logger, also_restore=lambda: get_chooser
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return get_tracing().handler(answer)(event, context)  # traced only with the X-Ray SDK
+    return get_tracing().handler(answer)(event, context)  # wrapped only with the X-Ray SDK
 
 
 def answer(event: Any, context: LambdaContext) -> dict[str, Any]:
-    """Every event gets an HTTP answer: a REST API proxy event goes to the routes with this
-    invocation's deadline; anything else is a 400 UNSUPPORTED_EVENT (see proxy.py)."""
+    """Every event gets an HTTP answer in its own payload format: a REST API (1.0) or HTTP API
+    (2.0) proxy event goes to the routes with this invocation's deadline; anything else is a
+    400 UNSUPPORTED_EVENT (see proxy.py)."""
     # API Gateway's request id in every log line (Powertools' correlation_id_path would find it
     # with a JMESPath search on every request)
     logger.set_correlation_id(proxy.request_id(event))
     logger.remove_keys(["model_version", "model_role"])  # this invocation's, set when chosen
-    problem = proxy.event_problem(event)
+    kind, problem = proxy.recognise(event)
     if problem is not None:
-        return proxy_response(_error_response(ApiError("UNSUPPORTED_EVENT", problem)))
+        error = ApiError("UNSUPPORTED_EVENT", problem)
+        return kind.answer(proxy_response(_error_response(error)))
     settings = get_store().settings
     app.context["deadline"] = Deadline.for_invocation(
         context, settings.deadline_margin_seconds, settings.deadline_seconds
     )
-    return app.resolve(event, context)
+    return kind.answer(app.resolve(kind.request(event), context))

@@ -39,6 +39,7 @@ request that calls get() next, so that metrics and logs belong to an invocation.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import errno
 import hashlib
@@ -252,7 +253,10 @@ class ModelStore:
         """A new job in its own thread (the lock is held)."""
         job = _Job(kind)
         self._job = job
-        thread = threading.Thread(target=self._run, args=(job,), name=f"model-{kind}")
+        # in the starting request's context (contextvars: OpenTelemetry's current span, so the
+        # load's spans are children of the request that started it, TracingMode otel)
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(self._run, job), name=f"model-{kind}")
         thread.daemon = True  # a frozen or ending environment never waits for it
         thread.start()
         return job

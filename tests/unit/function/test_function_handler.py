@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from local.bootstrap import LambdaContext
 from tests.function_support import (
     ROOT,
     FakeS3,
@@ -62,6 +63,22 @@ def test_each_event_gets_its_expected_answer(served, load_event, name):
             for row in rows
         ]
         assert labels == expected["labels"]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if n.startswith("http-")))
+def test_an_http_api_event_is_answered_in_payload_format_2(served, load_event, name):
+    """An HTTP API reads `headers` (one string each) from a 2.0 answer, not multiValueHeaders,
+    which format 2.0 does not have: without it the answer would lose its Content-Type."""
+    import app
+
+    event = load_event(name)
+    assert event["version"] == "2.0"
+    response = app.lambda_handler(event, LambdaContext(function_name="InferenceFunction"))
+    assert set(response) == {"statusCode", "headers", "body", "isBase64Encoded"}
+    assert response["headers"]["Content-Type"] == "application/json"
+    assert all(isinstance(v, str) for v in response["headers"].values())
+    if response["statusCode"] == 405:
+        assert response["headers"]["Allow"] == "POST"
 
 
 def test_the_predict_answer(served, load_event):
