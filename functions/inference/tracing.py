@@ -15,11 +15,11 @@
   Spans go to X-Ray through the Lambda's X-Ray daemon (OTLP over UDP), no collector.
 - ``off``: no traces (``Tracing: PassThrough``), nothing in the function either.
 
-Measured side by side (bench/README.md and docs/monitoring.md, "Tracing"): the X-Ray SDK costs about 70 ms of
-every cold start (its import, and patching botocore and the HTTP libraries) and about a quarter
-of a batch-1 request. The X-Ray SDK is in maintenance mode (since 2026-02-25, support ends
-2027-02-25); AWS recommends OpenTelemetry. The call sites (span, annotate, handler) are the
-same for every mode.
+Measured side by side (bench/README.md and docs/monitoring.md, "Tracing"): the X-Ray SDK costs
+about 70 ms of every cold start (its import, and patching botocore and the HTTP libraries) and
+about a quarter of a batch-1 request. The X-Ray SDK is in maintenance mode (since 2026-02-25,
+support ends 2027-02-25); AWS recommends OpenTelemetry. The call sites (span, annotate,
+handler) are the same for every mode.
 """
 
 from __future__ import annotations
