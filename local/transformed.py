@@ -30,7 +30,8 @@ _KEY = f"arn:aws:kms:us-east-1:{_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890
 # Every resource and statement some parameter turns on appears in at least one set: the
 # defaults; prod as samconfig.toml deploys it (with the principals make deploy names and an
 # alarm address); a bucket of your own with SSE-KMS, signing and CI publishing through OIDC
-# with IAM auth; the HTTP API; another account's publisher with an external id and GitLab CI.
+# with IAM auth, and batch jobs over buckets of your own with SSE-KMS; the HTTP API; another
+# account's publisher with an external id and GitLab CI.
 PARAMETER_SETS: dict[str, dict[str, str]] = {
     "defaults": {},
     "prod": {
@@ -60,6 +61,11 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
         "ConfigureApiGatewayLogging": "true",
         "TracingMode": "off",
         "ApiQuotaPerDay": "0",
+        # batch jobs over buckets of your own, SSE-KMS, the whole input bucket readable
+        "BatchInputBucketName": "own-photos-bucket",
+        "BatchInputPrefix": "",
+        "BatchOutputBucketName": "own-results-bucket",
+        "BatchKmsKeyArn": _KEY.replace("1234abcd", "9abcdef0"),
     },
     # the HTTP API (ApiType http) in front of the function, IAM (SigV4) authorization
     "http-api": {"ApiType": "http", "ApiAuthMode": "IAM", "CaptureSampleRate": "0.01"},
@@ -162,6 +168,8 @@ def translate(
             resource["Properties"]["CodeUri"] = "s3://bucket/function.zip"
         elif resource["Type"] == "AWS::Serverless::LayerVersion":
             resource["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
+        elif resource["Type"] == "AWS::Serverless::StateMachine":
+            resource["Properties"]["DefinitionUri"] = "s3://bucket/statemachine.asl.json"
     translator = Translator(
         managed_policy_map=None,
         sam_parser=parser.Parser(),

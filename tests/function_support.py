@@ -179,7 +179,8 @@ class FakeBody(io.BytesIO):
 
 
 class FakeS3:
-    """An in-memory S3: get_object only, counting reads per key; `fail` makes every call raise."""
+    """An in-memory S3 (one bucket's keys, whatever bucket is named): get_object, counting reads
+    per key, and put_object; `fail` makes every call raise."""
 
     def __init__(self, objects: dict[str, bytes] | None = None):
         self.objects: dict[str, bytes] = dict(objects or {})
@@ -192,7 +193,12 @@ class FakeS3:
             raise self.fail
         if Key not in self.objects:
             raise KeyError(f"NoSuchKey: {Key}")
-        return {"Body": FakeBody(self.objects[Key])}
+        return {"Body": FakeBody(self.objects[Key]), "ContentLength": len(self.objects[Key])}
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str) -> None:  # noqa: N803
+        if self.fail is not None:
+            raise self.fail
+        self.objects[Key] = Body
 
     def publish(
         self,

@@ -129,3 +129,42 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         capture_sample_rate=_share(environ, "CAPTURE_SAMPLE_RATE"),
         signature_key=signature_key,
     )
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Where the batch function (batch.py) reads and writes: buckets fixed at deploy time
+    (template: BatchInputBucketName, BatchOutputBucketName, or the bucket the stack creates),
+    each job's prefixes within these (BatchInputPrefix, BatchOutputPrefix: "" or "a/b/"), and
+    the largest object it reads (BatchMaxObjectBytes)."""
+
+    input_bucket: str
+    input_prefix: str
+    output_bucket: str
+    output_prefix: str
+    max_object_bytes: int
+
+
+def _folder(environ: Mapping[str, str], name: str) -> str:
+    """A key prefix as a folder: "" (the whole bucket) or "a/b/"."""
+    raw = environ.get(name, "").strip().strip("/")
+    return f"{raw}/" if raw else ""
+
+
+def load_batch_settings(environ: Mapping[str, str] | None = None) -> BatchSettings:
+    """The batch settings from the environment; a ValueError names the variable that is wrong.
+    Results never go to the model registry's bucket (the template's Rule says so too)."""
+    environ = os.environ if environ is None else environ
+    settings = BatchSettings(
+        input_bucket=_required(environ, "BATCH_INPUT_BUCKET"),
+        input_prefix=_folder(environ, "BATCH_INPUT_PREFIX"),
+        output_bucket=_required(environ, "BATCH_OUTPUT_BUCKET"),
+        output_prefix=_folder(environ, "BATCH_OUTPUT_PREFIX"),
+        max_object_bytes=_positive_int(environ, "BATCH_MAX_OBJECT_BYTES"),
+    )
+    if settings.output_bucket == _required(environ, "MODEL_BUCKET"):
+        raise ValueError(
+            f"BATCH_OUTPUT_BUCKET={settings.output_bucket!r} is the model registry's bucket; "
+            "batch results go to a bucket of their own (BatchOutputBucketName)"
+        )
+    return settings

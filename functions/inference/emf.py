@@ -185,3 +185,39 @@ def request(
             label=label,
             Predictions=count,
         )
+
+
+# The batch function's (batch.py): per batch, per service and model version
+PER_MODEL = (("service",), ("service", "model_version"))
+BATCH = (("BatchObjects", "Count"), ("BatchAnswers", "Count"), ("BatchDuration", "Milliseconds"))
+
+
+def batch(
+    namespace: str | None,
+    service: str,
+    model_version: str,
+    objects: int,
+    answered: int,
+    errors: dict[str, int],
+    duration_ms: float,
+) -> None:
+    """A batch's metrics: its objects, those answered and its duration per service and model
+    version; ObjectErrors per service and code (each object without an answer), one document
+    per code."""
+    write(
+        namespace,
+        ((PER_MODEL, BATCH),),
+        service=service,
+        model_version=model_version,
+        BatchObjects=objects,
+        BatchAnswers=answered,
+        BatchDuration=duration_ms,
+    )
+    for code, count in sorted(errors.items()):
+        write(
+            namespace,
+            (((("service", "code"),), (("ObjectErrors", "Count"),)),),
+            service=service,
+            code=code,
+            ObjectErrors=count,
+        )

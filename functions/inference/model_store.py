@@ -223,6 +223,24 @@ class ModelStore:
             raise self._unavailable(job)
         return model
 
+    def stable_version(self) -> int:
+        """The version this store serves as stable now: MODEL_VERSION where it is pinned, else
+        the pointer read afresh, in the caller's thread (one GET, bounded by the client's own
+        timeouts), whatever the refresh interval: what a batch job that names no version uses
+        (batch.py). ModelUnavailable says why there is none."""
+        if not self.settings.follows_latest:
+            return int(self.settings.model_version)
+        key = self.settings.registry.pointer_key
+        try:
+            return Pointer.parse(self._read_json(key)).version
+        except ValueError as exc:  # a pointer that is not one (hostile until checked)
+            reason = f"{key} is not usable: {exc}"
+        except Exception as exc:
+            reason = self._read_failure(exc)
+        raise ModelUnavailable(
+            f"model '{self.settings.model_name}' has no stable version: {reason}"
+        )
+
     def wait(self, timeout: float | None = None) -> bool:
         """Until the running load or refresh (if any) has ended; False if it is still running."""
         job = self._job
@@ -350,7 +368,7 @@ class ModelStore:
         try:
             return self._s3().get_object(Bucket=self.settings.bucket, Key=key)["Body"]
         except Exception as exc:
-            if _missing(exc):
+            if object_missing(exc):
                 raise ObjectMissing(self.settings.bucket, key) from exc
             raise
 
@@ -463,7 +481,7 @@ class ModelStore:
         try:
             document = self._read_json(key)
         except Exception as exc:
-            if not _missing(exc):
+            if not object_missing(exc):
                 raise  # the registry could not be read: retried, not refused
             raise self._refuse(
                 version,
@@ -600,7 +618,7 @@ def check_manifest(manifest: Any, name: str, version: int) -> dict[str, Any]:
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
-def _missing(exc: Exception) -> bool:
+def object_missing(exc: Exception) -> bool:
     """Whether a read failed because the object does not exist: boto3's NoSuchKey, obstore's
     NotFoundError (whatever its bases), a FileNotFoundError, the tests' in-memory S3's KeyError.
     Anything else (S3 unreachable, denied) is a failed read, retried, never a refusal."""

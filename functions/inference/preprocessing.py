@@ -259,48 +259,53 @@ class ImageBudget:
     deadline: Deadline | None = None
 
 
-def _open_image(data: bytes, index: int, field: str, budget: ImageBudget):
-    """The image opened (its header read, nothing decoded), its size checked."""
+def _open_image(data: bytes, where: str, budget: ImageBudget):
+    """The image opened (its header read, nothing decoded), its size checked. `where` names
+    it in messages (images[3], or a batch job's object key)."""
     from PIL import Image, UnidentifiedImageError  # only when an image arrives
 
     try:
         image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise ApiError(
-            "INVALID_IMAGE", f"{field}[{index}] could not be decoded; send a PNG or JPEG image"
+            "INVALID_IMAGE", f"{where} could not be decoded; send a PNG or JPEG image"
         ) from None
     pixels = image.width * image.height
     if pixels > budget.max_image_pixels:
         image.close()
         raise ApiError(
             "INVALID_IMAGE",
-            f"{field}[{index}] is {image.width}x{image.height} pixels; "
+            f"{where} is {image.width}x{image.height} pixels; "
             f"at most {budget.max_image_pixels} pixels are allowed per image",
         )
     problem = jpeg_problem(data, image.width, image.height) if image.format == "JPEG" else None
     if problem:
         image.close()
-        raise ApiError(
-            "INVALID_IMAGE", f"{field}[{index}] is a damaged or truncated JPEG ({problem})"
-        )
+        raise ApiError("INVALID_IMAGE", f"{where} is a damaged or truncated JPEG ({problem})")
     return image
 
 
-def _decode_image(image, spec: InputSpec, index: int, field: str) -> np.ndarray:
+def _decode_image(image, spec: InputSpec, where: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with image:
             return prepare(image, spec)
     except BlankImage as exc:
-        raise ApiError("INVALID_IMAGE", f"{field}[{index}]: {exc}; send a drawn digit") from None
+        raise ApiError("INVALID_IMAGE", f"{where}: {exc}; send a drawn digit") from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         # Pillow refuses truncated files (ImageFile.LOAD_TRUNCATED_IMAGES is False)
         raise ApiError(
             "INVALID_IMAGE",
-            f"{field}[{index}] could not be decoded (damaged or truncated); "
-            "send a whole PNG or JPEG image",
+            f"{where} could not be decoded (damaged or truncated); send a whole PNG or JPEG image",
         ) from None
+
+
+def decode_image(data: bytes, spec: InputSpec, budget: ImageBudget, where: str) -> np.ndarray:
+    """One PNG or JPEG -> float32 (H, W, C), prepared as the model's manifest says, with the
+    checks images_to_batch makes of each image (header and pixel budget before decoding, JPEG
+    structure); an ApiError naming `where` otherwise. The batch function's per-object path."""
+    return _decode_image(_open_image(data, where, budget), spec, where)
 
 
 def images_to_batch(
@@ -317,7 +322,8 @@ def images_to_batch(
     try:
         total = 0
         for index, item in enumerate(images):
-            opened.append(_open_image(_image_bytes(item, index, field), index, field, budget))
+            where = f"{field}[{index}]"
+            opened.append(_open_image(_image_bytes(item, index, field), where, budget))
             total += opened[-1].width * opened[-1].height
             if total > budget.max_batch_pixels:
                 raise ApiError(
@@ -333,7 +339,7 @@ def images_to_batch(
                     f"decoding '{field}' did not finish in the time this request has "
                     f"(stopped at {field}[{index}]); send fewer or smaller images",
                 )
-            arrays.append(_decode_image(image, spec, index, field))
+            arrays.append(_decode_image(image, spec, f"{field}[{index}]"))
         return np.stack(arrays)
     finally:
         for image in opened:

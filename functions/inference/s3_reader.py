@@ -1,5 +1,6 @@
-"""The function's S3 client: read-only, over obstore (Rust's object_store), behind the one
-seam model_store gives it (`get_object(Bucket=, Key=) -> {"Body": stream}`).
+"""The functions' S3 client over obstore (Rust's object_store), behind the one seam model_store
+gives it (`get_object(Bucket=, Key=) -> {"Body": stream}`): reads, and for the batch function
+(batch.py) one write per batch (`put_object(Bucket=, Key=, Body=, ContentType=)`).
 
 Why obstore and not boto3 (bench/README.md, measured on the bench's Lambda-like path): boto3's
 import and client cost about 190 ms of every cold start; obstore's import, client and first
@@ -218,6 +219,18 @@ class S3Reader:
         if size <= CHUNK_BYTES:  # a registry document, a small model: no read-ahead thread
             return {"Body": io.BytesIO(result.bytes().to_bytes()), "ContentLength": size}
         return {"Body": _Body(result.stream(CHUNK_BYTES)), "ContentLength": size}
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str) -> None:  # noqa: N803
+        """One object written whole (the batch function's records: a few hundred KB at most)."""
+        import obstore
+
+        obstore.put(
+            self._store(Bucket),
+            Key,
+            Body,
+            attributes={"Content-Type": ContentType},
+            use_multipart=False,
+        )
 
 
 def endpoint(environ: Mapping[str, str] = os.environ) -> str | None:
