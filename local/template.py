@@ -225,6 +225,18 @@ class Template:
             )
         shell = os.environ if shell_env is None else shell_env
         environment = variables.resolve()
+        # SAM CLI resolves a Globals variable whose parameter is overridden with "" to the
+        # parameter's default; CloudFormation gives it "" (BatchInputPrefix= means the whole
+        # bucket). Unless the env-vars file or the shell sets it, it is "" here too.
+        globals_ = (self.data.get("Globals") or {}).get("Function") or {}
+        chosen = {
+            **(env_vars or {}).get("Parameters", {}),
+            **(env_vars or {}).get(function.name, {}),
+        }
+        for name, node in ((globals_.get("Environment") or {}).get("Variables") or {}).items():
+            emptied = isinstance(node, dict) and self.parameters.get(node.get("Ref")) == ""
+            if emptied and name in environment and name not in chosen and name not in shell:
+                environment[name] = ""
         environment.update({k: shell[k] for k in ENDPOINT_VARIABLES if shell.get(k)})
         return environment
 
