@@ -22,6 +22,7 @@ endif
 
 PY       := $(VENV)/bin/python
 BIN      := $(VENV)/bin
+SFN_DIR  := local/stepfunctions
 # The functions' own environment on the Python Lambda runs them on (template.yaml: Runtime
 # python3.13): LAMBDA_PYTHON (variables.mk) is pyenv's 3.13.0 where pyenv has it, else
 # python3.13 on PATH.
@@ -37,13 +38,13 @@ export MODEL_KMS_KEY_ARN := $(KMS_KEY)
 endif
 
 .PHONY: help setup setup-sagemaker lock lock-function lock-otel lock-checkov lock-iamlint lock-sagemaker test test-slow test-unit train train-sagemaker \
-        convert report publish audit promote rollback status fixture validate build deploy smoke invoke \
+        convert report publish audit promote rollback status fixture validate build deploy smoke invoke batch \
         local-api s3-local demo events bench lint clean mutation docs docs-serve outputs publisher-credentials delete
 
 help: ## list the targets, and the variables with their defaults (variables.mk)
 	@$(PYTHON) local/make_variables.py help
 
-setup: $(VENV)/.installed $(FUNCTION_VENV)/.installed $(OTEL_VENV)/.installed $(CHECKOV_VENV)/.installed $(IAMLINT_VENV)/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), .venv-function and .venv-otel (Python 3.13), .venv-checkov, .venv-iamlint and chromium
+setup: $(VENV)/.installed $(FUNCTION_VENV)/.installed $(OTEL_VENV)/.installed $(CHECKOV_VENV)/.installed $(IAMLINT_VENV)/.installed $(SFN_DIR)/node_modules/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), .venv-function and .venv-otel (Python 3.13), .venv-checkov, .venv-iamlint, Node 22 with aws-local-stepfunctions, and chromium
 
 # Debian's chromium, for the page's browser test (Playwright's Python API drives it; its own
 # browser download is unreachable here): installed with apt where apt is available and it is
@@ -61,6 +62,17 @@ chromium:
 	fi; \
 	echo "warning: no $(CHROMIUM) and it could not be installed (apt-get install chromium);" \
 	     "the browser test (make test-slow) fails until it is there" >&2
+
+# The batch state machine's local run (local/stepfunctions.py): Node 22 and aws-local-stepfunctions
+# from npm, exactly as package-lock.json pins them (npm ci), in that folder's node_modules (the
+# machine's own Node only runs npm: aws-local-stepfunctions needs 22, hence npm's engine warning,
+# silenced). The `node` package's install script fetches its platform's Node binary from npm.
+$(SFN_DIR)/node_modules/.installed: $(SFN_DIR)/package-lock.json $(SFN_DIR)/package.json
+	@command -v npm >/dev/null || { echo "make setup: npm not found; install Node.js and npm" \
+	  "(any version: it installs Node 22 for the local batch runs) and run make setup again" >&2; exit 2; }
+	cd $(SFN_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	$(SFN_DIR)/node_modules/.bin/node --version
+	touch $@
 
 # Re-run only when the lock changes. pip is pinned too, so a fresh clone resolves the same way.
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -272,6 +284,10 @@ smoke: setup ## a short suite against any deployed or local API: URL=https://...
 LOCAL_PARAMS = $(strip $(if $(NAME),ModelName=$(NAME)) $(if $(BUCKET),BucketName=$(BUCKET)) \
                        $(if $(PREFIX),ModelPrefix=$(PREFIX)) $(PARAMS))
 ENV_VARS_FLAG = $(if $(ENV_VARS),--env-vars $(ENV_VARS))
+
+batch: setup ## batch inference over an S3 prefix through the batch state machine: NAME=... INPUT=s3://bucket/prefix/ OUTPUT=s3://bucket/prefix/ [VERSION=...]; locally (Docker-free, aws-local-stepfunctions) where AWS_ENDPOINT_URL_S3 is set, else on the ENV stack
+	$(PY) -m local.batch --input "$(INPUT)" --output "$(OUTPUT)" $(call flags,name=NAME version=VERSION) \
+	    --env $(ENV) --parameter-overrides $(LOCAL_PARAMS)
 
 invoke: setup ## one event through FUNCTION: sam local invoke where Docker runs, else the Docker-free runner
 	$(PY) -m local.invoke --event $(EVENT) $(if $(FUNCTION),--function $(FUNCTION)) \

@@ -123,10 +123,14 @@ ROLE ?=
 INSTANCES ?=
 ## the instance type [default: ml.m5.xlarge]
 INSTANCE_TYPE ?=
-## the s3:// prefix the job writes model.tar.gz to [default: the SDK's]
-OUTPUT ?=
 ## DRY_RUN=1: print the job it would start, start nothing
 DRY_RUN ?=
+
+##@ Jobs' data (batch, train-sagemaker)
+## make batch: the s3://bucket/prefix/ whose every object a job answers
+INPUT ?=
+## the s3:// prefix a job writes its results to: batch's records and summary (in a folder per job), train-sagemaker's model.tar.gz [default: batch: required; train-sagemaker: the SDK's]
+OUTPUT ?=
 
 ##@ Environments and tools (setup, test, lint)
 ## the Python that makes the environments
