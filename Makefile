@@ -35,7 +35,10 @@ IMAGE_SIZE ?=
 COLOR    ?=
 RESIZE   ?=
 WEIGHTS  ?=
+# a model file you bring: a Keras model for convert, a .tflite for publish
 MODEL    ?=
+# publish MODEL=...tflite: its class names, one per line, for the output with one entry each
+LABELS   ?=
 INPUT_RANGE ?=
 MEAN     ?=
 STD      ?=
@@ -175,9 +178,10 @@ convert: setup ## quantize and verify your own Keras model: MODEL=... DATASET=..
 report: setup ## make report.html of the newest artifact (or VERSION=..., or ARTIFACT=folder) again
 	$(PY) -m training report $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION artifact=ARTIFACT)
 
-publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder or model.tar.gz) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1] [CANARY=10]
+publish: setup ## publish the newest artifact (or VERSION=..., ARTIFACT=folder or model.tar.gz, or MODEL=any.tflite [LABELS=labels.txt]) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1] [CANARY=10]
 	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION \
-	    artifact=ARTIFACT lock-mode=LOCK_MODE lock-days=LOCK_DAYS signing-key=SIGNING_KEY canary=CANARY) \
+	    artifact=ARTIFACT model=MODEL labels=LABELS lock-mode=LOCK_MODE lock-days=LOCK_DAYS \
+	    signing-key=SIGNING_KEY canary=CANARY) \
 	    $(REGISTRY_FLAGS) $(if $(REPAIR_POINTER),--repair-pointer)
 
 audit: setup ## the last pointer changes of NAME in s3://BUCKET/PREFIX (who, when, from, to) [LAST=10]
