@@ -197,6 +197,15 @@ def _signature(key: str, inputs: dict, outputs: dict) -> Signature:
     )
 
 
+def zero_inputs(signature: Signature) -> dict[str, np.ndarray]:
+    """One instance of zeros per input (any-size dimensions 1), in each input's own dtype: what
+    the publisher and a model load run once to see that the model runs."""
+    return {
+        spec.key: np.zeros([1 if d == -1 else d for d in spec.shape], spec.dtype)
+        for spec in signature.inputs
+    }
+
+
 def default_signature(signatures: dict[str, Any]) -> str:
     """DEFAULT_SIGNATURE, or the only signature a model has."""
     if DEFAULT_SIGNATURE in signatures or len(signatures) != 1:

@@ -13,11 +13,9 @@ import hashlib
 import time
 from pathlib import Path
 
-import numpy as np
-
 from mlcore import generic
 from mlcore.registry import MANIFEST_FILE, MODEL_FILE, check_model_name, check_version
-from mlcore.signatures import Signature, default_signature, read_signatures
+from mlcore.signatures import Signature, default_signature, read_signatures, zero_inputs
 from training.manifest import dumps, file_entry, package_version, utc_timestamp
 
 MAX_MODEL_BYTES = 2**31  # what a Lambda function's /tmp (10 GB) and memory could hold at most
@@ -49,14 +47,6 @@ def label_output(signature: Signature, labels: list[str], source: Path) -> str:
     return fitting[0]
 
 
-def zeros(signature: Signature) -> dict[str, np.ndarray]:
-    """One instance of zeros per input (any-size dimensions 1), in each input's own dtype."""
-    return {
-        spec.key: np.zeros([1 if d == -1 else d for d in spec.shape], spec.dtype)
-        for spec in signature.inputs
-    }
-
-
 def inspect(content: bytes, source: Path) -> tuple[dict[str, Signature], str]:
     """The model's signatures and the default one, after LiteRT has loaded it and run the
     default signature once; a ValueError saying what was found otherwise."""
@@ -80,7 +70,7 @@ def inspect(content: bytes, source: Path) -> tuple[dict[str, Signature], str]:
             f"({', '.join(signatures)}): the default one cannot be chosen"
         )
     try:
-        Predictor(interpreter).run(signatures[default], zeros(signatures[default]))
+        Predictor(interpreter).run(signatures[default], zero_inputs(signatures[default]))
     except (ValueError, RuntimeError) as exc:
         raise ValueError(f"{source}: LiteRT loads it but cannot run it ({exc})") from None
     return signatures, default

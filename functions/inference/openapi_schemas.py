@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import tfserving
 from errors import STATUS_BY_CODE
 
 ERROR_SCHEMA = {
@@ -72,11 +71,51 @@ PREDICT_BODY = {
 TFSERVING_BODY = {
     "type": "object",
     "properties": {
-        "signature_name": {"type": "string", "enum": [tfserving.DEFAULT_SIGNATURE]},
-        "instances": INSTANCES_SCHEMA,
-        "inputs": INSTANCES_SCHEMA,
+        "signature_name": {
+            "type": "string",
+            "description": "a signature of the model (its metadata lists them); '' or none: "
+            "the default one",
+        },
+        "instances": {
+            "type": "array",
+            "minItems": 1,
+            "description": "row format: one input's values per instance, or an object of "
+            "every input by name per instance",
+        },
+        "inputs": {
+            "description": "columnar format: the one input's tensor, or an object of every "
+            "input's tensor by name",
+        },
     },
     "oneOf": _one_of("instances", "inputs"),
+}
+V2_TENSOR = _object(
+    "name",
+    "shape",
+    "datatype",
+    "data",
+    name={"type": "string"},
+    shape={"type": "array", "items": {"type": "integer", "minimum": 0}, "maxItems": 8},
+    datatype={
+        "type": "string",
+        "enum": ["BOOL", "UINT8", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32"],
+    },
+    data={"type": "array", "description": "the values, nested or flat in row-major order"},
+    parameters={"type": "object"},
+)
+V2_INFER_BODY = {
+    **_object(
+        "inputs",
+        id={"type": "string"},
+        parameters={"type": "object"},
+        inputs={"type": "array", "minItems": 1, "items": V2_TENSOR},
+        outputs={
+            "type": "array",
+            "minItems": 1,
+            "items": _object("name", name={"type": "string"}, parameters={"type": "object"}),
+        },
+    ),
+    "additionalProperties": False,
 }
 MODEL_REF = {
     "type": "object",
@@ -141,4 +180,43 @@ TFSERVING_STATUS = {
 TFSERVING_METADATA = {
     "summary": "TensorFlow Serving model metadata (signature_def)",
     "responses": _ok("GetModelMetadataResponse", _object("model_spec", "metadata"), 404, 503),
+}
+
+V2_SERVER = {
+    "summary": "Open Inference Protocol (v2): server metadata",
+    "responses": _ok("name, version, extensions", _object("name", "version", "extensions")),
+}
+V2_LIVE = {
+    "summary": "Open Inference Protocol (v2): the server is live",
+    "responses": _ok("live", _object("live")),
+}
+V2_READY = {
+    "summary": "Open Inference Protocol (v2): a model can be served (503 while none can)",
+    "responses": _ok("ready", _object("ready"), 503),
+}
+V2_MODEL_READY = {
+    "summary": "Open Inference Protocol (v2): this model (version) is ready",
+    "responses": _ok("ready", _object("name", "ready"), 404, 503),
+}
+V2_MODEL_METADATA = {
+    "summary": "Open Inference Protocol (v2): the model's inputs and outputs",
+    "responses": _ok(
+        "$metadata_model_response",
+        _object("name", "versions", "platform", "inputs", "outputs"),
+        404,
+        503,
+    ),
+}
+V2_INFER = {
+    "summary": "Open Inference Protocol (v2): infer with JSON tensors",
+    "responses": _ok(
+        "$inference_response",
+        _object("model_name", "model_version", "outputs"),
+        400,
+        404,
+        413,
+        415,
+        503,
+    ),
+    "request_body": V2_INFER_BODY,
 }

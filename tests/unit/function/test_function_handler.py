@@ -10,6 +10,7 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 
 from tests.function_support import (
@@ -57,6 +58,9 @@ def test_each_event_gets_its_expected_answer(served, load_event, name):
         assert len(result.body["error"]) > 20 and "Traceback" not in result.body["error"]
     if "labels" in expected:
         rows = result.body.get("predictions") or result.body.get("outputs")
+        if "model_name" in result.body:  # the Open Inference Protocol: flat tensors
+            (tensor,) = rows
+            rows = np.reshape(tensor["data"], tensor["shape"]).tolist()
         labels = [
             row["label"] if isinstance(row, dict) else str(max(range(10), key=row.__getitem__))
             for row in rows
@@ -97,12 +101,11 @@ def test_bad_base64_body_is_400(served, load_event):
     [
         (None, "/predict", 200),
         ("application/json; charset=utf-8", "/predict", 200),
-        ("application/x-www-form-urlencoded", "/predict", 415),
-        (
-            "application/x-www-form-urlencoded",
-            "/v1/models/mnist:predict",
-            200,
-        ),  # curl -d, TF Serving's docs
+        # a JSON body is read as JSON whatever its type says, as TF Serving reads it
+        ("application/x-www-form-urlencoded", "/predict", 200),  # curl -d, TF Serving's docs
+        ("application/x-www-form-urlencoded", "/v1/models/mnist:predict", 200),
+        ("text/plain;charset=UTF-8", "/v2/models/mnist/infer", 400),  # a v1 body: not v2's
+        ("text/plain", "/predict", 200),  # a browser's fetch
     ],
 )
 def test_content_types(served, load_event, content_type, path, status):
@@ -261,7 +264,11 @@ def test_tfserving_routes_with_a_version(served, load_event):
     event["path"] = f"/v1/models/mnist/versions/{V1}/metadata"
     assert invoke(event).body["model_spec"]["version"] == str(V1)
     event["path"] = "/v1/models/mnist/labels/stable"
-    assert invoke(event).code == "ROUTE_NOT_FOUND"
+    assert invoke(event).body["model_version_status"][0]["version"] == str(V1)
+    event["path"] = "/v1/models/mnist/labels/canary"  # none runs
+    result = invoke(event)
+    assert (result.status, result.code) == (404, "VERSION_NOT_FOUND")
+    assert "stable (version" in result.body["error"]
 
 
 def test_no_model_is_503_then_a_request_after_the_backoff_tries_again(
