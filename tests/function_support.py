@@ -240,6 +240,23 @@ def fixture_model() -> bytes:
     return (FIXTURE_DIR / "model.tflite").read_bytes()
 
 
+GENERIC_DIR = ROOT / "tests" / "fixtures" / "generic"  # make_models.py says what each is
+GENERIC_VERSION = 1796500000
+
+
+def generic_model(
+    file: str, name: str, version: int = GENERIC_VERSION, labels: bool = False
+) -> tuple[dict[str, Any], bytes]:
+    """(manifest, model bytes) of a generic test model, the manifest made by the publisher's
+    own reader (training.tflite_model: LiteRT and numpy, no TensorFlow)."""
+    from training.tflite_model import manifest_for, read_labels
+
+    path = GENERIC_DIR / file
+    content = path.read_bytes()
+    names = read_labels(GENERIC_DIR / "labels.txt") if labels else None
+    return manifest_for(content, path, name, version, 1796500000.0, names), content
+
+
 def new_version(
     manifest: dict[str, Any], version: int, model: bytes | None = None
 ) -> dict[str, Any]:

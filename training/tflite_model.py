@@ -10,6 +10,7 @@ served is refused with what was found. No TensorFlow: LiteRT and numpy only.
 from __future__ import annotations
 
 import hashlib
+import platform
 import time
 from pathlib import Path
 
@@ -76,6 +77,36 @@ def inspect(content: bytes, source: Path) -> tuple[dict[str, Signature], str]:
     return signatures, default
 
 
+def manifest_for(
+    content: bytes,
+    source: Path,
+    name: str,
+    version: int,
+    created_at: float,
+    labels: list[str] | None = None,
+) -> dict:
+    """A .tflite model's manifest (mlcore.generic), read from the model itself."""
+    check_model_name(name)
+    signatures, default = inspect(content, source)
+    output = label_output(signatures[default], labels, source) if labels else None
+    return generic.build(
+        name=name,
+        version=check_version(version),
+        created_at=utc_timestamp(created_at),
+        framework={
+            "ai_edge_litert": package_version("ai-edge-litert"),
+            "numpy": package_version("numpy"),
+            "python": platform.python_version(),
+        },
+        source={"file": source.name, "sha256": hashlib.sha256(content).hexdigest()},
+        signatures=signatures,
+        default_signature=default,
+        files={MODEL_FILE: file_entry(content)},
+        labels=labels,
+        label_output=output,
+    )
+
+
 def make_artifact(
     model: Path,
     name: str,
@@ -88,32 +119,15 @@ def make_artifact(
     VERSION: the given one, else the current UTC epoch seconds (a version grows with time)."""
     check_model_name(name)
     now = clock()
-    version = check_version(version) if version is not None else int(now)
     if not model.is_file():
         raise FileNotFoundError(f"{model}: no such file (MODEL=path/to/model.tflite)")
     if model.stat().st_size > MAX_MODEL_BYTES:
         raise ValueError(f"{model}: {model.stat().st_size:,} bytes; at most {MAX_MODEL_BYTES:,}")
     content = model.read_bytes()
-    signatures, default = inspect(content, model)
     label_names = read_labels(labels) if labels is not None else None
-    output = label_output(signatures[default], label_names, model) if label_names else None
-    manifest = generic.build(
-        name=name,
-        version=version,
-        created_at=utc_timestamp(now),
-        framework={
-            "ai_edge_litert": package_version("ai-edge-litert"),
-            "numpy": package_version("numpy"),
-            "python": __import__("platform").python_version(),
-        },
-        source={"file": model.name, "sha256": hashlib.sha256(content).hexdigest()},
-        signatures=signatures,
-        default_signature=default,
-        files={MODEL_FILE: file_entry(content)},
-        labels=label_names,
-        label_output=output,
-    )
-    folder = artifacts / name / str(version)
+    version = version if version is not None else int(now)
+    manifest = manifest_for(content, model, name, version, now, label_names)
+    folder = artifacts / name / str(manifest["version"])
     if (folder / MANIFEST_FILE).exists():
         raise FileExistsError(f"{folder} exists already: choose another VERSION")
     folder.mkdir(parents=True, exist_ok=True)
