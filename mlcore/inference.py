@@ -112,13 +112,12 @@ def _numbers(array: np.ndarray, nested: Any, where: str, booleans_possible: bool
             raise TensorError("INVALID_TYPE", f"'{where}' contains a boolean; send numbers")
         return
     if kind == "O":
-        offender = next(
-            (v for v in array.ravel() if not isinstance(v, int | float) or isinstance(v, bool)),
-            None,
-        )
-        if offender is None:  # integers too large for int64
+        offenders = [
+            v for v in array.ravel() if not isinstance(v, int | float) or isinstance(v, bool)
+        ]
+        if not offenders:  # integers too large for int64
             raise TensorError("VALUE_OUT_OF_RANGE", f"'{where}' holds integers beyond 64 bits")
-        found = json_type(offender)
+        found = json_type(offenders[0])
     else:
         found = {"b": "a boolean", "U": "a string", "S": "a string"}.get(kind, "a non-number")
     raise TensorError("INVALID_TYPE", f"'{where}' contains {found}; send numbers")

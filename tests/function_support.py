@@ -107,7 +107,7 @@ def invoke(event: dict[str, Any], context: LambdaContext | None = None) -> HttpR
     headers.update({k: ", ".join(v) for k, v in (response.get("multiValueHeaders") or {}).items()})
     if headers.get("Content-Type", "").startswith("text/"):  # the page at GET /
         return HttpResult(response["statusCode"], headers, body)
-    return HttpResult(response["statusCode"], headers, json.loads(body))
+    return HttpResult(response["statusCode"], headers, json.loads(body) if body else None)
 
 
 def emf_records(stdout: str) -> list[dict[str, Any]]:
