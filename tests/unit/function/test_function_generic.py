@@ -120,7 +120,7 @@ def test_v2_answers_the_outputs_asked_for(serve_generic):
         ],
         "outputs": [{"name": "score"}],
     }
-    result = invoke(event("POST", "/v2/models/pair/versions/%d/infer" % GENERIC_VERSION, body))
+    result = invoke(event("POST", f"/v2/models/pair/versions/{GENERIC_VERSION}/infer", body))
     assert [o["name"] for o in result.body["outputs"]] == ["score"]
     body["outputs"] = [{"name": "logits"}]
     result = invoke(event("POST", "/v2/models/pair/infer", body))
