@@ -8,6 +8,7 @@ VENV     ?= .venv
 PY       := $(VENV)/bin/python
 BIN      := $(VENV)/bin
 CHECKOV_VENV ?= .venv-checkov
+KSERVE_VENV ?= .venv-kserve
 
 # Training variables have no default here: a variable that is not set is not passed, so the
 # training job's own config (training/config.py) decides, and the template decides for the
@@ -74,14 +75,14 @@ ifneq ($(KMS_KEY),)
 export MODEL_KMS_KEY_ARN := $(KMS_KEY)
 endif
 
-.PHONY: help setup setup-sagemaker lock lock-checkov lock-sagemaker test test-slow test-unit train train-sagemaker \
+.PHONY: help setup setup-sagemaker lock lock-checkov lock-kserve lock-sagemaker test test-slow test-unit train train-sagemaker \
         convert report publish audit promote rollback status fixture validate build deploy smoke invoke \
         local-api s3-local demo events bench lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), .venv-checkov and chromium
+setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(KSERVE_VENV)/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), .venv-checkov, .venv-kserve and chromium
 
 # Debian's chromium, for the page's browser test (Playwright's Python API drives it; its own
 # browser download is unreachable here): installed with apt where apt is available and it is
@@ -124,6 +125,10 @@ endef
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(call pinned_venv,$(CHECKOV_VENV))
 
+# KServe's SDK, the v2 protocol tests' client (its protobuf pin conflicts with .venv's)
+$(KSERVE_VENV)/.installed: requirements-kserve.txt
+	$(call pinned_venv,$(KSERVE_VENV))
+
 # The SageMaker SDK's own environment (not part of `make setup`: only `train-sagemaker` uses it).
 SM_VENV  ?= .venv-sagemaker
 
@@ -146,6 +151,9 @@ lock: ## re-resolve requirements.in into requirements.txt (in a throwaway venv)
 
 lock-checkov: ## re-resolve requirements-checkov.in into requirements-checkov.txt
 	$(call lock_requirements,requirements-checkov)
+
+lock-kserve: ## re-resolve requirements-kserve.in into requirements-kserve.txt
+	$(call lock_requirements,requirements-kserve)
 
 lock-sagemaker: ## re-resolve requirements-sagemaker.in into requirements-sagemaker.txt
 	$(call lock_requirements,requirements-sagemaker)

@@ -66,7 +66,6 @@ class Predictor:
         self._batch_size: int | None = (
             int(self._input["shape"][0]) if self._input["shape"].size else None
         )
-        self._runners: dict[str, Any] = {}
         # a model without SignatureDefs runs its main graph (read_signatures names it)
         self._graph_only = not interpreter.get_signature_list()
         signatures = interpreter.get_signature_list().get("serving_default", {})
@@ -139,12 +138,10 @@ class Predictor:
             self._batch_size = None  # predict() resizes its input again next time
             if self._graph_only:
                 return self._run_graph(arrays)
-            runner = self._runners.get(signature.key)
-            if runner is None:
-                runner = self._runners[signature.key] = self._interpreter.get_signature_runner(
-                    signature.key
-                )
-            return runner(**arrays)
+            # A runner holds a reference to the interpreter's internals, which makes LiteRT
+            # refuse predict()'s resize ("at least 1 reference to internal data"): one per
+            # call (2 us), gone when the call returns.
+            return self._interpreter.get_signature_runner(signature.key)(**arrays)
 
     def _run_graph(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """A model without signatures: its main graph's tensors, named as read_signatures

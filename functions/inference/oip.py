@@ -27,6 +27,7 @@ from mlcore.signatures import MAX_RANK, Signature
 SERVER_NAME = "serverless-ml"
 PLATFORM = "litert_tflite"  # the protocol's "<project>_<format>"
 BINARY_HEADER = "inference-header-content-length"
+NAMED_IN_PATH = ("model_name", "model_version")
 NO_BINARY = (
     "the binary tensor data extension is not supported: send the tensors as JSON "
     "(tritonclient: binary_data=False on each InferInput and InferRequestedOutput)"
@@ -104,7 +105,8 @@ def infer_request(
 ) -> tuple[str | None, dict[str, np.ndarray], list[str] | None]:
     """(the request's id, the input arrays by name (checked: mlcore.inference.to_array), the
     outputs asked for or None for all)."""
-    _object(payload, "body", ("inputs",), ("id", "parameters", "outputs"))
+    # model_name and model_version: KServe's SDK sends them in the body too (the path names both)
+    _object(payload, "body", ("inputs",), ("id", "parameters", "outputs", *NAMED_IN_PATH))
     request_id = payload.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise ApiError("INVALID_TYPE", "'id' must be a string")

@@ -107,6 +107,8 @@ V2_INFER_BODY = {
     **_object(
         "inputs",
         id={"type": "string"},
+        model_name={"type": "string", "description": "ignored: the path names the model"},
+        model_version={"type": "string", "description": "ignored: the path names the version"},
         parameters={"type": "object"},
         inputs={"type": "array", "minItems": 1, "items": V2_TENSOR},
         outputs={

@@ -426,3 +426,17 @@ def test_without_cors_an_options_request_is_405_as_before(serve_generic):
     result = invoke(event("OPTIONS", "/v2/models/pair/infer", headers={"Origin": "https://a.b"}))
     assert (result.status, result.code) == (405, "METHOD_NOT_ALLOWED")
     assert "Access-Control-Allow-Origin" not in result.headers
+
+
+def test_an_image_classifier_answers_v2_and_predict_in_turn(serve, fake_s3, load_event):
+    """Both ways into one interpreter (a signature run at one batch size, then predict() at
+    another, and back): LiteRT refuses a resize while anything holds its internals."""
+    serve(fake_s3)
+    for _ in range(2):
+        v2 = invoke(load_event("v2-infer.json"))
+        assert v2.status == 200, v2.body
+        predict = load_event("tfserving-predict.json")
+        body = json.loads(predict["body"])
+        body["instances"] = body["instances"] * 2
+        answer = invoke(with_body(predict, json.dumps(body)))
+        assert answer.status == 200 and len(answer.body["predictions"]) == 2, answer.body
