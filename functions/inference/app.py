@@ -9,6 +9,7 @@ docstring says which metrics go there and which through Powertools' Metrics here
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 import warnings
@@ -404,7 +405,24 @@ def _openapi_text() -> str:
 
 @app.get("/openapi.json", **docs.OPENAPI_DOCUMENT)
 def openapi_document():
-    return Response(200, JSON, _openapi_text())
+    """The routes' document, with the request bodies of the model served now where one is
+    (docs.served_document); the build-time one while none is (it never waits for a load)."""
+    model = get_store().current
+    if model is None:
+        return Response(200, JSON, _openapi_text())
+    return Response(200, JSON, _served_openapi(model, get_store().settings.max_instances))
+
+
+_served_openapi_slot: list = [None, None, None]  # [model, max_instances, the document's text]
+
+
+def _served_openapi(model: LoadedModel, max_instances: int) -> str:
+    """Made once per model loaded (and again only when it changes)."""
+    slot = _served_openapi_slot
+    if slot[0] is not model or slot[1] != max_instances:
+        document = docs.served_document(json.loads(_openapi_text()), model, max_instances)
+        slot[:] = [model, max_instances, json.dumps(document)]
+    return slot[2]
 
 
 @functools.cache

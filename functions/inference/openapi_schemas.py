@@ -8,6 +8,7 @@ committed file to them. Nothing here runs per request.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from errors import STATUS_BY_CODE
@@ -150,7 +151,8 @@ HEALTH = {
     ),
 }
 OPENAPI_DOCUMENT = {
-    "summary": "This API's OpenAPI document (generated from these routes)",
+    "summary": "This API's OpenAPI document (generated from these routes), with the request "
+    "bodies of the model served now",
     "responses": {200: {"description": "this document", "content": {"application/json": {}}}},
 }
 PAGE = {
@@ -222,3 +224,163 @@ V2_INFER = {
     ),
     "request_body": V2_INFER_BODY,
 }
+
+
+# -- the served model's bodies (GET /openapi.json) -------------------------------------------
+# openapi.json (generated at build time) cannot know the model a deployment serves; GET
+# /openapi.json answers it with the request bodies of the served model: each input's nesting,
+# sizes and value range, so that a body the schema allows is one the API accepts. Except what
+# JSON Schema cannot say, stated in each body's description: an image classifier's "images"
+# must be decodable PNG or JPEG and its pixels not all fractions within [0, 1]
+# (WRONG_VALUE_RANGE); a v2 tensor's data must have as many values as its shape says.
+
+
+def _leaf(spec) -> dict[str, Any]:
+    if spec.served_dtype == "bool":
+        return {"type": "boolean"}
+    kind = "number" if spec.served_dtype.startswith("float") else "integer"
+    low, high = spec.value_range or spec.representable_range() or (None, None)
+    if low is None and kind == "integer":
+        import numpy as np
+
+        info = np.iinfo(spec.served_dtype)
+        low, high = int(info.min), int(info.max)
+    bounds = {} if low is None else {"minimum": low, "maximum": high}
+    return {"type": kind, **bounds}
+
+
+def _nested(dims, leaf: dict[str, Any]) -> dict[str, Any]:
+    """Nested arrays of these dimensions (-1: one or more items) around leaf values."""
+    schema = leaf
+    for dim in reversed(dims):
+        schema = {
+            "type": "array",
+            "minItems": max(1, dim),
+            "maxItems": dim if dim > 0 else None,
+            "items": schema,
+        }
+        if schema["maxItems"] is None:
+            del schema["maxItems"]
+    return schema
+
+
+def _batch(item: dict[str, Any], max_instances: int) -> dict[str, Any]:
+    return {"type": "array", "minItems": 1, "maxItems": max_instances, "items": item}
+
+
+def served_bodies(model, max_instances: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """(method, path template) -> the request body schema of the served model's routes."""
+    signature = model.signatures[model.default_signature]
+    per_instance = {t.key: _nested(t.shape[1:], _leaf(t)) for t in signature.inputs}
+    if model.spec is not None:  # an image classifier also takes (H, W) for grey, and flat
+        (spec,) = signature.inputs
+        rows = columns = {  # one shape for every instance of a request
+            "anyOf": [
+                _batch(_nested(shape, _leaf(spec)), max_instances)
+                for shape in model.spec.accepted_shapes
+            ]
+        }
+    elif len(per_instance) == 1:
+        (instance,) = per_instance.values()
+        rows = columns = _batch(instance, max_instances)
+    else:
+        names = sorted(per_instance)
+        rows = _batch(
+            {**_object(*names, **per_instance), "additionalProperties": False}, max_instances
+        )
+        columns = {
+            **_object(*names, **{n: _batch(s, max_instances) for n, s in per_instance.items()}),
+            "additionalProperties": False,
+        }
+    signatures = sorted({"", model.default_signature})
+    tfserving = {
+        "type": "object",
+        "properties": {
+            "signature_name": {"type": "string", "enum": signatures},
+            "instances": rows,
+            "inputs": columns,
+        },
+        "additionalProperties": False,
+        "oneOf": _one_of("instances", "inputs"),
+    }
+    if model.spec is not None:  # an image classifier: its instances as /predict takes them
+        images = {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": max_instances,
+            "items": {"type": "string", "description": "a base64 PNG or JPEG"},
+        }
+        predict = {
+            "type": "object",
+            "description": "pixels all within [0, 1], some fractions: 400 WRONG_VALUE_RANGE",
+            "properties": {"instances": rows, "images": images},
+            "additionalProperties": False,
+            "oneOf": _one_of("instances", "images"),
+        }
+    else:
+        predict = {
+            "type": "object",
+            "properties": {"instances": rows},
+            "required": ["instances"],
+            "additionalProperties": False,
+        }
+    tensors = [
+        {
+            **_object(
+                "name",
+                "shape",
+                "datatype",
+                "data",
+                name={"enum": [t.key]},
+                datatype={"enum": [t.v2_datatype]},
+                shape={
+                    "type": "array",
+                    "minItems": len(t.shape),
+                    "maxItems": len(t.shape),
+                    "items": {"type": "integer", "minimum": 1},
+                },
+                data={
+                    "type": "array",
+                    "description": "as many values as the shape says",
+                    "items": {"anyOf": [_leaf(t), {"type": "array"}]},
+                },
+                parameters={"type": "object"},
+            ),
+            "additionalProperties": False,
+        }
+        for t in signature.inputs
+    ]
+    v2 = json.loads(json.dumps(V2_INFER_BODY))
+    v2["properties"]["inputs"] = {
+        "type": "array",
+        "minItems": len(tensors),
+        "maxItems": len(tensors),
+        "items": {"oneOf": tensors},
+    }
+    v2["properties"]["outputs"]["items"]["properties"]["name"] = {"enum": signature.output_names}
+    bodies = {("POST", "/predict"): predict}
+    for path in (
+        "/v1/models/{name}:predict",
+        "/v1/models/{name}/versions/{version}:predict",
+        "/v1/models/{name}/labels/{label}:predict",
+    ):
+        bodies[("POST", path)] = tfserving
+    for path in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):
+        bodies[("POST", path)] = v2
+    return bodies
+
+
+def served_document(document: dict[str, Any], model, max_instances: int) -> dict[str, Any]:
+    """The build-time document with the served model's request bodies and its name."""
+    document = json.loads(json.dumps(document))
+    for (method, path), schema in served_bodies(model, max_instances).items():
+        operation = document["paths"][path][method.lower()]
+        operation["requestBody"]["content"]["application/json"]["schema"] = schema
+        for parameter in operation["parameters"]:
+            if parameter["name"] == "name":
+                parameter["schema"]["enum"] = [model.name]
+    document["info"]["description"] += (
+        f" The request bodies are those of the model served now: {model.name} version "
+        f"{model.version} (its own inputs, sizes and value ranges)."
+    )
+    return document

@@ -440,3 +440,69 @@ def test_an_image_classifier_answers_v2_and_predict_in_turn(serve, fake_s3, load
         body["instances"] = body["instances"] * 2
         answer = invoke(with_body(predict, json.dumps(body)))
         assert answer.status == 200 and len(answer.body["predictions"]) == 2, answer.body
+
+
+# -- the OpenAPI document describes the served model's bodies --------------------------------
+
+
+def served_schema(document: dict, method: str, path: str) -> dict:
+    operation = document["paths"][path][method]
+    return operation["requestBody"]["content"]["application/json"]["schema"]
+
+
+def test_the_served_openapi_document_describes_the_real_bodies(serve_generic):
+    from jsonschema import Draft202012Validator
+    from openapi_spec_validator import validate
+
+    serve_generic("pair-int8.tflite", max_instances=4)
+    assert invoke(event("GET", "/health")).status == 200
+    document = invoke(event("GET", "/openapi.json")).body
+    validate(document)  # a valid OpenAPI 3.1 document
+    tfserving = Draft202012Validator(served_schema(document, "post", "/v1/models/{name}:predict"))
+    rows = [{"features": [0.1] * 6, "context": [0.5] * 3}]
+    for good in (
+        {"instances": rows},
+        {"inputs": {"features": [[0.1] * 6], "context": [[0.5] * 3]}},
+    ):
+        assert not list(tfserving.iter_errors(good))
+        assert invoke(event("POST", "/v1/models/pair:predict", good)).status == 200
+    for bad in (
+        {"instances": [{"features": [0.1] * 5, "context": [0.5] * 3}]},  # a wrong size
+        {"instances": [{"features": [9.0] * 6, "context": [0.5] * 3}]},  # beyond int8's range
+        {"instances": rows * 5},  # more than MaxInstances
+        {"instances": [{"features": [0.1] * 6}]},  # an input missing
+        {"instances": rows, "inputs": {}},
+    ):
+        assert list(tfserving.iter_errors(bad)), bad
+        assert invoke(event("POST", "/v1/models/pair:predict", bad)).status in (400, 413)
+    v2 = Draft202012Validator(served_schema(document, "post", "/v2/models/{name}/infer"))
+    assert not list(v2.iter_errors(v2_body()))
+    assert list(v2.iter_errors(v2_body(features={"name": "feature"})))
+    assert list(v2.iter_errors(v2_body(features={"datatype": "INT8"})))
+    name = document["paths"]["/v2/models/{name}/infer"]["post"]["parameters"][0]
+    assert name["schema"]["enum"] == ["pair"]
+
+
+def test_the_classifiers_document_bounds_pixels_and_shapes(serve, fake_s3, load_event):
+    from jsonschema import Draft202012Validator
+
+    serve(fake_s3)
+    invoke(load_event("health.json"))
+    document = invoke(event("GET", "/openapi.json")).body
+    predict = Draft202012Validator(served_schema(document, "post", "/predict"))
+    for name in ("predict-instances.json", "predict-image.json"):
+        assert not list(predict.iter_errors(json.loads(invoke_body(load_event(name)))))
+    for name in (
+        "bad-out-of-range.json",
+        "bad-shape.json",
+        "bad-empty-batch.json",
+        "bad-too-many.json",
+    ):
+        assert list(predict.iter_errors(json.loads(invoke_body(load_event(name))))), name
+
+
+def invoke_body(event_document: dict) -> str:
+    import base64
+
+    body = event_document["body"]
+    return base64.b64decode(body).decode() if event_document.get("isBase64Encoded") else body
