@@ -272,3 +272,61 @@ def test_a_browser_body_as_text_plain_is_read_as_json(api):
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert (not_json.status_code, not_json.json()["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+# -- CORS through the local API (the function's answers and API Gateway's own) ---------------
+
+
+@pytest.fixture(scope="module")
+def cors_api(registry):
+    published = {**registry, "name": "pair-int8"}
+    folder = registry["folder"] / "api-cors"
+    folder.mkdir()
+    origins = "CorsAllowOrigins=https://app.example.com,http://localhost:8080"
+    with local_api(folder, published, 1, overrides=(origins,)) as running:
+        yield running
+
+
+def test_cors_preflight_needs_no_key_and_every_answer_carries_the_origin(cors_api):
+    origin = {"Origin": "https://app.example.com"}
+    preflight = requests.options(
+        f"{cors_api.url}/v2/models/pair-int8/infer",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-api-key",
+        },
+        verify=cors_api.ca,
+        timeout=30,
+    )  # no API key: browsers send none with a preflight
+    assert preflight.status_code == 204, preflight.text
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "x-api-key" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    inputs = model_inputs("pair-int8", 1)
+    body = {
+        "inputs": [
+            {"name": k, "shape": list(v.shape), "datatype": "FP32", "data": v.ravel().tolist()}
+            for k, v in inputs.items()
+        ]
+    }
+    answer = call(cors_api, "POST", "/v2/models/pair-int8/infer", json=body, headers=origin)
+    assert answer.status_code == 200
+    assert answer.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    # API Gateway's own answer (no key): its gateway response carries the header too
+    refused = requests.post(
+        f"{cors_api.url}/v2/models/pair-int8/infer",
+        json=body,
+        headers=origin,
+        verify=cors_api.ca,
+        timeout=30,
+    )
+    assert (refused.status_code, refused.json()["code"]) == (403, "FORBIDDEN")
+    assert refused.headers["Access-Control-Allow-Origin"] == "*"
+    other = requests.options(
+        f"{cors_api.url}/predict",
+        headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"},
+        verify=cors_api.ca,
+        timeout=30,
+    )
+    assert (other.status_code, other.json()["code"]) == (403, "CORS_NOT_ALLOWED")
+    assert "Access-Control-Allow-Origin" not in other.headers
