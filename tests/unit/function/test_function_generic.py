@@ -506,3 +506,10 @@ def invoke_body(event_document: dict) -> str:
 
     body = event_document["body"]
     return base64.b64decode(body).decode() if event_document.get("isBase64Encoded") else body
+
+
+def test_tfserving_classify_and_regress_are_404(serve_generic):
+    serve_generic("pair-int8.tflite")
+    for verb in ("classify", "regress"):
+        result = invoke(event("POST", f"/v1/models/pair:{verb}", {"examples": [{}]}))
+        assert (result.status, result.code) == (404, "ROUTE_NOT_FOUND")
