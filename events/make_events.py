@@ -114,6 +114,9 @@ def build(
     out_of_range = example.astype(int)
     out_of_range.flat[out_of_range.size // 2] = 300
     truncated = example.reshape(-1)[:-1].astype(int).tolist()
+    # the version labelled stable, and the default signature named by "" (as TF Serving means it)
+    stable_predict = f"/v1/models/{name}/labels/stable:predict"
+    default_signature = {"signature_name": "", "instances": [instance]}
     events: dict[str, tuple[dict, dict]] = {
         # good requests
         "predict-instances.json": (
@@ -149,11 +152,7 @@ def build(
             {"status": 200, "labels": [label]},
         ),
         "tfserving-predict-label.json": (
-            make_event(
-                "POST",
-                f"/v1/models/{name}/labels/stable:predict",
-                dumps({"signature_name": "", "instances": [instance]}),
-            ),
+            make_event("POST", stable_predict, dumps(default_signature)),
             {"status": 200, "labels": [label]},
         ),
         "tfserving-status.json": (make_event("GET", f"/v1/models/{name}"), {"status": 200}),

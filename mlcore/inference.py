@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -103,7 +103,7 @@ def check_range(array: np.ndarray, low: float, high: float, where: str) -> None:
         check_value_scale(array, low, high, where)
 
 
-def _numbers(array: np.ndarray, nested: Any, where: str, booleans_possible: bool) -> None:
+def check_numbers(array: np.ndarray, nested: Any, where: str, booleans_possible: bool) -> None:
     """INVALID_TYPE unless every value of a parsed JSON array is a number (numpy turns
     booleans mixed with numbers into 0/1 silently, so the JSON values are looked at)."""
     kind = array.dtype.kind
@@ -123,6 +123,19 @@ def _numbers(array: np.ndarray, nested: Any, where: str, booleans_possible: bool
     raise TensorError("INVALID_TYPE", f"'{where}' contains {found}; send numbers")
 
 
+def rectangular(
+    values: Any, where: str, describe: Callable[[], str], expected: str = ""
+) -> np.ndarray:
+    """Nested lists as an array; INVALID_SHAPE when ragged, saying what is expected (written
+    only then: `expected` + describe())."""
+    try:
+        return np.asarray(values)
+    except (ValueError, TypeError):
+        raise TensorError(
+            "INVALID_SHAPE", f"'{where}' is not a rectangular array: {expected}{describe()}"
+        ) from None
+
+
 def to_array(
     values: Any,
     spec: TensorSpec,
@@ -135,21 +148,14 @@ def to_array(
     of spec.served_dtype, checked: rectangular, the values' type, the tensor's shape (its -1
     dimensions any size), finite, within the dtype and the input's value range, and at most
     max_instances along its first dimension."""
-    try:
-        array = np.asarray(values)
-    except (ValueError, TypeError):
-        raise TensorError(
-            "INVALID_SHAPE",
-            f"'{where}' is not a rectangular array; the model's '{spec.key}' takes "
-            f"{spec.describe_shape()}",
-        ) from None
+    array = rectangular(values, where, spec.describe_shape, f"the model's '{spec.key}' takes ")
     if spec.served_dtype == "bool":
         if array.dtype.kind != "b":
             raise TensorError(
                 "INVALID_TYPE", f"'{where}' must hold true or false values ('{spec.key}' is BOOL)"
             )
     else:
-        _numbers(array, values, where, booleans_possible)
+        check_numbers(array, values, where, booleans_possible)
     if shape is not None:
         if array.size != math.prod(shape):
             raise TensorError(
@@ -210,23 +216,22 @@ def _cast(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
     return array.astype(dtype)
 
 
-def check_names(signature: Signature, given: Sequence[str], where: str) -> None:
-    """Every input of the signature, and no other, by name."""
-    expected = signature.input_names
-    unknown = [n for n in given if n not in expected]
-    if unknown:
-        raise TensorError(
+def check_names(expected: Sequence[str], given: Sequence[str], where: str) -> None:
+    """Every input of the signature (`expected`), and no other, by name."""
+    for code, names, problem in (
+        (
             "UNKNOWN_INPUT",
-            f"'{where}' names an input the model does not have ('{str(unknown[0])[:60]}'); its "
-            f"inputs are {', '.join(expected)}",
-        )
-    missing = [n for n in expected if n not in given]
-    if missing:
-        raise TensorError(
-            "MISSING_INPUT",
-            f"'{where}' lacks the model's input '{missing[0]}'; its inputs are "
-            f"{', '.join(expected)}",
-        )
+            [n for n in given if n not in expected],
+            "has an input the model has not",
+        ),
+        ("MISSING_INPUT", [n for n in expected if n not in given], "lacks the model's input"),
+    ):
+        if names:
+            raise TensorError(
+                code,
+                f"'{where}' {problem} ('{str(names[0])[:60]}'); the model's inputs are "
+                f"{', '.join(expected)}",
+            )
 
 
 def check_outputs(signature: Signature, wanted: Sequence[str] | None, where: str) -> list[str]:
@@ -253,7 +258,7 @@ def run(
     """The model's outputs (real values: dequantized) for checked inputs (to_array), those
     asked for in that order, else all. A model of fixed batch size b is run in chunks of b.
     Nothing runs once the deadline has passed."""
-    check_names(signature, list(arrays), "inputs")
+    check_names(signature.input_names, list(arrays), "inputs")
     names = check_outputs(signature, wanted, "outputs")
     stored = {
         spec.key: quantize(arrays[spec.key], spec.scale, spec.zero_point, spec.dtype)

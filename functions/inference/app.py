@@ -392,6 +392,19 @@ def _model_ref(model: LoadedModel) -> dict[str, Any]:
 # openapi_schemas: summaries, error responses and the request body schema.
 
 
+def _at_each_version(method: str, template: str, documentation: dict, labels: bool = True):
+    """Decorator: the route at the model ({at} empty), at one of its versions
+    (/versions/{version}) and, with labels, at a version label (/labels/{label})."""
+    places = ("", "/versions/{version}", *(("/labels/{label}",) if labels else ()))
+
+    def register(handler):
+        for at in places:
+            app.route(method, template.replace("{at}", at), **documentation)(handler)
+        return handler
+
+    return register
+
+
 @app.get("/health", **docs.HEALTH)
 def health() -> dict[str, Any]:
     return {"status": "ok", "model": _model_ref(_served_model())}
@@ -500,9 +513,7 @@ def _predict_tensors(
     return rows
 
 
-@app.post("/v1/models/{name}:predict", **docs.TFSERVING_PREDICT)
-@app.post("/v1/models/{name}/versions/{version}:predict", **docs.TFSERVING_PREDICT)
-@app.post("/v1/models/{name}/labels/{label}:predict", **docs.TFSERVING_PREDICT)
+@_at_each_version("POST", "/v1/models/{name}{at}:predict", docs.TFSERVING_PREDICT)
 def tfserving_predict(
     name: str, version: str | None = None, label: str | None = None
 ) -> dict[str, Any]:
@@ -538,9 +549,7 @@ def tfserving_predict(
     return tfserving.predict_response(fmt, outputs)
 
 
-@app.get("/v1/models/{name}", **docs.TFSERVING_STATUS)
-@app.get("/v1/models/{name}/versions/{version}", **docs.TFSERVING_STATUS)
-@app.get("/v1/models/{name}/labels/{label}", **docs.TFSERVING_STATUS)
+@_at_each_version("GET", "/v1/models/{name}{at}", docs.TFSERVING_STATUS)
 def tfserving_status(
     name: str, version: str | None = None, label: str | None = None
 ) -> dict[str, Any]:
@@ -557,9 +566,7 @@ def tfserving_status(
     )
 
 
-@app.get("/v1/models/{name}/metadata", **docs.TFSERVING_METADATA)
-@app.get("/v1/models/{name}/versions/{version}/metadata", **docs.TFSERVING_METADATA)
-@app.get("/v1/models/{name}/labels/{label}/metadata", **docs.TFSERVING_METADATA)
+@_at_each_version("GET", "/v1/models/{name}{at}/metadata", docs.TFSERVING_METADATA)
 def tfserving_metadata(
     name: str, version: str | None = None, label: str | None = None
 ) -> dict[str, Any]:
@@ -594,16 +601,14 @@ def v2_ready() -> dict[str, Any]:
     return {"ready": True}
 
 
-@app.get("/v2/models/{name}/ready", **docs.V2_MODEL_READY)
-@app.get("/v2/models/{name}/versions/{version}/ready", **docs.V2_MODEL_READY)
+@_at_each_version("GET", "/v2/models/{name}{at}/ready", docs.V2_MODEL_READY, labels=False)
 def v2_model_ready(name: str, version: str | None = None) -> dict[str, Any]:
     _check_name(name)
     model = _predicting_model(version) if version else _served_model()
     return {"name": model.name, "ready": True}
 
 
-@app.get("/v2/models/{name}", **docs.V2_MODEL_METADATA)
-@app.get("/v2/models/{name}/versions/{version}", **docs.V2_MODEL_METADATA)
+@_at_each_version("GET", "/v2/models/{name}{at}", docs.V2_MODEL_METADATA, labels=False)
 def v2_model_metadata(name: str, version: str | None = None) -> dict[str, Any]:
     import oip
 
@@ -613,8 +618,7 @@ def v2_model_metadata(name: str, version: str | None = None) -> dict[str, Any]:
     return oip.model_metadata(model.name, versions, model.signatures[model.default_signature])
 
 
-@app.post("/v2/models/{name}/infer", **docs.V2_INFER)
-@app.post("/v2/models/{name}/versions/{version}/infer", **docs.V2_INFER)
+@_at_each_version("POST", "/v2/models/{name}{at}/infer", docs.V2_INFER, labels=False)
 def v2_infer(name: str, version: str | None = None) -> dict[str, Any]:
     import oip
 

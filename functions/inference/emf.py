@@ -198,12 +198,6 @@ def tensors_request(
     """A prediction of a generic model (or of another signature than an image classifier's
     own): InferenceTime and InstancesPerRequest, per service, model version and role. The
     drift monitor's figures (confidence, labels, input intensity) are an image classifier's."""
-    write(
-        namespace,
-        ((PER_VERSION, REQUEST),),
-        service=service,
-        model_version=model_version,
-        role=role,
-        InferenceTime=inference_ms,
-        InstancesPerRequest=instances,
-    )
+    dimensions = {"service": service, "model_version": model_version, "role": role}
+    metrics = {"InferenceTime": inference_ms, "InstancesPerRequest": instances}
+    write(namespace, ((PER_VERSION, REQUEST),), **dimensions, **metrics)

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from errors import ApiError
-from mlcore.inference import to_array
+from errors import ApiError, as_api_error
+from mlcore.inference import check_names, to_array
 from mlcore.signatures import MAX_RANK, Signature
 
 SERVER_NAME = "serverless-ml"
@@ -114,28 +114,25 @@ def infer_request(
     inputs = payload["inputs"]
     if not isinstance(inputs, list) or not inputs:
         raise ApiError("INVALID_TYPE", "'inputs' must be a non-empty list of tensors")
-    arrays: dict[str, np.ndarray] = {}
     for index, tensor in enumerate(inputs):
         where = f"inputs[{index}]"
         _object(tensor, where, ("name", "shape", "datatype", "data"), ("parameters",))
         _parameters(tensor.get("parameters"), f"{where}.parameters", ("binary_data_size",))
-        name = tensor["name"]
-        spec = signature.input(name) if isinstance(name, str) else None
-        if spec is None:
-            raise ApiError(
-                "UNKNOWN_INPUT",
-                f"{where} names an input the model does not have ('{str(name)[:60]}'); its "
-                f"inputs are {', '.join(signature.input_names)}",
-            )
-        if name in arrays:
-            raise ApiError("AMBIGUOUS_INPUT", f"{where}: input '{name}' is given twice")
+    names = [tensor["name"] for tensor in inputs]
+    if len(set(map(str, names))) != len(names):
+        raise ApiError("AMBIGUOUS_INPUT", "'inputs' names an input twice")
+    with as_api_error():
+        check_names(signature.input_names, names, "inputs")
+    arrays: dict[str, np.ndarray] = {}
+    for index, tensor in enumerate(inputs):
+        name, spec = tensor["name"], signature.input(tensor["name"])
+        where = f"inputs[{index}] ({name})"
         if tensor["datatype"] != spec.v2_datatype:
             raise ApiError(
                 "INVALID_TYPE",
-                f"{where} ('{name}') is {str(tensor['datatype'])[:20]}; the model's '{name}' is "
+                f"{where} is {str(tensor['datatype'])[:20]}; the model's '{name}' is "
                 f"{spec.v2_datatype}",
             )
-        where = f"{where} ({name})"
         arrays[name] = to_array(
             tensor["data"],
             spec,
@@ -143,13 +140,6 @@ def infer_request(
             shape=_shape(tensor["shape"], f"{where}.shape"),
             booleans_possible=booleans_possible,
             max_instances=max_instances,
-        )
-    missing = [n for n in signature.input_names if n not in arrays]
-    if missing:
-        raise ApiError(
-            "MISSING_INPUT",
-            f"'inputs' lacks the model's input '{missing[0]}'; its inputs are "
-            f"{', '.join(signature.input_names)}",
         )
     return request_id, arrays, _wanted(payload.get("outputs"))
 

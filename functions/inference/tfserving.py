@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from errors import ApiError
+from errors import ApiError, as_api_error
+from mlcore.inference import check_names
 from mlcore.signatures import Signature
 
 PREDICT_METHOD = "tensorflow/serving/predict"
@@ -110,20 +111,8 @@ def _single(value: Any, input_names: list[str], field: str) -> dict[str, Any]:
 
 
 def _check_names(given: list[str], input_names: list[str], field: str) -> None:
-    unknown = [n for n in given if n not in input_names]
-    if unknown:
-        raise ApiError(
-            "UNKNOWN_INPUT",
-            f"named tensors in '{field}' must be this model's inputs: "
-            f"{', '.join(input_names)} (found '{str(unknown[0])[:60]}')",
-        )
-    missing = [n for n in input_names if n not in given]
-    if missing:
-        raise ApiError(
-            "MISSING_INPUT",
-            f"'{field}' lacks the input '{missing[0]}'; this model's inputs are "
-            f"{', '.join(input_names)}",
-        )
+    with as_api_error():
+        check_names(input_names, given, field)
 
 
 def _rows_to_columns(rows: list[dict[str, Any]], input_names: list[str]) -> dict[str, list]:

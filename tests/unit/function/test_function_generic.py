@@ -513,3 +513,24 @@ def test_tfserving_classify_and_regress_are_404(serve_generic):
     for verb in ("classify", "regress"):
         result = invoke(event("POST", f"/v1/models/pair:{verb}", {"examples": [{}]}))
         assert (result.status, result.code) == (404, "ROUTE_NOT_FOUND")
+
+
+def test_a_generic_models_requests_are_counted_by_time_and_instances(serve_generic, capsys):
+    from tests.function_support import emf_records, metric_values
+
+    serve_generic("pair-int8.tflite")
+    body = v2_body(
+        features={"shape": [2, 6], "data": [0.1] * 12}, context={"shape": [2, 3], "data": [0.5] * 6}
+    )
+    assert invoke(event("POST", "/v2/models/pair/infer", body)).status == 200
+    out = capsys.readouterr().out
+    version = str(GENERIC_VERSION)
+    assert metric_values(out, "InstancesPerRequest", model_version=version, role="stable") == [2]
+    assert len(metric_values(out, "InferenceTime", model_version=version)) == 1
+    names = {
+        m["Name"]
+        for r in emf_records(out)
+        for d in r["_aws"]["CloudWatchMetrics"]
+        for m in d["Metrics"]
+    }
+    assert not names & {"Confidence", "Predictions", "InputMeanIntensity"}  # a classifier's
