@@ -423,7 +423,8 @@ def test_importing_app_stays_light():
     code = (
         "import sys, app; "
         "heavy = ('tensorflow', 'PIL', 'boto3', 'obstore', 'ai_edge_litert', "
-        "'pydantic', 'aws_xray_sdk', 'aws_lambda_powertools.event_handler', 'asyncio', 'ssl'); "
+        "'pydantic', 'aws_xray_sdk', 'aws_lambda_powertools.event_handler', 'asyncio', 'ssl', "
+        "'oip'); "
         "print(sorted(m for m in heavy if m in sys.modules)); "
         "app.get_tracing.cache_clear(); import os; os.environ['TRACING_MODE'] = 'xray-sdk'; "
         "print(app.get_tracing().tracer.disabled)"
@@ -443,8 +444,8 @@ def test_importing_app_stays_light():
     ).stdout.split("\n")
     # no TensorFlow, pydantic or boto3 ever (openapi.json is made at build time; the S3 client
     # is obstore's), nor Powertools' event_handler package (every resolver it has, asyncio and
-    # ssl with them: the function has its own router); Pillow, obstore, LiteRT and the X-Ray
-    # SDK only when needed
+    # ssl with them: the function has its own router); Pillow, obstore, LiteRT, the X-Ray
+    # SDK and the Open Inference Protocol's module (oip) only when needed
     assert output[0] == "[]"
     assert output[1] == "True"  # Tracer switches itself off outside Lambda
 
