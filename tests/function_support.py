@@ -74,6 +74,21 @@ def expected_events() -> dict[str, dict[str, Any]]:
     return json.loads((EVENTS_DIR / "expected.json").read_text())
 
 
+def answered_labels(body: dict[str, Any], labels: list[str]) -> list[str]:
+    """The labels an answer gives, whichever route answered: /predict's predictions, TF
+    Serving's rows of probabilities (row or columnar), the Open Inference Protocol's tensor."""
+    import numpy as np
+
+    if "model_name" in body:  # v2: one flat output tensor with its shape
+        (tensor,) = body["outputs"]
+        rows = np.reshape(tensor["data"], tensor["shape"])
+    else:
+        rows = body.get("predictions", body.get("outputs"))
+        if rows and isinstance(rows[0], dict):
+            return [row["label"] for row in rows]
+    return [labels[i] for i in np.argmax(rows, axis=1)]
+
+
 def with_body(event: dict[str, Any], body: str | None, base64_body: bool = False) -> dict[str, Any]:
     """A copy of `event` carrying another body (plain text unless base64_body)."""
     event = json.loads(json.dumps(event))
