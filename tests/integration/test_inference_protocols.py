@@ -31,6 +31,9 @@ GENERIC_DIR = ROOT / "tests" / "fixtures" / "generic"
 KSERVE_PYTHON = ROOT / ".venv-kserve" / "bin" / "python"
 # model name -> its file (the fixture classifier is published from its artifact)
 MODELS = {"mnist": None, "pair-f32": "pair-float32.tflite", "pair-int8": "pair-int8.tflite"}
+ORIGINS = (
+    "https://app.example.com,http://localhost:8080"  # CORS on: no client but a browser sees it
+)
 
 
 def litert(file: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -89,7 +92,7 @@ def api(request, registry):
     published = {**registry, "name": request.param}
     folder = registry["folder"] / f"api-{request.param}"
     folder.mkdir()
-    with local_api(folder, published, 1) as running:
+    with local_api(folder, published, 1, overrides=(f"CorsAllowOrigins={ORIGINS}",)) as running:
         running.model = request.param
         yield running
 
@@ -277,55 +280,45 @@ def test_a_browser_body_as_text_plain_is_read_as_json(api):
 # -- CORS through the local API (the function's answers and API Gateway's own) ---------------
 
 
-@pytest.fixture(scope="module")
-def cors_api(registry):
-    published = {**registry, "name": "pair-int8"}
-    folder = registry["folder"] / "api-cors"
-    folder.mkdir()
-    origins = "CorsAllowOrigins=https://app.example.com,http://localhost:8080"
-    with local_api(folder, published, 1, overrides=(origins,)) as running:
-        yield running
-
-
-def test_cors_preflight_needs_no_key_and_every_answer_carries_the_origin(cors_api):
+def test_cors_preflight_needs_no_key_and_every_answer_carries_the_origin(api):
     origin = {"Origin": "https://app.example.com"}
     preflight = requests.options(
-        f"{cors_api.url}/v2/models/pair-int8/infer",
+        f"{api.url}/v2/models/{api.model}/infer",
         headers={
             **origin,
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "content-type,x-api-key",
         },
-        verify=cors_api.ca,
+        verify=api.ca,
         timeout=30,
     )  # no API key: browsers send none with a preflight
     assert preflight.status_code == 204, preflight.text
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     assert "x-api-key" in preflight.headers["Access-Control-Allow-Headers"].lower()
-    inputs = model_inputs("pair-int8", 1)
+    inputs = model_inputs(api.model, 1)
     body = {
         "inputs": [
             {"name": k, "shape": list(v.shape), "datatype": "FP32", "data": v.ravel().tolist()}
             for k, v in inputs.items()
         ]
     }
-    answer = call(cors_api, "POST", "/v2/models/pair-int8/infer", json=body, headers=origin)
+    answer = call(api, "POST", f"/v2/models/{api.model}/infer", json=body, headers=origin)
     assert answer.status_code == 200
     assert answer.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     # API Gateway's own answer (no key): its gateway response carries the header too
     refused = requests.post(
-        f"{cors_api.url}/v2/models/pair-int8/infer",
+        f"{api.url}/v2/models/{api.model}/infer",
         json=body,
         headers=origin,
-        verify=cors_api.ca,
+        verify=api.ca,
         timeout=30,
     )
     assert (refused.status_code, refused.json()["code"]) == (403, "FORBIDDEN")
     assert refused.headers["Access-Control-Allow-Origin"] == "*"
     other = requests.options(
-        f"{cors_api.url}/predict",
+        f"{api.url}/predict",
         headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"},
-        verify=cors_api.ca,
+        verify=api.ca,
         timeout=30,
     )
     assert (other.status_code, other.json()["code"]) == (403, "CORS_NOT_ALLOWED")
