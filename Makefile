@@ -3,71 +3,25 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON   ?= python3.11
-VENV     ?= .venv
+# Every variable a user may set, with its default and help: variables.mk, the one list. A variable
+# without a default there is passed on only when set, so the training job's own config
+# (training/config.py) decides, and the template decides for the function: `make train EPOCHS=10`
+# passes --epochs=10.
+include variables.mk
+
+# A variable on the command line that variables.mk does not list is a mistake (a misspelt
+# `make train DATSET=x` would train the default dataset under the user's name): stop at once,
+# naming it and the closest known one. Variables from the environment are not checked.
+KNOWN_VARIABLES := $(shell sed -nE 's/^([A-Z][A-Z0-9_]*)[[:space:]]*\?=.*/\1/p' variables.mk)
+COMMAND_LINE_VARIABLES := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
+UNKNOWN_VARIABLES := $(filter-out $(KNOWN_VARIABLES),$(COMMAND_LINE_VARIABLES))
+ifneq ($(UNKNOWN_VARIABLES),)
+$(error $(or $(shell $(PYTHON) local/make_variables.py unknown $(UNKNOWN_VARIABLES)),unknown \
+  variable(s) $(UNKNOWN_VARIABLES): `make help` lists the variables (variables.mk)))
+endif
+
 PY       := $(VENV)/bin/python
 BIN      := $(VENV)/bin
-CHECKOV_VENV ?= .venv-checkov
-KSERVE_VENV ?= .venv-kserve
-
-# Training variables have no default here: a variable that is not set is not passed, so the
-# training job's own config (training/config.py) decides, and the template decides for the
-# function. `make train EPOCHS=10` passes --epochs 10.
-NAME     ?=
-DATASET  ?=
-TEST_DATASET ?=
-DISTRIBUTE ?=
-ARCH     ?=
-EPOCHS   ?=
-QUANTIZE ?=
-# The registry bucket of the local runs (S3 on loopback) and of publish: its one default name.
-BUCKET   ?= serverless-ml-models
-PREFIX   ?=
-VERSION  ?=
-S3_PORT  ?= 4566
-API_PORT ?= 3000
-API_KEY  ?=
-EVENT    ?= events/predict-instances.json
-ENV_VARS ?=
-FUNCTION ?= InferenceFunction
-PARAMS   ?=
-LIMIT    ?=
-IMAGE_SIZE ?=
-COLOR    ?=
-RESIZE   ?=
-WEIGHTS  ?=
-# a model file you bring: a Keras model for convert, a .tflite for publish
-MODEL    ?=
-# publish MODEL=...tflite: its class names, one per line, for the output with one entry each
-LABELS   ?=
-INPUT_RANGE ?=
-MEAN     ?=
-STD      ?=
-ARTIFACT ?=
-REPAIR_POINTER ?=
-# Registry security (README, "Registry security"): the lock each version's files get, the
-# KMS key of SSE-KMS (empty: SSE-S3) and the KMS key that signs versions (empty: unsigned).
-LOCK_MODE ?=
-LOCK_DAYS ?=
-KMS_KEY  ?=
-SIGNING_KEY ?=
-LAST     ?=
-ROLE     ?=
-INSTANCES ?=
-INSTANCE_TYPE ?=
-OUTPUT   ?=
-DRY_RUN  ?=
-ARTIFACTS ?=
-PYTEST_ARGS ?=
-# make test's pytest-xdist workers, each taking whole test files (their module fixtures: a local
-# API, a trained model) once; make test-slow runs one at a time (bench, multi-process training)
-TEST_WORKERS ?= 2
-SERVE    ?=
-CANARY   ?=
-# deploy: a samconfig.toml environment; smoke: the API's base URL and its certificate (optional)
-ENV      ?= dev
-URL      ?=
-CA       ?=
 
 export SAM_CLI_TELEMETRY = 0
 # SSE-KMS for everything the publisher writes (publish, and any pointer change)
@@ -75,20 +29,19 @@ ifneq ($(KMS_KEY),)
 export MODEL_KMS_KEY_ARN := $(KMS_KEY)
 endif
 
-.PHONY: help setup setup-sagemaker lock lock-checkov lock-kserve lock-sagemaker test test-slow test-unit train train-sagemaker \
+.PHONY: help setup setup-sagemaker lock lock-checkov lock-iamlint lock-kserve lock-sagemaker test test-slow test-unit train train-sagemaker \
         convert report publish audit promote rollback status fixture validate build deploy smoke invoke \
-        local-api s3-local demo events bench lint clean
+        local-api s3-local demo events bench lint clean docs docs-serve outputs publisher-credentials delete
 
-help: ## list the targets
-	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+help: ## list the targets, and the variables with their defaults (variables.mk)
+	@$(PYTHON) local/make_variables.py help
 
-setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(KSERVE_VENV)/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), .venv-checkov, .venv-kserve and chromium
+setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(IAMLINT_VENV)/.installed $(KSERVE_VENV)/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), .venv-checkov, .venv-iamlint, .venv-kserve and chromium
 
 # Debian's chromium, for the page's browser test (Playwright's Python API drives it; its own
 # browser download is unreachable here): installed with apt where apt is available and it is
 # missing (as root, or with sudo that needs no password). Otherwise a warning: the browser
 # test then fails and says why (it skips only where there is no apt-get, outside CI).
-CHROMIUM ?= /usr/bin/chromium
 SUDO     := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
 .PHONY: chromium
@@ -125,13 +78,15 @@ endef
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(call pinned_venv,$(CHECKOV_VENV))
 
+# the IAM linter's own environment (parliament; tests/unit/test_template_iam_lint.py runs it)
+$(IAMLINT_VENV)/.installed: requirements-iamlint.txt
+	$(call pinned_venv,$(IAMLINT_VENV))
+
 # KServe's SDK, the v2 protocol tests' client (its protobuf pin conflicts with .venv's)
 $(KSERVE_VENV)/.installed: requirements-kserve.txt
 	$(call pinned_venv,$(KSERVE_VENV))
 
 # The SageMaker SDK's own environment (not part of `make setup`: only `train-sagemaker` uses it).
-SM_VENV  ?= .venv-sagemaker
-
 setup-sagemaker: $(SM_VENV)/.installed ## the SageMaker Python SDK (v3) in its own .venv-sagemaker, for train-sagemaker
 
 $(SM_VENV)/.installed: requirements-sagemaker.txt
@@ -152,6 +107,9 @@ lock: ## re-resolve requirements.in into requirements.txt (in a throwaway venv)
 lock-checkov: ## re-resolve requirements-checkov.in into requirements-checkov.txt
 	$(call lock_requirements,requirements-checkov)
 
+lock-iamlint: ## re-resolve requirements-iamlint.in into requirements-iamlint.txt
+	$(call lock_requirements,requirements-iamlint)
+
 lock-kserve: ## re-resolve requirements-kserve.in into requirements-kserve.txt
 	$(call lock_requirements,requirements-kserve)
 
@@ -170,14 +128,16 @@ test-unit: setup ## unit tests only (no network, no subprocess servers)
 # `--flag=value` for each variable that is set (the = form: INPUT_RANGE=-1,1 is not an option)
 flags = $(foreach pair,$(1),$(if $($(word 2,$(subst =, ,$(pair)))),--$(word 1,$(subst =, ,$(pair)))=$($(word 2,$(subst =, ,$(pair))))))
 ARTIFACT_FLAGS = $(call flags,name=NAME dataset=DATASET test-dataset=TEST_DATASET resize=RESIZE \
-                              quantize=QUANTIZE artifacts=ARTIFACTS limit=LIMIT version=VERSION)
-TRAIN_FLAGS = $(ARTIFACT_FLAGS) $(call flags,architecture=ARCH epochs=EPOCHS \
+                              quantize=QUANTIZE artifacts=ARTIFACTS limit=LIMIT version=VERSION \
+                              test-fraction=TEST_FRACTION max-accuracy-drop=MAX_ACCURACY_DROP \
+                              min-accuracy=MIN_ACCURACY force=FORCE)
+TRAIN_FLAGS = $(ARTIFACT_FLAGS) $(call flags,architecture=ARCH epochs=EPOCHS max-minutes=MAX_MINUTES \
                                       image-size=IMAGE_SIZE color=COLOR weights=WEIGHTS \
                                       distribute=DISTRIBUTE)
 CONVERT_FLAGS = $(ARTIFACT_FLAGS) $(call flags,model=MODEL input-range=INPUT_RANGE mean=MEAN std=STD)
 REGISTRY_FLAGS = $(call flags,bucket=BUCKET prefix=PREFIX)
 
-train: setup ## train, quantize, verify with LiteRT -> artifacts/NAME/VERSION/
+train: setup ## train, quantize, verify with LiteRT, gate -> artifacts/NAME/VERSION/ (exit 3: the gate refused the model)
 	$(PY) -m training train $(TRAIN_FLAGS)
 
 convert: setup ## quantize and verify your own Keras model: MODEL=... DATASET=... [INPUT_RANGE=lo,hi | MEAN=.. STD=..]
@@ -186,10 +146,10 @@ convert: setup ## quantize and verify your own Keras model: MODEL=... DATASET=..
 report: setup ## make report.html of the newest artifact (or VERSION=..., or ARTIFACT=folder) again
 	$(PY) -m training report $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION artifact=ARTIFACT)
 
-publish: setup ## publish the newest artifact (or VERSION=..., ARTIFACT=folder or model.tar.gz, or MODEL=any.tflite [LABELS=labels.txt]) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1] [CANARY=10]
+publish: setup ## publish the newest artifact (or VERSION=..., ARTIFACT=folder or model.tar.gz, or MODEL=any.tflite [LABELS=labels.txt]) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1] [CANARY=10] [FORCE=1]
 	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION \
 	    artifact=ARTIFACT model=MODEL labels=LABELS lock-mode=LOCK_MODE lock-days=LOCK_DAYS \
-	    signing-key=SIGNING_KEY canary=CANARY) \
+	    signing-key=SIGNING_KEY signer-profile=SIGNER_PROFILE canary=CANARY force=FORCE) \
 	    $(REGISTRY_FLAGS) $(if $(REPAIR_POINTER),--repair-pointer)
 
 audit: setup ## the last pointer changes of NAME in s3://BUCKET/PREFIX (who, when, from, to) [LAST=10]
@@ -212,20 +172,34 @@ fixture: setup ## remake the committed test model tests/fixtures/mnist/ from the
 	$(PY) -m training fixture --out tests/fixtures/mnist
 
 # checkov: offline (--skip-download); its justified skips are in the template (Metadata.checkov)
-# and the README.
-CHECKOV = $(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation \
-          --skip-download --compact --quiet
+# and docs/testing.md ("Template checks"). It scans template.yaml and what CloudFormation deploys
+# from it for each parameter set of local/transformed.py (SAM's translator, offline), where SAM's
+# generated resources and the resolved conditions are what checkov sees.
+TRANSFORMED = .aws-sam/transformed
+CHECKOV = $(CHECKOV_VENV)/bin/checkov --framework cloudformation --skip-download --compact --quiet
 
-validate: setup ## sam validate --lint, cfn-lint and checkov on template.yaml
+validate: setup ## sam validate --lint, cfn-lint, checkov on template.yaml and on its SAM-transformed forms
 	$(BIN)/sam validate --lint --template template.yaml --region us-east-1
 	$(BIN)/cfn-lint template.yaml
-	$(CHECKOV)
+	$(CHECKOV) --file template.yaml
+	rm -rf $(TRANSFORMED) && $(PY) -m local.transformed --out $(TRANSFORMED) >/dev/null
+	$(CHECKOV) --directory $(TRANSFORMED)
 
 build: setup ## sam build (makefile build methods, cross-platform wheels: no Docker needed)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build --template template.yaml
 
 deploy: build ## sam deploy with samconfig.toml's ENV=dev|prod settings [PARAMS="Key=Value ..."]
 	PATH="$(abspath $(BIN)):$$PATH" $(PY) -m local.deploy --env $(ENV) --sam $(BIN)/sam $(PARAMS)
+
+# The deployed stack of ENV (samconfig.toml names it), read with boto3: no aws CLI needed.
+outputs: setup ## the ENV stack's outputs as shell exports (API_URL, BUCKET, API_KEY...): OUTPUTS=$(make -s outputs) && eval "$OUTPUTS"
+	@$(PY) -m local.stack outputs --env $(ENV)
+
+publisher-credentials: setup ## the ENV stack's PublisherRole credentials (1 hour): P=$(make -s publisher-credentials) && env $P make publish
+	@$(PY) -m local.stack publisher-credentials --env $(ENV)
+
+delete: setup ## delete the ENV stack (sam delete asks first); the registry, capture and audit buckets stay (docs/deploy.md)
+	$(BIN)/sam delete --config-env $(ENV)
 
 smoke: setup ## a short suite against any deployed or local API: URL=https://... [API_KEY=... CA=...]
 	$(PY) -m examples.smoke --url "$(URL)" $(if $(API_KEY),--api-key "$(API_KEY)") $(if $(CA),--ca "$(CA)")
@@ -249,10 +223,10 @@ local-api: setup ## the template's API on https://127.0.0.1:API_PORT (Docker-fre
 s3-local: setup ## a real S3-protocol server on 127.0.0.1:S3_PORT with the bucket created
 	$(PY) -m local.s3 --port $(S3_PORT) --bucket $(BUCKET)
 
-demo: setup ## the whole loop offline: S3, train (or reuse), publish, local API, requests (SERVE=1: keep the page up)
+demo: setup ## the whole loop offline: S3, train (or reuse), publish, local API, requests (SERVE=1: keep the page up; RETRAIN=1)
 	$(PY) -m local.demo $(call flags,name=NAME dataset=DATASET epochs=EPOCHS artifacts=ARTIFACTS \
 	    limit=LIMIT api-key=API_KEY) $(REGISTRY_FLAGS) --s3-port $(S3_PORT) --api-port $(API_PORT) \
-	    $(if $(SERVE),--serve) $(if $(PARAMS),--parameter-overrides $(PARAMS))
+	    $(if $(SERVE),--serve) $(if $(RETRAIN),--retrain) $(if $(PARAMS),--parameter-overrides $(PARAMS))
 
 events: setup ## remake events/ and the OpenAPI document; NAME=... (or ARTIFACT=...): that model's events
 ifneq ($(NAME)$(ARTIFACT),)
@@ -269,6 +243,16 @@ bench: setup ## benchmarks side by side -> bench/results.json and a markdown tab
 .PHONY: bench-smoke
 bench-smoke: setup ## a few runs of every benchmark (checks that it runs; figures mean nothing)
 	$(PY) -m bench --quick --out .local/bench-quick.json
+
+# The documentation site (docs/, mkdocs.yml). The Material theme prints its end-of-life notice
+# on every build; docs/index.md ("About this site") records the choice, so it is silenced here.
+MKDOCS = NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+docs: setup ## build the documentation site strictly (a broken link or a page missing from the nav fails) -> .local/site/
+	$(MKDOCS) build --strict
+
+docs-serve: setup ## serve the documentation site on http://127.0.0.1:DOCS_PORT, rebuilt as pages change
+	$(MKDOCS) serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 lint: setup ## ruff: lint and the one code style (ruff format --check)
 	$(BIN)/ruff check .

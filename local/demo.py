@@ -1,8 +1,9 @@
 """``python -m local.demo``: the whole loop on one machine, offline, in about a minute.
 
 1. S3 on loopback (``python -m local.s3``), the model bucket created;
-2. a model: the newest one in ARTIFACTS/NAME/ trained on the same dataset, or a new one
-   (``python -m training train``; the training job's own defaults unless given);
+2. a model: the newest one in ARTIFACTS/NAME/ if it was trained on this very dataset (same
+   DATASET, same files) and passed its gate, else a new one (``python -m training train``; the
+   training job's own defaults unless given; a model its gate refuses stops the demo);
 3. published to the registry on that S3 (``python -m training publish``);
 4. the template's API on https://127.0.0.1:API_PORT (``python -m local.api``) with the
    template's parameters (its defaults, ``--parameter-overrides``, and the bucket, name and
@@ -57,7 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     for flag in ("--dataset", "--epochs", "--limit", "--artifacts"):
         parser.add_argument(flag, help="for the training job (default: its own)")
-    parser.add_argument("--retrain", action="store_true", help="train even if a model exists")
+    parser.add_argument(
+        "--retrain", action="store_true", help="train even if a usable model exists (RETRAIN=1)"
+    )
     parser.add_argument("--s3-port", type=int, default=local_s3.DEFAULT_PORT)
     parser.add_argument("--api-port", type=int, default=3000)
     parser.add_argument("--api-key", default=os.environ.get("API_KEY") or None)
@@ -72,6 +75,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 1 <= args.examples <= 100:
         parser.error(f"--examples must be 1..100, got {args.examples}")
     return args
+
+
+def why_not_reuse(artifact: Path, dataset: str) -> str | None:
+    """Why the model in `artifact` must not serve the demo of `dataset` (None: it may): made
+    from other data (another DATASET, or the same one whose files changed since), or refused by
+    its gate (also when it was kept with FORCE=1)."""
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    recorded = manifest.get("dataset", {})
+    if recorded.get("name") != dataset:
+        return f"the newest model ({artifact}) was trained on {recorded.get('name')}"
+    from training.data import DatasetError, load_dataset
+
+    try:
+        sha256 = load_dataset(dataset).sha256
+    except DatasetError as exc:
+        raise DemoError(str(exc)) from None
+    if sha256 != recorded.get("sha256"):
+        return f"{dataset} changed since the newest model ({artifact}) was trained on it"
+    gate = manifest.get("evaluation", {}).get("gate") or {}
+    if not gate.get("passed", True):
+        return f"the newest model ({artifact}) failed its gate"
+    return None
 
 
 @dataclass
@@ -178,35 +203,41 @@ class Demo:
             f"{self.timings['s3']:.1f} s"
         )
 
-    def find_model(self, dataset: str | None) -> Path | None:
+    def newest_model(self) -> Path | None:
         folder = self.artifacts / self.name
         versions = sorted(
             (p for p in folder.glob("*") if p.name.isdigit()), key=lambda p: -int(p.name)
         )
         for version in versions:
             if (version / "model.tflite").is_file() and (version / "manifest.json").is_file():
-                manifest = json.loads((version / "manifest.json").read_text())
-                if dataset in (None, manifest.get("dataset", {}).get("name")):
-                    return version
+                return version
         return None
 
     def get_model(self) -> Path:
         from training.config import TrainConfig
 
         dataset = self.args.dataset or TrainConfig().dataset
-        artifact = None if self.args.retrain else self.find_model(dataset)
-        if artifact is not None:
-            self.say(f"[2/5] model: reusing {artifact} (--retrain trains a new one)")
+        artifact = self.newest_model()
+        if self.args.retrain:
+            why = "RETRAIN=1"
+        elif artifact is None:
+            why = f"no model under {self.artifacts / self.name} yet"
+        else:
+            why = why_not_reuse(artifact, dataset)
+        if why is None:
+            self.say(
+                f"[2/5] model: reusing {artifact}, trained on {dataset} (RETRAIN=1 trains anew)"
+            )
             return artifact
         command = ["training", "train", "--name", self.name, "--artifacts", str(self.artifacts)]
         for flag in ("dataset", "epochs", "limit"):
             if getattr(self.args, flag):
                 command += [f"--{flag}", getattr(self.args, flag)]
-        self.say(f"[2/5] training {self.name} on {dataset} (log: {self.log('train')}) ...")
+        self.say(f"[2/5] training {self.name} on {dataset} ({why}; log: {self.log('train')}) ...")
         self.run_step("train", *command)
-        artifact = self.find_model(dataset)
-        if artifact is None:
-            raise DemoError(f"training left no model under {self.artifacts / self.name}")
+        artifact = self.newest_model()
+        if artifact is None or why_not_reuse(artifact, dataset):
+            raise DemoError(f"training left no usable model under {self.artifacts / self.name}")
         self.say(f"      trained in {self.timings['train']:.1f} s: {artifact}")
         return artifact
 

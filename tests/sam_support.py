@@ -10,11 +10,17 @@
 
 from __future__ import annotations
 
-import copy
 import importlib.util
-import json
 from pathlib import Path
-from typing import Any
+
+from local.transformed import (  # noqa: F401 (the tests' names for them)
+    PARAMETER_SETS,
+    deployed_resources,
+    load_template,
+    parameter_values,
+    resolve_language_extensions,
+    translate,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -37,115 +43,6 @@ LAMBDA_RUNTIME_PACKAGES = {
     # SnapStart's runtime hooks (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html)
     "snapshot_restore_py",
 }
-
-_NO_VALUE = object()
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    from cfnlint.decode import cfn_yaml
-
-    # through JSON: plain dicts, lists and str instead of the loader's node classes
-    return json.loads(json.dumps(cfn_yaml.load(str(path))))
-
-
-def parameter_values(
-    template: dict[str, Any], overrides: dict[str, str] | None = None
-) -> dict[str, str]:
-    values = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
-    values.update(overrides or {})
-    return values
-
-
-def resolve_language_extensions(template: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
-    """What AWS::LanguageExtensions does to this template before SAM sees it.
-
-    CloudFormation resolves the intrinsic functions whose value is known before deployment;
-    here that is every Fn::If (their conditions use parameters only) and AWS::NoValue.
-    Everything else (Ref, Fn::Sub, Fn::GetAtt) is left for CloudFormation, as it is there.
-    """
-    template = copy.deepcopy(template)
-    conditions = template.get("Conditions", {})
-
-    def value(node: Any) -> str:
-        if isinstance(node, dict) and set(node) == {"Ref"}:
-            return values[node["Ref"]]
-        return str(node)
-
-    def holds(expr: Any) -> bool:
-        ((fn, args),) = expr.items()
-        if fn == "Fn::Equals":
-            return value(args[0]) == value(args[1])
-        if fn == "Fn::Not":
-            return not holds(args[0])
-        if fn == "Fn::And":
-            return all(holds(a) for a in args)
-        if fn == "Fn::Or":
-            return any(holds(a) for a in args)
-        if fn == "Condition":
-            return holds(conditions[args])
-        raise ValueError(f"unsupported condition function {fn}")
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            if set(node) == {"Fn::If"}:
-                name, when_true, when_false = node["Fn::If"]
-                return walk(when_true if holds(conditions[name]) else when_false)
-            if node == {"Ref": "AWS::NoValue"}:
-                return _NO_VALUE
-            walked = {k: walk(v) for k, v in node.items()}
-            return {k: v for k, v in walked.items() if v is not _NO_VALUE}
-        if isinstance(node, list):
-            return [w for w in (walk(x) for x in node) if w is not _NO_VALUE]
-        return node
-
-    for section in ("Globals", "Resources", "Outputs"):
-        if section in template:
-            template[section] = walk(template[section])
-    template["Transform"] = [t for t in template["Transform"] if t != "AWS::LanguageExtensions"]
-    template["_conditions_true"] = sorted(name for name, expr in conditions.items() if holds(expr))
-    return template
-
-
-def translate(
-    overrides: dict[str, str] | None = None, template: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The CloudFormation template that SAM produces for these parameter values."""
-    from boto3.session import Session
-    from samtranslator.parser import parser
-    from samtranslator.translator.translator import Translator
-
-    source = load_template() if template is None else template
-    values = parameter_values(source, overrides)
-    resolved = resolve_language_extensions(source, values)
-    conditions_true = resolved.pop("_conditions_true")
-    # sam build/package replace local code paths with S3 locations; do the same.
-    for resource in resolved["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/function.zip"
-        elif resource["Type"] == "AWS::Serverless::LayerVersion":
-            resource["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
-    translator = Translator(
-        managed_policy_map=None,
-        sam_parser=parser.Parser(),
-        plugins=[],
-        boto_session=Session(region_name="us-east-1"),
-    )
-    output = translator.translate(
-        sam_template=resolved, parameter_values=dict(values), get_managed_policy_map=lambda: {}
-    )
-    output = json.loads(json.dumps(output))
-    output["_conditions_true"] = conditions_true
-    return output
-
-
-def deployed_resources(translated: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Resources of a translated template whose Condition holds (those CloudFormation creates)."""
-    true = set(translated["_conditions_true"])
-    return {
-        name: r
-        for name, r in translated["Resources"].items()
-        if "Condition" not in r or r["Condition"] in true
-    }
 
 
 def load_trim_module():

@@ -14,7 +14,9 @@ With TensorFlow 2.21 / Keras 3.15, ``model.fit`` under MultiWorkerMirroredStrate
 workers fails (``ValueError: Attempt to convert a value (PerReplica...)``, keras issue 20585),
 so both strategies train with one custom loop (``strategy.run`` over a ``GradientTape`` step)
 that keeps what ``fit`` gives a one-process run: the per-epoch history (loss, accuracy,
-val_loss, val_accuracy), and early stopping on val_loss with the best weights restored.
+val_loss, val_accuracy, learning_rate), and the same schedule (training.model.schedule: Keras'
+own EarlyStopping and ReduceLROnPlateau callbacks and the time budget, called by the loop as
+``fit`` calls them), so it stops for the same reasons.
 
 `batch_size` stays the global batch (split across the replicas), so a distributed run takes the
 same optimisation steps as a one-process run of the same config. Each worker reads its own
@@ -27,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,30 +41,9 @@ from training.config import TrainConfig
 class Distributed:
     model: object  # a plain Keras model (outside any strategy) with the trained weights
     history: dict[str, list[float]]
+    stopped: dict  # training.model.why_stopped
     chief: bool  # whether this process writes the artifact
     about: dict  # what the manifest records: strategy, workers, replicas
-
-
-@dataclass
-class EarlyStopping:
-    """Keras' EarlyStopping(monitor="val_loss", patience=patience) for a custom loop: an epoch
-    improves when its validation loss is below the best so far; `patience` epochs in a row
-    without improvement stop training."""
-
-    patience: int
-    best: float = math.inf
-    waited: int = 0
-
-    def improved(self, val_loss: float) -> bool:
-        if val_loss < self.best:
-            self.best, self.waited = val_loss, 0
-            return True
-        self.waited += 1
-        return False
-
-    @property
-    def stop(self) -> bool:
-        return self.waited >= self.patience
 
 
 def make_strategy(mode: str):
@@ -122,14 +104,17 @@ def train_distributed(
     x_val: np.ndarray,
     y_val: np.ndarray,
     num_classes: int,
+    started: float | None = None,
+    clock=time.monotonic,
 ) -> Distributed:
-    """The custom loop under config.distribute's strategy (module docstring)."""
+    """The custom loop under config.distribute's strategy (module docstring); `started` and
+    `clock`: the time budget's, as for training.model.train."""
     strategy = make_strategy(config.distribute)  # first: before any other TensorFlow op
 
     import keras
     import tensorflow as tf
 
-    from training.model import build_model
+    from training.model import build_model, schedule, why_stopped
 
     keras.utils.set_random_seed(config.seed)
     replicas = strategy.num_replicas_in_sync
@@ -144,6 +129,7 @@ def train_distributed(
         model = build_model(config, shape, num_classes)
         optimizer = keras.optimizers.Adam(config.learning_rate)
         per_example_loss = keras.losses.SparseCategoricalCrossentropy(reduction=None)
+        model.compile(optimizer=optimizer)  # where the callbacks find it (no fit is run)
 
     def step(x, y):
         with tf.GradientTape() as tape:
@@ -193,28 +179,37 @@ def train_distributed(
         "val_loss": [],
         "val_accuracy": [],
     }
-    stopping, best_weights = EarlyStopping(config.patience), None
-    for epoch in range(config.epochs):
+    callbacks = schedule(config, started, clock)
+    run = keras.callbacks.CallbackList(callbacks, model=model)
+    model.stop_training = False
+    run.on_train_begin()
+    for epoch in range(config.max_epochs):
+        run.on_epoch_begin(epoch)
         loss_sum = correct = 0.0
         for _ in range(steps):
             batch_loss, batch_correct = train_step(iterator)
             loss_sum, correct = loss_sum + float(batch_loss), correct + float(batch_correct)
         seen = steps * global_batch
         val_loss, val_accuracy = validation()
-        for key, value in zip(
-            history, (loss_sum / seen, correct / seen, val_loss, val_accuracy), strict=True
-        ):
-            history[key].append(round(value, 6))
+        figures = (loss_sum / seen, correct / seen, val_loss, val_accuracy)
+        logs = dict(zip(("loss", "accuracy", "val_loss", "val_accuracy"), figures, strict=True))
+        # this epoch's rate, as fit records it (a MirroredVariable: read as ReduceLROnPlateau does)
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        run.on_epoch_end(epoch, logs)  # may lower the rate and set model.stop_training
+        for key, value in logs.items():
+            history.setdefault(key, []).append(round(float(value), 6))
         print(
-            f"epoch {epoch + 1}/{config.epochs} ({replicas} replicas): "
-            + " ".join(f"{key} {values[-1]:.4f}" for key, values in history.items()),
+            f"epoch {epoch + 1}/{config.max_epochs} ({replicas} replicas): "
+            + " ".join(f"{key} {values[-1]:.4g}" for key, values in history.items()),
             flush=True,
         )
-        if stopping.improved(val_loss):
-            best_weights = model.get_weights()
-        elif stopping.stop:
+        # every worker stops at the same epoch (one that stopped alone would leave the others
+        # waiting in an all-reduce): when any of them would (its own clock, for the budget)
+        if agreed(float(model.stop_training)) > 0:
+            budget = callbacks[-1]  # the one stop a worker decides alone: another's budget
+            budget.stopped = budget.stopped or not model.stop_training
             break
-    model.set_weights(best_weights)  # the best epoch's, as restore_best_weights=True
+    run.on_train_end()  # the best epoch's weights, as restore_best_weights=True
 
     # The artifact is made from a plain model outside the strategy: conversion and saving then
     # see ordinary variables, exactly as after a one-process run.
@@ -224,4 +219,4 @@ def train_distributed(
         os.environ.get("TF_CONFIG") if config.distribute == "multi-worker" else None
     )
     about = {"strategy": config.distribute, "workers": workers, "replicas": replicas}
-    return Distributed(plain, history, chief, about)
+    return Distributed(plain, history, why_stopped(callbacks, history, config), chief, about)

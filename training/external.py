@@ -18,7 +18,7 @@ import numpy as np
 
 from training.config import ConvertConfig, parse_numbers
 from training.data import DatasetError, file_sha256, load_dataset, make_splits, with_test_set
-from training.pipeline import TrainResult, package
+from training.pipeline import TrainResult, describe_dataset, package
 
 CHANNEL_COLORS = {1: "grey", 3: "rgb"}
 
@@ -77,7 +77,7 @@ def wrap(user_model, config: ConvertConfig, calibration: np.ndarray):
     return keras.Model(inputs, outputs), {**described, "softmax_appended": logits}, notes
 
 
-def run_conversion(config: ConvertConfig, clock=time.time) -> TrainResult:
+def run_conversion(config: ConvertConfig, clock=time.time, say=print) -> TrainResult:
     started = clock()
     user_model, model_sha256 = load_user_model(config.model)
     shape = tuple(user_model.input_shape[1:])
@@ -97,6 +97,7 @@ def run_conversion(config: ConvertConfig, clock=time.time) -> TrainResult:
     splits = make_splits(
         dataset, config.validation_fraction, config.test_fraction, config.seed, config.limit
     )
+    say(describe_dataset(dataset, splits))
     model, scaling, notes = wrap(user_model, config, splits.x_train[: config.calibration_size])
     about = {"source": str(config.model), "source_sha256": model_sha256, **scaling, "notes": notes}
     return package(model, dataset, splits, config, about, None, started, clock)

@@ -43,10 +43,41 @@ def quantized_model(model, mode: str, splits: Splits, config: ArtifactConfig) ->
     return convert(model, mode, calibration if mode == "int8" else None)
 
 
-def run_training(config: TrainConfig, clock=time.time) -> TrainResult | None:
-    """Raises AccuracyGateError (and writes nothing) when quantization costs too much accuracy.
-    None on a worker of a multi-worker run that is not the chief (which writes the artifact)."""
-    started = clock()
+def describe_dataset(dataset: Dataset, splits: Splits) -> str:
+    """What a run read: 'dataset PATH: 5 classes, 150 images each (A, B, ...), 64x64 rgb
+    (resize: stretch); split 600 train, 75 validation, 75 test'."""
+    counts = dataset_counts(dataset)
+    names = dataset.class_names
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    if len(set(counts.values())) == 1:
+        per_class = f"{next(iter(counts.values()))} images each ({shown})"
+    else:
+        listed = [f"{name} {counts[name]}" for name in names[:10]]
+        per_class = "images per class: " + ", ".join(listed) + (", ..." if len(names) > 10 else "")
+    spec = dataset.input_spec
+    sizes = splits.sizes()
+    return (
+        f"dataset {dataset.name}: {len(names)} classes, {per_class}; "
+        f"{spec.height}x{spec.width} {spec.color} (resize: {dataset.policy}); "
+        f"split {sizes['train']} train, {sizes['validation']} validation, {sizes['test']} test"
+        + (f" (test: {dataset.test_set['name']})" if dataset.test_set else "")
+    )
+
+
+def dataset_counts(dataset: Dataset) -> dict[str, int]:
+    """Images per class over the whole dataset (its own splits included)."""
+    labels = np.concatenate([dataset.y, *(y for _, y in dataset.own.values())])
+    counts = np.bincount(labels, minlength=len(dataset.class_names))
+    return {name: int(n) for name, n in zip(dataset.class_names, counts, strict=True)}
+
+
+def run_training(
+    config: TrainConfig, clock=time.time, say=print, monotonic=time.monotonic
+) -> TrainResult | None:
+    """The artifact, written even when the gate fails (its manifest records the verdict; publish
+    refuses it). None on a worker of a multi-worker run that is not the chief (which writes the
+    artifact). `say`: progress lines; `monotonic`: the time budget's clock."""
+    started, budget_started = clock(), monotonic()
     artifact_dir(config, started)  # fail before training if the version already exists
     dataset = load_dataset(
         config.dataset, parse_image_size(config.image_size), config.color, config.resize
@@ -56,23 +87,31 @@ def run_training(config: TrainConfig, clock=time.time) -> TrainResult | None:
     splits = make_splits(
         dataset, config.validation_fraction, config.test_fraction, config.seed, config.limit
     )
+    say(describe_dataset(dataset, splits))
+    say(
+        f"training {config.architecture}: at most {config.max_epochs} epochs, stopping after "
+        f"{config.stop_patience} without a better validation loss, within {config.max_minutes:g} "
+        "minutes"
+    )
     args = (splits.x_train, splits.y_train, splits.x_val, splits.y_val, len(dataset.class_names))
     distributed = {}
     if config.distribute:
         from training.distribute import train_distributed
 
-        run = train_distributed(config, *args)
+        run = train_distributed(config, *args, started=budget_started, clock=monotonic)
         if not run.chief:
             return None
-        model, history, distributed = run.model, run.history, {"distribute": run.about}
+        model, history, stopped = run.model, run.history, run.stopped
+        distributed = {"distribute": run.about}
     else:
         from training.model import train
 
-        model, history = train(config, *args)
+        model, history, stopped = train(config, *args, started=budget_started, clock=monotonic)
     about = {
         "architecture": config.architecture,
         "epochs_trained": len(history.get("loss", [])),
-        "epochs_max": config.epochs,
+        "epochs_max": config.max_epochs,
+        "stopped": stopped,
         "batch_size": config.batch_size,
         **distributed,
     }
@@ -114,9 +153,17 @@ def package(
     content = quantized_model(model, config.quantize, splits, config)
     probabilities = evaluate.tflite_probabilities(content, splits.x_test)
     quantized_score = evaluate.scorecard(probabilities.argmax(axis=1), splits.y_test, labels)
-    drop = evaluate.check_accuracy_gate(
-        float_score["accuracy"], quantized_score["accuracy"], config.max_accuracy_drop
-    )
+    checks = [
+        evaluate.chance_check(quantized_score, splits.y_test, labels),
+        *(
+            [evaluate.min_accuracy_check(quantized_score, config.min_accuracy)]
+            if config.min_accuracy is not None
+            else []
+        ),
+        evaluate.quantization_check(float_score, quantized_score, config.max_accuracy_drop),
+    ]
+    gate = evaluate.verdict(checks, config.force)
+    drop = checks[-1]["drop_points"]
 
     input_spec, output_spec = evaluate.tflite_specs(content)
     manifest = build_manifest(
@@ -128,6 +175,7 @@ def package(
             "sha256": dataset.sha256,
             "classes": len(dataset.class_names),
             "sizes": splits.sizes(),
+            "per_class": dataset_counts(dataset),
             "seed": config.seed,
             "split": split_record(
                 config.validation_fraction, config.test_fraction, config.seed, config.limit
@@ -154,6 +202,7 @@ def package(
             "quantized": quantized_score,
             "accuracy_drop_points": drop,
             "max_accuracy_drop_points": config.max_accuracy_drop,
+            "gate": gate,
         },
         training={"history": history} if history else {},
         baseline=stats.baseline(probabilities, splits.x_test, labels),
@@ -175,25 +224,57 @@ def summary(result: TrainResult) -> str:
     m = result.manifest
     ev, sizes = m["evaluation"], m["sizes"]
     mode = m["quantization"]["mode"]
+    stopped = m["model"].get("stopped")
+    gate = ev.get("gate", {})
+    quantization = next((c for c in gate.get("checks", []) if c["name"] == "quantization"), {})
+    allowed = quantization.get("allowed_points", ev["max_accuracy_drop_points"])
+    warning = evaluate.still_improving_warning(stopped) if stopped else None
+    if not gate:
+        verdict = "none recorded"  # a manifest from before the gate
+    elif gate["passed"]:
+        verdict = "passed"
+    else:
+        verdict = "FAILED" + (", kept with FORCE=1" if gate.get("forced") else "")
+    data = m["dataset"]
+    split = ", ".join(f"{n} {part}" for part, n in data.get("sizes", {}).items())
     return "\n".join(
         [
             f"model {m['name']} version {m['version']} -> {result.artifact_dir}",
+            f"  dataset {data['name']}: {data.get('classes')} classes; {split}",
             f"  accuracy on the held-out test split ({ev['quantized']['n']} examples, 95% "
             "intervals):",
             f"    float  {evaluate.describe_accuracy(ev['float'])}",
             f"    {mode:<6} {evaluate.describe_accuracy(ev['quantized'])}",
-            f"    drop {ev['accuracy_drop_points']:.2f} points "
-            f"(allowed {ev['max_accuracy_drop_points']:.2f})",
+            f"    drop {ev['accuracy_drop_points']:.2f} points (allowed {allowed:.2f})",
+            f"  gate: {verdict}"  # the quantization check is the drop line above
+            + "".join(
+                f"\n    {check['message']}"
+                for check in gate.get("checks", [])
+                if check["name"] != "quantization"
+            ),
             f"  size: float32 TFLite {sizes['float32_tflite_bytes']:,} bytes, {mode} "
             f"{sizes['tflite_bytes']:,} bytes "
             f"({sizes['tflite_bytes'] / sizes['float32_tflite_bytes']:.0%})",
             *[f"  {note}" for note in m["model"].get("notes", [])],
             f"  {m['model'].get('architecture', 'converted')} model"
-            + (f", {m['model']['epochs_trained']} epochs" if "epochs_trained" in m["model"] else "")
-            + f", took {result.seconds:.1f} s",
+            + (f", {evaluate.describe_stop(stopped)}" if stopped else "")
+            + f"; took {result.seconds:.1f} s",
+            *([f"  warning: {warning}"] if warning else []),
             *[f"  report {p}" for p in [result.artifact_dir / REPORT_FILE] if p.is_file()],
         ]
     )
+
+
+def refused(result: TrainResult, trained: bool) -> str | None:
+    """The message when the gate failed and FORCE was not given (nothing may be published),
+    else None."""
+    m = result.manifest
+    gate = m["evaluation"]["gate"]
+    if gate["passed"] or gate["forced"]:
+        return None
+    fraction = m["dataset"].get("split", {}).get("test_fraction")
+    own_test = "test_set" in m["dataset"]
+    return evaluate.refusal(gate, trained, None if own_test else fraction)
 
 
 def write_fixture(result: TrainResult, out: Path, digits: int) -> None:

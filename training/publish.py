@@ -68,6 +68,25 @@ def _pointer_change(version: int, updated_at: str, canary: int | None):
     return start_canary(version, canary, updated_at)
 
 
+def check_gate(manifest: dict, artifact_dir: Path, force: bool) -> None:
+    """A model that failed the training job's gate (evaluation.gate, training/evaluate.py) is
+    not published unless `force`. Manifests from before the gate record none and pass."""
+    gate = (manifest.get("evaluation") or {}).get("gate") or {}
+    if gate.get("passed", True) is True or force:
+        return
+    failed = "; ".join(
+        str(check.get("message", check.get("name")))
+        for check in gate.get("checks", [])
+        if isinstance(check, dict) and not check.get("passed")
+    )
+    failed = failed or "see its report"
+    raise PublishError(
+        f"{artifact_dir}: this model failed its gate when it was made ({failed}); it is not "
+        "published. Train again (its report.html says what to try), or publish it anyway with "
+        "FORCE=1 (--force)"
+    )
+
+
 def publish(
     artifact_dir: Path,
     bucket: str,
@@ -81,8 +100,10 @@ def publish(
     signing_key: str | None = None,
     kms=None,
     canary: int | None = None,
+    force: bool = False,
 ) -> dict:
-    """Upload one artifact version; returns {"model": uri, "manifest": uri, "pointer": uri|None,
+    """Upload one artifact version (refused when its manifest records a failed gate, unless
+    `force`); returns {"model": uri, "manifest": uri, "pointer": uri|None,
     "served": the version latest.json names after, "revision": its revision, "resumed": [files
     that were already stored with the same bytes], "locked": "MODE until DATE" or None,
     "notes": [what the user should know, e.g. why nothing could be locked], "signed": key
@@ -96,6 +117,7 @@ def publish(
     from botocore.exceptions import BotoCoreError, ClientError
 
     manifest = json.loads((artifact_dir / MANIFEST_FILE).read_text())
+    check_gate(manifest, artifact_dir, force)
     registry, version = Registry(prefix, manifest["name"]), int(manifest["version"])
     contents = verify_files(artifact_dir, manifest)
     manifest_bytes = dumps(manifest)
@@ -118,7 +140,7 @@ def publish(
             lock = None
             notes.append(
                 f"s3://{bucket}: the version's files are not locked: {cannot_lock}; they are "
-                "protected by create-only writes only (README, Registry security)"
+                "protected by create-only writes only (docs/security.md)"
             )
         files = [(name, content, "application/octet-stream") for name, content in contents.items()]
         if signing_key:

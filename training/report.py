@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from mlcore.predictor import Predictor
 from mlcore.registry import MANIFEST_FILE, MODEL_FILE
-from training.evaluate import wilson_interval
+from training.evaluate import describe_stop, still_improving_warning, what_to_try, wilson_interval
 from training.manifest import REPORT_FILE
 
 MAX_MISCLASSIFIED = 48  # tiles in the grid of wrong answers (the most confident ones first)
@@ -50,6 +50,18 @@ def short(label: str, width: int = 14) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
+def chance_level(manifest: dict) -> float:
+    """The accuracy of always answering the test split's most common class (the gate's bar;
+    1/classes for a balanced set), for the accuracy plots."""
+    for check in manifest.get("evaluation", {}).get("gate", {}).get("checks", []):
+        if check.get("name") == "above_chance":
+            return float(check["majority_share"])
+    return 1 / max(1, len(manifest.get("labels", [])))
+
+
+CHANCE_STYLE = {"color": "#b00020", "linestyle": ":", "linewidth": 1.2}
+
+
 # ---- figures
 
 
@@ -59,8 +71,11 @@ def png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def learning_curves_figure(history: dict[str, list[float]], sizes: dict[str, int]) -> Figure:
-    """Loss and accuracy per epoch, train and validation; accuracy with 95% Wilson bands."""
+def learning_curves_figure(
+    history: dict[str, list[float]], sizes: dict[str, int], chance: float | None = None
+) -> Figure:
+    """Loss and accuracy per epoch, train and validation; accuracy with 95% Wilson bands and
+    the chance level."""
     figure = Figure(figsize=(10, 4), dpi=DPI, layout="constrained")
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
@@ -74,6 +89,8 @@ def learning_curves_figure(history: dict[str, list[float]], sizes: dict[str, int
             if metric == "accuracy" and n:
                 lows, highs = zip(*(wilson_interval(round(v * n), n) for v in values), strict=True)
                 axes.fill_between(epochs, lows, highs, alpha=0.2, label=f"{split} 95% CI (n={n})")
+        if metric == "accuracy" and chance is not None:
+            axes.axhline(chance, **CHANCE_STYLE, label=f"chance ({chance:.0%})")
         axes.set_title(metric)
         axes.set_xlabel("epoch")
         axes.xaxis.get_major_locator().set_params(integer=True)
@@ -125,8 +142,11 @@ def confusion_figure(float_score: dict, quantized_score: dict, labels: list[str]
     return figure
 
 
-def per_class_figure(float_per_class: dict, quantized_per_class: dict, mode: str) -> Figure:
-    """Per-class accuracy of both models with 95% Wilson intervals, one row per class."""
+def per_class_figure(
+    float_per_class: dict, quantized_per_class: dict, mode: str, chance: float | None = None
+) -> Figure:
+    """Per-class accuracy of both models with 95% Wilson intervals, one row per class; the
+    chance line is 1/classes (a random guess's share of any class)."""
     labels = list(quantized_per_class)
     k = len(labels)
     figure = Figure(figsize=(8, min(16.0, max(3.0, 0.32 * k + 1.2))), dpi=DPI, layout="constrained")
@@ -153,6 +173,9 @@ def per_class_figure(float_per_class: dict, quantized_per_class: dict, mode: str
     axes.set_yticks(rows[::step], [short(labels[i]) for i in rows[::step]], fontsize="small")
     axes.set_ylim(k - 0.5, -0.5)  # first class on top
     lowest = min(s["ci95"][0] for d in (float_per_class, quantized_per_class) for s in d.values())
+    if chance is not None:
+        axes.axvline(chance, **CHANCE_STYLE, label=f"chance ({chance:.0%})")
+        lowest = min(lowest, chance)
     axes.set_xlim(max(0.0, lowest - 0.05), 1.01)  # markers at 1.0 stay whole
     axes.set_xlabel("accuracy on the test split (per true class)")
     axes.grid(axis="x", alpha=0.3)
@@ -160,8 +183,11 @@ def per_class_figure(float_per_class: dict, quantized_per_class: dict, mode: str
     return figure
 
 
-def comparison_figure(evaluation: dict, sizes: dict, mode: str) -> Figure:
-    """Bytes and accuracy (with 95% intervals) of the float32 and the quantized model."""
+def comparison_figure(
+    evaluation: dict, sizes: dict, mode: str, chance: float | None = None
+) -> Figure:
+    """Bytes and accuracy (with 95% intervals) of the float32 and the quantized model, beside
+    the chance level."""
     figure = Figure(figsize=(10, 3.5), dpi=DPI, layout="constrained")
     size_axes, accuracy_axes = figure.subplots(1, 2)
     names = ["float32", mode]
@@ -189,7 +215,12 @@ def comparison_figure(evaluation: dict, sizes: dict, mode: str) -> Figure:
             ha="center",
             fontsize="small",
         )
-    accuracy_axes.set_xlim(max(0.0, min(low) - 0.05), min(1.0, max(high) + 0.02))
+    lowest = min(low)
+    if chance is not None:
+        accuracy_axes.axvline(chance, **CHANCE_STYLE, label=f"chance ({chance:.0%})")
+        accuracy_axes.legend(fontsize="small", loc="lower right")
+        lowest = min(lowest, chance)
+    accuracy_axes.set_xlim(max(0.0, lowest - 0.05), min(1.0, max(high) + 0.02))
     accuracy_axes.set_xlabel("test accuracy, 95% Wilson interval")
     accuracy_axes.grid(axis="x", alpha=0.3)
     return figure
@@ -273,6 +304,7 @@ def score_cells(prefix: str, score: dict) -> list[tuple[str, str]]:
 
 def history_section(manifest: dict) -> str:
     history = manifest.get("training", {}).get("history") or {}
+    stopped = manifest.get("model", {}).get("stopped")
     if not history.get("loss"):
         return "<p>No training history in the manifest (a model converted, not trained here).</p>"
     sizes = manifest.get("dataset", {}).get("sizes", {})
@@ -297,8 +329,20 @@ def history_section(manifest: dict) -> str:
         f"batches while the weights change (n={count(sizes.get('train', 0))}), so not a held-out "
         "estimate. Intervals: 95% Wilson.</p>"
     )
+    warning = still_improving_warning(stopped) if stopped else None
+    why = (
+        f'<p id="stopped">Training {html.escape(describe_stop(stopped))}.'
+        + (f' <strong class="warning">Warning: {html.escape(warning)}.</strong>' if warning else "")
+        + "</p>"
+        if stopped
+        else ""
+    )
     return (
-        img(learning_curves_figure(history, sizes), "learning curves: loss and accuracy per epoch")
+        why
+        + img(
+            learning_curves_figure(history, sizes, chance_level(manifest)),
+            "learning curves: loss and accuracy per epoch, with the chance level",
+        )
         + note
         + table("history", ["epoch", *keys], rows)
     )
@@ -376,7 +420,52 @@ th { background: #f3f3f3; }
 img { max-width: 100%; height: auto; display: block; margin: 0.5em 0; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }
 dt { font-weight: 600; }
+#gate-banner { border: 2px solid #b00020; background: #fdecee; padding: 0.6em 1em; }
+#gate-banner.forced { border-color: #b36b00; background: #fff4e0; }
+.warning { color: #b36b00; }
 """
+
+
+def allowed_drop(evaluation: dict) -> float:
+    """The quantization gate's allowance as applied (two test examples at least), or the
+    configured one for manifests from before it."""
+    for check in evaluation.get("gate", {}).get("checks", []):
+        if check.get("name") == "quantization":
+            return float(check["allowed_points"])
+    return float(evaluation.get("max_accuracy_drop_points", 0))
+
+
+def gate_summary(gate: dict) -> str:
+    if gate.get("passed"):
+        return "passed: " + "; ".join(str(c.get("message", c.get("name"))) for c in gate["checks"])
+    return "FAILED" + (", kept with FORCE=1" if gate.get("forced") else "") + " (see above)"
+
+
+def gate_banner(manifest: dict) -> str:
+    """A banner at the top when the model failed its gate: what failed and what changes it."""
+    gate = manifest.get("evaluation", {}).get("gate") or {}
+    if gate.get("passed", True):
+        return ""
+    failed = [c for c in gate.get("checks", []) if not c.get("passed")]
+    trained = "epochs_trained" in manifest.get("model", {})
+    fraction = manifest.get("dataset", {}).get("split", {}).get("test_fraction")
+    tries = what_to_try(gate, trained, fraction)
+    forced = gate.get("forced")
+    heading = (
+        "This model failed its gate and was kept with FORCE=1: it is published only with FORCE=1."
+        if forced
+        else "This model failed its gate: make train (or convert) exited 3, and make publish "
+        "refuses it."
+    )
+    return (
+        f'<div id="gate-banner" class="{"forced" if forced else "refused"}"><strong>'
+        + html.escape(heading)
+        + "</strong><ul>"
+        + "".join(f"<li>{html.escape(str(c.get('message', c.get('name'))))}</li>" for c in failed)
+        + "</ul>What changes this:<ul>"
+        + "".join(f"<li>{html.escape(option)}</li>" for option in tries)
+        + "</ul></div>"
+    )
 
 
 def render_html(
@@ -406,6 +495,7 @@ def render_html(
         "quantization": f"{mode}, calibration size "
         f"{manifest.get('quantization', {}).get('calibration_size', 0)}",
         **({"notes": "; ".join(model["notes"])} if model.get("notes") else {}),
+        **({"gate": gate_summary(evaluation["gate"])} if evaluation.get("gate") else {}),
     }
     comparison_rows = [
         (
@@ -434,21 +524,26 @@ def render_html(
         for label in labels
     ]
     per_class_header = ["class", "float", "95% CI", "n", mode, "95% CI", "n"]
+    chance = chance_level(manifest)
     sections = [
         f"<h1>{html.escape(title)}</h1>",
+        gate_banner(manifest),
         "<dl>"
         + "".join(f"<dt>{k}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts.items())
         + "</dl>",
         "<h2>Float and quantized: size and accuracy</h2>",
         f"<p>On the same held-out test split; 95% Wilson intervals. Accuracy drop "
         f"{evaluation.get('accuracy_drop_points', 0):.2f} points (allowed "
-        f"{evaluation.get('max_accuracy_drop_points', 0):.2f}).</p>",
+        f"{allowed_drop(evaluation):.2f}).</p>",
         table(
             "comparison",
             ["model", "accuracy", "95% CI", "n", "bytes", "of float32"],
             comparison_rows,
         ),
-        img(comparison_figure(evaluation, sizes, mode), "float vs quantized: bytes and accuracy"),
+        img(
+            comparison_figure(evaluation, sizes, mode, chance),
+            "float vs quantized: bytes and accuracy, with the chance level",
+        ),
         "<h2>Learning curves</h2>",
         history_section(manifest),
         "<h2>Confusion matrices</h2>",
@@ -460,7 +555,10 @@ def render_html(
         "<h2>Accuracy per class</h2>",
         img(
             per_class_figure(
-                evaluation["float"]["per_class"], evaluation["quantized"]["per_class"], mode
+                evaluation["float"]["per_class"],
+                evaluation["quantized"]["per_class"],
+                mode,
+                1 / len(labels),
             ),
             "per-class accuracy with 95% intervals",
         ),

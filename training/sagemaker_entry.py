@@ -24,7 +24,8 @@ estimator, and SDK v3's ModelTrainer drivers, set the same variables):
   first (``algo-1``) the chief, which alone writes SM_MODEL_DIR.
 
 On failure the message also goes to ``SM_OUTPUT_DIR/failure``, which SageMaker shows as the
-job's FailureReason. Exit codes are the CLI's (2: bad input, 3: accuracy gate failed).
+job's FailureReason. Exit codes are the CLI's (2: bad input, 3: the model failed its gate; its
+files are written all the same, with the verdict in the manifest, and `make publish` refuses them).
 """
 
 from __future__ import annotations
@@ -112,9 +113,9 @@ def write_flat(artifact_dir: Path, model_dir: Path) -> list[str]:
 
 
 def run(argv: list[str], env: dict[str, str]) -> int:
+    from training.cli import GATE_FAILED
     from training.data import DatasetError
-    from training.evaluate import AccuracyGateError
-    from training.pipeline import run_training, summary
+    from training.pipeline import refused, run_training, summary
 
     try:
         config = config_from_environment(argv, env)
@@ -129,11 +130,12 @@ def run(argv: list[str], env: dict[str, str]) -> int:
                 print("worker done: trained; the chief writes the artifact")
                 return 0
             written = write_flat(result.artifact_dir, model_dir)
+            refusal = refused(result, trained=True)
         print(summary(result).replace(str(result.artifact_dir), str(model_dir)))
         print(f"wrote {', '.join(written)} to {model_dir}")
-        return 0
-    except AccuracyGateError as exc:
-        return fail(env, f"accuracy gate failed, nothing written: {exc}", 3)
+        # the artifact is written either way (its manifest records the verdict, and
+        # `make publish` refuses a failed one); the job fails so that the failure is seen
+        return fail(env, refusal, GATE_FAILED) if refusal else 0
     except (ValueError, DatasetError, FileExistsError, FileNotFoundError) as exc:
         return fail(env, str(exc), 2)
 

@@ -577,7 +577,16 @@ def tfserving_metadata(
         version=model.version,
         signatures=model.signatures,
         expected_inputs=model.expected_inputs(),
+        classifier=None
+        if model.spec is None
+        else {"labels": model.labels, "input": _input_kind(model.manifest["input"])},
     )
+
+
+def _input_kind(spec: dict[str, Any]) -> dict[str, Any]:
+    """What the page needs to know of the model's input: shape, colour, resize policy."""
+    keys = ("shape", "color", "value_range", "preprocessing")
+    return {key: spec[key] for key in keys if key in spec}
 
 
 # -- the Open Inference Protocol (v2): oip.py, imported on the first v2 request ------------

@@ -11,7 +11,7 @@ import contextlib
 
 from mlcore.inference import TensorError
 
-# code -> HTTP status; the list the README and the local API rely on.
+# code -> HTTP status; the list the docs' error table (docs/api.md) and the local API rely on.
 STATUS_BY_CODE: dict[str, int] = {
     "INVALID_JSON": 400,
     "MISSING_FIELD": 400,

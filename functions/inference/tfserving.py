@@ -187,13 +187,18 @@ def model_metadata(
     version: int,
     signatures: dict[str, Signature],
     expected_inputs: dict[str, dict[str, Any]],
+    classifier: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """GetModelMetadataResponse: every signature's signature_def, and this API's extension
-    beside it, metadata["expected_inputs"]: per signature and input, the value range the model
-    takes (null: any finite value) and, for an image model, how an image is prepared."""
+    """GetModelMetadataResponse: every signature's signature_def, and this API's extensions
+    beside it: metadata["expected_inputs"], per signature and input the value range the model
+    takes (null: any finite value) and, for an image model, how an image is prepared; and for
+    an image classifier metadata["classifier"], its class names and input kind (what the page
+    at GET / shows). TF Serving's clients read signature_def and ignore them."""
+    extension = {"classifier": classifier} if classifier is not None else {}
     return {
         "model_spec": {"name": name, "signature_name": "", "version": str(version)},
         "metadata": {
+            **extension,
             "signature_def": {
                 "signature_def": {
                     key: {

@@ -12,8 +12,8 @@
 Measured side by side (bench/README.md, "Tracing"): the SDK costs about 70 ms of every cold
 start (its import, and patching botocore and the HTTP libraries) and about a quarter of a
 batch-1 request. The X-Ray SDK is in maintenance mode (since 2026-02-25); AWS recommends
-OpenTelemetry. The migration path (README, "Tracing"): an ``otel`` mode here whose span()
-opens an OpenTelemetry span and whose handler() is the AWS Distro for OpenTelemetry's Lambda
+OpenTelemetry. The migration path (docs/monitoring.md, "Tracing"): an ``otel`` mode here whose
+span() opens an OpenTelemetry span and whose handler() is the AWS Distro for OpenTelemetry's Lambda
 instrumentation (its layer and ``AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-instrument``), exporting to
 X-Ray through the collector; the call sites (span, annotate, handler) stay as they are.
 """

@@ -17,8 +17,9 @@ import requests
 from PIL import Image
 
 from tests.local_support import ROOT, local_api
-from tests.shapes import CLASSES, draw, make_shapes
 from training.cli import main
+from training.synthetic import CLASSES, make_shapes
+from training.synthetic import shape as draw
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +149,38 @@ def test_a_keras_model_trained_elsewhere_is_converted_published_and_served(
     np.testing.assert_allclose(
         [sum(p["probabilities"]) for p in body["predictions"]], 1.0, atol=0.02
     )
+
+
+def test_a_model_at_chance_is_refused_and_never_published(shapes, s3_env, s3, tmp_path, capsys):
+    """A model that answers one class for everything (its last layer zero: equal probabilities,
+    so always the first class) scores the share of that class, 1/3: its interval does not lie
+    above chance. `convert` exits 3 with what to try; nothing reaches the registry unless
+    FORCE=1 is given both when it is made and when it is published."""
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros")(x)
+    keras.Model(inputs, outputs).save(tmp_path / "constant.keras")
+
+    artifacts = tmp_path / "artifacts"
+    registry = ["--bucket", s3_env, "--prefix", "models"]
+    convert = ["convert", "--name", "constant", "--model", str(tmp_path / "constant.keras"),
+               "--dataset", str(shapes), "--artifacts", str(artifacts)]  # fmt: skip
+    assert main([*convert, "--version", "1", "--publish", *registry]) == 3
+    out, err = capsys.readouterr()
+    assert "dataset " + str(shapes) + ": 3 classes, 150 images each" in out
+    assert "gate: FAILED" in out
+    assert "does not lie above chance, 33.3% (3 classes of 15 test images each)" in err
+    assert "INPUT_RANGE" in err and "FORCE=1" in err
+    assert s3.list_objects_v2(Bucket=s3_env).get("KeyCount") == 0
+    assert main(["publish", "--artifact", str(artifacts / "constant" / "1"), *registry]) == 2
+    assert "failed its gate" in capsys.readouterr().err
+    assert s3.list_objects_v2(Bucket=s3_env).get("KeyCount") == 0
+
+    # FORCE=1 keeps it (exit 0, the manifest says so) and publishes it, said on the way
+    assert main([*convert, "--version", "2", "--force", "--publish", *registry]) == 0
+    out = capsys.readouterr().out
+    assert "gate: FAILED, kept with FORCE=1" in out and "models/constant/2/model.tflite" in out
+    manifest = json.loads((artifacts / "constant" / "2" / "manifest.json").read_text())
+    assert manifest["evaluation"]["gate"]["forced"] is True

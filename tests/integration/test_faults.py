@@ -7,7 +7,7 @@ for real: a small tmpfs where this process may mount one.
 What a user notices is checked, not a duration: the answer (503 MODEL_UNAVAILABLE at a cold
 start, 200 from the current model during a refresh), that it came while the endpoint was still
 failing, and that the invocation ended inside Lambda's time (remaining time left, no "Task
-timed out"). The times are in the README's fault table (measured, not asserted)."""
+timed out"). The times are in docs/api.md ("Limits and deadlines") (measured, not asserted)."""
 
 from __future__ import annotations
 

@@ -94,7 +94,9 @@ class Visit:
             self.errors.append(text)
 
     def open(self, url: str | None = None):
+        """The page, once it has read the model it serves (its heading then names it)."""
         self.page.goto(url or self.url)
+        self.page.wait_for_selector("#heading[data-model]", timeout=30_000)
         return self
 
     def draw(self, strokes) -> None:
@@ -183,12 +185,17 @@ def test_a_drawn_digit_gets_the_apis_answer(visit, api, tmp_path):
     sent = [r for r in visit.requests if r.url.endswith("/predict")][0]
     assert sent.headers["x-api-key"] == api.key and sent.method == "POST"
 
-    # nothing but this API's origin: the page, then /predict
+    # nothing but this API's origin: the page, the model it serves, then /predict
     origin = urlsplit(api.url)
     for request in visit.requests:
         url = urlsplit(request.url)
         assert (url.scheme, url.netloc) == (origin.scheme, origin.netloc), request.url
-    assert [urlsplit(r.url).path for r in visit.requests] == ["/", "/predict"]
+    paths = [urlsplit(r.url).path for r in visit.requests]
+    assert paths == ["/", "/health", "/v1/models/mnist/metadata", "/predict"]
+    # the heading and hint come from that model: a digit model asks for a digit
+    assert visit.page.inner_text("#heading") == "Draw a digit, or upload a photo of one"
+    hint = visit.page.inner_text("#hint")
+    assert "Model mnist, version" in hint and "grey 28x28 pixels" in hint
 
     assert not visit.page.is_visible("#preview")  # no photo chosen
     visit.page.click("#clear")
@@ -246,11 +253,14 @@ def test_the_page_works_under_a_stage_prefix(visit, api, stage_url):
     to the local API's own paths, as the stage strips them; anything else is refused."""
     other: list[str] = []
 
+    routes = ("/predict", "/health", "/v1/models/mnist/metadata")
+
     def gateway(route):
         path = urlsplit(route.request.url).path
-        if path in ("/prod", "/prod/") or path == "/prod/predict":
-            local = api.url + ("/" if path != "/prod/predict" else "/predict")
-            route.fulfill(response=route.fetch(url=local))
+        if path in ("/prod", "/prod/"):
+            route.fulfill(response=route.fetch(url=api.url + "/"))
+        elif path.removeprefix("/prod") in routes:
+            route.fulfill(response=route.fetch(url=api.url + path.removeprefix("/prod")))
         else:
             other.append(route.request.url)
             route.abort()
@@ -261,5 +271,67 @@ def test_the_page_works_under_a_stage_prefix(visit, api, stage_url):
     visit.page.click("#predict")
     text = visit.answer()
     assert other == []
-    assert [urlsplit(r.url).path for r in visit.requests] == [stage_url, "/prod/predict"]
+    assert [urlsplit(r.url).path for r in visit.requests] == [
+        stage_url,
+        "/prod/health",
+        "/prod/v1/models/mnist/metadata",
+        "/prod/predict",
+    ]
     assert_shows(text, predict(api, visit.pad_png()).json())
+
+
+def test_the_heading_follows_another_model_and_waits_for_a_key(browser, s3_server, tmp_path):
+    """A model of other classes and input kind (the fixture's network relabelled A..J, its
+    images stretched): the page asks for a photo of one of them. Deployed, the key is typed in
+    (the page has none at first): the heading follows once it is."""
+    import json
+    import shutil
+
+    from tests.local_support import environ, s3_environment
+    from training.publish import publish
+
+    published = publish_fixture(s3_server, tmp_path / "digits")
+    manifest = json.loads((FIXTURE_DIR / "manifest.json").read_text())
+    manifest = manifest | {"name": "letters", "labels": list("ABCDEFGHIJ")}
+    manifest["input"] = manifest["input"] | {"preprocessing": {"policy": "stretch"}}
+    artifact = tmp_path / "letters" / str(manifest["version"])
+    artifact.mkdir(parents=True)
+    shutil.copy(FIXTURE_DIR / "model.tflite", artifact / "model.tflite")
+    (artifact / "manifest.json").write_text(json.dumps(manifest))
+    with environ(s3_environment(s3_server)):
+        publish(artifact, published["bucket"], "models")
+    with local_api(tmp_path, published | {"name": "letters"}) as letters:
+        visit = Visit(browser, letters.url + "/")
+        try:
+            visit.open()
+            heading = visit.page.inner_text("#heading")
+            assert heading == "Upload a photo of one of: A, B, C, D, E, F, G, H, I, J, or draw one"
+            assert "(stretched)" in visit.page.inner_text("#hint")
+            assert visit.page.title().startswith("Upload a photo of one of: A, B")
+
+        finally:
+            visit.close()
+        assert visit.errors == []
+
+        # deployed, the page has no key until one is typed: the generic heading until then
+        blank = Visit(browser, letters.url + "/")
+        try:
+
+            def without_key(route):
+                response = route.fetch()
+                body = response.text().replace(f' value="{letters.key}"', "")
+                route.fulfill(response=response, body=body)
+
+            blank.page.route(letters.url + "/", without_key)
+            blank.page.goto(letters.url + "/")
+            assert blank.page.input_value("#api-key") == ""
+            assert blank.page.inner_text("#heading") == "Draw an image, or upload a photo"
+            blank.page.fill("#api-key", letters.key)
+            blank.page.dispatch_event("#api-key", "change")
+            blank.page.wait_for_selector("#heading[data-model]", timeout=30_000)
+            assert blank.page.inner_text("#heading").startswith("Upload a photo of one of: A")
+            paths = [urlsplit(r.url).path for r in blank.requests]
+            assert paths == ["/", "/health", "/v1/models/letters/metadata"]  # after the key
+        finally:
+            blank.close()
+        assert blank.errors == []

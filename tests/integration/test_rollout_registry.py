@@ -70,7 +70,7 @@ def test_canary_promote_rollback_and_status(s3_env, s3, artifacts, capsys):
 def test_nothing_to_undo_exits_1_from_the_cli_and_2_from_make(s3_env, artifacts):
     """What scripts see: `python -m training rollback` tells nothing to undo (1) from an error
     (2); `make rollback` reports any failed command as 2 (GNU make's own status), so both say
-    nothing to roll back on stderr, as the README and `make help` say."""
+    nothing to roll back on stderr, as docs/rollouts.md and `make help` say."""
     v1, _ = sorted(artifacts)
     assert cli(s3_env, "publish", "--artifact", str(artifacts[v1])) == 0
 

@@ -134,30 +134,41 @@ def test_train_quantize_verify_publish_and_read_back(s3, s3_env, tmp_path, capsy
     assert s3.get_object(Bucket=s3_env, Key="models/mnist/1000/model.tflite")["Body"].read() == body
 
 
-def test_failed_accuracy_gate_publishes_nothing(s3, s3_env, tmp_path, monkeypatch, capsys):
+def test_a_failed_quantization_gate_keeps_the_artifact_but_publishes_nothing(
+    s3, s3_env, tmp_path, monkeypatch, capsys
+):
     # Calibrating on blank images gives the int8 input a range of [0, 0]: every real digit
     # saturates, accuracy collapses, and the gate must stop the job.
     def blank_calibration(x, size, seed):
         return lambda: ([np.zeros((1, *x.shape[1:]), np.float32)] for _ in range(size))
 
     monkeypatch.setattr(convert_module, "representative_dataset", blank_calibration)
-    code = main(
-        [
-            "train",
-            *QUICK,
-            "--artifacts",
-            str(tmp_path),
-            "--publish",
-            "--bucket",
-            s3_env,
-            "--prefix",
-            "models",
-        ]
-    )
+    registry = ["--bucket", s3_env, "--prefix", "models"]
+    code = main(["train", *QUICK, "--artifacts", str(tmp_path), "--version", "9", "--publish",
+                 *registry])  # fmt: skip
+    out, err = capsys.readouterr()
     assert code == 3
-    assert "accuracy gate failed, nothing published" in capsys.readouterr().err
+    assert "gate: FAILED" in out
+    assert "failed its gate, so it will not be published" in err
+    # the options that change a quantization gate's outcome, by their make and CLI names
+    for option in ("MAX_ACCURACY_DROP", "--max-accuracy-drop", "TEST_FRACTION (now 0.1)",
+                   "TEST_DATASET", "QUANTIZE=float16", "FORCE=1"):  # fmt: skip
+        assert option in err, option
     assert keys(s3, s3_env) == []
-    assert not any(tmp_path.rglob("manifest.json"))
+    # the artifact stays, for its report: the verdict in its manifest, a banner on its page
+    artifact = tmp_path / "mnist" / "9"
+    gate = json.loads((artifact / "manifest.json").read_text())["evaluation"]["gate"]
+    assert gate["passed"] is False and gate["forced"] is False
+    # (the collapse takes the int8 model to chance, so that check fails with it)
+    assert "quantization" in [c["name"] for c in gate["checks"] if not c["passed"]]
+    assert 'id="gate-banner"' in (artifact / "report.html").read_text()
+
+    # make publish refuses it; FORCE=1 publishes it all the same
+    publish = ["publish", "--artifact", str(artifact), *registry]
+    assert main(publish) == 2
+    assert "failed its gate" in capsys.readouterr().err and keys(s3, s3_env) == []
+    assert main([*publish, "--force"]) == 0
+    assert "models/mnist/9/model.tflite" in keys(s3, s3_env)
 
 
 def test_older_version_does_not_move_the_pointer_back(s3, s3_env, published_model, tmp_path):
@@ -206,7 +217,8 @@ def trained(tmp_path_factory):
     config = TrainConfig(epochs=1, limit=1000, artifacts=tmp_path_factory.mktemp("artifacts"))
     dataset = load_dataset(config.dataset)
     splits = make_splits(dataset, 0.1, 0.1, config.seed, config.limit)
-    model, history = train(config, splits.x_train, splits.y_train, splits.x_val, splits.y_val, 10)
+    train_and_validation = (splits.x_train, splits.y_train, splits.x_val, splits.y_val)
+    model, history, _ = train(config, *train_and_validation, 10)
     return config, dataset, splits, model, history
 
 

@@ -148,7 +148,8 @@ def test_snapstart_is_off_by_default_and_on_published_versions_when_asked(defaul
 
 def test_provisioned_concurrency_goes_on_the_alias_and_reserved_on_the_function(default):
     assert "ProvisionedConcurrencyConfig" not in default[ALIAS]["Properties"]
-    assert "ReservedConcurrentExecutions" not in default["InferenceFunction"]["Properties"]
+    none = deployed_resources(translate({"ReservedConcurrency": "0"}))
+    assert "ReservedConcurrentExecutions" not in none["InferenceFunction"]["Properties"]
     both = deployed_resources(
         translate({"ProvisionedConcurrency": "5", "ReservedConcurrency": "20"})
     )

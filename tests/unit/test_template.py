@@ -67,7 +67,15 @@ ERROR_CODES_FROM_CONTRACT = {
     "FORBIDDEN",
 }
 # Codes only API Gateway itself answers with (no function equivalent exists).
-GATEWAY_ONLY_CODES = {"THROTTLED", "INVALID_REQUEST_BODY", "GATEWAY_TIMEOUT", "BAD_REQUEST"}
+# QUOTA_EXCEEDED: the API key's usage-plan quota; RATE_LIMITED: the optional WAF web ACL's block
+GATEWAY_ONLY_CODES = {
+    "THROTTLED",
+    "INVALID_REQUEST_BODY",
+    "GATEWAY_TIMEOUT",
+    "BAD_REQUEST",
+    "QUOTA_EXCEEDED",
+    "RATE_LIMITED",
+}
 
 
 @pytest.fixture(scope="module")
@@ -208,12 +216,14 @@ def test_parameter_defaults_satisfy_their_own_constraints(template):
             ), name
 
 
-def test_reserved_concurrency_0_reserves_none_and_a_number_reserves_it():
+def test_reserved_concurrency_is_on_by_default_and_0_reserves_none(template):
+    """An unauthenticated flood draws on a reservation of its own by default (issue 27)."""
     function = "InferenceFunction"
-    unreserved = deployed_resources(translate())[function]["Properties"]
-    assert "ReservedConcurrentExecutions" not in unreserved  # 0, the default: AWS::NoValue
-    reserved = deployed_resources(translate({"ReservedConcurrency": "20"}))[function]
-    assert reserved["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
+    assert int(template["Parameters"]["ReservedConcurrency"]["Default"]) > 0
+    reserved = deployed_resources(translate())[function]["Properties"]
+    assert reserved["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
+    unreserved = deployed_resources(translate({"ReservedConcurrency": "0"}))[function]
+    assert "ReservedConcurrentExecutions" not in unreserved["Properties"]  # AWS::NoValue
 
 
 def test_ephemeral_storage_and_the_deadline_reach_the_function(template):
@@ -814,7 +824,7 @@ def test_drift_alarms_watch_each_figure_per_service_over_one_window(template):
             "Fn::FindInMap": ["MonitorWindow", {"Ref": "MonitorWindowMinutes"}, "Seconds"]
         }, metric
         assert props["TreatMissingData"] == "notBreaching", metric  # no traffic, no verdict
-    # the defaults come from the literature the README cites
+    # the defaults come from the literature docs/monitoring.md cites
     parameters = template["Parameters"]
     assert parameters["DriftPsiThreshold"]["Default"] == 0.25
     assert parameters["ConfidenceDropThreshold"]["Default"] == 0.2

@@ -264,6 +264,24 @@ def test_tfserving_routes_with_a_version(served, load_event):
     assert "stable (version" in result.body["error"]
 
 
+def test_the_metadata_names_the_classes_and_input_kind_beside_the_signature(served, load_event):
+    """What the page at GET / reads to title itself: the class names and how an image becomes
+    the input, beside TF Serving's own signature_def (which its clients read)."""
+    event = load_event("tfserving-status.json")
+    event["path"] = "/v1/models/mnist/metadata"
+    metadata = invoke(event).body["metadata"]
+    assert "signature_def" in metadata
+    assert metadata["classifier"] == {
+        "labels": [str(i) for i in range(10)],
+        "input": {
+            "shape": [-1, 28, 28, 1],
+            "color": "grey",
+            "value_range": [0.0, 255.0],
+            "preprocessing": {"policy": "digit"},
+        },
+    }
+
+
 def test_no_model_is_503_then_a_request_after_the_backoff_tries_again(
     serve, load_event, manifest, model_bytes, clock
 ):

@@ -68,3 +68,52 @@ def test_sam_reads_both_environments():
         deploy_params = samconfig.get_all(["deploy"], "parameters", env=env)
         assert deploy_params["parameter_overrides"]
         assert samconfig.get_all(["deploy"], "parameters", env=env)["resolve_s3"] is True
+
+
+def test_the_deploying_principal_is_named_unless_params_name_someone():
+    role = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_1"
+    extra = deploy.account_defaults({}, role, True)
+    assert extra == [f"DeployerArns={role}", f"PublisherPrincipalArn={role}"]
+    given = {"PublisherPrincipalArn": "arn:aws:iam::123456789012:role/ci", "DeployerArns": "x"}
+    assert deploy.account_defaults(given, role, True) == []
+    # CI by OIDC publishes: the deployer is not made a publisher too
+    oidc = {"PublisherOidcProvider": "token.actions.githubusercontent.com"}
+    assert deploy.account_defaults(oidc, role, True) == [f"DeployerArns={role}"]
+    # the root user cannot assume a role: it deploys, nobody is named publisher for it
+    root = "arn:aws:iam::123456789012:root"
+    assert deploy.account_defaults({}, root, True) == [f"DeployerArns={root}"]
+    assert deploy.account_defaults({}, None, None) == []
+
+
+def test_api_gateway_logging_is_set_up_only_where_the_account_has_no_role():
+    assert "ConfigureApiGatewayLogging=true" in deploy.account_defaults({}, None, False)
+    assert deploy.account_defaults({}, None, True) == []  # never overwrite an existing role
+    assert deploy.account_defaults({}, None, None) == []  # unknown: the template's default
+    given = {"ConfigureApiGatewayLogging": "false"}
+    assert deploy.account_defaults(given, None, False) == []
+    assert load_template()["Parameters"]["ConfigureApiGatewayLogging"]["Default"] == "false"
+
+
+def test_an_assumed_role_session_is_named_by_its_role_with_the_path_iam_gives():
+    session = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_1/alice@example.com"
+    full = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_1"
+    assert deploy.principal_arn(session, {"AWSReservedSSO_Admin_1": full}.get) == full
+    assert deploy.principal_arn(session) == (
+        "arn:aws:iam::123456789012:role/AWSReservedSSO_Admin_1"
+    )
+    user = "arn:aws:iam::123456789012:user/ops/bob"
+    assert deploy.principal_arn(user, lambda name: "never asked") == user
+
+
+def test_the_named_principals_are_values_the_template_accepts():
+    import re
+
+    parameters = load_template()["Parameters"]
+    role = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_1"
+    for value, parameter in (
+        (role, "PublisherPrincipalArn"),
+        (role, "DeployerArns"),
+        ("arn:aws:iam::123456789012:root", "DeployerArns"),
+        ("arn:aws:sts::123456789012:federated-user/bob", "DeployerArns"),
+    ):
+        assert re.fullmatch(parameters[parameter]["AllowedPattern"], value), (parameter, value)

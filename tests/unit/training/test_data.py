@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.shapes import CLASSES, make_shapes
 from training import data
 from training.data import (
     SAMPLE_SHA256,
@@ -18,6 +17,7 @@ from training.data import (
     split_record,
     stratified_split,
 )
+from training.synthetic import CLASSES, make_shapes
 
 
 def labels(per_class=50, classes=10):

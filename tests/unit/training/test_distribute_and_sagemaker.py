@@ -1,5 +1,6 @@
-"""Multi-worker and SageMaker plumbing without training: roles, early stopping, the entry
-point's reading of SageMaker's environment, and model.tar.gz unpacking."""
+"""Multi-worker and SageMaker plumbing without training: roles, the training schedule as the
+custom loop drives it, the entry point's reading of SageMaker's environment, and model.tar.gz
+unpacking."""
 
 import io
 import json
@@ -10,7 +11,7 @@ import pytest
 
 from training import sagemaker_entry
 from training.config import TrainConfig
-from training.distribute import EarlyStopping, cluster_role, make_strategy
+from training.distribute import cluster_role, make_strategy
 from training.publish import PublishError, is_archive, unpack_artifact
 
 
@@ -28,19 +29,86 @@ def test_the_chief_is_the_chief_task_else_worker_zero():
     assert cluster_role(None) == (True, 1)
 
 
-def test_early_stopping_waits_patience_epochs_without_a_better_validation_loss():
-    stopping = EarlyStopping(patience=2)
-    seen = [(stopping.improved(loss), stopping.stop) for loss in (1.0, 0.8, 0.9, 0.7, 0.75, 0.7)]
-    # 0.9 waits, 0.7 improves, 0.75 waits, 0.7 (equal, not better) waits: the second -> stop
-    assert seen == [
-        (True, False),
-        (True, False),
-        (False, False),
-        (True, False),
-        (False, False),
-        (False, True),
-    ]
-    assert stopping.best == 0.7
+class Clock:
+    """A clock the test moves: each epoch takes `epoch_seconds`."""
+
+    def __init__(self, epoch_seconds: float):
+        self.now, self.step = 0.0, epoch_seconds
+
+    def __call__(self) -> float:
+        self.now += self.step / 2  # read at each epoch's start and end
+        return self.now
+
+
+def drive(config: TrainConfig, val_losses: list[float], clock) -> tuple[list, dict, list[float]]:
+    """The schedule as the distributed loop calls it (Keras' CallbackList, no fit): epochs
+    with these validation losses until it stops; returns the callbacks, why_stopped and the
+    learning rate after each epoch."""
+    import keras
+
+    from training.model import build_model, schedule, why_stopped
+
+    model = build_model(config, (4, 4, 1), 2)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    callbacks = schedule(config, None, clock)
+    run = keras.callbacks.CallbackList(callbacks, model=model)
+    model.stop_training = False
+    history: dict[str, list[float]] = {"loss": [], "val_loss": [], "val_accuracy": []}
+    rates = []
+    run.on_train_begin()
+    for epoch, val_loss in enumerate(val_losses[: config.max_epochs]):
+        run.on_epoch_begin(epoch)
+        logs = {"loss": val_loss, "val_loss": val_loss, "val_accuracy": 1 - val_loss}
+        rates.append(float(model.optimizer.learning_rate))  # this epoch's
+        run.on_epoch_end(epoch, logs)
+        for key in history:
+            history[key].append(logs[key])
+        if model.stop_training:
+            break
+    run.on_train_end()
+    return callbacks, why_stopped(callbacks, history, config), rates
+
+
+def test_the_schedule_stops_after_patience_and_halves_the_rate_on_a_plateau():
+    config = TrainConfig(dataset="x", patience=4, architecture="mlp")
+    losses = [1.0, 0.8, 0.7] + [0.75] * 10
+    _, stopped, rates = drive(config, losses, Clock(1.0))
+    assert stopped["reason"] == "converged" and stopped["epochs"] == 7
+    assert stopped["best_epoch"] == 3 and not stopped["still_improving"]
+    # patience 4: the rate is halved after 2 epochs without a better loss (epochs 4 and 5),
+    # two before early stopping
+    assert rates == pytest.approx([1e-3] * 5 + [5e-4] * 2)
+
+
+def test_a_lower_rate_that_helps_keeps_training_going():
+    config = TrainConfig(dataset="x", patience=4, architecture="mlp")
+    losses = [1.0, 0.8, 0.7, 0.75, 0.75, 0.72, 0.69, 0.68] + [0.7] * 10
+    _, stopped, rates = drive(config, losses, Clock(1.0))
+    assert stopped["best_epoch"] == 8 and stopped["epochs"] == 12  # not 7
+    assert rates[5:8] == pytest.approx([5e-4] * 3)
+
+
+def test_the_time_budget_stops_before_an_epoch_that_would_end_past_it():
+    config = TrainConfig(dataset="x", max_minutes=1, architecture="mlp")  # 60 s
+    losses = [1 / (i + 1) for i in range(50)]  # always improving
+    callbacks, stopped, _ = drive(config, losses, Clock(25.0))  # 25 s per epoch
+    # after epoch 2 (50 s), a third would end at 75 s > 60 s
+    assert stopped["reason"] == "budget" and stopped["epochs"] == 2
+    assert callbacks[-1].stopped
+
+
+def test_a_run_that_ends_on_the_maximum_while_improving_says_so():
+    config = TrainConfig(dataset="x", epochs=6, architecture="mlp")
+    _, stopped, _ = drive(config, [1 / (i + 1) for i in range(50)], Clock(1.0))
+    assert stopped == {
+        "reason": "max_epochs",
+        "epochs": 6,
+        "best_epoch": 6,
+        "max_epochs": 6,
+        "patience": config.stop_patience,
+        "max_minutes": 30.0,
+        "still_improving": True,
+    }
 
 
 def test_distribute_is_checked_and_multi_worker_needs_tf_config(monkeypatch):
@@ -78,7 +146,7 @@ def test_hyperparameters_from_sm_hps_and_arguments_the_arguments_win(tmp_path):
     assert (config.epochs, config.batch_size, config.architecture) == (3, 32, "mlp")
     assert config.dataset == str(channel) and config.test_dataset is None
     # a hyperparameter is never taken for a longer one it is a prefix of
-    assert sagemaker_entry.config_from_environment(["--epoch", "9"], {}).epochs == 5
+    assert sagemaker_entry.config_from_environment(["--epoch", "9"], {}).epochs is None
     with pytest.raises(ValueError, match="unknown architecture"):
         sagemaker_entry.config_from_environment([], {"SM_HPS": '{"architecture": "vgg"}'})
 

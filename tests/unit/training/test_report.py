@@ -342,6 +342,7 @@ def test_summary_prints_the_report_path(written, artifact):
     text = summary(TrainResult(artifact, manifest, 1.0, None))
     assert f"report {artifact / 'report.html'}" in text
     assert "n=500" in text
+    assert "gate: none recorded" in text  # a manifest from before the gate: neither verdict
 
 
 def test_cli_remakes_the_report_from_the_artifact_alone_without_tensorflow(tmp_path, artifact):
@@ -375,3 +376,63 @@ def test_cli_report_without_an_artifact_says_so(tmp_path, capsys):
 
     assert main(["report", "--artifacts", str(tmp_path)]) == 2
     assert "no trained artifact" in capsys.readouterr().err
+
+
+def chance_lines(axes) -> list[float]:
+    """The chance marks on a plot: dotted lines at one constant value."""
+    return [
+        float(line.get_ydata()[0])
+        if len(set(line.get_ydata())) == 1
+        else float(line.get_xdata()[0])
+        for line in axes.lines
+        if line.get_linestyle() == ":"
+    ]
+
+
+def test_the_accuracy_plots_mark_the_chance_level():
+    history = {"accuracy": [0.3, 0.5], "val_accuracy": [0.25, 0.45], "loss": [1.5, 1.2]}
+    figure = report.learning_curves_figure(history, {"train": 600, "validation": 75}, 0.2)
+    loss_axes, accuracy_axes = figure.axes[:2]
+    assert chance_lines(accuracy_axes) == [0.2] and chance_lines(loss_axes) == []
+    labels = [f"c{i}" for i in range(5)]
+    manifest = synthetic_manifest(labels)
+    evaluation = manifest["evaluation"]
+    sizes = manifest["sizes"]
+    comparison = report.comparison_figure(evaluation, sizes, "int8", 0.2)
+    assert chance_lines(comparison.axes[1]) == [0.2]
+    assert comparison.axes[1].get_xlim()[0] <= 0.2  # the mark is inside the plot
+    per_class = report.per_class_figure(
+        evaluation["float"]["per_class"], evaluation["quantized"]["per_class"], "int8", 0.2
+    )
+    assert chance_lines(per_class.axes[0]) == [0.2]
+
+
+def test_a_failed_gate_puts_a_banner_with_what_to_try_on_top(written):
+    from training import evaluate
+
+    _, manifest, _ = written
+    assert 'id="gate-banner"' not in report.render_html(manifest)  # no gate recorded: none
+    labels = manifest["labels"]
+    quantized = manifest["evaluation"]["quantized"]
+    y = np.repeat(np.arange(10), 50)
+    failed = [evaluate.chance_check(quantized | {"ci95": [0.05, 0.15]}, y, labels)]
+    for forced, heading in ((False, "make publish refuses it"), (True, "kept with FORCE=1")):
+        gate = evaluate.verdict(failed, force=forced)
+        page = report.render_html(
+            manifest | {"evaluation": manifest["evaluation"] | {"gate": gate}}
+        )
+        banner = page[page.index('<div id="gate-banner"') :].split("</div>")[0]
+        assert heading in banner and "does not lie above chance, 10.0%" in banner
+        assert "EPOCHS" in banner and "FORCE=1" in banner
+        assert page.index('id="gate-banner"') < page.index("<h2>")  # on top
+
+
+def test_the_report_says_why_training_stopped_and_warns_while_still_improving(written):
+    _, manifest, _ = written
+    stopped = {"reason": "budget", "epochs": 3, "best_epoch": 3, "max_epochs": 100,
+               "patience": 10, "max_minutes": 0.5, "still_improving": True}  # fmt: skip
+    model = manifest["model"] | {"stopped": stopped}
+    page = report.render_html(manifest | {"model": model})
+    assert "Training stopped after epoch 3 of at most 100: the time budget, MAX_MINUTES=0.5" in page
+    assert "Warning: the validation accuracy was still rising" in page
+    assert "a larger MAX_MINUTES may give a better model" in page
