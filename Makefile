@@ -37,14 +37,14 @@ ifneq ($(KMS_KEY),)
 export MODEL_KMS_KEY_ARN := $(KMS_KEY)
 endif
 
-.PHONY: help setup setup-sagemaker lock lock-function lock-otel lock-checkov lock-iamlint lock-sagemaker test test-slow test-unit train train-sagemaker \
+.PHONY: help setup setup-sagemaker lock lock-function lock-otel lock-checkov lock-iamlint lock-kserve lock-sagemaker test test-slow test-unit train train-sagemaker \
         convert report publish audit promote rollback status fixture validate build deploy smoke invoke batch \
         local-api s3-local demo events bench lint clean mutation docs docs-serve outputs publisher-credentials delete
 
 help: ## list the targets, and the variables with their defaults (variables.mk)
 	@$(PYTHON) local/make_variables.py help
 
-setup: $(VENV)/.installed $(FUNCTION_VENV)/.installed $(OTEL_VENV)/.installed $(CHECKOV_VENV)/.installed $(IAMLINT_VENV)/.installed $(SFN_DIR)/node_modules/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), .venv-function and .venv-otel (Python 3.13), .venv-checkov, .venv-iamlint, Node 22 with aws-local-stepfunctions, and chromium
+setup: $(VENV)/.installed $(FUNCTION_VENV)/.installed $(OTEL_VENV)/.installed $(CHECKOV_VENV)/.installed $(IAMLINT_VENV)/.installed $(KSERVE_VENV)/.installed $(SFN_DIR)/node_modules/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), .venv-function and .venv-otel (Python 3.13), .venv-checkov, .venv-iamlint, .venv-kserve, Node 22 with aws-local-stepfunctions, and chromium
 
 # Debian's chromium, for the page's browser test (Playwright's Python API drives it; its own
 # browser download is unreachable here): installed with apt where apt is available and it is
@@ -131,6 +131,9 @@ $(MUTMUT_VENV)/.installed: requirements-mutmut.txt $(VENV)/.installed
 	echo "import site; site.addsitedir('$(abspath $(VENV))/lib/$(PYTHON)/site-packages')" \
 	    > $(MUTMUT_VENV)/lib/$(PYTHON)/site-packages/project-venv.pth
 
+# KServe's SDK, the v2 protocol tests' client (its protobuf pin conflicts with .venv's)
+$(KSERVE_VENV)/.installed: requirements-kserve.txt
+	$(call pinned_venv,$(KSERVE_VENV))
 
 # The SageMaker SDK's own environment (not part of `make setup`: only `train-sagemaker` uses it).
 setup-sagemaker: $(SM_VENV)/.installed ## the SageMaker Python SDK (v3) in its own .venv-sagemaker, for train-sagemaker
@@ -171,6 +174,9 @@ lock-checkov: ## re-resolve requirements-checkov.in into requirements-checkov.tx
 
 lock-iamlint: ## re-resolve requirements-iamlint.in into requirements-iamlint.txt
 	$(call lock_requirements,requirements-iamlint)
+
+lock-kserve: ## re-resolve requirements-kserve.in into requirements-kserve.txt
+	$(call lock_requirements,requirements-kserve)
 
 lock-sagemaker: ## re-resolve requirements-sagemaker.in into requirements-sagemaker.txt
 	$(call lock_requirements,requirements-sagemaker)
@@ -218,10 +224,10 @@ convert: setup ## quantize and verify your own Keras model: MODEL=... DATASET=..
 report: setup ## make report.html of the newest artifact (or VERSION=..., or ARTIFACT=folder) again
 	$(PY) -m training report $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION artifact=ARTIFACT)
 
-publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder or model.tar.gz) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1] [CANARY=10] [FORCE=1]
+publish: setup ## publish the newest artifact (or VERSION=..., ARTIFACT=folder or model.tar.gz, or MODEL=any.tflite [LABELS=labels.txt]) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1] [CANARY=10] [FORCE=1]
 	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION \
-	    artifact=ARTIFACT lock-mode=LOCK_MODE lock-days=LOCK_DAYS signing-key=SIGNING_KEY \
-	    signer-profile=SIGNER_PROFILE canary=CANARY force=FORCE) \
+	    artifact=ARTIFACT model=MODEL labels=LABELS lock-mode=LOCK_MODE lock-days=LOCK_DAYS \
+	    signing-key=SIGNING_KEY signer-profile=SIGNER_PROFILE canary=CANARY force=FORCE) \
 	    $(REGISTRY_FLAGS) $(if $(REPAIR_POINTER),--repair-pointer)
 
 audit: setup ## the last pointer changes of NAME in s3://BUCKET/PREFIX (who, when, from, to) [LAST=10]

@@ -52,9 +52,11 @@ MAX_ACCURACY_DROP ?=
 ## FORCE=1 keeps (train, convert) and publishes (publish) a model that failed its gate; the manifest records it [default: off]
 FORCE ?=
 
-##@ Your own model (convert)
-## a .keras file or a SavedModel folder
+##@ Your own model (convert, publish)
+## a model file you bring: a .keras file or a SavedModel folder for convert, a .tflite for publish
 MODEL ?=
+## publish MODEL=...tflite: class names, one per line, for its output with one entry per name
+LABELS ?=
 ## lo,hi: the values the model expects, e.g. -1,1 [default: 0,255]
 INPUT_RANGE ?=
 ## per-channel mean on the 0..1 scale, RGB order, with STD, e.g. 0.485,0.456,0.406
@@ -149,6 +151,8 @@ CHECKOV_VENV ?= .venv-checkov
 IAMLINT_VENV ?= .venv-iamlint
 ## mutmut's own environment (make mutation; its click pin conflicts with aws-sam-cli's)
 MUTMUT_VENV ?= .venv-mutmut
+## KServe's SDK's own environment, the v2 protocol tests' client (its protobuf conflicts with .venv's)
+KSERVE_VENV ?= .venv-kserve
 ## the SageMaker SDK's own environment (make setup-sagemaker)
 SM_VENV ?= .venv-sagemaker
 ## make docs-serve: the documentation site's port on 127.0.0.1

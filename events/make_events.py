@@ -95,6 +95,18 @@ def pick_example(manifest: dict, model: Path) -> tuple[np.ndarray, str]:
     return x[right[0]], manifest["labels"][int(y[right[0]])]
 
 
+def v2_tensor(example: np.ndarray) -> dict:
+    """One image of an image classifier as an Open Inference Protocol input: its signature's
+    input ("image" for the models trained here), shape (1, H, W, C), flat FP32 pixels."""
+    pixels = example.reshape(1, *example.shape[:2], -1)
+    return {
+        "name": "image",
+        "shape": list(pixels.shape),
+        "datatype": "FP32",
+        "data": pixels.astype(int).ravel().tolist(),
+    }
+
+
 def build(
     example: np.ndarray, label: str, name: str, version: int
 ) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -105,6 +117,9 @@ def build(
     out_of_range = example.astype(int)
     out_of_range.flat[out_of_range.size // 2] = 300
     truncated = example.reshape(-1)[:-1].astype(int).tolist()
+    # the version labelled stable, and the default signature named by "" (as TF Serving means it)
+    stable_predict = f"/v1/models/{name}/labels/stable:predict"
+    default_signature = {"signature_name": "", "instances": [instance]}
     events: dict[str, tuple[dict, dict]] = {
         # good requests
         "predict-instances.json": (
@@ -132,10 +147,30 @@ def build(
             ),
             {"status": 200, "labels": [label]},
         ),
+        # a browser's fetch sends JSON as text/plain: read as JSON, as TF Serving reads it
+        "predict-text-plain.json": (
+            make_event(
+                "POST", "/predict", dumps({"instances": [instance]}), content_type="text/plain"
+            ),
+            {"status": 200, "labels": [label]},
+        ),
+        "tfserving-predict-label.json": (
+            make_event("POST", stable_predict, dumps(default_signature)),
+            {"status": 200, "labels": [label]},
+        ),
         "tfserving-status.json": (make_event("GET", f"/v1/models/{name}"), {"status": 200}),
         "tfserving-metadata.json": (
             make_event("GET", f"/v1/models/{name}/metadata"),
             {"status": 200},
+        ),
+        "v2-metadata.json": (make_event("GET", f"/v2/models/{name}"), {"status": 200}),
+        "v2-infer.json": (
+            make_event(
+                "POST",
+                f"/v2/models/{name}/infer",
+                dumps({"id": "one", "inputs": [v2_tensor(example)]}),
+            ),
+            {"status": 200, "labels": [label]},
         ),
         "health.json": (make_event("GET", "/health"), {"status": 200}),
         # bad requests: each answers its stable code
@@ -160,11 +195,23 @@ def build(
             make_event("POST", "/predict", dumps({"instances": [[True] * example.size]})),
             {"status": 400, "code": "INVALID_TYPE"},
         ),
+        # a body that is not JSON and says so
         "bad-content-type.json": (
             make_event(
-                "POST", "/predict", dumps({"instances": [instance]}), content_type="text/plain"
+                "POST",
+                "/predict",
+                "instances=7",
+                content_type="application/x-www-form-urlencoded",
             ),
             {"status": 415, "code": "UNSUPPORTED_MEDIA_TYPE"},
+        ),
+        "bad-v2-datatype.json": (
+            make_event(
+                "POST",
+                f"/v2/models/{name}/infer",
+                dumps({"inputs": [{**v2_tensor(example), "datatype": "INT64"}]}),
+            ),
+            {"status": 400, "code": "INVALID_TYPE"},
         ),
         "bad-missing-field.json": (
             make_event("POST", "/predict", dumps({"instance": [instance]})),

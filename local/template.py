@@ -34,6 +34,9 @@ ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_U
 os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
 
 
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
 class TemplateError(Exception):
     """The template, a parameter override or an env-vars file is not what sam would accept."""
 
@@ -126,6 +129,7 @@ class Template:
             raise TemplateError(f"{self.path}: {exc}") from None
         self.data = self.stacks[0].template_dict
         self.resources = self.stacks[0].resources
+        self._overrides = {"AWS::Region": self.region, **overrides}
         declared = self.data.get("Parameters") or {}
         unknown = sorted(set(overrides) - set(declared))
         if unknown:  # sam ignores them silently; a typo would go unnoticed
@@ -251,7 +255,36 @@ class Template:
 
     def api_properties(self, api_id: str) -> dict:
         resource = self.resources.get(api_id) or {}
-        return resource.get("Properties") or {}
+        return self.without_no_value(resource.get("Properties") or {})
+
+    def without_no_value(self, value):
+        """`value` with what sam's resolver leaves unresolved resolved as CloudFormation does:
+        an Fn::If with an AWS::NoValue branch (sam's resolver has no value for it and keeps the
+        Fn::If as it is), the key dropped where NoValue is chosen."""
+        if isinstance(value, list):
+            return [self.without_no_value(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        resolved = {}
+        for key, item in value.items():
+            branches = item.get("Fn::If") if isinstance(item, dict) and len(item) == 1 else None
+            if isinstance(branches, list) and len(branches) == 3 and _NO_VALUE in branches[1:]:
+                item = branches[1] if self.condition(branches[0]) else branches[2]
+                if item == _NO_VALUE:
+                    continue
+            resolved[key] = self.without_no_value(item)
+        return resolved
+
+    def condition(self, name: str) -> bool:
+        """A condition of the template, evaluated by sam's own resolver."""
+        from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
+        from samcli.lib.intrinsic_resolver.intrinsics_symbol_table import IntrinsicsSymbolTable
+        from samcli.lib.providers.sam_base_provider import SamBaseProvider
+
+        values = SamBaseProvider._get_parameter_values(self.data, self._overrides)
+        symbols = IntrinsicsSymbolTable(logical_id_translator=values, template=self.data)
+        resolver = IntrinsicResolver(template=self.data, symbol_resolver=symbols)
+        return resolver.intrinsic_property_resolver({"Fn::If": [name, True, False]}, False) is True
 
     def methods(self) -> dict[tuple[str, str], Method]:
         """(path, METHOD or ANY) -> the settings of the route that declares it: the REST API's

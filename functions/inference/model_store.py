@@ -42,6 +42,7 @@ import contextlib
 import contextvars
 import dataclasses
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -57,7 +58,9 @@ import numpy as np
 
 from config import Settings, load_settings
 from errors import ModelUnavailable
+from mlcore import generic
 from mlcore.deadline import Deadline
+from mlcore.generic import IMAGE_CLASSIFIER, KIND, GenericManifest
 from mlcore.images import InputSpec
 from mlcore.predictor import ModelMismatch, Predictor
 from mlcore.registry import (
@@ -68,6 +71,7 @@ from mlcore.registry import (
     read_signature,
     signed_statement,
 )
+from mlcore.signatures import Signature, default_signature, mismatch, zero_inputs
 from mlcore.signing import verify as verify_signature
 
 CHUNK_BYTES = 1 << 20
@@ -91,18 +95,80 @@ class ObjectMissing(FileNotFoundError):
 
 @dataclass
 class LoadedModel:
+    """A verified model. An image classifier (kind image_classifier) has its image input's
+    spec and its labels; a generic model (mlcore.generic) has its parsed manifest (`generic`),
+    and labels only if its manifest names some. Both answer by signature (`signatures`)."""
+
     name: str
     version: int
     manifest: dict[str, Any]
     predictor: Predictor
-    spec: InputSpec
+    spec: InputSpec | None  # an image classifier's input; None for a generic model
     labels: list[str]
     path: str | None  # None: built from memory
     size: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    generic: GenericManifest | None = None
+
+    @property
+    def kind(self) -> str:
+        return IMAGE_CLASSIFIER if self.generic is None else KIND
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return self.predictor.predict(batch)
+
+    @functools.cached_property
+    def signatures(self) -> dict[str, Signature]:
+        """The signatures clients call by name: a generic model's from its manifest (with the
+        value ranges it states); an image classifier's from the model (read when first asked,
+        not at load: /predict does not need them), its image input taking spec's range."""
+        if self.generic is not None:
+            return self.generic.signatures
+        signatures = self.predictor.signatures()
+        pixels = (self.spec.low, self.spec.high)
+        return {
+            key: dataclasses.replace(
+                signature,
+                inputs=tuple(dataclasses.replace(t, value_range=pixels) for t in signature.inputs),
+            )
+            for key, signature in signatures.items()
+        }
+
+    @property
+    def default_signature(self) -> str:
+        if self.generic is not None:
+            return self.generic.default_signature
+        return default_signature(self.signatures)
+
+    @property
+    def label_output(self) -> str | None:
+        """The output the labels name (an image classifier's one output)."""
+        if self.generic is not None:
+            return self.generic.label_output
+        return self.signatures[self.default_signature].output_names[0]
+
+    def expected_inputs(self) -> dict[str, dict[str, Any]]:
+        """Per signature and input: the value range it takes (None: any finite value) and,
+        for an image classifier, how an image becomes that input (TF Serving's metadata
+        extension)."""
+        preprocessing = None
+        if self.spec is not None:
+            preprocessing = {
+                "color": self.spec.color,
+                "policy": self.spec.policy,
+                "size": [self.spec.height, self.spec.width],
+                "images": 'base64 PNG or JPEG, as {"b64": "..."} (or /predict\'s "images")',
+            }
+        return {
+            key: {
+                t.key: {
+                    "value_range": list(t.value_range) if t.value_range else None,
+                    "preprocessing": preprocessing,
+                }
+                for t in signature.inputs
+            }
+            for key, signature in self.signatures.items()
+        }
 
 
 @dataclass
@@ -417,7 +483,7 @@ class ModelStore:
             with self._span("signature"):
                 self._check_signature(version, manifest_bytes)
             signature_ms = (time.perf_counter() - t) * 1000
-        expected = self._check_manifest(manifest, version)
+        expected, parsed = self._check_manifest(manifest, version)
         model_key = registry.model_key(version)
         size = expected["size"]
         if self.admit is not None and (reason := self.admit(size)) is not None:
@@ -448,8 +514,7 @@ class ModelStore:
         t2 = time.perf_counter()
         with self._span("load"):
             try:
-                predictor = self._build_predictor(path or content, manifest)
-                predictor.predict(np.zeros((1, *predictor.instance_shape), np.float32))  # warm up
+                predictor = _ready(self._build_predictor, path or content, manifest, parsed)
             except ModelMismatch as exc:
                 raise self._refuse(version, f"model does not match its manifest: {exc}") from None
             except Exception as exc:  # the runtime rejects the file
@@ -462,8 +527,8 @@ class ModelStore:
             version=version,
             manifest=manifest,
             predictor=predictor,
-            spec=InputSpec.from_manifest(manifest),
-            labels=[str(label) for label in manifest["labels"]],
+            spec=None if parsed else InputSpec.from_manifest(manifest),
+            labels=list(parsed.labels or ()) if parsed else [str(x) for x in manifest["labels"]],
             path=path,
             size=size,
             timings_ms={
@@ -473,6 +538,7 @@ class ModelStore:
                 "total": (t3 - started) * 1000,
                 **({"signature": signature_ms} if signature_ms is not None else {}),
             },
+            generic=parsed,
         )
 
     def _check_signature(self, version: int, manifest_bytes: bytes) -> None:
@@ -539,10 +605,21 @@ class ModelStore:
             _remove(released.path)
         del released, current  # the interpreter (and its mapping of the file) goes with them
 
-    def _check_manifest(self, manifest: Any, version: int) -> dict[str, Any]:
-        """Check the fields serving relies on; returns the model file's size and sha256."""
+    def _check_manifest(
+        self, manifest: Any, version: int
+    ) -> tuple[dict[str, Any], GenericManifest | None]:
+        """Check the fields serving relies on (a generic model's manifest whole: mlcore.generic);
+        returns the model file's size and sha256, and the generic manifest if it is one."""
+        if generic.kind_of(manifest) == KIND:
+            try:
+                parsed = generic.parse(manifest)
+                if parsed.name != self.settings.model_name or parsed.version != version:
+                    raise ValueError(f"it describes {parsed.name} version {parsed.version}")
+            except ValueError as exc:
+                raise self._refuse(version, f"manifest is not usable: {exc}") from None
+            return {"size": parsed.size, "sha256": parsed.sha256}, parsed
         try:
-            return check_manifest(manifest, self.settings.model_name, version)
+            return check_manifest(manifest, self.settings.model_name, version), None
         except ValueError as exc:
             raise self._refuse(version, f"manifest is not usable: {exc}") from None
 
@@ -616,6 +693,21 @@ def check_manifest(manifest: Any, name: str, version: int) -> dict[str, Any]:
 
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _ready(build, source: str | bytes, manifest: dict, parsed: GenericManifest | None) -> Predictor:
+    """The model built and run once on zeros (warmed up). An image classifier is checked
+    against its manifest by Predictor; a generic model's signatures must be its manifest's."""
+    if parsed is None:
+        predictor = build(source, manifest)
+        predictor.predict(np.zeros((1, *predictor.instance_shape), np.float32))
+        return predictor
+    predictor = build(source, None)
+    problem = mismatch(predictor.signatures(), parsed.signatures)
+    if problem:
+        raise ModelMismatch(problem)
+    predictor.run(parsed.default, zero_inputs(parsed.default))
+    return predictor
 
 
 def object_missing(exc: Exception) -> bool:

@@ -417,6 +417,7 @@ def test_api_events_are_plain_sam_api_events_on_inference_api(template):
 
 
 OPEN_ROUTES = {("/", "get"), ("/health", "get"), ("/openapi.json", "get")}
+PREFLIGHT = "options"  # CORS preflights: open on every resource (browsers send no key with them)
 ANY = "x-amazon-apigateway-any-method"
 CATCH_ALL = {("/{proxy+}", ANY), ("/", ANY)}  # only for the function's JSON 404s and 405s
 
@@ -425,7 +426,8 @@ def test_api_key_is_required_everywhere_but_the_open_routes(deployed):
     methods = api_methods(deployed["API_KEY"])
     assert methods[("/predict", "post")]["security"] == [{"api_key": []}]
     for (path, method), op in methods.items():
-        expected = [] if (path, method) in OPEN_ROUTES else [{"api_key": []}]
+        is_open = (path, method) in OPEN_ROUTES or method == PREFLIGHT
+        expected = [] if is_open else [{"api_key": []}]
         assert op["security"] == expected, (path, method)
     created = deployed_resources(deployed["API_KEY"])
     assert {"InferenceApiKey", "InferenceUsagePlan", "InferenceUsagePlanKey"} <= set(created)
@@ -442,13 +444,32 @@ def test_api_key_is_required_everywhere_but_the_open_routes(deployed):
 def test_iam_mode_signs_everything_but_the_open_routes_and_creates_no_key(deployed):
     methods = api_methods(deployed["IAM"])
     for (path, method), op in methods.items():
-        expected = [{"NONE": []}] if (path, method) in OPEN_ROUTES else [{"AWS_IAM": []}]
+        is_open = (path, method) in OPEN_ROUTES or method == PREFLIGHT
+        expected = [{"NONE": []}] if is_open else [{"AWS_IAM": []}]
         assert op["security"] == expected, (path, method)
         # API Gateway invokes Lambda through the function's resource policy, not with the
         # caller's credentials (which would need lambda:InvokeFunction for every caller).
         assert "credentials" not in op["x-amazon-apigateway-integration"], (path, method)
     created = deployed_resources(deployed["IAM"])
     assert not {"InferenceApiKey", "InferenceUsagePlan", "InferenceUsagePlanKey"} & set(created)
+
+
+def test_every_resource_answers_a_cors_preflight_without_a_key(deployed):
+    methods = api_methods(deployed["API_KEY"])
+    resources = {path for path, _ in methods}
+    assert {path for path, method in methods if method == PREFLIGHT} == resources
+    # API Gateway's own error answers carry the header only when CORS is on
+    for origins, expected in (("", {}), ("https://a.example.com,https://b.example.com", "'*'")):
+        translated = translate({"CorsAllowOrigins": origins})
+        body = translated["Resources"]["InferenceApi"]["Properties"]["Body"]
+        responses = body["x-amazon-apigateway-gateway-responses"]
+        assert len(responses) > 10
+        for response in responses.values():
+            assert response["responseParameters"] == (
+                {"gatewayresponse.header.Access-Control-Allow-Origin": expected} if expected else {}
+            )
+        env = deployed_resources(translated)["InferenceFunction"]["Properties"]["Environment"]
+        assert env["Variables"]["CORS_ALLOW_ORIGINS"] == {"Ref": "CorsAllowOrigins"}
 
 
 def resource_matches(resource: str, path: str) -> bool:
@@ -919,7 +940,7 @@ def test_capture_write_access_only_when_capture_is_on_and_only_its_prefix():
 def test_the_http_api_has_the_rest_apis_routes_and_opens_the_same_ones():
     """ApiType http: the same (path, method) routes as the REST API's events, the same ones
     open (GET /, /health, /openapi.json), every other one behind IAM, or a JWT with an
-    issuer; each integration is the `live` alias in payload format 2.0; nothing of it exists
+    issuer (but CORS preflights, open as on the REST API); each integration is the `live` alias in payload format 2.0; nothing of it exists
     with the REST API."""
     from local.template import Template
 
@@ -928,11 +949,12 @@ def test_the_http_api_has_the_rest_apis_routes_and_opens_the_same_ones():
     assert set(http) == set(rest)
     for route, method in http.items():
         assert method.iam == rest[route].iam, route
+    preflights = {(path, "OPTIONS") for path, _ in rest}  # open: CORS preflights
     assert {r for r, m in http.items() if not m.iam} == {
         ("/", "GET"),
         ("/health", "GET"),
         ("/openapi.json", "GET"),
-    }
+    } | preflights
     jwt = Template(
         TEMPLATE,
         {"ApiType": "http", "HttpApiJwtIssuer": "https://id.example", "HttpApiJwtAudience": "a"},

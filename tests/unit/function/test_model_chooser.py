@@ -247,8 +247,8 @@ def test_the_canary_store_reports_its_failures_to_the_routers_hook():
 
     failures = []
     stable = StandInStore(pointer=Pointer.first(3, "t").with_canary(4, 10, "t"))
-    router = ModelChooser(lambda: stable, on_canary_failure=lambda *a: failures.append(a))
-    store = router.canary_store(stable)
+    chooser = ModelChooser(lambda: stable, on_canary_failure=lambda *a: failures.append(a))
+    store = chooser.canary_store(stable)
     assert store.settings.model_version == "4"
     store.on_failure(4, "bad")
     assert failures == [(4, "bad")]
@@ -257,21 +257,21 @@ def test_the_canary_store_reports_its_failures_to_the_routers_hook():
 def test_the_share_is_the_pointers_canary_share_else_none():
     from mlcore.registry import Pointer
 
-    router = ModelChooser(lambda: None)
-    assert router.percent(StandInStore(pointer=None)) == 0
-    assert router.percent(StandInStore(pointer=Pointer.first(3, "t"))) == 0
+    chooser = ModelChooser(lambda: None)
+    assert chooser.percent(StandInStore(pointer=None)) == 0
+    assert chooser.percent(StandInStore(pointer=Pointer.first(3, "t"))) == 0
     with_canary = Pointer.first(3, "t").with_canary(4, 37, "t")
-    assert router.percent(StandInStore(pointer=with_canary)) == 37
+    assert chooser.percent(StandInStore(pointer=with_canary)) == 37
 
 
 def test_a_restore_reaches_the_canary_store_only_when_there_is_one():
     from mlcore.registry import Pointer
 
     stable = StandInStore(pointer=Pointer.first(3, "t").with_canary(4, 10, "t"))
-    router = ModelChooser(lambda: stable)
-    router.restored()  # no canary store yet: nothing to restore, no error
-    store = router.canary_store(stable)
-    router.restored()
+    chooser = ModelChooser(lambda: stable)
+    chooser.restored()  # no canary store yet: nothing to restore, no error
+    store = chooser.canary_store(stable)
+    chooser.restored()
     assert store.restores == 1 and stable.restores == 0
 
 
@@ -283,26 +283,26 @@ def _with_canary(version, share=10):
 
 def test_the_canary_store_follows_the_pointers_canary_and_the_stable_store():
     stable = StandInStore(pointer=None)
-    router = ModelChooser(lambda: stable)
-    assert router.canary_store(stable) is None  # the pointer not read yet
+    chooser = ModelChooser(lambda: stable)
+    assert chooser.canary_store(stable) is None  # the pointer not read yet
     stable.pointer = _with_canary(4)
-    first = router.canary_store(stable)
-    assert first.settings.model_version == "4" and router.canary_store(stable) is first
+    first = chooser.canary_store(stable)
+    assert first.settings.model_version == "4" and chooser.canary_store(stable) is first
     stable.pointer = _with_canary(5)  # another canary, same stable store: a new canary store
-    assert router.canary_store(stable).settings.model_version == "5"
+    assert chooser.canary_store(stable).settings.model_version == "5"
     newer = StandInStore(pointer=_with_canary(5))  # another stable store, same canary: new too
-    assert router.canary_store(newer) is not router.canary_store(stable)
+    assert chooser.canary_store(newer) is not chooser.canary_store(stable)
 
 
 def test_a_canary_cleared_then_named_again_gets_a_new_store():
     stable = StandInStore(pointer=_with_canary(4))
-    router = ModelChooser(lambda: stable)
-    router.canary_store(stable)
+    chooser = ModelChooser(lambda: stable)
+    chooser.canary_store(stable)
     stable.pointer = _with_canary(4).promoted(3, "t")  # the canary cleared
-    assert router.canary_store(stable) is None
-    router.restored()  # nothing to restore
+    assert chooser.canary_store(stable) is None
+    chooser.restored()  # nothing to restore
     stable.pointer = _with_canary(4)
-    assert router.canary_store(stable).settings.model_version == "4"
+    assert chooser.canary_store(stable).settings.model_version == "4"
 
 
 def test_the_share_is_exact_and_the_stable_model_gets_the_requests_deadline():
@@ -311,6 +311,6 @@ def test_the_share_is_exact_and_the_stable_model_gets_the_requests_deadline():
     stable = StandInStore(pointer=_with_canary(4, share=10))
     deadline = Deadline(5)
     for draw, expected in ((0.0995, ("model 4", "canary")), (0.1, ("model latest", "stable"))):
-        router = ModelChooser(lambda: stable, draw=lambda draw=draw: draw)
-        assert router.choose(deadline) == expected
+        chooser = ModelChooser(lambda: stable, draw=lambda draw=draw: draw)
+        assert chooser.choose(deadline) == expected
     assert stable.deadlines == [deadline, deadline]
