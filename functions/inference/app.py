@@ -33,10 +33,10 @@ from capture import Capture, CaptureFailed
 from config import load_tracing_mode
 from errors import ApiError
 from mlcore.deadline import Deadline
-from mlcore.inference import TensorError, run, to_array
+from mlcore.inference import TensorError, run
 from mlcore.signatures import DEFAULT_SIGNATURE, Signature
 from model_store import LoadedModel, ModelStore, create_store
-from prediction import classify
+from prediction import classify, generic_predictions
 from preprocessing import (
     ImageBudget,
     images_to_batch,
@@ -325,29 +325,6 @@ def _capture(model: LoadedModel, batch: np.ndarray, probabilities: np.ndarray) -
         metrics.add_metric(name="CaptureFailures", unit=MetricUnit.Count, value=1)
 
 
-def _arrays(
-    signature: Signature, inputs: dict[str, Any], field: str, booleans_possible: bool
-) -> dict[str, np.ndarray]:
-    """Each named input's JSON values as a checked array (mlcore.inference.to_array)."""
-    if any(is_binary_batch(values) for values in inputs.values()):
-        raise ApiError(
-            "INVALID_TYPE",
-            f"{{\"b64\": ...}} values in '{field}' are images: only an image classifier takes "
-            f"them; this model's inputs are {', '.join(signature.input_names)}",
-        )
-    max_instances = get_store().settings.max_instances
-    return {
-        name: to_array(
-            values,
-            signature.input(name),
-            f"{field}.{name}" if len(inputs) > 1 else field,
-            booleans_possible=booleans_possible,
-            max_instances=max_instances,
-        )
-        for name, values in inputs.items()
-    }
-
-
 def _run(
     model: LoadedModel,
     signature: Signature,
@@ -483,33 +460,15 @@ def _ref(model: LoadedModel) -> dict[str, Any]:
 def _predict_tensors(
     model: LoadedModel, payload: dict[str, Any], booleans_possible: bool
 ) -> list[dict[str, Any]]:
-    """/predict for a generic model: its default signature, instances in TF Serving's row
-    format; per instance every output by name and, for a model with labels, its label output
-    classified (label, class_id, confidence, probabilities, top)."""
-    signature = model.signatures[model.default_signature]
-    if "images" in payload:
-        raise ApiError(
-            "UNKNOWN_INPUT",
-            "'images' is for image classifiers; this model's inputs are "
-            f"{', '.join(signature.input_names)}: send them as 'instances'",
-        )
-    _, inputs = tfserving.predict_input({"instances": payload["instances"]}, signature.input_names)
-    outputs = _run(model, signature, _arrays(signature, inputs, "instances", booleans_possible))
-    count = next(iter(outputs.values())).shape[0]
-    if any(array.ndim == 0 or array.shape[0] != count for array in outputs.values()):
-        raise ApiError(
-            "INVALID_SHAPE",
-            "this model's outputs do not share their first dimension: call "
-            f"/v1/models/{model.name}:predict with 'inputs' (columnar) instead",
-        )
-    columns = {name: tfserving.as_json(array) for name, array in outputs.items()}
-    rows = [
-        {"outputs": {name: column[i] for name, column in columns.items()}} for i in range(count)
-    ]
-    if model.labels:
-        classified = classify(outputs[model.label_output].astype(np.float32), model.labels)
-        rows = [{**answer, **row} for answer, row in zip(classified, rows, strict=True)]
-    return rows
+    """/predict for a generic model (prediction.generic_predictions), run as every signature
+    is run here (_run: timed, traced, counted)."""
+    return generic_predictions(
+        model,
+        payload,
+        booleans_possible,
+        get_store().settings.max_instances,
+        lambda signature, arrays: _run(model, signature, arrays),
+    )
 
 
 @_at_each_version("POST", "/v1/models/{name}{at}:predict", docs.TFSERVING_PREDICT)
@@ -544,7 +503,10 @@ def tfserving_predict(
     key = tfserving.signature_name(payload, model.signatures, model.default_signature)
     signature = model.signatures[key]
     fmt, inputs = tfserving.predict_input(payload, signature.input_names)
-    outputs = _run(model, signature, _arrays(signature, inputs, fmt, booleans_possible))
+    arrays = tfserving.input_arrays(
+        signature, inputs, fmt, booleans_possible, store.settings.max_instances
+    )
+    outputs = _run(model, signature, arrays)
     return tfserving.predict_response(fmt, outputs)
 
 

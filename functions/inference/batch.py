@@ -112,7 +112,11 @@ def score(batch: Batch, model: LoadedModel, deadline: Deadline) -> dict[str, Any
             window = batch.items[start : start + WINDOW]
             contents = list(pool.map(lambda item: read_object(item, batch_settings), window))
             readable = [(i.key, c) for i, c in zip(window, contents, strict=True) if is_bytes(c)]
-            answers = iter(answer_objects(model, readable, budget, settings.max_instances))
+            answers = iter(
+                answer_objects(
+                    model, readable, budget, settings.max_instances, settings.max_body_bytes
+                )
+            )
             for item, content in zip(window, contents, strict=True):
                 answer = next(answers) if is_bytes(content) else content
                 records.append(record(item.key, batch.model_ref, answer))

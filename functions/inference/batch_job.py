@@ -34,9 +34,10 @@ import orjson
 
 from config import BatchSettings
 from errors import ApiError
+from mlcore.inference import TensorError, run
 from mlcore.registry import check_version
-from prediction import classify
-from preprocessing import ImageBudget, decode_image
+from prediction import classify, generic_predictions
+from preprocessing import ImageBudget, decode_image, may_contain_booleans, parse_json_body
 
 LOAD_MODEL = "load_model"  # the Job state's action
 LATEST = "latest"
@@ -227,22 +228,31 @@ def parse_batch(event: Any, settings: BatchSettings, model_name: str) -> Batch:
 
 
 def answer_objects(
-    model: Any, objects: Sequence[tuple[str, bytes]], budget: ImageBudget, max_instances: int
+    model: Any,
+    objects: Sequence[tuple[str, bytes]],
+    budget: ImageBudget,
+    max_instances: int,
+    max_body_bytes: int,
 ) -> list[dict[str, Any] | ApiError]:
     """Each object's answer, in order, or the ApiError that says why it has none: the per-key
     prediction, the one place a model's kind decides how an object is read.
 
-    An image classifier (every model the registry serves today): each object decoded and
-    prepared as /predict prepares its images (preprocessing.decode_image: the same header,
-    pixel and JPEG checks, the manifest's resize policy), those that decode predicted together
-    (at most max_instances per interpreter call), each answered as /predict answers (label,
-    class_id, confidence, top). A generic model (issue 23) plugs in here with its own reading
-    of an object's bytes."""
+    An image classifier: each object a PNG or JPEG, decoded and prepared as /predict prepares
+    its images (preprocessing.decode_image: the same header, pixel and JPEG checks, the
+    manifest's resize policy), those that decode predicted together (at most max_instances
+    per interpreter call), each answered as /predict answers (label, class_id, confidence,
+    top). A generic model (any other TFLite model): each object a JSON body as /predict takes
+    for it ({"instances": [...]}, at most max_body_bytes), answered as /predict answers it
+    ({"predictions": [...]}: every output by name, and the label for a model with labels)."""
+    if model.spec is None:
+        return [
+            answer_json(model, key, data, budget, max_instances, max_body_bytes)
+            for key, data in objects
+        ]
     answers: list[dict[str, Any] | ApiError | None] = []
     arrays: list[np.ndarray] = []
     for key, data in objects:
-        if budget.deadline is not None and budget.deadline.expired:
-            raise DeadlineExceeded(f"the invocation's time ran out before {key} was decoded")
+        _check_time(budget, key)
         try:
             arrays.append(decode_image(data, model.spec, budget, key))
             answers.append(None)  # answered below, in order
@@ -257,6 +267,37 @@ def answer_objects(
         {k: v for k, v in next(found).items() if k in ANSWER_FIELDS} if a is None else a
         for a in answers
     ]
+
+
+def answer_json(
+    model: Any, key: str, data: bytes, budget: ImageBudget, max_instances: int, max_bytes: int
+) -> dict[str, Any] | ApiError:
+    """A generic model's answer to one object: a JSON body of /predict, run as /predict runs
+    it (prediction.generic_predictions), or the ApiError of the API's own code."""
+    _check_time(budget, key)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return ApiError("INVALID_JSON", f"{key} is not UTF-8 text; send a JSON object")
+    try:
+        payload = parse_json_body(text, max_bytes)
+        predictions = generic_predictions(
+            model,
+            payload,
+            may_contain_booleans(text),
+            max_instances,
+            lambda signature, arrays: run(model.predictor, signature, arrays),
+        )
+    except ApiError as exc:
+        return exc
+    except TensorError as exc:
+        return ApiError(exc.code, exc.message)
+    return {"predictions": predictions}
+
+
+def _check_time(budget: ImageBudget, key: str) -> None:
+    if budget.deadline is not None and budget.deadline.expired:
+        raise DeadlineExceeded(f"the invocation's time ran out before {key} was read")
 
 
 class ObjectError(Exception):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from errors import ApiError, as_api_error
-from mlcore.inference import check_names
+from mlcore.inference import check_names, to_array
 from mlcore.signatures import Signature
 
 PREDICT_METHOD = "tensorflow/serving/predict"
@@ -89,6 +89,36 @@ def predict_input(payload: dict[str, Any], input_names: list[str]) -> tuple[str,
     raise ApiError(
         "MISSING_FIELD", "the body needs 'instances' (row format) or 'inputs' (columnar format)"
     )
+
+
+def input_arrays(
+    signature: Signature,
+    inputs: dict[str, Any],
+    field: str,
+    booleans_possible: bool,
+    max_instances: int,
+) -> dict[str, np.ndarray]:
+    """Each named input's JSON values (predict_input's) as a checked array
+    (mlcore.inference.to_array); {"b64": ...} values are images, which only an image classifier
+    takes."""
+    from preprocessing import is_binary_batch
+
+    if any(is_binary_batch(values) for values in inputs.values()):
+        raise ApiError(
+            "INVALID_TYPE",
+            f"{{\"b64\": ...}} values in '{field}' are images: only an image classifier takes "
+            f"them; this model's inputs are {', '.join(signature.input_names)}",
+        )
+    return {
+        name: to_array(
+            values,
+            signature.input(name),
+            f"{field}.{name}" if len(inputs) > 1 else field,
+            booleans_possible=booleans_possible,
+            max_instances=max_instances,
+        )
+        for name, values in inputs.items()
+    }
 
 
 def _is_binary(value: dict) -> bool:

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.function_support import FIXTURE_DIR
+from tests.function_support import FIXTURE_DIR, generic_model
+
+BODY_BYTES = 1_000_000  # /predict's body budget, for a generic model's JSON objects
 
 SETTINGS = dict(
     input_bucket="in",
@@ -224,22 +226,79 @@ def test_each_object_is_answered_in_order_and_a_bad_one_has_its_error(model):
     from errors import ApiError
 
     objects = [("a", digit_png(0)), ("b", b"GIF89a..."), ("c", digit_png(1))]
-    answers = answer_objects(model, objects, budget(), max_instances=256)
+    answers = answer_objects(model, objects, budget(), 256, BODY_BYTES)
     assert set(answers[0]) == {"label", "class_id", "confidence", "top"}
     assert isinstance(answers[1], ApiError) and answers[1].code == "INVALID_IMAGE"
     assert answers[1].message.startswith("b could not be decoded")
     expected = np.load(FIXTURE_DIR / "digits.npz")["expected"][:2].tolist()
     assert [answers[0]["class_id"], answers[2]["class_id"]] == expected
     # in interpreter calls of one image each, the same answers
-    assert answer_objects(model, objects, budget(), max_instances=1)[::2] == answers[::2]
+    assert answer_objects(model, objects, budget(), 1, BODY_BYTES)[::2] == answers[::2]
 
 
 def test_decoding_stops_when_the_invocations_time_has_run_out(model):
     from batch_job import DeadlineExceeded, answer_objects
     from mlcore.deadline import Deadline
 
-    with pytest.raises(DeadlineExceeded, match="before a was decoded"):
-        answer_objects(model, [("a", digit_png(0))], budget(Deadline(0)), 256)
+    with pytest.raises(DeadlineExceeded, match="before a was read"):
+        answer_objects(model, [("a", digit_png(0))], budget(Deadline(0)), 256, BODY_BYTES)
+
+
+def generic(file: str, labels: bool = False):
+    from mlcore.generic import parse
+    from mlcore.predictor import Predictor
+    from model_store import LoadedModel
+
+    manifest, content = generic_model(file, "pair", labels=labels)
+    parsed = parse(manifest)
+    predictor = Predictor.from_bytes(content, None)
+    return LoadedModel(
+        "pair", manifest["version"], manifest, predictor, None, list(parsed.labels or []), None,
+        generic=parsed,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_a_generic_models_object_is_a_predict_body_answered_as_predict_answers(labels):
+    """A model that is not an image classifier: each object is a JSON body of /predict, its
+    record /predict's predictions (every output by name; label and confidence with labels)."""
+    from batch_job import answer_objects
+    from mlcore.inference import run
+    from prediction import generic_predictions
+
+    model = generic("pair-float32.tflite", labels=labels)
+    body = {"instances": [{"features": [0.5] * 6, "context": [0.1, 0.2, 0.3]}] * 2}
+    (answer,) = answer_objects(model, [("a.json", json.dumps(body).encode())], budget(), 256,
+                               BODY_BYTES)  # fmt: skip
+    direct = generic_predictions(model, body, False, 256, lambda s, a: run(model.predictor, s, a))
+    assert answer == {"predictions": direct} and len(direct) == 2
+    assert set(direct[0]["outputs"]) == {"classes", "score"}
+    assert ("label" in direct[0]) is labels
+
+
+@pytest.mark.parametrize(
+    "content, code",
+    [
+        (b"\x89PNG\r\n\x1a\n not json", "INVALID_JSON"),
+        (b'["a list"]', "INVALID_JSON"),
+        (b'{"instances": [{"features": [0.5]}]}', "MISSING_INPUT"),
+        (b'{"instances": [{"features": [1, 2], "context": [0, 0, 0]}]}', "INVALID_SHAPE"),
+        (b'{"images": ["iVBORw0KGgo="]}', "UNKNOWN_INPUT"),
+        (b'{"instances": [{"features": [NaN, 0, 0, 0, 0, 0], "context": [0, 0, 0]}]}',
+         "NON_FINITE_VALUE"),
+        (b'{"predict": 1}' + b" " * 300, "PAYLOAD_TOO_LARGE"),
+    ],
+)  # fmt: skip
+def test_a_generic_models_bad_object_gets_the_apis_code(content, code):
+    from batch_job import answer_objects
+    from errors import ApiError
+
+    good = json.dumps({"instances": [{"features": [0] * 6, "context": [0] * 3}]}).encode()
+    answers = answer_objects(
+        generic("pair-int8.tflite"), [("bad", content), ("good", good)], budget(), 256, 300
+    )
+    assert isinstance(answers[0], ApiError) and answers[0].code == code, answers[0]
+    assert "predictions" in answers[1]
 
 
 def test_records_are_json_lines_of_the_key_the_model_and_the_answer_or_error():
