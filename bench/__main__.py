@@ -23,6 +23,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from bench import batch as batch_jobs  # `batch` names a batch size in measure()
 from bench import (
     cold,
     cost,
@@ -47,7 +48,7 @@ from local.events import api_event
 from local.s3 import client_environment, moto_server
 from mlcore.registry import Registry
 
-SECTIONS = ("cold", "warm", "memory", "quant", "scale", "package", "api", "cost")
+SECTIONS = ("cold", "warm", "memory", "quant", "scale", "package", "api", "batch", "cost")
 FULL = {
     "epochs": 5,
     "limit": None,
@@ -64,6 +65,8 @@ FULL = {
     "quant_per_round": 20,
     "scale_rounds": {"1": 15, "10": 9, "100": 7},
     "api_seconds": 5.0,
+    "batch_sizes": [10, 100, 1000],  # 100: template.yaml's BatchSize
+    "batch_rounds": 5,
 }
 QUICK = {  # every code path once or twice: checks that the bench runs, not figures
     "epochs": 1,
@@ -79,6 +82,8 @@ QUICK = {  # every code path once or twice: checks that the bench runs, not figu
     "quant_per_round": 4,
     "scale_rounds": {"1": 1, "2": 1},
     "api_seconds": 0.5,
+    "batch_sizes": [10, 100],
+    "batch_rounds": 1,
 }
 COLD_LABELS = {
     "ours": "ours (app.lambda_handler, the template's defaults: TracingMode lambda)",
@@ -358,6 +363,31 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
             (work / "api").mkdir()
             results["local_api"] = localapi.run(
                 json.dumps(body).encode(), base, work / "api", [1, 20], settings["api_seconds"], log
+            )
+        if "batch" in sections:
+            log("bench: batch jobs beside the HTTP API ...")
+            import boto3
+
+            from local.transformed import load_template
+
+            folder = work / "batch"
+            folder.mkdir()
+            buckets = function_environment(shell, **batch_jobs.parameters())
+            batch_env = {
+                **envs["ours"],
+                **{k: v for k, v in buckets.items() if k.startswith("BATCH_")},
+                "MODEL_CACHE_DIR": str(folder / "cache"),
+            }
+            results["batch"] = batch_jobs.run(
+                boto3.client("s3"),
+                built.function,
+                batch_env,
+                pythons["ours"],
+                folder,
+                settings["batch_sizes"],
+                settings["batch_rounds"],
+                int(load_template()["Parameters"]["MemorySize"]["Default"]),
+                log,
             )
         results["xray_segments_received"] = segments(daemon)
 

@@ -31,6 +31,18 @@ PRICES = {
         6144: 0.0001200,
     },
     "sagemaker_data_processed_per_gb": 0.016,
+    # Batch jobs (bench/batch.py): the parent execution is a Standard workflow, and its
+    # Distributed Map is charged one state transition per child execution it starts; each child
+    # is an Express execution (a request, and its duration rounded up to 100 ms at its memory,
+    # billed in 64 MB chunks: a child holding one batch of keys needs the first chunk).
+    "sfn_standard_state_transition": 0.000025,  # $0.025 per 1,000
+    "sfn_express_requests_per_million": 1.00,
+    "sfn_express_gb_second": 0.00001667,  # the first 1,000 hours a month
+    "sfn_express_memory_mb": 64,
+    # S3 Standard requests: the function's GET of each object, one PUT of records per batch,
+    # the ItemReader's ListObjectsV2 (1,000 keys a page)
+    "s3_get_per_thousand": 0.0004,
+    "s3_put_list_per_thousand": 0.005,
     "sources": {
         "lambda": "https://aws.amazon.com/lambda/pricing/ (Arm price; INIT billed for on-demand "
         "functions since 2025-08-01)",
@@ -38,6 +50,11 @@ PRICES = {
         "function_url": "https://docs.aws.amazon.com/lambda/latest/dg/urls-configuration.html "
         "(no additional charge)",
         "sagemaker": "https://aws.amazon.com/sagemaker-ai/pricing/ (Serverless Inference)",
+        "step_functions": "https://aws.amazon.com/step-functions/pricing/ (Standard state "
+        "transitions; Express requests and duration) and https://docs.aws.amazon.com/"
+        "step-functions/latest/dg/concepts-transitions.html (a Distributed Map is charged one "
+        "state transition per child workflow execution)",
+        "s3": "https://aws.amazon.com/s3/pricing/ (S3 Standard requests)",
     },
 }
 MEMORY_SIZES = (512, 1024, 1769, 3008)  # MB, the MemorySize values worth considering
@@ -82,6 +99,34 @@ def sagemaker_request_usd(duration_ms: int, memory_mb: int, data_bytes: int) -> 
         return None
     compute = sizes[size] * duration_ms / 1000
     return compute + data_bytes / 1e9 * PRICES["sagemaker_data_processed_per_gb"]
+
+
+def batch_per_million_images(batch_ms: float, batch_size: int, memory_mb: int) -> dict:
+    """A million images scored by batch jobs, `batch_size` per invocation taking `batch_ms` on
+    this machine: the batch function, Step Functions (a state transition and an Express child
+    execution per batch) and S3 (a GET per image, a PUT per batch, a LIST per 1,000 keys)."""
+    batches = math.ceil(1e6 / batch_size)
+    billed = billed_ms(batch_ms, memory_mb)
+    express_seconds = math.ceil(billed / 100) / 10
+    express = PRICES["sfn_express_requests_per_million"] / 1e6 + (
+        express_seconds * PRICES["sfn_express_memory_mb"] / 1024 * PRICES["sfn_express_gb_second"]
+    )
+    parts = {
+        "lambda": batches * lambda_request_usd(billed, memory_mb),
+        "step_functions": batches * (PRICES["sfn_standard_state_transition"] + express),
+        "s3": 1e6 / 1000 * PRICES["s3_get_per_thousand"]
+        + (batches + 1e6 / 1000) * PRICES["s3_put_list_per_thousand"] / 1000,
+    }
+    return {k: round(v, 4) for k, v in {**parts, "total": sum(parts.values())}.items()}
+
+
+def api_per_million_images(request_ms: float, memory_mb: int, request_bytes: int) -> dict:
+    """A million images sent one per request to POST /predict through an HTTP API."""
+    parts = {
+        "lambda": 1e6 * lambda_request_usd(billed_ms(request_ms, memory_mb), memory_mb),
+        "http_api": 1e6 * front_doors(request_bytes)["http_api"],
+    }
+    return {k: round(v, 4) for k, v in {**parts, "total": sum(parts.values())}.items()}
 
 
 def run(results: dict) -> dict:

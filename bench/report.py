@@ -212,6 +212,8 @@ def markdown(results: dict) -> str:
         )
     if (spend := results.get("cost")) and spend.get("computed"):
         out += cost_tables(spend)
+    if jobs := results.get("batch"):
+        out += batch_table(jobs)
     if quant := results.get("quantization"):
         rows = [
             f"| {row['label']} | {row['bytes']:,} | {_f(row['bytes_vs_float32'])} | "
@@ -286,6 +288,29 @@ def markdown(results: dict) -> str:
         else:
             out += ["", title, "", f"not measured: {api.get('reason')}"]
     return "\n".join(out) + "\n"
+
+
+def batch_table(jobs: dict) -> list[str]:
+    """Batch jobs beside the HTTP API, the same images (bench/batch.py)."""
+    rows = []
+    for size, row in jobs["sizes"].items():
+        ips, usd = row["images_per_second"], row["per_million_images_usd"]
+        rows.append(
+            f"| {size} | {_f(row['batch_ms']['p50_ms'], 1)} | {_f(ips['batch'], 0)} | "
+            f"{_f(ips['http_api'], 0)} | {_f(row['throughput_ratio_batch_vs_api'])} | "
+            f"{usd['batch']['lambda']:.4f} | {usd['batch']['step_functions']:.4f} | "
+            f"{usd['batch']['s3']:.4f} | {usd['batch']['total']:.4f} | "
+            f"{usd['http_api']['total']:.4f} |"
+        )
+    return table(
+        f"Batch jobs beside the HTTP API, the same digit PNGs (one environment each, "
+        f"MemorySize {jobs['memory_mb']} MB; the HTTP API one image a request; prices of "
+        f"{jobs['prices']['read_on']}, {jobs['prices']['region']}), USD per million images:",
+        "BatchSize:r | batch p50 ms:r | images/s per environment, batch:r | "
+        "images/s per environment, HTTP API:r | batch / API:r | batch: Lambda:r | "
+        "batch: Step Functions:r | batch: S3:r | batch total:r | HTTP API total:r",
+        rows,
+    )
 
 
 def cost_tables(spend: dict) -> list[str]:
