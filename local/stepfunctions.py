@@ -161,8 +161,8 @@ class LambdaRunner:
         return False
 
     def get_function(self, function_name: str, tenant_id: str | None = None) -> Any:
-        from samcli.local.lambdafn.exceptions import FunctionNotFound
         from samcli.lib.utils.name_utils import normalize_sam_function_identifier
+        from samcli.local.lambdafn.exceptions import FunctionNotFound
 
         if normalize_sam_function_identifier(function_name) != self.name:
             raise FunctionNotFound(f"no local function {function_name}")

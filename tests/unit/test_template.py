@@ -940,8 +940,8 @@ def test_capture_write_access_only_when_capture_is_on_and_only_its_prefix():
 def test_the_http_api_has_the_rest_apis_routes_and_opens_the_same_ones():
     """ApiType http: the same (path, method) routes as the REST API's events, the same ones
     open (GET /, /health, /openapi.json), every other one behind IAM, or a JWT with an
-    issuer (but CORS preflights, open as on the REST API); each integration is the `live` alias in payload format 2.0; nothing of it exists
-    with the REST API."""
+    issuer (but CORS preflights, open as on the REST API); each integration is the `live`
+    alias in payload format 2.0; nothing of it exists with the REST API."""
     from local.template import Template
 
     rest = Template(TEMPLATE, {"ApiAuthMode": "IAM"}).methods()
