@@ -119,8 +119,9 @@ def _text(value: Any, what: str, error: type[ValueError]) -> str:
     return value
 
 
-def _within(prefix: str, root: str, what: str, setting: str, error: type[ValueError]) -> str:
-    prefix = prefix.lstrip("/")
+def _within(value: Any, what: str, root: str, setting: str, error: type[ValueError]) -> str:
+    """A key or prefix (a string of at most S3's key length) under the stack's `root`."""
+    prefix = _text(value, what, error).lstrip("/")
     if not prefix.startswith(root):
         raise error(
             f"{what} {prefix!r} is outside the prefix this stack may use ({root!r}, template "
@@ -158,16 +159,12 @@ def check_job(event: dict[str, Any], settings: BatchSettings) -> Job:
         if field not in job:
             raise InvalidJob(f"the execution's input has no '{field}'")
     input_prefix = _within(
-        _text(job["input_prefix"], "input_prefix", InvalidJob),
-        settings.input_prefix,
-        "input_prefix",
-        "BatchInputPrefix",
-        InvalidJob,
+        job["input_prefix"], "input_prefix", settings.input_prefix, "BatchInputPrefix", InvalidJob
     )
     output = _within(
-        _text(job["output_prefix"], "output_prefix", InvalidJob),
-        settings.output_prefix,
+        job["output_prefix"],
         "output_prefix",
+        settings.output_prefix,
         "BatchOutputPrefix",
         InvalidJob,
     ).strip("/")
@@ -194,11 +191,7 @@ def parse_batch(event: Any, settings: BatchSettings, model_name: str) -> Batch:
         if not isinstance(raw, dict):
             raise InvalidBatch("every item must be an object with 'Key' and 'Size'")
         key = _within(
-            _text(raw.get("Key"), "an item's Key", InvalidBatch),
-            settings.input_prefix,
-            "key",
-            "BatchInputPrefix",
-            InvalidBatch,
+            raw.get("Key"), "an item's Key", settings.input_prefix, "BatchInputPrefix", InvalidBatch
         )
         size = raw.get("Size")
         if type(size) is not int or size < 0:
@@ -213,9 +206,9 @@ def parse_batch(event: Any, settings: BatchSettings, model_name: str) -> Batch:
     except ValueError as exc:
         raise InvalidBatch(f"BatchInput.model: {exc}") from None
     results_prefix = _within(
-        _text(batch_input.get("results_prefix"), "results_prefix", InvalidBatch),
-        settings.output_prefix,
+        batch_input.get("results_prefix"),
         "results_prefix",
+        settings.output_prefix,
         "BatchOutputPrefix",
         InvalidBatch,
     )

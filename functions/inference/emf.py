@@ -220,15 +220,8 @@ def batch(
     """A batch's metrics: its objects, those answered and its duration per service and model
     version; ObjectErrors per service and code (each object without an answer), one document
     per code."""
-    write(
-        namespace,
-        ((PER_MODEL, BATCH),),
-        service=service,
-        model_version=model_version,
-        BatchObjects=objects,
-        BatchAnswers=answered,
-        BatchDuration=duration_ms,
-    )
+    figures = {"BatchObjects": objects, "BatchAnswers": answered, "BatchDuration": duration_ms}
+    write(namespace, ((PER_MODEL, BATCH),), service=service, model_version=model_version, **figures)
     for code, count in sorted(errors.items()):
         write(
             namespace,

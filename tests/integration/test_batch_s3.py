@@ -22,18 +22,9 @@ from tests.function_support import (
     function_configured,
     invoke,
     metric_values,
-    reset_powertools,
 )
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
-]
-
-
-@pytest.fixture(autouse=True)
-def fresh_powertools(monkeypatch):
-    reset_powertools(monkeypatch)
+pytestmark = pytest.mark.integration  # Powertools' "No application metrics": pyproject.toml
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -55,8 +46,9 @@ def digit_png(index: int, size: tuple[int, int] | None = None) -> bytes:
 
 @pytest.fixture
 def batch_env(s3, published_model, monkeypatch, tmp_path):
-    """The batch function configured as the template configures it: the registry holding the
-    fixture model, jobs reading s3://IN/input/ and writing s3://OUT/results/."""
+    """The batch function configured as the template configures it (function_configured
+    resets Powertools' state too): the registry holding the fixture model, jobs reading
+    s3://IN/input/ and writing s3://OUT/results/."""
     import batch
 
     names = {
