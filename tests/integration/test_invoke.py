@@ -124,7 +124,7 @@ def test_handler_error_exits_non_zero(published, tmp_path):
         # two functions: which one runs must be said, as sam local invoke asks
         (
             ["--event", "events/health.json"],
-            "InferenceFunction, PreTrafficHookFunction, MonitorFunction); name one",
+            "InferenceFunction, PreTrafficHookFunction, MonitorFunction, BatchFunction); name one",
         ),
         (["--event", "events/health.json", "--parameter-overrides", "Nope=1"], "unknown parameter"),
         (["--event", "events/health.json", "--parameter-overrides", "Nope"], "not a valid format"),

@@ -342,7 +342,9 @@ def test_layer_is_built_for_the_functions_runtime_and_architecture(template):
     platforms = re.search(r"^PLATFORMS \?= (.+)$", makefile, re.M).group(1).split()
     assert platforms and all(p.endswith("_aarch64") for p in platforms)
     assert "build-RuntimeLayer:" in makefile
-    assert "build-InferenceFunction:" in (FUNCTION_DIR / "Makefile").read_text(encoding="utf-8")
+    # one target for both functions of the package (BatchFunction: the same code, another handler)
+    function_makefile = (FUNCTION_DIR / "Makefile").read_text(encoding="utf-8")
+    assert "build-InferenceFunction build-BatchFunction:" in function_makefile
 
 
 def test_function_policy_only_reads_the_model_prefix(template, deployed):
