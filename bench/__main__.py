@@ -65,7 +65,7 @@ FULL = {
     "quant_per_round": 20,
     "scale_rounds": {"1": 15, "10": 9, "100": 7},
     "api_seconds": 5.0,
-    "batch_sizes": [10, 100, 1000],  # 100: template.yaml's BatchSize
+    "batch_sizes": [10, 100, 200, 1000],  # 200: template.yaml's BatchSize
     "batch_rounds": 5,
 }
 QUICK = {  # every code path once or twice: checks that the bench runs, not figures
@@ -82,7 +82,7 @@ QUICK = {  # every code path once or twice: checks that the bench runs, not figu
     "quant_per_round": 4,
     "scale_rounds": {"1": 1, "2": 1},
     "api_seconds": 0.5,
-    "batch_sizes": [10, 100],
+    "batch_sizes": [10, 200],
     "batch_rounds": 1,
 }
 COLD_LABELS = {

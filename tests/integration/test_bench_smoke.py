@@ -91,14 +91,14 @@ def test_bench_quick_writes_every_ratio_as_a_number(tmp_path):
         assert per_million["lambda_http_api"] > per_million["lambda_function_url"] > 0
     assert cost["prices"]["read_on"] and cost["prices"]["sources"]
     # batch jobs beside the HTTP API: every image of each batch answered, both rates measured,
-    # and a batch of 100 cheaper per image than one of 10 (fewer children and invocations)
+    # and a batch of 200 cheaper per image than one of 10 (fewer children and invocations)
     jobs = results["batch"]["sizes"]
-    assert set(jobs) == {"10", "100"}
+    assert set(jobs) == {"10", "200"}
     for size, row in jobs.items():
         assert row["answered"] == int(size)
         assert row["images_per_second"]["batch"] > 0 and row["images_per_second"]["http_api"] > 0
     per_image = {size: row["per_million_images_usd"]["batch"] for size, row in jobs.items()}
-    assert per_image["100"]["step_functions"] < per_image["10"]["step_functions"]
+    assert per_image["200"]["step_functions"] < per_image["10"]["step_functions"]
     assert "Batch jobs beside the HTTP API" in completed.stdout
 
     # the markdown table goes to stdout, the ratios first
