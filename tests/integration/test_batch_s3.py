@@ -19,6 +19,7 @@ from PIL import Image
 
 from tests.function_support import (
     FIXTURE_DIR,
+    GENERIC_DIR,
     function_configured,
     invoke,
     metric_values,
@@ -46,9 +47,26 @@ def digit_png(index: int, size: tuple[int, int] | None = None) -> bytes:
 
 @pytest.fixture
 def batch_env(s3, published_model, monkeypatch, tmp_path):
-    """The batch function configured as the template configures it (function_configured
-    resets Powertools' state too): the registry holding the fixture model, jobs reading
-    s3://IN/input/ and writing s3://OUT/results/."""
+    """The batch function configured as the template configures it: the registry holding the
+    fixture model, jobs reading s3://IN/input/ and writing s3://OUT/results/."""
+    yield from configured(s3, published_model, monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def generic_env(s3, s3_env, monkeypatch, tmp_path):
+    """The same, serving a model that is not an image classifier (two named inputs, two
+    outputs), published by the training job's CLI (make publish MODEL=...tflite)."""
+    from training.cli import main
+
+    registry = ["--bucket", s3_env, "--prefix", "models", "--artifacts", str(tmp_path / "a")]
+    model = ["--model", str(GENERIC_DIR / "pair-float32.tflite"), "--name", "pair"]
+    assert main(["publish", *model, "--version", "1796500000", *registry]) == 0
+    published = {"bucket": s3_env, "name": "pair", "version": 1796500000}
+    yield from configured(s3, published, monkeypatch, tmp_path, ModelName="pair")
+
+
+def configured(s3, published_model, monkeypatch, tmp_path, **overrides):
+    """function_configured with the batch buckets (it resets Powertools' state too)."""
     import batch
 
     names = {
@@ -63,6 +81,7 @@ def batch_env(s3, published_model, monkeypatch, tmp_path):
         "BatchOutputBucketName": names["output"],
         "MaxImagePixels": str(512 * 512),
         "BatchMaxObjectBytes": str(200_000),
+        **overrides,
     }
     with function_configured(monkeypatch, tmp_path / "cache", **parameters):
         batch.get_batch_settings.cache_clear()
@@ -220,3 +239,32 @@ def test_a_job_outside_the_stacks_prefixes_or_of_no_version_is_refused(batch_env
         batch.handle(job_event(input_prefix="elsewhere/"), None)
     with pytest.raises(InvalidJob, match="'latest' or a published version"):
         batch.handle(job_event(version="newest"), None)
+
+
+def test_a_generic_models_objects_are_predict_bodies_answered_as_predict_answers(
+    generic_env, load_event
+):
+    """Any other TFLite model: each object a JSON body of /predict, its record /predict's
+    answer to the same body; a body that does not fit the model, or is not JSON, its code."""
+    import batch
+
+    good = {"instances": [{"features": [0.5, -1, 0, 1, 0.2, 0.1], "context": [0.1, 0.2, 0.3]}]}
+    objects = {
+        "input/0.json": json.dumps(good).encode(),
+        "input/1.json": json.dumps({"instances": [{"features": [1, 2]}]}).encode(),
+        "input/2.png": digit_png(0),
+    }
+    items = upload(generic_env, objects)
+    job = batch.handle(job_event("job-g"), None)
+    assert job["model"] == {"name": "pair", "version": 1796500000}
+    event = {"Items": items, "BatchInput": {"model": job["model"], "results_prefix": "results/g/"}}
+    summary = batch.handle(event, None)
+    by_key = {r["key"]: r for r in records(generic_env, summary["records"].split("/", 3)[3])}
+
+    predict = load_event("predict-instances.json")
+    api = invoke({**predict, "body": json.dumps(good), "isBase64Encoded": False}).body
+    assert by_key["input/0.json"]["predictions"] == api["predictions"]
+    assert set(api["predictions"][0]["outputs"]) == {"classes", "score"}
+    assert by_key["input/1.json"]["error"]["code"] == "MISSING_INPUT"
+    assert by_key["input/2.png"]["error"]["code"] == "INVALID_JSON"
+    assert summary["answered"] == 1
