@@ -14,17 +14,20 @@ from typing import Any
 from mlcore.registry import NothingToUndo, Pointer, Registry, check_version
 from training.manifest import utc_timestamp
 from training.registry_s3 import (
+    CorruptPointer,
     PublishError,
     error_code,
     explain,
+    object_versions,
     read_pointer,
     s3_client,
     update_pointer,
 )
 
 
-def start_canary(version: int, percent: int, updated_at: str):
-    """The change `make publish CANARY=N` makes: `version` gets N% beside the served one."""
+def start_canary(version: int, percent: int, updated_at: str, files: dict | None = None):
+    """The change `make publish CANARY=N` makes: `version` gets N% beside the served one
+    (files: its S3 object version ids, recorded in the pointer)."""
 
     def change(current: Pointer | None) -> Pointer | None:
         if current is None:
@@ -35,7 +38,7 @@ def start_canary(version: int, percent: int, updated_at: str):
         canary = current.canary
         if canary is not None and (canary.version, canary.percent) == (version, percent):
             return None  # already so: publishing again changes nothing
-        return current.with_canary(version, percent, updated_at)
+        return current.with_canary(version, percent, updated_at, files)
 
     return change
 
@@ -74,13 +77,14 @@ def promote(
             f"{version} first"
         )
     stamp = utc_timestamp(now or time.time())
+    files = object_versions(s3, bucket, registry, version)
 
     def change(current: Pointer | None) -> Pointer | None:
         if current is None:
-            return Pointer.first(version, stamp)
+            return Pointer.first(version, stamp, files)
         if current.version == version and current.canary is None:
             return None
-        return current.promoted(version, stamp)
+        return current.promoted(version, stamp, files)
 
     return _apply(s3, bucket, registry, change, "promote")
 
@@ -107,10 +111,17 @@ def status(bucket: str, prefix: str, name: str, s3=None) -> dict[str, Any]:
         pointer, _ = read_pointer(s3, bucket, registry)
     except (BotoCoreError, ClientError) as exc:
         raise explain(exc, bucket, f"s3://{bucket}/{registry.pointer_key}") from exc
+    except CorruptPointer as exc:  # shown, never a crash: the way out is a repair
+        return {
+            "pointer": f"s3://{bucket}/{registry.pointer_key}",
+            "served": None,
+            "refused": str(exc),
+        }
     if pointer is None:
         return {"pointer": f"s3://{bucket}/{registry.pointer_key}", "served": None}
     canary = pointer.canary
     return {
+        "canary_refused": pointer.canary_refused,
         "pointer": f"s3://{bucket}/{registry.pointer_key}",
         "served": pointer.version,
         "revision": pointer.revision,
@@ -121,6 +132,11 @@ def status(bucket: str, prefix: str, name: str, s3=None) -> dict[str, Any]:
 
 
 def describe(state: dict[str, Any]) -> str:
+    if state.get("refused"):
+        return (
+            f"{state['refused']}\nreaders keep serving the last good version they read; repair: "
+            "make publish VERSION=<a published version> REPAIR_POINTER=1"
+        )
     if state["served"] is None:
         return f"{state['pointer']}: nothing published yet"
     canary = state["canary"]
@@ -132,6 +148,10 @@ def describe(state: dict[str, Any]) -> str:
         if canary
         else "canary   none",
     ]
-    history = ", ".join(f"{h['version']} (until {h['until']})" for h in reversed(state["history"]))
+    if state.get("canary_refused"):
+        lines.append(f"canary   refused, not served: {state['canary_refused']}")
+    history = ", ".join(
+        f"{h['version']} (until {h.get('until')})" for h in reversed(state["history"])
+    )
     lines.append(f"history  {history or 'empty'}")
     return "\n".join(lines)

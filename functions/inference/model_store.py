@@ -44,7 +44,6 @@ import dataclasses
 import errno
 import functools
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -58,7 +57,7 @@ import numpy as np
 
 from config import Settings, load_settings
 from errors import ModelUnavailable
-from mlcore import generic
+from mlcore import documents, generic
 from mlcore.deadline import Deadline
 from mlcore.generic import IMAGE_CLASSIFIER, KIND, GenericManifest
 from mlcore.images import InputSpec
@@ -427,12 +426,9 @@ class ModelStore:
         finally:
             body.close()
 
-    def _read_json(self, key: str) -> Any:
-        return json.loads(self._read_bytes(key))
-
     def _pointed_version(self) -> int:
         """The version latest.json names (the whole pointer is kept: its canary, `pointer`)."""
-        self.pointer = Pointer.parse(self._read_json(self.settings.registry.pointer_key))
+        self.pointer = Pointer.parse(self._read_bytes(self.settings.registry.pointer_key))
         return self.pointer.version
 
     def _target(self) -> int:
@@ -458,7 +454,10 @@ class ModelStore:
         started = time.perf_counter()
         registry = self.settings.registry
         manifest_bytes = self._read_bytes(registry.manifest_key(version))
-        manifest = json.loads(manifest_bytes)
+        try:
+            manifest = documents.loads(manifest_bytes, documents.MANIFEST)
+        except ValueError as exc:  # not JSON at all: checked after the signature, refused then
+            manifest = exc
         signature_ms = None
         if self.settings.signature_key is not None:
             t = time.perf_counter()
@@ -527,7 +526,7 @@ class ModelStore:
         """Refuse the version unless SIGNATURE_FILE signs this name, version and manifest."""
         key = self.settings.registry.file_key(version, SIGNATURE_FILE)
         try:
-            document = self._read_json(key)
+            document = self._read_bytes(key)
         except Exception as exc:
             if not _missing(exc):
                 raise  # the registry could not be read: retried, not refused
@@ -590,8 +589,15 @@ class ModelStore:
     def _check_manifest(
         self, manifest: Any, version: int
     ) -> tuple[dict[str, Any], GenericManifest | None]:
-        """Check the fields serving relies on (a generic model's manifest whole: mlcore.generic);
-        returns the model file's size and sha256, and the generic manifest if it is one."""
+        """Check the manifest whole (mlcore.documents: the published schema; a generic model's
+        also by mlcore.generic) and that it describes this version; returns the model file's
+        size and sha256, and the generic manifest if it is one."""
+        try:
+            if isinstance(manifest, ValueError):
+                raise manifest
+            documents.check(manifest, documents.MANIFEST)
+        except ValueError as exc:
+            raise self._refuse(version, f"manifest is not usable: {exc}") from None
         if generic.kind_of(manifest) == KIND:
             try:
                 parsed = generic.parse(manifest)
