@@ -406,7 +406,11 @@ def _at_each_version(method: str, template: str, documentation: dict, labels: bo
 
 @app.get("/health", **docs.HEALTH)
 def health() -> dict[str, Any]:
-    return {"status": "ok", "model": _model_ref(_served_model())}
+    """200 while a verified model answers (status ok or degraded, with the store's own report:
+    ModelStore.health); 503 MODEL_UNAVAILABLE while none can."""
+    model = _served_model()
+    registry = get_store().health()
+    return {"status": registry["status"], "model": _model_ref(model), "registry": registry}
 
 
 @functools.cache

@@ -311,10 +311,12 @@ def test_no_model_is_503_then_a_request_after_the_backoff_tries_again(
     assert s3.reads["models/mnist/latest.json"] == 1  # the others within the backoff
     s3.publish(manifest, model_bytes)
     clock.advance(1)
-    assert invoke(load_event("health.json")).body == {
-        "status": "ok",
-        "model": {"name": "mnist", "version": V1, "role": "stable"},
-    }
+    body = invoke(load_event("health.json")).body
+    assert (body["status"], body["model"]) == (
+        "ok",
+        {"name": "mnist", "version": V1, "role": "stable"},
+    )
+    assert (body["registry"]["served"], body["registry"]["pointer"]["version"]) == (V1, V1)
 
 
 def test_bad_input_is_still_400_when_no_model_is_loaded(serve, load_event):
