@@ -107,6 +107,28 @@ def test_bad_base64_body_is_400(served, load_event):
     assert invoke(event).code == "INVALID_JSON"
 
 
+def test_a_base64_body_is_strict_and_sized_before_it_is_decoded(served, load_event):
+    """Issue 25: junk inside a base64 body was dropped and the rest served; a body too large
+    was decoded in full before the size check."""
+    event = load_event("predict-instances.json")
+    good = event["body"]
+    junk = dict(event, body=good[:8] + "!*" + good[8:])  # decodes leniently to the same JSON
+    result = invoke(junk)
+    assert (result.status, result.code) == (400, "INVALID_JSON")
+    assert "base64 alphabet" in result.body["error"]
+    huge = dict(event, body="!" * 8_000_000)  # not even base64: the size speaks first
+    result = invoke(huge)
+    assert (result.status, result.code) == (413, "PAYLOAD_TOO_LARGE")
+    assert result.body["error"].startswith("the request body is 6000000 bytes; at most")
+
+
+def test_every_answer_says_nosniff(served, load_event):
+    for name in ("health.json", "predict-instances.json", "bad-json.json"):
+        assert invoke(load_event(name)).headers["X-Content-Type-Options"] == "nosniff"
+    unsupported = invoke({"not": "an api gateway event"})
+    assert unsupported.headers["X-Content-Type-Options"] == "nosniff"
+
+
 @pytest.mark.parametrize(
     ("content_type", "path", "status"),
     [
