@@ -223,10 +223,11 @@ audit: setup ## the last pointer changes of NAME in s3://BUCKET/PREFIX (who, whe
 	$(PY) -m training audit $(call flags,name=NAME last=LAST) $(REGISTRY_FLAGS)
 
 promote: setup ## serve VERSION=... to all requests and clear the canary (the pointer, conditional write)
-	$(PY) -m training promote --version "$(VERSION)" $(call flags,name=NAME) $(REGISTRY_FLAGS)
+	$(PY) -m training promote --version "$(VERSION)" $(call flags,name=NAME) $(REGISTRY_FLAGS) \
+	    $(if $(REPAIR_POINTER),--repair-pointer)
 
 rollback: setup ## clear the running canary, else serve the previous version again (nothing to undo: python -m training rollback exits 1, make 2)
-	$(PY) -m training rollback $(call flags,name=NAME) $(REGISTRY_FLAGS)
+	$(PY) -m training rollback $(call flags,name=NAME) $(REGISTRY_FLAGS) $(if $(REPAIR_POINTER),--repair-pointer)
 
 status: setup ## the pointer: served version, canary and its share, history
 	$(PY) -m training status $(call flags,name=NAME) $(REGISTRY_FLAGS)

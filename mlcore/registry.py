@@ -238,6 +238,11 @@ class Pointer:
             extra["history"] = history[-HISTORY_LIMIT:]
         return Pointer(version, self.revision + 1, updated_at, extra)
 
+    def moved_to_now(self, updated_at: str) -> Pointer:
+        """This document again as the next revision (a repair restoring it), nothing else
+        changed but the time."""
+        return Pointer(self.version, self.revision + 1, updated_at, dict(self.extra))
+
     def with_canary(
         self, version: int, percent: int, updated_at: str, files: dict | None = None
     ) -> Pointer:

@@ -352,8 +352,9 @@ def update_pointer(
                 raise
             current, etag = None, exc.etag
             new = change(None)
-            if new is not None:  # its revision goes on from what the damaged one showed
-                new = dataclasses.replace(new, revision=exc.revision + 1)
+            if new is not None:  # its revision goes on from the damaged one's and the audit's
+                last = max(exc.revision, last_audited_revision(s3, bucket, registry))
+                new = dataclasses.replace(new, revision=last + 1)
         else:
             new = change(current)
         if new is None:
@@ -429,6 +430,19 @@ def append_audit(
     return key
 
 
+def last_audited_revision(s3, bucket: str, registry: Registry) -> int:
+    """The highest revision the audit trail has a record of (0: none)."""
+    revisions = [0]
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=audit_prefix(registry)
+    ):
+        for item in page.get("Contents", []):
+            stem = item["Key"].rsplit("/", 1)[-1].removesuffix(".json")
+            if stem.isascii() and stem.isdigit():
+                revisions.append(int(stem))
+    return max(revisions)
+
+
 def read_audit(s3, bucket: str, registry: Registry, last: int = 10) -> list[dict]:
     """The last `last` audit records of this model, oldest first."""
     keys: list[str] = []
@@ -437,4 +451,10 @@ def read_audit(s3, bucket: str, registry: Registry, last: int = 10) -> list[dict
     ):
         keys.extend(item["Key"] for item in page.get("Contents", []))
     keys = sorted(k for k in keys if k.endswith(".json"))[-last:] if last > 0 else []
-    return [json.loads(s3.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in keys]
+    records = []
+    for key in keys:
+        try:  # a damaged record is shown as such, never a crash
+            records.append(json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        except ValueError:
+            records.append({"unreadable": key})
+    return records

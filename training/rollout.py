@@ -19,10 +19,13 @@ from training.registry_s3 import (
     error_code,
     explain,
     object_versions,
+    read_audit,
     read_pointer,
     s3_client,
     update_pointer,
 )
+
+AUDIT_SEARCH = 100  # audit records a repair looks through for the last valid pointer
 
 
 def start_canary(version: int, percent: int, updated_at: str, files: dict | None = None):
@@ -55,20 +58,29 @@ def _stored(s3, bucket: str, registry: Registry, version: int) -> bool:
     return True
 
 
-def _apply(s3, bucket: str, registry: Registry, change, action: str) -> Pointer | None:
+def _apply(
+    s3, bucket: str, registry: Registry, change, action: str, repair: bool = False
+) -> Pointer | None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        result = update_pointer(s3, bucket, registry, change, action=action)
+        result = update_pointer(s3, bucket, registry, change, action=action, repair=repair)
     except (BotoCoreError, ClientError) as exc:
         raise explain(exc, bucket, f"s3://{bucket}/{registry.pointer_key}") from exc
     return result.written or result.before
 
 
 def promote(
-    bucket: str, prefix: str, name: str, version: int, s3=None, now: float | None = None
+    bucket: str,
+    prefix: str,
+    name: str,
+    version: int,
+    s3=None,
+    now: float | None = None,
+    repair: bool = False,
 ) -> Pointer:
-    """Serve `version` to everyone and clear the canary (the previous version to the history)."""
+    """Serve `version` to everyone and clear the canary (the previous version to the history).
+    repair: a pointer that cannot be read is replaced by one serving `version`."""
     version = check_version(version)
     registry, s3 = Registry(prefix, name), s3 or s3_client()
     if not _stored(s3, bucket, registry, version):
@@ -86,20 +98,43 @@ def promote(
             return None
         return current.promoted(version, stamp, files)
 
-    return _apply(s3, bucket, registry, change, "promote")
+    return _apply(s3, bucket, registry, change, "promote", repair)
 
 
-def rollback(bucket: str, prefix: str, name: str, s3=None, now: float | None = None) -> Pointer:
-    """Clear the canary if one runs, else serve the previous version again (NothingToUndo)."""
+def rollback(
+    bucket: str, prefix: str, name: str, s3=None, now: float | None = None, repair: bool = False
+) -> Pointer:
+    """Clear the canary if one runs, else serve the previous version again (NothingToUndo).
+    repair: a pointer that cannot be read is replaced by the last valid pointer its audit
+    trail recorded (the state before it was damaged), as the next revision."""
     registry, s3 = Registry(prefix, name), s3 or s3_client()
     stamp = utc_timestamp(now or time.time())
 
     def change(current: Pointer | None) -> Pointer | None:
+        if current is None and repair:
+            return last_valid(s3, bucket, registry).moved_to_now(stamp)
         if current is None:
             raise NothingToUndo(f"s3://{bucket}/{registry.pointer_key} does not exist")
         return current.rolled_back(stamp)
 
-    return _apply(s3, bucket, registry, change, "rollback")
+    action = "repair" if repair else "rollback"
+    return _apply(s3, bucket, registry, change, action, repair)
+
+
+def last_valid(s3, bucket: str, registry: Registry) -> Pointer:
+    """The newest pointer in the audit trail that the one validator accepts whole."""
+    for record in reversed(read_audit(s3, bucket, registry, last=AUDIT_SEARCH)):
+        try:
+            pointer = Pointer.parse(record.get("to") if isinstance(record, dict) else None)
+        except (ValueError, TypeError):
+            continue
+        if pointer.canary_refused is None:
+            return pointer
+    raise PublishError(
+        f"no valid pointer in the last {AUDIT_SEARCH} records of s3://{bucket}/"
+        f"{registry.root}/audit/: name a version instead (make promote VERSION=... "
+        "REPAIR_POINTER=1)"
+    )
 
 
 def status(bucket: str, prefix: str, name: str, s3=None) -> dict[str, Any]:
@@ -135,7 +170,8 @@ def describe(state: dict[str, Any]) -> str:
     if state.get("refused"):
         return (
             f"{state['refused']}\nreaders keep serving the last good version they read; repair: "
-            "make publish VERSION=<a published version> REPAIR_POINTER=1"
+            "make rollback REPAIR_POINTER=1 (the audit trail's last valid pointer) or make "
+            "promote VERSION=<a published version> REPAIR_POINTER=1"
         )
     if state["served"] is None:
         return f"{state['pointer']}: nothing published yet"
