@@ -4,8 +4,6 @@
 # ruff: noqa
 from decimal import Decimal
 import re
-
-
 class JsonSchemaValueException(ValueError):
     """A value that breaks a rule of the schema (fastjsonschema's exception, without its
     package): the message names the field, as "$.canary.share must be integer"."""
@@ -19,340 +17,186 @@ JsonSchemaValuesException = JsonSchemaValueException
 
 
 REGEX_PATTERNS = {
-    "^[0-9a-f]{64}$": re.compile("^[0-9a-f]{64}\\Z"),
-    "^[^\\u0000-\\u001f\\u007f]+$": re.compile("^[^\\u0000-\\u001f\\u007f]+\\Z"),
-    "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$": re.compile(
-        "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\\Z"
-    ),
-    "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$": re.compile("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
-    "^[0-9a-fA-F]{64}$": re.compile("^[0-9a-fA-F]{64}\\Z"),
+    '^[0-9a-f]{64}$': re.compile('^[0-9a-f]{64}\\Z'),
+    '^[^\\u0000-\\u001f\\u007f]+$': re.compile('^[^\\u0000-\\u001f\\u007f]+\\Z'),
+    '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$': re.compile('^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\\Z'),
+    '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$': re.compile('^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'),
+    '^[0-9a-fA-F]{64}$': re.compile('^[0-9a-fA-F]{64}\\Z')
 }
 
 NoneType = type(None)
-
 
 def validate_urn_serverless_ml_registry_manifest_v1(data, custom_formats={}, name_prefix=None):
     data_one_of_count1 = 0
     if data_one_of_count1 < 2:
         try:
-            validate___definitions_image_classifier(
-                data, custom_formats, (name_prefix or "data") + ""
-            )
+            validate___definitions_image_classifier(data, custom_formats, (name_prefix or "data") + "")
             data_one_of_count1 += 1
-        except (JsonSchemaValueException, JsonSchemaValuesException):
-            pass
+        except (JsonSchemaValueException, JsonSchemaValuesException): pass
     if data_one_of_count1 < 2:
         try:
             validate___definitions_generic(data, custom_formats, (name_prefix or "data") + "")
             data_one_of_count1 += 1
-        except (JsonSchemaValueException, JsonSchemaValuesException):
-            pass
+        except (JsonSchemaValueException, JsonSchemaValuesException): pass
     if data_one_of_count1 != 1:
-        raise JsonSchemaValueException(
-            "" + (name_prefix or "data") + " must be valid exactly by one definition"
-        )
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be valid exactly by one definition")
     return data
-
 
 def validate___definitions_generic(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = (
-            set(
-                [
-                    "schema_version",
-                    "kind",
-                    "name",
-                    "version",
-                    "created_at",
-                    "framework",
-                    "source",
-                    "signatures",
-                    "default_signature",
-                    "files",
-                ]
-            )
-            - data.keys()
-        )
+        data__missing_keys = set(['schema_version', 'kind', 'name', 'version', 'created_at', 'framework', 'source', 'signatures', 'default_signature', 'files']) - data.keys()
         if data__missing_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys))
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys)))
         data_keys = set(data.keys())
         if "schema_version" in data_keys:
             data_keys.remove("schema_version")
             data__schemaversion = data["schema_version"]
             if not isinstance(data__schemaversion, (int)) or isinstance(data__schemaversion, bool):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".schema_version must be integer"
-                )
-            if not (
-                isinstance(data__schemaversion, (int, float))
-                and not isinstance(data__schemaversion, bool)
-                and data__schemaversion == 3
-            ):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".schema_version must be one of [3]"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".schema_version must be integer")
+            if not (isinstance(data__schemaversion, (int, float)) and not isinstance(data__schemaversion, bool) and data__schemaversion == 3):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".schema_version must be one of [3]")
         if "kind" in data_keys:
             data_keys.remove("kind")
             data__kind = data["kind"]
-            if not (isinstance(data__kind, str) and data__kind == "generic"):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".kind must be one of ['generic']"
-                )
+            if not (isinstance(data__kind, str) and data__kind == 'generic'):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".kind must be one of ['generic']")
         if "name" in data_keys:
             data_keys.remove("name")
             data__name = data["name"]
-            validate___definitions_model_name(
-                data__name, custom_formats, (name_prefix or "data") + ".name"
-            )
+            validate___definitions_model_name(data__name, custom_formats, (name_prefix or "data") + ".name")
         if "version" in data_keys:
             data_keys.remove("version")
             data__version = data["version"]
-            validate___definitions_version(
-                data__version, custom_formats, (name_prefix or "data") + ".version"
-            )
+            validate___definitions_version(data__version, custom_formats, (name_prefix or "data") + ".version")
         if "created_at" in data_keys:
             data_keys.remove("created_at")
             data__createdat = data["created_at"]
-            validate___definitions_timestamp(
-                data__createdat, custom_formats, (name_prefix or "data") + ".created_at"
-            )
+            validate___definitions_timestamp(data__createdat, custom_formats, (name_prefix or "data") + ".created_at")
         if "framework" in data_keys:
             data_keys.remove("framework")
             data__framework = data["framework"]
             if not isinstance(data__framework, (dict)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".framework must be object"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".framework must be object")
             data__framework_is_dict = isinstance(data__framework, dict)
             if data__framework_is_dict:
-                data__framework__missing_keys = (
-                    set(["ai_edge_litert", "numpy", "python"]) - data__framework.keys()
-                )
+                data__framework__missing_keys = set(['ai_edge_litert', 'numpy', 'python']) - data__framework.keys()
                 if data__framework__missing_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".framework must contain "
-                        + str(sorted(data__framework__missing_keys))
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".framework must contain " + str(sorted(data__framework__missing_keys)))
                 data__framework_keys = set(data__framework.keys())
                 if "ai_edge_litert" in data__framework_keys:
                     data__framework_keys.remove("ai_edge_litert")
                     data__framework__aiedgelitert = data__framework["ai_edge_litert"]
-                    validate___definitions_text_or_null(
-                        data__framework__aiedgelitert,
-                        custom_formats,
-                        (name_prefix or "data") + ".framework.ai_edge_litert",
-                    )
+                    validate___definitions_text_or_null(data__framework__aiedgelitert, custom_formats, (name_prefix or "data") + ".framework.ai_edge_litert")
                 if "numpy" in data__framework_keys:
                     data__framework_keys.remove("numpy")
                     data__framework__numpy = data__framework["numpy"]
-                    validate___definitions_text_or_null(
-                        data__framework__numpy,
-                        custom_formats,
-                        (name_prefix or "data") + ".framework.numpy",
-                    )
+                    validate___definitions_text_or_null(data__framework__numpy, custom_formats, (name_prefix or "data") + ".framework.numpy")
                 if "python" in data__framework_keys:
                     data__framework_keys.remove("python")
                     data__framework__python = data__framework["python"]
-                    validate___definitions_text_or_null(
-                        data__framework__python,
-                        custom_formats,
-                        (name_prefix or "data") + ".framework.python",
-                    )
+                    validate___definitions_text_or_null(data__framework__python, custom_formats, (name_prefix or "data") + ".framework.python")
                 if data__framework_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".framework must not contain "
-                        + str(data__framework_keys)
-                        + " properties"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".framework must not contain "+str(data__framework_keys)+" properties")
         if "source" in data_keys:
             data_keys.remove("source")
             data__source = data["source"]
             if not isinstance(data__source, (dict)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".source must be object"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".source must be object")
             data__source_is_dict = isinstance(data__source, dict)
             if data__source_is_dict:
-                data__source__missing_keys = set(["file", "sha256"]) - data__source.keys()
+                data__source__missing_keys = set(['file', 'sha256']) - data__source.keys()
                 if data__source__missing_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".source must contain "
-                        + str(sorted(data__source__missing_keys))
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".source must contain " + str(sorted(data__source__missing_keys)))
                 data__source_keys = set(data__source.keys())
                 if "file" in data__source_keys:
                     data__source_keys.remove("file")
                     data__source__file = data__source["file"]
-                    validate___definitions_text(
-                        data__source__file, custom_formats, (name_prefix or "data") + ".source.file"
-                    )
+                    validate___definitions_text(data__source__file, custom_formats, (name_prefix or "data") + ".source.file")
                 if "sha256" in data__source_keys:
                     data__source_keys.remove("sha256")
                     data__source__sha256 = data__source["sha256"]
-                    validate___definitions_sha256(
-                        data__source__sha256,
-                        custom_formats,
-                        (name_prefix or "data") + ".source.sha256",
-                    )
+                    validate___definitions_sha256(data__source__sha256, custom_formats, (name_prefix or "data") + ".source.sha256")
                 if data__source_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".source must not contain "
-                        + str(data__source_keys)
-                        + " properties"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".source must not contain "+str(data__source_keys)+" properties")
         if "signatures" in data_keys:
             data_keys.remove("signatures")
             data__signatures = data["signatures"]
             if not isinstance(data__signatures, (dict)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".signatures must be object"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".signatures must be object")
             data__signatures_is_dict = isinstance(data__signatures, dict)
             if data__signatures_is_dict:
                 data__signatures_len = len(data__signatures)
                 if data__signatures_len < 1:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".signatures must contain at least 1 properties"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".signatures must contain at least 1 properties")
                 if data__signatures_len > 16:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".signatures must contain less than or equal to 16 properties"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".signatures must contain less than or equal to 16 properties")
                 data__signatures_keys = set(data__signatures.keys())
                 for data__signatures_key in data__signatures_keys:
                     if data__signatures_key not in []:
                         data__signatures_value = data__signatures.get(data__signatures_key)
-                        validate___definitions_signature(
-                            data__signatures_value,
-                            custom_formats,
-                            (name_prefix or "data")
-                            + ".signatures.{data__signatures_key}".format(**locals()),
-                        )
+                        validate___definitions_signature(data__signatures_value, custom_formats, (name_prefix or "data") + ".signatures.{data__signatures_key}".format(**locals()))
         if "default_signature" in data_keys:
             data_keys.remove("default_signature")
             data__defaultsignature = data["default_signature"]
-            validate___definitions_text(
-                data__defaultsignature,
-                custom_formats,
-                (name_prefix or "data") + ".default_signature",
-            )
+            validate___definitions_text(data__defaultsignature, custom_formats, (name_prefix or "data") + ".default_signature")
         if "labels" in data_keys:
             data_keys.remove("labels")
             data__labels = data["labels"]
-            validate___definitions_labels(
-                data__labels, custom_formats, (name_prefix or "data") + ".labels"
-            )
+            validate___definitions_labels(data__labels, custom_formats, (name_prefix or "data") + ".labels")
         if "label_output" in data_keys:
             data_keys.remove("label_output")
             data__labeloutput = data["label_output"]
-            validate___definitions_text(
-                data__labeloutput, custom_formats, (name_prefix or "data") + ".label_output"
-            )
+            validate___definitions_text(data__labeloutput, custom_formats, (name_prefix or "data") + ".label_output")
         if "files" in data_keys:
             data_keys.remove("files")
             data__files = data["files"]
-            validate___definitions_generic_files(
-                data__files, custom_formats, (name_prefix or "data") + ".files"
-            )
+            validate___definitions_generic_files(data__files, custom_formats, (name_prefix or "data") + ".files")
         if data_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
-
 
 def validate___definitions_generic_files(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(["model.tflite"]) - data.keys()
+        data__missing_keys = set(['model.tflite']) - data.keys()
         if data__missing_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys))
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys)))
         data_keys = set(data.keys())
         if "model.tflite" in data_keys:
             data_keys.remove("model.tflite")
             data__modeltflite = data["model.tflite"]
             if not isinstance(data__modeltflite, (dict)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".model.tflite must be object"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".model.tflite must be object")
             data__modeltflite_is_dict = isinstance(data__modeltflite, dict)
             if data__modeltflite_is_dict:
-                data__modeltflite__missing_keys = set(["sha256", "size"]) - data__modeltflite.keys()
+                data__modeltflite__missing_keys = set(['sha256', 'size']) - data__modeltflite.keys()
                 if data__modeltflite__missing_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".model.tflite must contain "
-                        + str(sorted(data__modeltflite__missing_keys))
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".model.tflite must contain " + str(sorted(data__modeltflite__missing_keys)))
                 data__modeltflite_keys = set(data__modeltflite.keys())
                 if "sha256" in data__modeltflite_keys:
                     data__modeltflite_keys.remove("sha256")
                     data__modeltflite__sha256 = data__modeltflite["sha256"]
-                    validate___definitions_sha256(
-                        data__modeltflite__sha256,
-                        custom_formats,
-                        (name_prefix or "data") + ".model.tflite.sha256",
-                    )
+                    validate___definitions_sha256(data__modeltflite__sha256, custom_formats, (name_prefix or "data") + ".model.tflite.sha256")
                 if "size" in data__modeltflite_keys:
                     data__modeltflite_keys.remove("size")
                     data__modeltflite__size = data__modeltflite["size"]
-                    if not isinstance(data__modeltflite__size, (int)) or isinstance(
-                        data__modeltflite__size, bool
-                    ):
-                        raise JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".model.tflite.size must be integer"
-                        )
-                    if isinstance(
-                        data__modeltflite__size, (int, float, Decimal)
-                    ) and not isinstance(data__modeltflite__size, bool):
+                    if not isinstance(data__modeltflite__size, (int)) or isinstance(data__modeltflite__size, bool):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".model.tflite.size must be integer")
+                    if isinstance(data__modeltflite__size, (int, float, Decimal)) and not isinstance(data__modeltflite__size, bool):
                         if data__modeltflite__size < 1:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".model.tflite.size must be bigger than or equal to 1"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".model.tflite.size must be bigger than or equal to 1")
                         if data__modeltflite__size > 1099511627776:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".model.tflite.size must be smaller than or equal to 1099511627776"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".model.tflite.size must be smaller than or equal to 1099511627776")
                 if data__modeltflite_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".model.tflite must not contain "
-                        + str(data__modeltflite_keys)
-                        + " properties"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".model.tflite must not contain "+str(data__modeltflite_keys)+" properties")
         if data_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
-
 
 def validate___definitions_labels(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (list, tuple)):
@@ -361,69 +205,40 @@ def validate___definitions_labels(data, custom_formats={}, name_prefix=None):
     if data_is_list:
         data_len = len(data)
         if data_len < 1:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain at least 1 items"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain at least 1 items")
         if data_len > 100000:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain less than or equal to 100000 items"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain less than or equal to 100000 items")
         for data_x, data_item in enumerate(data):
             if not isinstance(data_item, (str)):
-                raise JsonSchemaValueException(
-                    ""
-                    + (name_prefix or "data")
-                    + "[{data_x}]".format(**locals())
-                    + " must be string"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + "[{data_x}]".format(**locals()) + " must be string")
             if isinstance(data_item, str):
                 data_item_len = len(data_item)
                 if data_item_len < 1:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + "[{data_x}]".format(**locals())
-                        + " must be longer than or equal to 1 characters"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + "[{data_x}]".format(**locals()) + " must be longer than or equal to 1 characters")
                 if data_item_len > 256:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + "[{data_x}]".format(**locals())
-                        + " must be shorter than or equal to 256 characters"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + "[{data_x}]".format(**locals()) + " must be shorter than or equal to 256 characters")
     return data
-
 
 def validate___definitions_signature(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(["inputs", "outputs"]) - data.keys()
+        data__missing_keys = set(['inputs', 'outputs']) - data.keys()
         if data__missing_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys))
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys)))
         data_keys = set(data.keys())
         if "inputs" in data_keys:
             data_keys.remove("inputs")
             data__inputs = data["inputs"]
-            validate___definitions_input_tensors(
-                data__inputs, custom_formats, (name_prefix or "data") + ".inputs"
-            )
+            validate___definitions_input_tensors(data__inputs, custom_formats, (name_prefix or "data") + ".inputs")
         if "outputs" in data_keys:
             data_keys.remove("outputs")
             data__outputs = data["outputs"]
-            validate___definitions_output_tensors(
-                data__outputs, custom_formats, (name_prefix or "data") + ".outputs"
-            )
+            validate___definitions_output_tensors(data__outputs, custom_formats, (name_prefix or "data") + ".outputs")
         if data_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
-
 
 def validate___definitions_output_tensors(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
@@ -432,145 +247,80 @@ def validate___definitions_output_tensors(data, custom_formats={}, name_prefix=N
     if data_is_dict:
         data_len = len(data)
         if data_len < 1:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain at least 1 properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain at least 1 properties")
         if data_len > 64:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain less than or equal to 64 properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain less than or equal to 64 properties")
         data_keys = set(data.keys())
         for data_key in data_keys:
             if data_key not in []:
                 data_value = data.get(data_key)
-                validate___definitions_output_tensor(
-                    data_value,
-                    custom_formats,
-                    (name_prefix or "data") + ".{data_key}".format(**locals()),
-                )
+                validate___definitions_output_tensor(data_value, custom_formats, (name_prefix or "data") + ".{data_key}".format(**locals()))
     return data
-
 
 def validate___definitions_output_tensor(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(["name", "shape", "dtype", "quantization"]) - data.keys()
+        data__missing_keys = set(['name', 'shape', 'dtype', 'quantization']) - data.keys()
         if data__missing_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys))
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys)))
         data_keys = set(data.keys())
         if "name" in data_keys:
             data_keys.remove("name")
             data__name = data["name"]
-            validate___definitions_text(
-                data__name, custom_formats, (name_prefix or "data") + ".name"
-            )
+            validate___definitions_text(data__name, custom_formats, (name_prefix or "data") + ".name")
         if "shape" in data_keys:
             data_keys.remove("shape")
             data__shape = data["shape"]
-            validate___definitions_tensor_shape(
-                data__shape, custom_formats, (name_prefix or "data") + ".shape"
-            )
+            validate___definitions_tensor_shape(data__shape, custom_formats, (name_prefix or "data") + ".shape")
         if "dtype" in data_keys:
             data_keys.remove("dtype")
             data__dtype = data["dtype"]
-            validate___definitions_dtype(
-                data__dtype, custom_formats, (name_prefix or "data") + ".dtype"
-            )
+            validate___definitions_dtype(data__dtype, custom_formats, (name_prefix or "data") + ".dtype")
         if "quantization" in data_keys:
             data_keys.remove("quantization")
             data__quantization = data["quantization"]
-            validate___definitions_quantization(
-                data__quantization, custom_formats, (name_prefix or "data") + ".quantization"
-            )
+            validate___definitions_quantization(data__quantization, custom_formats, (name_prefix or "data") + ".quantization")
         if data_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
-
 
 def validate___definitions_quantization(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(["scale", "zero_point"]) - data.keys()
+        data__missing_keys = set(['scale', 'zero_point']) - data.keys()
         if data__missing_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys))
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys)))
         data_keys = set(data.keys())
         if "scale" in data_keys:
             data_keys.remove("scale")
             data__scale = data["scale"]
             if not isinstance(data__scale, (int, float, Decimal)) or isinstance(data__scale, bool):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".scale must be number"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".scale must be number")
             if isinstance(data__scale, (int, float, Decimal)) and not isinstance(data__scale, bool):
                 if data__scale < 0:
-                    raise JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".scale must be bigger than or equal to 0"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".scale must be bigger than or equal to 0")
         if "zero_point" in data_keys:
             data_keys.remove("zero_point")
             data__zeropoint = data["zero_point"]
             if not isinstance(data__zeropoint, (int)) or isinstance(data__zeropoint, bool):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".zero_point must be integer"
-                )
-            if isinstance(data__zeropoint, (int, float, Decimal)) and not isinstance(
-                data__zeropoint, bool
-            ):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".zero_point must be integer")
+            if isinstance(data__zeropoint, (int, float, Decimal)) and not isinstance(data__zeropoint, bool):
                 if data__zeropoint < -2147483648:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".zero_point must be bigger than or equal to -2147483648"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".zero_point must be bigger than or equal to -2147483648")
                 if data__zeropoint > 2147483647:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".zero_point must be smaller than or equal to 2147483647"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".zero_point must be smaller than or equal to 2147483647")
         if data_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
-
 
 def validate___definitions_dtype(data, custom_formats={}, name_prefix=None):
-    if not (
-        isinstance(data, str)
-        and data == "float32"
-        or isinstance(data, str)
-        and data == "float16"
-        or isinstance(data, str)
-        and data == "int8"
-        or isinstance(data, str)
-        and data == "uint8"
-        or isinstance(data, str)
-        and data == "int16"
-        or isinstance(data, str)
-        and data == "int32"
-        or isinstance(data, str)
-        and data == "int64"
-        or isinstance(data, str)
-        and data == "bool"
-    ):
-        raise JsonSchemaValueException(
-            ""
-            + (name_prefix or "data")
-            + " must be one of ['float32', 'float16', 'int8', 'uint8', 'int16', 'int32', 'int64', 'bool']"
-        )
+    if not (isinstance(data, str) and data == 'float32' or isinstance(data, str) and data == 'float16' or isinstance(data, str) and data == 'int8' or isinstance(data, str) and data == 'uint8' or isinstance(data, str) and data == 'int16' or isinstance(data, str) and data == 'int32' or isinstance(data, str) and data == 'int64' or isinstance(data, str) and data == 'bool'):
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be one of ['float32', 'float16', 'int8', 'uint8', 'int16', 'int32', 'int64', 'bool']")
     return data
-
 
 def validate___definitions_tensor_shape(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (list, tuple)):
@@ -579,15 +329,10 @@ def validate___definitions_tensor_shape(data, custom_formats={}, name_prefix=Non
     if data_is_list:
         data_len = len(data)
         if data_len > 8:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain less than or equal to 8 items"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain less than or equal to 8 items")
         for data_x, data_item in enumerate(data):
-            validate___definitions_dimension(
-                data_item, custom_formats, (name_prefix or "data") + "[{data_x}]".format(**locals())
-            )
+            validate___definitions_dimension(data_item, custom_formats, (name_prefix or "data") + "[{data_x}]".format(**locals()))
     return data
-
 
 def validate___definitions_dimension(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (int)) or isinstance(data, bool):
@@ -595,23 +340,15 @@ def validate___definitions_dimension(data, custom_formats={}, name_prefix=None):
     try:
         if not (isinstance(data, (int, float)) and not isinstance(data, bool) and data == 0):
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must be one of [0]")
-    except (JsonSchemaValueException, JsonSchemaValuesException):
-        pass
+    except (JsonSchemaValueException, JsonSchemaValuesException): pass
     else:
-        raise JsonSchemaValueException(
-            "" + (name_prefix or "data") + " must NOT match a disallowed definition"
-        )
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must NOT match a disallowed definition")
     if isinstance(data, (int, float, Decimal)) and not isinstance(data, bool):
         if data < -1:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be bigger than or equal to -1"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be bigger than or equal to -1")
         if data > 2147483647:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be smaller than or equal to 2147483647"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be smaller than or equal to 2147483647")
     return data
-
 
 def validate___definitions_input_tensors(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
@@ -620,72 +357,48 @@ def validate___definitions_input_tensors(data, custom_formats={}, name_prefix=No
     if data_is_dict:
         data_len = len(data)
         if data_len < 1:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain at least 1 properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain at least 1 properties")
         if data_len > 64:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain less than or equal to 64 properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain less than or equal to 64 properties")
         data_keys = set(data.keys())
         for data_key in data_keys:
             if data_key not in []:
                 data_value = data.get(data_key)
-                validate___definitions_input_tensor(
-                    data_value,
-                    custom_formats,
-                    (name_prefix or "data") + ".{data_key}".format(**locals()),
-                )
+                validate___definitions_input_tensor(data_value, custom_formats, (name_prefix or "data") + ".{data_key}".format(**locals()))
     return data
-
 
 def validate___definitions_input_tensor(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(["name", "shape", "dtype", "quantization"]) - data.keys()
+        data__missing_keys = set(['name', 'shape', 'dtype', 'quantization']) - data.keys()
         if data__missing_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys))
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys)))
         data_keys = set(data.keys())
         if "name" in data_keys:
             data_keys.remove("name")
             data__name = data["name"]
-            validate___definitions_text(
-                data__name, custom_formats, (name_prefix or "data") + ".name"
-            )
+            validate___definitions_text(data__name, custom_formats, (name_prefix or "data") + ".name")
         if "shape" in data_keys:
             data_keys.remove("shape")
             data__shape = data["shape"]
-            validate___definitions_tensor_shape(
-                data__shape, custom_formats, (name_prefix or "data") + ".shape"
-            )
+            validate___definitions_tensor_shape(data__shape, custom_formats, (name_prefix or "data") + ".shape")
         if "dtype" in data_keys:
             data_keys.remove("dtype")
             data__dtype = data["dtype"]
-            validate___definitions_dtype(
-                data__dtype, custom_formats, (name_prefix or "data") + ".dtype"
-            )
+            validate___definitions_dtype(data__dtype, custom_formats, (name_prefix or "data") + ".dtype")
         if "quantization" in data_keys:
             data_keys.remove("quantization")
             data__quantization = data["quantization"]
-            validate___definitions_quantization(
-                data__quantization, custom_formats, (name_prefix or "data") + ".quantization"
-            )
+            validate___definitions_quantization(data__quantization, custom_formats, (name_prefix or "data") + ".quantization")
         if "value_range" in data_keys:
             data_keys.remove("value_range")
             data__valuerange = data["value_range"]
-            validate___definitions_value_range(
-                data__valuerange, custom_formats, (name_prefix or "data") + ".value_range"
-            )
+            validate___definitions_value_range(data__valuerange, custom_formats, (name_prefix or "data") + ".value_range")
         if data_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
-
 
 def validate___definitions_value_range(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (list, tuple)):
@@ -694,34 +407,21 @@ def validate___definitions_value_range(data, custom_formats={}, name_prefix=None
     if data_is_list:
         data_len = len(data)
         if data_len < 2:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain at least 2 items"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain at least 2 items")
         if data_len > 2:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain less than or equal to 2 items"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain less than or equal to 2 items")
         for data_x, data_item in enumerate(data):
             if not isinstance(data_item, (int, float, Decimal)) or isinstance(data_item, bool):
-                raise JsonSchemaValueException(
-                    ""
-                    + (name_prefix or "data")
-                    + "[{data_x}]".format(**locals())
-                    + " must be number"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + "[{data_x}]".format(**locals()) + " must be number")
     return data
-
 
 def validate___definitions_sha256(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (str)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
     if isinstance(data, str):
-        if not REGEX_PATTERNS["^[0-9a-f]{64}$"].search(data):
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must match pattern ^[0-9a-f]{64}$"
-            )
+        if not REGEX_PATTERNS['^[0-9a-f]{64}$'].search(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[0-9a-f]{64}$")
     return data
-
 
 def validate___definitions_text(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (str)):
@@ -729,19 +429,12 @@ def validate___definitions_text(data, custom_formats={}, name_prefix=None):
     if isinstance(data, str):
         data_len = len(data)
         if data_len < 1:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be longer than or equal to 1 characters"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be longer than or equal to 1 characters")
         if data_len > 256:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be shorter than or equal to 256 characters"
-            )
-        if not REGEX_PATTERNS["^[^\\u0000-\\u001f\\u007f]+$"].search(data):
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must match pattern ^[^\\u0000-\\u001f\\u007f]+$"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be shorter than or equal to 256 characters")
+        if not REGEX_PATTERNS['^[^\\u0000-\\u001f\\u007f]+$'].search(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[^\\u0000-\\u001f\\u007f]+$")
     return data
-
 
 def validate___definitions_text_or_null(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (str, NoneType)):
@@ -749,461 +442,243 @@ def validate___definitions_text_or_null(data, custom_formats={}, name_prefix=Non
     if isinstance(data, str):
         data_len = len(data)
         if data_len < 1:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be longer than or equal to 1 characters"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be longer than or equal to 1 characters")
         if data_len > 256:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be shorter than or equal to 256 characters"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be shorter than or equal to 256 characters")
     return data
-
 
 def validate___definitions_timestamp(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (str)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
     if isinstance(data, str):
-        if not REGEX_PATTERNS["^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"].search(
-            data
-        ):
-            raise JsonSchemaValueException(
-                ""
-                + (name_prefix or "data")
-                + " must match pattern ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
-            )
+        if not REGEX_PATTERNS['^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'].search(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
     return data
-
 
 def validate___definitions_version(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (int)) or isinstance(data, bool):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be integer")
     if isinstance(data, (int, float, Decimal)) and not isinstance(data, bool):
         if data < 1:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be bigger than or equal to 1"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be bigger than or equal to 1")
         if data > 9223372036854775807:
-            raise JsonSchemaValueException(
-                ""
-                + (name_prefix or "data")
-                + " must be smaller than or equal to 9223372036854775807"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be smaller than or equal to 9223372036854775807")
     return data
-
 
 def validate___definitions_model_name(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (str)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
     if isinstance(data, str):
-        if not REGEX_PATTERNS["^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"].search(data):
-            raise JsonSchemaValueException(
-                ""
-                + (name_prefix or "data")
-                + " must match pattern ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-            )
+        if not REGEX_PATTERNS['^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'].search(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     return data
-
 
 def validate___definitions_image_classifier(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = (
-            set(["schema_version", "name", "version", "input", "output", "labels", "files"])
-            - data.keys()
-        )
+        data__missing_keys = set(['schema_version', 'name', 'version', 'input', 'output', 'labels', 'files']) - data.keys()
         if data__missing_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys))
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys)))
         data_keys = set(data.keys())
         if "schema_version" in data_keys:
             data_keys.remove("schema_version")
             data__schemaversion = data["schema_version"]
             if not isinstance(data__schemaversion, (int)) or isinstance(data__schemaversion, bool):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".schema_version must be integer"
-                )
-            if not (
-                isinstance(data__schemaversion, (int, float))
-                and not isinstance(data__schemaversion, bool)
-                and data__schemaversion == 1
-                or isinstance(data__schemaversion, (int, float))
-                and not isinstance(data__schemaversion, bool)
-                and data__schemaversion == 2
-            ):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".schema_version must be one of [1, 2]"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".schema_version must be integer")
+            if not (isinstance(data__schemaversion, (int, float)) and not isinstance(data__schemaversion, bool) and data__schemaversion == 1 or isinstance(data__schemaversion, (int, float)) and not isinstance(data__schemaversion, bool) and data__schemaversion == 2):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".schema_version must be one of [1, 2]")
         if "kind" in data_keys:
             data_keys.remove("kind")
             data__kind = data["kind"]
-            if not (isinstance(data__kind, str) and data__kind == "image_classifier"):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".kind must be one of ['image_classifier']"
-                )
+            if not (isinstance(data__kind, str) and data__kind == 'image_classifier'):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".kind must be one of ['image_classifier']")
         if "name" in data_keys:
             data_keys.remove("name")
             data__name = data["name"]
-            validate___definitions_model_name(
-                data__name, custom_formats, (name_prefix or "data") + ".name"
-            )
+            validate___definitions_model_name(data__name, custom_formats, (name_prefix or "data") + ".name")
         if "version" in data_keys:
             data_keys.remove("version")
             data__version = data["version"]
-            validate___definitions_version(
-                data__version, custom_formats, (name_prefix or "data") + ".version"
-            )
+            validate___definitions_version(data__version, custom_formats, (name_prefix or "data") + ".version")
         if "created_at" in data_keys:
             data_keys.remove("created_at")
             data__createdat = data["created_at"]
-            validate___definitions_timestamp(
-                data__createdat, custom_formats, (name_prefix or "data") + ".created_at"
-            )
+            validate___definitions_timestamp(data__createdat, custom_formats, (name_prefix or "data") + ".created_at")
         if "framework" in data_keys:
             data_keys.remove("framework")
             data__framework = data["framework"]
-            validate___definitions_framework(
-                data__framework, custom_formats, (name_prefix or "data") + ".framework"
-            )
+            validate___definitions_framework(data__framework, custom_formats, (name_prefix or "data") + ".framework")
         if "input" in data_keys:
             data_keys.remove("input")
             data__input = data["input"]
             if not isinstance(data__input, (dict)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".input must be object"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".input must be object")
             data__input_is_dict = isinstance(data__input, dict)
             if data__input_is_dict:
-                data__input__missing_keys = set(["shape", "value_range"]) - data__input.keys()
+                data__input__missing_keys = set(['shape', 'value_range']) - data__input.keys()
                 if data__input__missing_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".input must contain "
-                        + str(sorted(data__input__missing_keys))
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".input must contain " + str(sorted(data__input__missing_keys)))
                 data__input_keys = set(data__input.keys())
                 if "name" in data__input_keys:
                     data__input_keys.remove("name")
                     data__input__name = data__input["name"]
-                    validate___definitions_text(
-                        data__input__name, custom_formats, (name_prefix or "data") + ".input.name"
-                    )
+                    validate___definitions_text(data__input__name, custom_formats, (name_prefix or "data") + ".input.name")
                 if "shape" in data__input_keys:
                     data__input_keys.remove("shape")
                     data__input__shape = data__input["shape"]
                     if not isinstance(data__input__shape, (list, tuple)):
-                        raise JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".input.shape must be array"
-                        )
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.shape must be array")
                     data__input__shape_is_list = isinstance(data__input__shape, (list, tuple))
                     if data__input__shape_is_list:
                         data__input__shape_len = len(data__input__shape)
                         if data__input__shape_len < 3:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".input.shape must contain at least 3 items"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.shape must contain at least 3 items")
                         if data__input__shape_len > 4:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".input.shape must contain less than or equal to 4 items"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.shape must contain less than or equal to 4 items")
                         if data__input__shape_len > 0:
                             data__input__shape__0 = data__input__shape[0]
-                            validate___definitions_batch_dimension(
-                                data__input__shape__0,
-                                custom_formats,
-                                (name_prefix or "data") + ".input.shape[0]",
-                            )
+                            validate___definitions_batch_dimension(data__input__shape__0, custom_formats, (name_prefix or "data") + ".input.shape[0]")
                         if data__input__shape_len > 1:
                             data__input__shape__1 = data__input__shape[1]
-                            validate___definitions_image_side(
-                                data__input__shape__1,
-                                custom_formats,
-                                (name_prefix or "data") + ".input.shape[1]",
-                            )
+                            validate___definitions_image_side(data__input__shape__1, custom_formats, (name_prefix or "data") + ".input.shape[1]")
                         if data__input__shape_len > 2:
                             data__input__shape__2 = data__input__shape[2]
-                            validate___definitions_image_side(
-                                data__input__shape__2,
-                                custom_formats,
-                                (name_prefix or "data") + ".input.shape[2]",
-                            )
+                            validate___definitions_image_side(data__input__shape__2, custom_formats, (name_prefix or "data") + ".input.shape[2]")
                         if data__input__shape_len > 3:
                             data__input__shape__3 = data__input__shape[3]
-                            if not isinstance(data__input__shape__3, (int)) or isinstance(
-                                data__input__shape__3, bool
-                            ):
-                                raise JsonSchemaValueException(
-                                    "" + (name_prefix or "data") + ".input.shape[3] must be integer"
-                                )
-                            if not (
-                                isinstance(data__input__shape__3, (int, float))
-                                and not isinstance(data__input__shape__3, bool)
-                                and data__input__shape__3 == 1
-                                or isinstance(data__input__shape__3, (int, float))
-                                and not isinstance(data__input__shape__3, bool)
-                                and data__input__shape__3 == 3
-                            ):
-                                raise JsonSchemaValueException(
-                                    ""
-                                    + (name_prefix or "data")
-                                    + ".input.shape[3] must be one of [1, 3]"
-                                )
+                            if not isinstance(data__input__shape__3, (int)) or isinstance(data__input__shape__3, bool):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.shape[3] must be integer")
+                            if not (isinstance(data__input__shape__3, (int, float)) and not isinstance(data__input__shape__3, bool) and data__input__shape__3 == 1 or isinstance(data__input__shape__3, (int, float)) and not isinstance(data__input__shape__3, bool) and data__input__shape__3 == 3):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.shape[3] must be one of [1, 3]")
                 if "dtype" in data__input_keys:
                     data__input_keys.remove("dtype")
                     data__input__dtype = data__input["dtype"]
-                    validate___definitions_dtype(
-                        data__input__dtype, custom_formats, (name_prefix or "data") + ".input.dtype"
-                    )
+                    validate___definitions_dtype(data__input__dtype, custom_formats, (name_prefix or "data") + ".input.dtype")
                 if "quantization" in data__input_keys:
                     data__input_keys.remove("quantization")
                     data__input__quantization = data__input["quantization"]
-                    validate___definitions_quantization(
-                        data__input__quantization,
-                        custom_formats,
-                        (name_prefix or "data") + ".input.quantization",
-                    )
+                    validate___definitions_quantization(data__input__quantization, custom_formats, (name_prefix or "data") + ".input.quantization")
                 if "color" in data__input_keys:
                     data__input_keys.remove("color")
                     data__input__color = data__input["color"]
-                    if not (
-                        isinstance(data__input__color, str)
-                        and data__input__color == "grey"
-                        or isinstance(data__input__color, str)
-                        and data__input__color == "rgb"
-                    ):
-                        raise JsonSchemaValueException(
-                            ""
-                            + (name_prefix or "data")
-                            + ".input.color must be one of ['grey', 'rgb']"
-                        )
+                    if not (isinstance(data__input__color, str) and data__input__color == 'grey' or isinstance(data__input__color, str) and data__input__color == 'rgb'):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.color must be one of ['grey', 'rgb']")
                 if "value_range" in data__input_keys:
                     data__input_keys.remove("value_range")
                     data__input__valuerange = data__input["value_range"]
-                    validate___definitions_value_range(
-                        data__input__valuerange,
-                        custom_formats,
-                        (name_prefix or "data") + ".input.value_range",
-                    )
+                    validate___definitions_value_range(data__input__valuerange, custom_formats, (name_prefix or "data") + ".input.value_range")
                 if "preprocessing" in data__input_keys:
                     data__input_keys.remove("preprocessing")
                     data__input__preprocessing = data__input["preprocessing"]
                     if not isinstance(data__input__preprocessing, (dict)):
-                        raise JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".input.preprocessing must be object"
-                        )
-                    data__input__preprocessing_is_dict = isinstance(
-                        data__input__preprocessing, dict
-                    )
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.preprocessing must be object")
+                    data__input__preprocessing_is_dict = isinstance(data__input__preprocessing, dict)
                     if data__input__preprocessing_is_dict:
                         data__input__preprocessing_keys = set(data__input__preprocessing.keys())
                         if "policy" in data__input__preprocessing_keys:
                             data__input__preprocessing_keys.remove("policy")
-                            data__input__preprocessing__policy = data__input__preprocessing[
-                                "policy"
-                            ]
-                            if not (
-                                isinstance(data__input__preprocessing__policy, str)
-                                and data__input__preprocessing__policy == "digit"
-                                or isinstance(data__input__preprocessing__policy, str)
-                                and data__input__preprocessing__policy == "stretch"
-                                or isinstance(data__input__preprocessing__policy, str)
-                                and data__input__preprocessing__policy == "letterbox"
-                                or isinstance(data__input__preprocessing__policy, str)
-                                and data__input__preprocessing__policy == "center_crop"
-                            ):
-                                raise JsonSchemaValueException(
-                                    ""
-                                    + (name_prefix or "data")
-                                    + ".input.preprocessing.policy must be one of ['digit', 'stretch', 'letterbox', 'center_crop']"
-                                )
+                            data__input__preprocessing__policy = data__input__preprocessing["policy"]
+                            if not (isinstance(data__input__preprocessing__policy, str) and data__input__preprocessing__policy == 'digit' or isinstance(data__input__preprocessing__policy, str) and data__input__preprocessing__policy == 'stretch' or isinstance(data__input__preprocessing__policy, str) and data__input__preprocessing__policy == 'letterbox' or isinstance(data__input__preprocessing__policy, str) and data__input__preprocessing__policy == 'center_crop'):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.preprocessing.policy must be one of ['digit', 'stretch', 'letterbox', 'center_crop']")
                         if data__input__preprocessing_keys:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".input.preprocessing must not contain "
-                                + str(data__input__preprocessing_keys)
-                                + " properties"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.preprocessing must not contain "+str(data__input__preprocessing_keys)+" properties")
                 if "description" in data__input_keys:
                     data__input_keys.remove("description")
                     data__input__description = data__input["description"]
-                    validate___definitions_long_text(
-                        data__input__description,
-                        custom_formats,
-                        (name_prefix or "data") + ".input.description",
-                    )
+                    validate___definitions_long_text(data__input__description, custom_formats, (name_prefix or "data") + ".input.description")
                 if data__input_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".input must not contain "
-                        + str(data__input_keys)
-                        + " properties"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".input must not contain "+str(data__input_keys)+" properties")
         if "output" in data_keys:
             data_keys.remove("output")
             data__output = data["output"]
             if not isinstance(data__output, (dict)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".output must be object"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".output must be object")
             data__output_is_dict = isinstance(data__output, dict)
             if data__output_is_dict:
                 data__output_keys = set(data__output.keys())
                 if "name" in data__output_keys:
                     data__output_keys.remove("name")
                     data__output__name = data__output["name"]
-                    validate___definitions_text(
-                        data__output__name, custom_formats, (name_prefix or "data") + ".output.name"
-                    )
+                    validate___definitions_text(data__output__name, custom_formats, (name_prefix or "data") + ".output.name")
                 if "shape" in data__output_keys:
                     data__output_keys.remove("shape")
                     data__output__shape = data__output["shape"]
                     if not isinstance(data__output__shape, (list, tuple)):
-                        raise JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".output.shape must be array"
-                        )
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".output.shape must be array")
                     data__output__shape_is_list = isinstance(data__output__shape, (list, tuple))
                     if data__output__shape_is_list:
                         data__output__shape_len = len(data__output__shape)
                         if data__output__shape_len < 1:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".output.shape must contain at least 1 items"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".output.shape must contain at least 1 items")
                         if data__output__shape_len > 8:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".output.shape must contain less than or equal to 8 items"
-                            )
-                        for data__output__shape_x, data__output__shape_item in enumerate(
-                            data__output__shape
-                        ):
-                            validate___definitions_dimension(
-                                data__output__shape_item,
-                                custom_formats,
-                                (name_prefix or "data")
-                                + ".output.shape[{data__output__shape_x}]".format(**locals()),
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".output.shape must contain less than or equal to 8 items")
+                        for data__output__shape_x, data__output__shape_item in enumerate(data__output__shape):
+                            validate___definitions_dimension(data__output__shape_item, custom_formats, (name_prefix or "data") + ".output.shape[{data__output__shape_x}]".format(**locals()))
                 if "dtype" in data__output_keys:
                     data__output_keys.remove("dtype")
                     data__output__dtype = data__output["dtype"]
-                    validate___definitions_dtype(
-                        data__output__dtype,
-                        custom_formats,
-                        (name_prefix or "data") + ".output.dtype",
-                    )
+                    validate___definitions_dtype(data__output__dtype, custom_formats, (name_prefix or "data") + ".output.dtype")
                 if "quantization" in data__output_keys:
                     data__output_keys.remove("quantization")
                     data__output__quantization = data__output["quantization"]
-                    validate___definitions_quantization(
-                        data__output__quantization,
-                        custom_formats,
-                        (name_prefix or "data") + ".output.quantization",
-                    )
+                    validate___definitions_quantization(data__output__quantization, custom_formats, (name_prefix or "data") + ".output.quantization")
                 if "kind" in data__output_keys:
                     data__output_keys.remove("kind")
                     data__output__kind = data__output["kind"]
-                    if not (
-                        isinstance(data__output__kind, str)
-                        and data__output__kind == "probabilities"
-                    ):
-                        raise JsonSchemaValueException(
-                            ""
-                            + (name_prefix or "data")
-                            + ".output.kind must be one of ['probabilities']"
-                        )
+                    if not (isinstance(data__output__kind, str) and data__output__kind == 'probabilities'):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".output.kind must be one of ['probabilities']")
                 if "description" in data__output_keys:
                     data__output_keys.remove("description")
                     data__output__description = data__output["description"]
-                    validate___definitions_long_text(
-                        data__output__description,
-                        custom_formats,
-                        (name_prefix or "data") + ".output.description",
-                    )
+                    validate___definitions_long_text(data__output__description, custom_formats, (name_prefix or "data") + ".output.description")
                 if data__output_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".output must not contain "
-                        + str(data__output_keys)
-                        + " properties"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".output must not contain "+str(data__output_keys)+" properties")
         if "labels" in data_keys:
             data_keys.remove("labels")
             data__labels = data["labels"]
-            validate___definitions_labels(
-                data__labels, custom_formats, (name_prefix or "data") + ".labels"
-            )
+            validate___definitions_labels(data__labels, custom_formats, (name_prefix or "data") + ".labels")
         if "files" in data_keys:
             data_keys.remove("files")
             data__files = data["files"]
-            validate___definitions_files(
-                data__files, custom_formats, (name_prefix or "data") + ".files"
-            )
+            validate___definitions_files(data__files, custom_formats, (name_prefix or "data") + ".files")
         if "baseline" in data_keys:
             data_keys.remove("baseline")
             data__baseline = data["baseline"]
-            validate___definitions_baseline(
-                data__baseline, custom_formats, (name_prefix or "data") + ".baseline"
-            )
+            validate___definitions_baseline(data__baseline, custom_formats, (name_prefix or "data") + ".baseline")
         if "dataset" in data_keys:
             data_keys.remove("dataset")
             data__dataset = data["dataset"]
-            validate___definitions_record(
-                data__dataset, custom_formats, (name_prefix or "data") + ".dataset"
-            )
+            validate___definitions_record(data__dataset, custom_formats, (name_prefix or "data") + ".dataset")
         if "model" in data_keys:
             data_keys.remove("model")
             data__model = data["model"]
-            validate___definitions_record(
-                data__model, custom_formats, (name_prefix or "data") + ".model"
-            )
+            validate___definitions_record(data__model, custom_formats, (name_prefix or "data") + ".model")
         if "quantization" in data_keys:
             data_keys.remove("quantization")
             data__quantization = data["quantization"]
-            validate___definitions_record(
-                data__quantization, custom_formats, (name_prefix or "data") + ".quantization"
-            )
+            validate___definitions_record(data__quantization, custom_formats, (name_prefix or "data") + ".quantization")
         if "evaluation" in data_keys:
             data_keys.remove("evaluation")
             data__evaluation = data["evaluation"]
-            validate___definitions_record(
-                data__evaluation, custom_formats, (name_prefix or "data") + ".evaluation"
-            )
+            validate___definitions_record(data__evaluation, custom_formats, (name_prefix or "data") + ".evaluation")
         if "training" in data_keys:
             data_keys.remove("training")
             data__training = data["training"]
-            validate___definitions_record(
-                data__training, custom_formats, (name_prefix or "data") + ".training"
-            )
+            validate___definitions_record(data__training, custom_formats, (name_prefix or "data") + ".training")
         if "sizes" in data_keys:
             data_keys.remove("sizes")
             data__sizes = data["sizes"]
-            validate___definitions_record(
-                data__sizes, custom_formats, (name_prefix or "data") + ".sizes"
-            )
+            validate___definitions_record(data__sizes, custom_formats, (name_prefix or "data") + ".sizes")
         if data_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
-
 
 def validate___definitions_record(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     return data
-
 
 def validate___definitions_baseline(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
@@ -1212,39 +687,25 @@ def validate___definitions_baseline(data, custom_formats={}, name_prefix=None):
     if data_is_dict:
         if "n" in data:
             if "predicted_share" not in data:
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " missing dependency predicted_share for n"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + " missing dependency predicted_share for n")
             if "confidence" not in data:
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " missing dependency confidence for n"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + " missing dependency confidence for n")
             if "input" not in data:
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " missing dependency input for n"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + " missing dependency input for n")
         if "predicted_share" in data:
             if "n" not in data:
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " missing dependency n for predicted_share"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + " missing dependency n for predicted_share")
         if "confidence" in data:
             if "n" not in data:
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " missing dependency n for confidence"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + " missing dependency n for confidence")
         if "input" in data:
             if "n" not in data:
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " missing dependency n for input"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + " missing dependency n for input")
         data_keys = set(data.keys())
         if "split" in data_keys:
             data_keys.remove("split")
             data__split = data["split"]
-            validate___definitions_text(
-                data__split, custom_formats, (name_prefix or "data") + ".split"
-            )
+            validate___definitions_text(data__split, custom_formats, (name_prefix or "data") + ".split")
         if "n" in data_keys:
             data_keys.remove("n")
             data__n = data["n"]
@@ -1252,297 +713,128 @@ def validate___definitions_baseline(data, custom_formats={}, name_prefix=None):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".n must be integer")
             if isinstance(data__n, (int, float, Decimal)) and not isinstance(data__n, bool):
                 if data__n < 1:
-                    raise JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".n must be bigger than or equal to 1"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".n must be bigger than or equal to 1")
                 if data__n > 1000000000:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".n must be smaller than or equal to 1000000000"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".n must be smaller than or equal to 1000000000")
         if "predicted_share" in data_keys:
             data_keys.remove("predicted_share")
             data__predictedshare = data["predicted_share"]
             if not isinstance(data__predictedshare, (dict)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".predicted_share must be object"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".predicted_share must be object")
             data__predictedshare_is_dict = isinstance(data__predictedshare, dict)
             if data__predictedshare_is_dict:
                 data__predictedshare_len = len(data__predictedshare)
                 if data__predictedshare_len > 100000:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".predicted_share must contain less than or equal to 100000 properties"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".predicted_share must contain less than or equal to 100000 properties")
                 data__predictedshare_keys = set(data__predictedshare.keys())
                 for data__predictedshare_key in data__predictedshare_keys:
                     if data__predictedshare_key not in []:
-                        data__predictedshare_value = data__predictedshare.get(
-                            data__predictedshare_key
-                        )
-                        validate___definitions_share(
-                            data__predictedshare_value,
-                            custom_formats,
-                            (name_prefix or "data")
-                            + ".predicted_share.{data__predictedshare_key}".format(**locals()),
-                        )
+                        data__predictedshare_value = data__predictedshare.get(data__predictedshare_key)
+                        validate___definitions_share(data__predictedshare_value, custom_formats, (name_prefix or "data") + ".predicted_share.{data__predictedshare_key}".format(**locals()))
         if "confidence" in data_keys:
             data_keys.remove("confidence")
             data__confidence = data["confidence"]
             if not isinstance(data__confidence, (dict)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".confidence must be object"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence must be object")
             data__confidence_is_dict = isinstance(data__confidence, dict)
             if data__confidence_is_dict:
-                data__confidence__missing_keys = set(["mean"]) - data__confidence.keys()
+                data__confidence__missing_keys = set(['mean']) - data__confidence.keys()
                 if data__confidence__missing_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".confidence must contain "
-                        + str(sorted(data__confidence__missing_keys))
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence must contain " + str(sorted(data__confidence__missing_keys)))
                 data__confidence_keys = set(data__confidence.keys())
                 if "mean" in data__confidence_keys:
                     data__confidence_keys.remove("mean")
                     data__confidence__mean = data__confidence["mean"]
-                    validate___definitions_share(
-                        data__confidence__mean,
-                        custom_formats,
-                        (name_prefix or "data") + ".confidence.mean",
-                    )
+                    validate___definitions_share(data__confidence__mean, custom_formats, (name_prefix or "data") + ".confidence.mean")
                 if "histogram" in data__confidence_keys:
                     data__confidence_keys.remove("histogram")
                     data__confidence__histogram = data__confidence["histogram"]
                     if not isinstance(data__confidence__histogram, (dict)):
-                        raise JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".confidence.histogram must be object"
-                        )
-                    data__confidence__histogram_is_dict = isinstance(
-                        data__confidence__histogram, dict
-                    )
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence.histogram must be object")
+                    data__confidence__histogram_is_dict = isinstance(data__confidence__histogram, dict)
                     if data__confidence__histogram_is_dict:
-                        data__confidence__histogram__missing_keys = (
-                            set(["edges", "counts"]) - data__confidence__histogram.keys()
-                        )
+                        data__confidence__histogram__missing_keys = set(['edges', 'counts']) - data__confidence__histogram.keys()
                         if data__confidence__histogram__missing_keys:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".confidence.histogram must contain "
-                                + str(sorted(data__confidence__histogram__missing_keys))
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence.histogram must contain " + str(sorted(data__confidence__histogram__missing_keys)))
                         data__confidence__histogram_keys = set(data__confidence__histogram.keys())
                         if "edges" in data__confidence__histogram_keys:
                             data__confidence__histogram_keys.remove("edges")
-                            data__confidence__histogram__edges = data__confidence__histogram[
-                                "edges"
-                            ]
+                            data__confidence__histogram__edges = data__confidence__histogram["edges"]
                             if not isinstance(data__confidence__histogram__edges, (list, tuple)):
-                                raise JsonSchemaValueException(
-                                    ""
-                                    + (name_prefix or "data")
-                                    + ".confidence.histogram.edges must be array"
-                                )
-                            data__confidence__histogram__edges_is_list = isinstance(
-                                data__confidence__histogram__edges, (list, tuple)
-                            )
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence.histogram.edges must be array")
+                            data__confidence__histogram__edges_is_list = isinstance(data__confidence__histogram__edges, (list, tuple))
                             if data__confidence__histogram__edges_is_list:
-                                data__confidence__histogram__edges_len = len(
-                                    data__confidence__histogram__edges
-                                )
+                                data__confidence__histogram__edges_len = len(data__confidence__histogram__edges)
                                 if data__confidence__histogram__edges_len > 101:
-                                    raise JsonSchemaValueException(
-                                        ""
-                                        + (name_prefix or "data")
-                                        + ".confidence.histogram.edges must contain less than or equal to 101 items"
-                                    )
-                                for (
-                                    data__confidence__histogram__edges_x,
-                                    data__confidence__histogram__edges_item,
-                                ) in enumerate(data__confidence__histogram__edges):
-                                    if not isinstance(
-                                        data__confidence__histogram__edges_item,
-                                        (int, float, Decimal),
-                                    ) or isinstance(data__confidence__histogram__edges_item, bool):
-                                        raise JsonSchemaValueException(
-                                            ""
-                                            + (name_prefix or "data")
-                                            + ".confidence.histogram.edges[{data__confidence__histogram__edges_x}]".format(
-                                                **locals()
-                                            )
-                                            + " must be number"
-                                        )
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence.histogram.edges must contain less than or equal to 101 items")
+                                for data__confidence__histogram__edges_x, data__confidence__histogram__edges_item in enumerate(data__confidence__histogram__edges):
+                                    if not isinstance(data__confidence__histogram__edges_item, (int, float, Decimal)) or isinstance(data__confidence__histogram__edges_item, bool):
+                                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence.histogram.edges[{data__confidence__histogram__edges_x}]".format(**locals()) + " must be number")
                         if "counts" in data__confidence__histogram_keys:
                             data__confidence__histogram_keys.remove("counts")
-                            data__confidence__histogram__counts = data__confidence__histogram[
-                                "counts"
-                            ]
+                            data__confidence__histogram__counts = data__confidence__histogram["counts"]
                             if not isinstance(data__confidence__histogram__counts, (list, tuple)):
-                                raise JsonSchemaValueException(
-                                    ""
-                                    + (name_prefix or "data")
-                                    + ".confidence.histogram.counts must be array"
-                                )
-                            data__confidence__histogram__counts_is_list = isinstance(
-                                data__confidence__histogram__counts, (list, tuple)
-                            )
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence.histogram.counts must be array")
+                            data__confidence__histogram__counts_is_list = isinstance(data__confidence__histogram__counts, (list, tuple))
                             if data__confidence__histogram__counts_is_list:
-                                data__confidence__histogram__counts_len = len(
-                                    data__confidence__histogram__counts
-                                )
+                                data__confidence__histogram__counts_len = len(data__confidence__histogram__counts)
                                 if data__confidence__histogram__counts_len > 100:
-                                    raise JsonSchemaValueException(
-                                        ""
-                                        + (name_prefix or "data")
-                                        + ".confidence.histogram.counts must contain less than or equal to 100 items"
-                                    )
-                                for (
-                                    data__confidence__histogram__counts_x,
-                                    data__confidence__histogram__counts_item,
-                                ) in enumerate(data__confidence__histogram__counts):
-                                    if not isinstance(
-                                        data__confidence__histogram__counts_item, (int)
-                                    ) or isinstance(data__confidence__histogram__counts_item, bool):
-                                        raise JsonSchemaValueException(
-                                            ""
-                                            + (name_prefix or "data")
-                                            + ".confidence.histogram.counts[{data__confidence__histogram__counts_x}]".format(
-                                                **locals()
-                                            )
-                                            + " must be integer"
-                                        )
-                                    if isinstance(
-                                        data__confidence__histogram__counts_item,
-                                        (int, float, Decimal),
-                                    ) and not isinstance(
-                                        data__confidence__histogram__counts_item, bool
-                                    ):
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence.histogram.counts must contain less than or equal to 100 items")
+                                for data__confidence__histogram__counts_x, data__confidence__histogram__counts_item in enumerate(data__confidence__histogram__counts):
+                                    if not isinstance(data__confidence__histogram__counts_item, (int)) or isinstance(data__confidence__histogram__counts_item, bool):
+                                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence.histogram.counts[{data__confidence__histogram__counts_x}]".format(**locals()) + " must be integer")
+                                    if isinstance(data__confidence__histogram__counts_item, (int, float, Decimal)) and not isinstance(data__confidence__histogram__counts_item, bool):
                                         if data__confidence__histogram__counts_item < 0:
-                                            raise JsonSchemaValueException(
-                                                ""
-                                                + (name_prefix or "data")
-                                                + ".confidence.histogram.counts[{data__confidence__histogram__counts_x}]".format(
-                                                    **locals()
-                                                )
-                                                + " must be bigger than or equal to 0"
-                                            )
+                                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence.histogram.counts[{data__confidence__histogram__counts_x}]".format(**locals()) + " must be bigger than or equal to 0")
                         if data__confidence__histogram_keys:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".confidence.histogram must not contain "
-                                + str(data__confidence__histogram_keys)
-                                + " properties"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence.histogram must not contain "+str(data__confidence__histogram_keys)+" properties")
                 if data__confidence_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".confidence must not contain "
-                        + str(data__confidence_keys)
-                        + " properties"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".confidence must not contain "+str(data__confidence_keys)+" properties")
         if "input" in data_keys:
             data_keys.remove("input")
             data__input = data["input"]
             if not isinstance(data__input, (dict)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".input must be object"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".input must be object")
             data__input_is_dict = isinstance(data__input, dict)
             if data__input_is_dict:
-                data__input__missing_keys = (
-                    set(["mean_intensity", "blank_share"]) - data__input.keys()
-                )
+                data__input__missing_keys = set(['mean_intensity', 'blank_share']) - data__input.keys()
                 if data__input__missing_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".input must contain "
-                        + str(sorted(data__input__missing_keys))
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".input must contain " + str(sorted(data__input__missing_keys)))
                 data__input_keys = set(data__input.keys())
                 if "mean_intensity" in data__input_keys:
                     data__input_keys.remove("mean_intensity")
                     data__input__meanintensity = data__input["mean_intensity"]
                     if not isinstance(data__input__meanintensity, (list, tuple)):
-                        raise JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".input.mean_intensity must be array"
-                        )
-                    data__input__meanintensity_is_list = isinstance(
-                        data__input__meanintensity, (list, tuple)
-                    )
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.mean_intensity must be array")
+                    data__input__meanintensity_is_list = isinstance(data__input__meanintensity, (list, tuple))
                     if data__input__meanintensity_is_list:
                         data__input__meanintensity_len = len(data__input__meanintensity)
                         if data__input__meanintensity_len < 1:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".input.mean_intensity must contain at least 1 items"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.mean_intensity must contain at least 1 items")
                         if data__input__meanintensity_len > 3:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".input.mean_intensity must contain less than or equal to 3 items"
-                            )
-                        for (
-                            data__input__meanintensity_x,
-                            data__input__meanintensity_item,
-                        ) in enumerate(data__input__meanintensity):
-                            if not isinstance(
-                                data__input__meanintensity_item, (int, float, Decimal)
-                            ) or isinstance(data__input__meanintensity_item, bool):
-                                raise JsonSchemaValueException(
-                                    ""
-                                    + (name_prefix or "data")
-                                    + ".input.mean_intensity[{data__input__meanintensity_x}]".format(
-                                        **locals()
-                                    )
-                                    + " must be number"
-                                )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.mean_intensity must contain less than or equal to 3 items")
+                        for data__input__meanintensity_x, data__input__meanintensity_item in enumerate(data__input__meanintensity):
+                            if not isinstance(data__input__meanintensity_item, (int, float, Decimal)) or isinstance(data__input__meanintensity_item, bool):
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".input.mean_intensity[{data__input__meanintensity_x}]".format(**locals()) + " must be number")
                 if "blank_share" in data__input_keys:
                     data__input_keys.remove("blank_share")
                     data__input__blankshare = data__input["blank_share"]
-                    validate___definitions_share(
-                        data__input__blankshare,
-                        custom_formats,
-                        (name_prefix or "data") + ".input.blank_share",
-                    )
+                    validate___definitions_share(data__input__blankshare, custom_formats, (name_prefix or "data") + ".input.blank_share")
                 if data__input_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".input must not contain "
-                        + str(data__input_keys)
-                        + " properties"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".input must not contain "+str(data__input_keys)+" properties")
         if data_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
-
 
 def validate___definitions_share(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (int, float, Decimal)) or isinstance(data, bool):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be number")
     if isinstance(data, (int, float, Decimal)) and not isinstance(data, bool):
         if data < 0:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be bigger than or equal to 0"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be bigger than or equal to 0")
         if data > 1:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be smaller than or equal to 1"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be smaller than or equal to 1")
     return data
-
 
 def validate___definitions_files(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
@@ -1551,80 +843,50 @@ def validate___definitions_files(data, custom_formats={}, name_prefix=None):
     if data_is_dict:
         data_len = len(data)
         if data_len > 16:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain less than or equal to 16 properties"
-            )
-        data__missing_keys = set(["model.tflite"]) - data.keys()
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain less than or equal to 16 properties")
+        data__missing_keys = set(['model.tflite']) - data.keys()
         if data__missing_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys))
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys)))
         data_keys = set(data.keys())
         for data_key, data_val in data.items():
-            if REGEX_PATTERNS["^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"].search(data_key):
+            if REGEX_PATTERNS['^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'].search(data_key):
                 if data_key in data_keys:
                     data_keys.remove(data_key)
-                validate___definitions_file(
-                    data_val,
-                    custom_formats,
-                    (name_prefix or "data") + ".{data_key}".format(**locals()),
-                )
+                validate___definitions_file(data_val, custom_formats, (name_prefix or "data") + ".{data_key}".format(**locals()))
         if data_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
-
 
 def validate___definitions_file(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(["sha256", "size"]) - data.keys()
+        data__missing_keys = set(['sha256', 'size']) - data.keys()
         if data__missing_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys))
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys)))
         data_keys = set(data.keys())
         if "sha256" in data_keys:
             data_keys.remove("sha256")
             data__sha256 = data["sha256"]
             if not isinstance(data__sha256, (str)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".sha256 must be string"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".sha256 must be string")
             if isinstance(data__sha256, str):
-                if not REGEX_PATTERNS["^[0-9a-fA-F]{64}$"].search(data__sha256):
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".sha256 must match pattern ^[0-9a-fA-F]{64}$"
-                    )
+                if not REGEX_PATTERNS['^[0-9a-fA-F]{64}$'].search(data__sha256):
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".sha256 must match pattern ^[0-9a-fA-F]{64}$")
         if "size" in data_keys:
             data_keys.remove("size")
             data__size = data["size"]
             if not isinstance(data__size, (int)) or isinstance(data__size, bool):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".size must be integer"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".size must be integer")
             if isinstance(data__size, (int, float, Decimal)) and not isinstance(data__size, bool):
                 if data__size < 1:
-                    raise JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".size must be bigger than or equal to 1"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".size must be bigger than or equal to 1")
                 if data__size > 1099511627776:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".size must be smaller than or equal to 1099511627776"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".size must be smaller than or equal to 1099511627776")
         if data_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
-
 
 def validate___definitions_long_text(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (str)):
@@ -1632,26 +894,18 @@ def validate___definitions_long_text(data, custom_formats={}, name_prefix=None):
     if isinstance(data, str):
         data_len = len(data)
         if data_len > 4096:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be shorter than or equal to 4096 characters"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be shorter than or equal to 4096 characters")
     return data
-
 
 def validate___definitions_image_side(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (int)) or isinstance(data, bool):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be integer")
     if isinstance(data, (int, float, Decimal)) and not isinstance(data, bool):
         if data < 1:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be bigger than or equal to 1"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be bigger than or equal to 1")
         if data > 8192:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be smaller than or equal to 8192"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be smaller than or equal to 8192")
     return data
-
 
 def validate___definitions_batch_dimension(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (int)) or isinstance(data, bool):
@@ -1659,23 +913,15 @@ def validate___definitions_batch_dimension(data, custom_formats={}, name_prefix=
     try:
         if not (isinstance(data, (int, float)) and not isinstance(data, bool) and data == 0):
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must be one of [0]")
-    except (JsonSchemaValueException, JsonSchemaValuesException):
-        pass
+    except (JsonSchemaValueException, JsonSchemaValuesException): pass
     else:
-        raise JsonSchemaValueException(
-            "" + (name_prefix or "data") + " must NOT match a disallowed definition"
-        )
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must NOT match a disallowed definition")
     if isinstance(data, (int, float, Decimal)) and not isinstance(data, bool):
         if data < -1:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be bigger than or equal to -1"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be bigger than or equal to -1")
         if data > 2147483647:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be smaller than or equal to 2147483647"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be smaller than or equal to 2147483647")
     return data
-
 
 def validate___definitions_framework(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
@@ -1684,16 +930,10 @@ def validate___definitions_framework(data, custom_formats={}, name_prefix=None):
     if data_is_dict:
         data_len = len(data)
         if data_len > 32:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain less than or equal to 32 properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain less than or equal to 32 properties")
         data_keys = set(data.keys())
         for data_key in data_keys:
             if data_key not in []:
                 data_value = data.get(data_key)
-                validate___definitions_text_or_null(
-                    data_value,
-                    custom_formats,
-                    (name_prefix or "data") + ".{data_key}".format(**locals()),
-                )
+                validate___definitions_text_or_null(data_value, custom_formats, (name_prefix or "data") + ".{data_key}".format(**locals()))
     return data

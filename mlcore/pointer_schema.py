@@ -4,8 +4,6 @@
 # ruff: noqa
 from decimal import Decimal
 import re
-
-
 class JsonSchemaValueException(ValueError):
     """A value that breaks a rule of the schema (fastjsonschema's exception, without its
     package): the message names the field, as "$.canary.share must be integer"."""
@@ -19,318 +17,180 @@ JsonSchemaValuesException = JsonSchemaValueException
 
 
 REGEX_PATTERNS = {
-    "^[!-~]{1,1024}$": re.compile("^[!-~]{1,1024}\\Z"),
-    "^[!-~]{1,64}$": re.compile("^[!-~]{1,64}\\Z"),
-    "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$": re.compile("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\\Z"),
+    '^[!-~]{1,1024}$': re.compile('^[!-~]{1,1024}\\Z'),
+    '^[!-~]{1,64}$': re.compile('^[!-~]{1,64}\\Z'),
+    '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$': re.compile('^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\\Z')
 }
 
 NoneType = type(None)
-
 
 def validate_urn_serverless_ml_registry_pointer_v1(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(["version"]) - data.keys()
+        data__missing_keys = set(['version']) - data.keys()
         if data__missing_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys))
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys)))
         data_keys = set(data.keys())
         if "name" in data_keys:
             data_keys.remove("name")
             data__name = data["name"]
-            validate___definitions_model_name(
-                data__name, custom_formats, (name_prefix or "data") + ".name"
-            )
+            validate___definitions_model_name(data__name, custom_formats, (name_prefix or "data") + ".name")
         if "version" in data_keys:
             data_keys.remove("version")
             data__version = data["version"]
-            validate___definitions_version(
-                data__version, custom_formats, (name_prefix or "data") + ".version"
-            )
+            validate___definitions_version(data__version, custom_formats, (name_prefix or "data") + ".version")
         if "revision" in data_keys:
             data_keys.remove("revision")
             data__revision = data["revision"]
             if not isinstance(data__revision, (int)) or isinstance(data__revision, bool):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".revision must be integer"
-                )
-            if isinstance(data__revision, (int, float, Decimal)) and not isinstance(
-                data__revision, bool
-            ):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".revision must be integer")
+            if isinstance(data__revision, (int, float, Decimal)) and not isinstance(data__revision, bool):
                 if data__revision < 0:
-                    raise JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".revision must be bigger than or equal to 0"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".revision must be bigger than or equal to 0")
                 if data__revision > 9223372036854775807:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".revision must be smaller than or equal to 9223372036854775807"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".revision must be smaller than or equal to 9223372036854775807")
         if "manifest_key" in data_keys:
             data_keys.remove("manifest_key")
             data__manifestkey = data["manifest_key"]
             if not isinstance(data__manifestkey, (str)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".manifest_key must be string"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".manifest_key must be string")
             if isinstance(data__manifestkey, str):
                 data__manifestkey_len = len(data__manifestkey)
                 if data__manifestkey_len < 1:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".manifest_key must be longer than or equal to 1 characters"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".manifest_key must be longer than or equal to 1 characters")
                 if data__manifestkey_len > 1024:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".manifest_key must be shorter than or equal to 1024 characters"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".manifest_key must be shorter than or equal to 1024 characters")
         if "updated_at" in data_keys:
             data_keys.remove("updated_at")
             data__updatedat = data["updated_at"]
-            validate___definitions_timestamp_or_null(
-                data__updatedat, custom_formats, (name_prefix or "data") + ".updated_at"
-            )
+            validate___definitions_timestamp_or_null(data__updatedat, custom_formats, (name_prefix or "data") + ".updated_at")
         if "object_versions" in data_keys:
             data_keys.remove("object_versions")
             data__objectversions = data["object_versions"]
-            validate___definitions_object_versions(
-                data__objectversions, custom_formats, (name_prefix or "data") + ".object_versions"
-            )
+            validate___definitions_object_versions(data__objectversions, custom_formats, (name_prefix or "data") + ".object_versions")
         if "canary" in data_keys:
             data_keys.remove("canary")
             data__canary = data["canary"]
             if not isinstance(data__canary, (dict)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".canary must be object"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".canary must be object")
             data__canary_is_dict = isinstance(data__canary, dict)
             if data__canary_is_dict:
-                data__canary__missing_keys = set(["version", "share"]) - data__canary.keys()
+                data__canary__missing_keys = set(['version', 'share']) - data__canary.keys()
                 if data__canary__missing_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".canary must contain "
-                        + str(sorted(data__canary__missing_keys))
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".canary must contain " + str(sorted(data__canary__missing_keys)))
                 data__canary_keys = set(data__canary.keys())
                 if "version" in data__canary_keys:
                     data__canary_keys.remove("version")
                     data__canary__version = data__canary["version"]
-                    validate___definitions_version(
-                        data__canary__version,
-                        custom_formats,
-                        (name_prefix or "data") + ".canary.version",
-                    )
+                    validate___definitions_version(data__canary__version, custom_formats, (name_prefix or "data") + ".canary.version")
                 if "share" in data__canary_keys:
                     data__canary_keys.remove("share")
                     data__canary__share = data__canary["share"]
-                    if not isinstance(data__canary__share, (int)) or isinstance(
-                        data__canary__share, bool
-                    ):
-                        raise JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".canary.share must be integer"
-                        )
-                    if isinstance(data__canary__share, (int, float, Decimal)) and not isinstance(
-                        data__canary__share, bool
-                    ):
+                    if not isinstance(data__canary__share, (int)) or isinstance(data__canary__share, bool):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".canary.share must be integer")
+                    if isinstance(data__canary__share, (int, float, Decimal)) and not isinstance(data__canary__share, bool):
                         if data__canary__share < 1:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".canary.share must be bigger than or equal to 1"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".canary.share must be bigger than or equal to 1")
                         if data__canary__share > 99:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".canary.share must be smaller than or equal to 99"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".canary.share must be smaller than or equal to 99")
                 if "object_versions" in data__canary_keys:
                     data__canary_keys.remove("object_versions")
                     data__canary__objectversions = data__canary["object_versions"]
-                    validate___definitions_object_versions(
-                        data__canary__objectversions,
-                        custom_formats,
-                        (name_prefix or "data") + ".canary.object_versions",
-                    )
+                    validate___definitions_object_versions(data__canary__objectversions, custom_formats, (name_prefix or "data") + ".canary.object_versions")
                 if data__canary_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".canary must not contain "
-                        + str(data__canary_keys)
-                        + " properties"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".canary must not contain "+str(data__canary_keys)+" properties")
         if "history" in data_keys:
             data_keys.remove("history")
             data__history = data["history"]
             if not isinstance(data__history, (list, tuple)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".history must be array"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".history must be array")
             data__history_is_list = isinstance(data__history, (list, tuple))
             if data__history_is_list:
                 data__history_len = len(data__history)
                 if data__history_len > 20:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".history must contain less than or equal to 20 items"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".history must contain less than or equal to 20 items")
                 for data__history_x, data__history_item in enumerate(data__history):
                     if not isinstance(data__history_item, (dict)):
-                        raise JsonSchemaValueException(
-                            ""
-                            + (name_prefix or "data")
-                            + ".history[{data__history_x}]".format(**locals())
-                            + " must be object"
-                        )
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".history[{data__history_x}]".format(**locals()) + " must be object")
                     data__history_item_is_dict = isinstance(data__history_item, dict)
                     if data__history_item_is_dict:
-                        data__history_item__missing_keys = (
-                            set(["version"]) - data__history_item.keys()
-                        )
+                        data__history_item__missing_keys = set(['version']) - data__history_item.keys()
                         if data__history_item__missing_keys:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".history[{data__history_x}]".format(**locals())
-                                + " must contain "
-                                + str(sorted(data__history_item__missing_keys))
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".history[{data__history_x}]".format(**locals()) + " must contain " + str(sorted(data__history_item__missing_keys)))
                         data__history_item_keys = set(data__history_item.keys())
                         if "version" in data__history_item_keys:
                             data__history_item_keys.remove("version")
                             data__history_item__version = data__history_item["version"]
-                            validate___definitions_version(
-                                data__history_item__version,
-                                custom_formats,
-                                (name_prefix or "data")
-                                + ".history[{data__history_x}].version".format(**locals()),
-                            )
+                            validate___definitions_version(data__history_item__version, custom_formats, (name_prefix or "data") + ".history[{data__history_x}].version".format(**locals()))
                         if "until" in data__history_item_keys:
                             data__history_item_keys.remove("until")
                             data__history_item__until = data__history_item["until"]
-                            validate___definitions_timestamp_or_null(
-                                data__history_item__until,
-                                custom_formats,
-                                (name_prefix or "data")
-                                + ".history[{data__history_x}].until".format(**locals()),
-                            )
+                            validate___definitions_timestamp_or_null(data__history_item__until, custom_formats, (name_prefix or "data") + ".history[{data__history_x}].until".format(**locals()))
                         if "object_versions" in data__history_item_keys:
                             data__history_item_keys.remove("object_versions")
-                            data__history_item__objectversions = data__history_item[
-                                "object_versions"
-                            ]
-                            validate___definitions_object_versions(
-                                data__history_item__objectversions,
-                                custom_formats,
-                                (name_prefix or "data")
-                                + ".history[{data__history_x}].object_versions".format(**locals()),
-                            )
+                            data__history_item__objectversions = data__history_item["object_versions"]
+                            validate___definitions_object_versions(data__history_item__objectversions, custom_formats, (name_prefix or "data") + ".history[{data__history_x}].object_versions".format(**locals()))
                         if data__history_item_keys:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".history[{data__history_x}]".format(**locals())
-                                + " must not contain "
-                                + str(data__history_item_keys)
-                                + " properties"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".history[{data__history_x}]".format(**locals()) + " must not contain "+str(data__history_item_keys)+" properties")
     return data
-
 
 def validate___definitions_object_versions(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(["manifest.json", "model.tflite"]) - data.keys()
+        data__missing_keys = set(['manifest.json', 'model.tflite']) - data.keys()
         if data__missing_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys))
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys)))
         data_keys = set(data.keys())
         if "manifest.json" in data_keys:
             data_keys.remove("manifest.json")
             data__manifestjson = data["manifest.json"]
-            validate___definitions_s3_version_id(
-                data__manifestjson, custom_formats, (name_prefix or "data") + ".manifest.json"
-            )
+            validate___definitions_s3_version_id(data__manifestjson, custom_formats, (name_prefix or "data") + ".manifest.json")
         if "model.tflite" in data_keys:
             data_keys.remove("model.tflite")
             data__modeltflite = data["model.tflite"]
-            validate___definitions_s3_version_id(
-                data__modeltflite, custom_formats, (name_prefix or "data") + ".model.tflite"
-            )
+            validate___definitions_s3_version_id(data__modeltflite, custom_formats, (name_prefix or "data") + ".model.tflite")
         if "signature.json" in data_keys:
             data_keys.remove("signature.json")
             data__signaturejson = data["signature.json"]
-            validate___definitions_s3_version_id(
-                data__signaturejson, custom_formats, (name_prefix or "data") + ".signature.json"
-            )
+            validate___definitions_s3_version_id(data__signaturejson, custom_formats, (name_prefix or "data") + ".signature.json")
         if data_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
-
 
 def validate___definitions_s3_version_id(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (str)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
     if isinstance(data, str):
-        if not REGEX_PATTERNS["^[!-~]{1,1024}$"].search(data):
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must match pattern ^[!-~]{1,1024}$"
-            )
+        if not REGEX_PATTERNS['^[!-~]{1,1024}$'].search(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[!-~]{1,1024}$")
     return data
-
 
 def validate___definitions_timestamp_or_null(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (str, NoneType)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string or null")
     if isinstance(data, str):
-        if not REGEX_PATTERNS["^[!-~]{1,64}$"].search(data):
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must match pattern ^[!-~]{1,64}$"
-            )
+        if not REGEX_PATTERNS['^[!-~]{1,64}$'].search(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[!-~]{1,64}$")
     return data
-
 
 def validate___definitions_version(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (int)) or isinstance(data, bool):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be integer")
     if isinstance(data, (int, float, Decimal)) and not isinstance(data, bool):
         if data < 1:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be bigger than or equal to 1"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be bigger than or equal to 1")
         if data > 9223372036854775807:
-            raise JsonSchemaValueException(
-                ""
-                + (name_prefix or "data")
-                + " must be smaller than or equal to 9223372036854775807"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be smaller than or equal to 9223372036854775807")
     return data
-
 
 def validate___definitions_model_name(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (str)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
     if isinstance(data, str):
-        if not REGEX_PATTERNS["^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"].search(data):
-            raise JsonSchemaValueException(
-                ""
-                + (name_prefix or "data")
-                + " must match pattern ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-            )
+        if not REGEX_PATTERNS['^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'].search(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     return data

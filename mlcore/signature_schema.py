@@ -4,8 +4,6 @@
 # ruff: noqa
 from decimal import Decimal
 import re
-
-
 class JsonSchemaValueException(ValueError):
     """A value that breaks a rule of the schema (fastjsonschema's exception, without its
     package): the message names the field, as "$.canary.share must be integer"."""
@@ -19,176 +17,90 @@ JsonSchemaValuesException = JsonSchemaValueException
 
 
 REGEX_PATTERNS = {
-    "^[0-9a-f]{64}$": re.compile("^[0-9a-f]{64}\\Z"),
-    "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$": re.compile("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\\Z"),
-    "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$": re.compile(
-        "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})\\Z"
-    ),
+    '^[0-9a-f]{64}$': re.compile('^[0-9a-f]{64}\\Z'),
+    '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$': re.compile('^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\\Z'),
+    '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$': re.compile('^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})\\Z')
 }
 
 NoneType = type(None)
-
 
 def validate_urn_serverless_ml_registry_signature_v1(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(["algorithm", "signature"]) - data.keys()
+        data__missing_keys = set(['algorithm', 'signature']) - data.keys()
         if data__missing_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys))
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + str(sorted(data__missing_keys)))
         data_keys = set(data.keys())
         if "algorithm" in data_keys:
             data_keys.remove("algorithm")
             data__algorithm = data["algorithm"]
-            if not (
-                isinstance(data__algorithm, str) and data__algorithm == "RSASSA_PKCS1_V1_5_SHA_256"
-            ):
-                raise JsonSchemaValueException(
-                    ""
-                    + (name_prefix or "data")
-                    + ".algorithm must be one of ['RSASSA_PKCS1_V1_5_SHA_256']"
-                )
+            if not (isinstance(data__algorithm, str) and data__algorithm == 'RSASSA_PKCS1_V1_5_SHA_256'):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".algorithm must be one of ['RSASSA_PKCS1_V1_5_SHA_256']")
         if "key_id" in data_keys:
             data_keys.remove("key_id")
             data__keyid = data["key_id"]
             if not isinstance(data__keyid, (str)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".key_id must be string"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".key_id must be string")
             if isinstance(data__keyid, str):
                 data__keyid_len = len(data__keyid)
                 if data__keyid_len < 1:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".key_id must be longer than or equal to 1 characters"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".key_id must be longer than or equal to 1 characters")
                 if data__keyid_len > 2048:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".key_id must be shorter than or equal to 2048 characters"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".key_id must be shorter than or equal to 2048 characters")
         if "statement" in data_keys:
             data_keys.remove("statement")
             data__statement = data["statement"]
             if not isinstance(data__statement, (dict)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".statement must be object"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".statement must be object")
             data__statement_is_dict = isinstance(data__statement, dict)
             if data__statement_is_dict:
-                data__statement__missing_keys = (
-                    set(["manifest_sha256", "name", "version"]) - data__statement.keys()
-                )
+                data__statement__missing_keys = set(['manifest_sha256', 'name', 'version']) - data__statement.keys()
                 if data__statement__missing_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".statement must contain "
-                        + str(sorted(data__statement__missing_keys))
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".statement must contain " + str(sorted(data__statement__missing_keys)))
                 data__statement_keys = set(data__statement.keys())
                 if "manifest_sha256" in data__statement_keys:
                     data__statement_keys.remove("manifest_sha256")
                     data__statement__manifestsha256 = data__statement["manifest_sha256"]
                     if not isinstance(data__statement__manifestsha256, (str)):
-                        raise JsonSchemaValueException(
-                            ""
-                            + (name_prefix or "data")
-                            + ".statement.manifest_sha256 must be string"
-                        )
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".statement.manifest_sha256 must be string")
                     if isinstance(data__statement__manifestsha256, str):
-                        if not REGEX_PATTERNS["^[0-9a-f]{64}$"].search(
-                            data__statement__manifestsha256
-                        ):
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".statement.manifest_sha256 must match pattern ^[0-9a-f]{64}$"
-                            )
+                        if not REGEX_PATTERNS['^[0-9a-f]{64}$'].search(data__statement__manifestsha256):
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".statement.manifest_sha256 must match pattern ^[0-9a-f]{64}$")
                 if "name" in data__statement_keys:
                     data__statement_keys.remove("name")
                     data__statement__name = data__statement["name"]
                     if not isinstance(data__statement__name, (str)):
-                        raise JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".statement.name must be string"
-                        )
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".statement.name must be string")
                     if isinstance(data__statement__name, str):
-                        if not REGEX_PATTERNS["^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"].search(
-                            data__statement__name
-                        ):
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".statement.name must match pattern ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-                            )
+                        if not REGEX_PATTERNS['^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'].search(data__statement__name):
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".statement.name must match pattern ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
                 if "version" in data__statement_keys:
                     data__statement_keys.remove("version")
                     data__statement__version = data__statement["version"]
-                    if not isinstance(data__statement__version, (int)) or isinstance(
-                        data__statement__version, bool
-                    ):
-                        raise JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".statement.version must be integer"
-                        )
-                    if isinstance(
-                        data__statement__version, (int, float, Decimal)
-                    ) and not isinstance(data__statement__version, bool):
+                    if not isinstance(data__statement__version, (int)) or isinstance(data__statement__version, bool):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".statement.version must be integer")
+                    if isinstance(data__statement__version, (int, float, Decimal)) and not isinstance(data__statement__version, bool):
                         if data__statement__version < 1:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".statement.version must be bigger than or equal to 1"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".statement.version must be bigger than or equal to 1")
                         if data__statement__version > 9223372036854775807:
-                            raise JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".statement.version must be smaller than or equal to 9223372036854775807"
-                            )
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".statement.version must be smaller than or equal to 9223372036854775807")
                 if data__statement_keys:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".statement must not contain "
-                        + str(data__statement_keys)
-                        + " properties"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".statement must not contain "+str(data__statement_keys)+" properties")
         if "signature" in data_keys:
             data_keys.remove("signature")
             data__signature = data["signature"]
             if not isinstance(data__signature, (str)):
-                raise JsonSchemaValueException(
-                    "" + (name_prefix or "data") + ".signature must be string"
-                )
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".signature must be string")
             if isinstance(data__signature, str):
                 data__signature_len = len(data__signature)
                 if data__signature_len < 4:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".signature must be longer than or equal to 4 characters"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".signature must be longer than or equal to 4 characters")
                 if data__signature_len > 684:
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".signature must be shorter than or equal to 684 characters"
-                    )
-                if not REGEX_PATTERNS[
-                    "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"
-                ].search(data__signature):
-                    raise JsonSchemaValueException(
-                        ""
-                        + (name_prefix or "data")
-                        + ".signature must match pattern ^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"
-                    )
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".signature must be shorter than or equal to 684 characters")
+                if not REGEX_PATTERNS['^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$'].search(data__signature):
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".signature must match pattern ^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$")
         if data_keys:
-            raise JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
-            )
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
