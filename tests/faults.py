@@ -14,8 +14,8 @@ reach it through the standard ``AWS_ENDPOINT_URL_S3`` setting, as they would rea
 - ``error``: every ``error_every``-th request (counted per proxy) is answered by S3's own
   throttling or server error (``503 SlowDown``, ``500 InternalError``, alternately, with S3's
   XML error document), the others pass: intermittent 5xx;
-- ``truncate``: the whole Content-Length is promised, ``stall_after`` bytes of the body sent,
-  then the connection is closed (a truncated body);
+- ``truncate``: the body cut to its first ``stall_after`` bytes, with a Content-Length that
+  says so (a truncated object the client cannot tell from a whole one: only a checksum can);
 - ``change``: every other GET of an object has one byte of its body flipped (a body that
   changes between reads, as an object replaced while it is read);
 - ``drip``: the body is sent ``drip_bytes`` at a time, ``drip_seconds`` apart (a slow drip).
@@ -159,15 +159,12 @@ class FaultyS3:
                 for name, value in answer.getheaders():
                     if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
                         self.send_header(name, value)
+                if mode == "truncate" and self.command == "GET" and answer.status < 300:
+                    data = data[: proxy.stall_after]
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command == "HEAD" or answer.status >= 300:
                     self.wfile.write(data)
-                    return
-                if mode == "truncate":
-                    self.wfile.write(data[: proxy.stall_after])
-                    self.wfile.flush()
-                    self.close_connection = True
                     return
                 if mode == "change" and self.command == "GET" and count % 2 and data:
                     middle = len(data) // 2
