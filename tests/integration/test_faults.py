@@ -22,7 +22,6 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
 
@@ -32,10 +31,12 @@ from tests.faults import FaultyS3
 from tests.function_support import (
     EVENTS_DIR,
     FIXTURE_DIR,
+    assert_right,
     function_configured,
     invoke,
     metric_values,
     new_version,
+    reference_probabilities,
     reset_powertools,
 )
 from tests.local_support import parameters, publish_fixture
@@ -322,21 +323,10 @@ def test_a_model_larger_than_tmp_is_refused_once_with_its_reason(
 # wrong answer, whatever the registry does.
 
 SCHEMA1_DIR = FIXTURE_DIR.parent / "mnist-schema1"  # a second, different model
-INSTANCES = json.loads(base64.b64decode(PREDICT["body"]))["instances"]
 
 
 def reference(folder: Path) -> list[list[float]]:
-    """The probabilities of the model file in `folder` for PREDICT's instances, by LiteRT."""
-    from mlcore.predictor import Predictor
-
-    manifest = json.loads((folder / "manifest.json").read_text())
-    predictor = Predictor.from_file(str(folder / "model.tflite"), manifest)
-    return predictor.predict(np.asarray(INSTANCES, np.float32)).tolist()
-
-
-def assert_right(body: dict, expected: list[list[float]]) -> None:
-    got = [p["probabilities"] for p in body["predictions"]]
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    return reference_probabilities(folder, json.loads(base64.b64decode(PREDICT["body"])))
 
 
 @pytest.mark.slow
