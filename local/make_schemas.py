@@ -7,9 +7,9 @@ fastjsonschema writes the code (chosen by measurement: bench/documents.py,
 docs/registry.md); the code it writes imports fastjsonschema for its exception class and
 `decimal` for `multipleOf`, which would put fastjsonschema's package (urllib, its generators)
 into every cold start of the function. So that import is replaced by the same small exception
-class, and the names of missing keys are put back in the messages: what runs is
-fastjsonschema's code otherwise unchanged. `--check` fails when a committed validator is not
-what its schema gives (a test runs it).
+class (mlcore/schema_errors.py), and the names of missing keys are put back in the messages:
+what runs is fastjsonschema's code otherwise unchanged. `--check` fails when a committed
+validator is not what its schema gives (a test runs it).
 """
 
 from __future__ import annotations
@@ -29,19 +29,8 @@ SCHEMAS = {
     "signature": "signature.v1.schema.json",
 }
 IMPORT_LINE = "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException"
-EXCEPTION = '''
-
-class JsonSchemaValueException(ValueError):
-    """A value that breaks a rule of the schema (fastjsonschema's exception, without its
-    package): the message names the field, as "$.canary.share must be integer"."""
-
-    def __init__(self, message, value=None, name=None, definition=None, rule=None):
-        super().__init__(message)
-        self.message = message
-
-
-JsonSchemaValuesException = JsonSchemaValueException
-'''
+# fastjsonschema's exception class, without its package: mlcore/schema_errors.py
+OWN_IMPORT = "from mlcore.schema_errors import JsonSchemaValueException, JsonSchemaValuesException"
 
 
 # Without detailed exceptions (which embed the schema in every raise), fastjsonschema says
@@ -71,7 +60,7 @@ def generate(document: str) -> str:
     code = fastjsonschema.compile_to_code(schema, detailed_exceptions=False)
     if IMPORT_LINE not in code:
         raise SystemExit(f"fastjsonschema's code no longer imports as expected: {IMPORT_LINE}")
-    code = code.replace(IMPORT_LINE, EXCEPTION.strip("\n"))
+    code = code.replace(IMPORT_LINE, OWN_IMPORT)
     code = name_missing_keys(code)
     version = fastjsonschema.VERSION
     header = (

@@ -4,16 +4,7 @@
 # ruff: noqa
 from decimal import Decimal
 import re
-class JsonSchemaValueException(ValueError):
-    """A value that breaks a rule of the schema (fastjsonschema's exception, without its
-    package): the message names the field, as "$.canary.share must be integer"."""
-
-    def __init__(self, message, value=None, name=None, definition=None, rule=None):
-        super().__init__(message)
-        self.message = message
-
-
-JsonSchemaValuesException = JsonSchemaValueException
+from mlcore.schema_errors import JsonSchemaValueException, JsonSchemaValuesException
 
 
 REGEX_PATTERNS = {
