@@ -418,6 +418,12 @@ def health() -> dict[str, Any]:
     ModelStore.health); 503 MODEL_UNAVAILABLE while none can."""
     model = _served_model()
     registry = get_store().health()
+    for entry in get_chooser().held(_deadline()):
+        if entry.role == CANARY:  # its own store's verdict: loading, served, or refused
+            registry["canary"] = {"version": entry.version, "state": entry.state}
+            if entry.refused:
+                registry["canary"]["refused"] = entry.problem
+                registry["status"] = "degraded"
     return {"status": registry["status"], "model": _model_ref(model), "registry": registry}
 
 

@@ -668,3 +668,31 @@ def test_a_model_published_with_the_first_manifest_schema_is_still_served(serve,
                   json.dumps({"instances": digits["x"][:100].tolist()}))
     ).body["predictions"]]  # fmt: skip
     assert np.mean(np.array(labels) == digits["y"][:100]) > 0.85
+
+
+def test_health_reports_a_refused_canary_and_a_refused_pointer_canary(
+    serve, load_event, manifest, model_bytes
+):
+    """Issue 25: /health said ok while the pointer's canary could not be served."""
+    s3 = FakeS3()
+    s3.publish(manifest, model_bytes)
+    broken = new_version(manifest, V1 + 1)
+    broken["input"]["value_range"] = [255, 0]
+    s3.publish(broken, model_bytes, pointer=False)
+    pointer = json.loads(s3.objects["models/mnist/latest.json"])
+    s3.objects["models/mnist/latest.json"] = json.dumps(
+        {**pointer, "canary": {"version": V1 + 1, "share": 50}}
+    ).encode()
+    serve(s3)
+    invoke(load_event("health.json"))  # starts the canary's load
+    import app
+
+    app.get_chooser().canary_store(app.get_store()).wait(10)
+    body = invoke(load_event("health.json")).body
+    assert body["status"] == "degraded"
+    canary = body["registry"]["canary"]
+    assert (canary["version"], canary["state"]) == (V1 + 1, "END")
+    assert "low must be < high" in canary["refused"]
+    for _ in range(5):  # the stable model answers every request meanwhile
+        result = invoke(load_event("predict-instances.json"))
+        assert result.status == 200 and result.body["model"]["version"] == V1
