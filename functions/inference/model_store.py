@@ -471,7 +471,8 @@ class ModelStore:
         version served, what the pointer names, what was refused and why, the last error, and
         a status a deploy hook, a smoke test or an alarm can read: "ok" (serving what the
         pointer names, nothing failing), "degraded" (serving, but the pointer or the version it
-        names is refused, or the last refresh failed) or "unavailable" (nothing to serve)."""
+        names is refused or retrying, or the last refresh failed) or "unavailable" (nothing to
+        serve). A version the pointer names that is still loading is "loading", not a fault."""
         model, pointer = self._model, self.pointer
         pointed = pointer.version if pointer is not None and self.settings.follows_latest else None
         problems = {
@@ -479,10 +480,11 @@ class ModelStore:
             "canary_refused": pointer.canary_refused if pointer is not None else None,
             "last_error": self._last_error,
         }
+        # the pointer names another version: still loading (ok), or refused or retrying
+        upgrading = model is not None and pointed is not None and pointed != model.version
+        stuck = upgrading and (pointed in self.refused or pointed in self._unverified)
         status = "unavailable" if model is None else "ok"
-        if model is not None and (
-            any(problems.values()) or (pointed is not None and pointed != model.version)
-        ):
+        if model is not None and (any(problems.values()) or stuck):
             status = "degraded"
         return {
             "status": status,
@@ -497,6 +499,7 @@ class ModelStore:
                 else {"version": pointer.canary.version, "share": pointer.canary.percent},
             },
             **problems,
+            "loading": pointed if upgrading and not stuck else None,
             "refused": {str(v): reason for v, reason in self.refused.items()},
             "retrying": {str(v): n for v, n in self._unverified.items()},
         }

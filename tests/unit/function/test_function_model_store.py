@@ -18,6 +18,7 @@ import pytest
 
 from errors import ModelUnavailable
 from mlcore.deadline import Deadline
+from mlcore.registry import Pointer
 from model_store import DISK_SLACK_BYTES, VERIFY_ATTEMPTS
 from tests.function_support import FakeS3, fixture_manifest, fixture_model, new_version
 
@@ -505,7 +506,12 @@ def test_a_model_that_did_not_verify_once_is_served_when_it_verifies(
     clock.advance(61)
     store.get()
     assert store.wait(10) and store.get().version == V1
-    assert store.health()["retrying"] == {str(V2): 1}
+    health = store.health()
+    assert (health["status"], health["retrying"], health["loading"]) == (
+        "degraded",
+        {str(V2): 1},
+        None,
+    )
     fake_s3.objects[model_key(V2)] = model_bytes  # healthy again
     clock.advance(2)  # the first backoff (1 s), not the refresh interval
     store.get()
@@ -552,3 +558,13 @@ def test_a_refusal_lasts_until_the_pointer_changes(fake_s3, make_store, clock, m
     clock.advance(61)
     store.get()
     assert store.wait(10) and store.get().version == V2 and store.refused == {}
+
+
+def test_a_version_still_loading_is_not_a_fault(fake_s3, make_store, clock, manifest, model_bytes):
+    """While a refresh downloads the version the pointer names, the served one is ok."""
+    store = make_store(fake_s3, refresh_seconds=60)
+    store.get()
+    fake_s3.publish(new_version(manifest, V2), model_bytes)
+    store.pointer = Pointer.parse(fake_s3.objects[POINTER])  # read, not loaded yet
+    health = store.health()
+    assert (health["status"], health["served"], health["loading"]) == ("ok", V1, V2)
