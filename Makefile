@@ -37,6 +37,7 @@ ifneq ($(KMS_KEY),)
 export MODEL_KMS_KEY_ARN := $(KMS_KEY)
 endif
 
+.PHONY: schemas
 .PHONY: help setup setup-sagemaker lock lock-function lock-otel lock-checkov lock-iamlint lock-kserve lock-sagemaker test test-slow test-unit train train-sagemaker \
         convert report publish audit promote rollback status fixture validate build deploy smoke invoke batch \
         local-api s3-local demo events bench lint clean mutation docs docs-serve outputs publisher-credentials delete
@@ -234,10 +235,11 @@ audit: setup ## the last pointer changes of NAME in s3://BUCKET/PREFIX (who, whe
 	$(PY) -m training audit $(call flags,name=NAME last=LAST) $(REGISTRY_FLAGS)
 
 promote: setup ## serve VERSION=... to all requests and clear the canary (the pointer, conditional write)
-	$(PY) -m training promote --version "$(VERSION)" $(call flags,name=NAME) $(REGISTRY_FLAGS)
+	$(PY) -m training promote --version "$(VERSION)" $(call flags,name=NAME) $(REGISTRY_FLAGS) \
+	    $(if $(REPAIR_POINTER),--repair-pointer)
 
 rollback: setup ## clear the running canary, else serve the previous version again (nothing to undo: python -m training rollback exits 1, make 2)
-	$(PY) -m training rollback $(call flags,name=NAME) $(REGISTRY_FLAGS)
+	$(PY) -m training rollback $(call flags,name=NAME) $(REGISTRY_FLAGS) $(if $(REPAIR_POINTER),--repair-pointer)
 
 status: setup ## the pointer: served version, canary and its share, history
 	$(PY) -m training status $(call flags,name=NAME) $(REGISTRY_FLAGS)
@@ -310,6 +312,9 @@ demo: setup ## the whole loop offline: S3, train (or reuse), publish, local API,
 	$(PY) -m local.demo $(call flags,name=NAME dataset=DATASET epochs=EPOCHS artifacts=ARTIFACTS \
 	    limit=LIMIT api-key=API_KEY) $(REGISTRY_FLAGS) --s3-port $(S3_PORT) --api-port $(API_PORT) \
 	    $(if $(SERVE),--serve) $(if $(RETRAIN),--retrain) $(if $(PARAMS),--parameter-overrides $(PARAMS))
+
+schemas: setup ## compile the registry documents' JSON Schemas (mlcore/schemas/) into their validators (mlcore/*_schema.py)
+	$(PY) -m local.make_schemas
 
 events: setup ## remake events/ and the OpenAPI document; NAME=... (or ARTIFACT=...): that model's events
 ifneq ($(NAME)$(ARTIFACT),)

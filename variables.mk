@@ -73,7 +73,7 @@ PREFIX ?=
 ARTIFACT ?=
 ## publish as a canary taking this percent (1 to 99) of requests beside the served version
 CANARY ?=
-## REPAIR_POINTER=1: publish replaces a latest.json that cannot be read
+## REPAIR_POINTER=1: replace a latest.json that cannot be read (publish: by this version; promote: by VERSION; rollback: by the audit trail's last valid pointer)
 REPAIR_POINTER ?=
 ## S3 Object Lock mode of a version's files, GOVERNANCE or COMPLIANCE [default: GOVERNANCE]
 LOCK_MODE ?=

@@ -66,6 +66,13 @@ from local.function import EnvironmentPool, FunctionError, load_function
 DEFAULT_PORT = 3000
 API_KEY_HEADER = "x-api-key"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit for REST APIs
+# API Gateway's quotas (REST and HTTP APIs): "total combined size of request line and header
+# values", 10240 bytes, cannot be raised
+MAX_REQUEST_LINE_AND_HEADERS = 10240
+# Lambda's synchronous invocation payload (the event's JSON): 6 MB, which Lambda counts as
+# 6 MiB (RequestEntityTooLargeException: "Request must be smaller than 6291456 bytes"); API
+# Gateway passes a 6-10 MB body on and answers 413 when Lambda refuses the event
+MAX_EVENT_BYTES = 6 * 1024 * 1024
 STATE_ROOT = tpl.ROOT / ".local"
 # response type -> (API Gateway's status, x-amzn-ErrorType, the project's code without a
 # customised response)
@@ -266,6 +273,14 @@ class LocalApi(LocalApigwService):
         return self.methods.get((resource, request.method)) or self.methods.get((resource, "ANY"))
 
     def _request_handler(self, **kwargs):
+        line = len(request.method) + len(request.full_path.rstrip("?")) + len(" HTTP/1.1") + 1
+        size = line + sum(len(name) + len(value) for name, value in request.headers.items())
+        if size > MAX_REQUEST_LINE_AND_HEADERS:
+            raise GatewayError(
+                "REQUEST_TOO_LARGE",
+                f"the request line and headers are {size} bytes; API Gateway allows at most "
+                f"{MAX_REQUEST_LINE_AND_HEADERS}",
+            )
         method = self._method()
         needs = method.authorization if method else None
         if needs and not request.headers.get("Authorization"):
@@ -313,6 +328,13 @@ class LocalApi(LocalApigwService):
         return event
 
     def _invoke_lambda_function(self, name, event, tenant_id=None):
+        size = len(event if isinstance(event, str | bytes) else json.dumps(event))
+        if size > MAX_EVENT_BYTES:
+            raise GatewayError(
+                "REQUEST_TOO_LARGE",
+                f"the function's event would be {size} bytes; Lambda takes at most "
+                f"{MAX_EVENT_BYTES} from a synchronous invocation",
+            )
         try:
             output = super()._invoke_lambda_function(name, event, tenant_id)
         except FunctionError as exc:

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlcore import documents
+
 POINTER_FILE = "latest.json"
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.tflite"
@@ -34,18 +36,13 @@ def signed_statement(name: str, version: int, manifest_sha256: str) -> bytes:
 
 
 def read_signature(document: Any) -> bytes:
-    """The signature in a SIGNATURE_FILE document ({"algorithm", "signature": base64, ...}), or
-    a ValueError saying what is wrong (never another exception): the document is hostile until
-    the signature verifies."""
-    if not isinstance(document, dict):
-        raise ValueError(f"{SIGNATURE_FILE} is not a JSON object")
-    algorithm, signature = document.get("algorithm"), document.get("signature")
-    if algorithm != SIGNATURE_ALGORITHM:
-        raise ValueError(f"algorithm {algorithm!r}, not {SIGNATURE_ALGORITHM}")
-    try:
-        return base64.b64decode(signature, validate=True)  # str only: not coerced
-    except (TypeError, ValueError):  # binascii.Error is a ValueError
-        raise ValueError(f"signature {signature!r:.40} is not base64") from None
+    """The signature in a SIGNATURE_FILE document (its bytes, or a dict already read), checked
+    by the one validator (mlcore.documents), or a ValueError naming the field (never another
+    exception): the document is hostile until the signature verifies."""
+    if isinstance(document, bytes | str):
+        document = documents.loads(document, documents.SIGNATURE)
+    documents.check(document, documents.SIGNATURE)
+    return base64.b64decode(document["signature"], validate=True)
 
 
 # What the training job writes. Schema 2 added the input's colour and preprocessing policy and
@@ -150,66 +147,68 @@ class Pointer:
     revision: int = 0
     updated_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    canary_refused: str | None = field(default=None, compare=False)  # why the canary was dropped
 
     KNOWN = ("name", "version", "revision", "manifest_key", "updated_at")
 
     @classmethod
     def parse(cls, data: bytes | str | dict) -> Pointer:
-        """A ValueError saying what is wrong for anything that is not a usable pointer."""
-        if not isinstance(data, dict):
-            try:
-                data = json.loads(data)
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                raise ValueError(f"{POINTER_FILE} is not JSON") from None
-        if not isinstance(data, dict) or "version" not in data:
-            raise ValueError(f"{POINTER_FILE} has no 'version'")
-        try:
-            version = check_version(data["version"])
-        except ValueError as exc:
-            raise ValueError(f"{POINTER_FILE}: {exc}") from None
-        revision = data.get("revision", 0)
-        if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
-            raise ValueError(f"{POINTER_FILE}: revision {revision!r} is not an integer >= 0")
-        updated_at = data.get("updated_at")
-        extra = {k: v for k, v in data.items() if k not in cls.KNOWN}
-        return cls(version, revision, updated_at if isinstance(updated_at, str) else None, extra)
+        """The pointer in a document (its bytes, or a dict already read), checked whole by the
+        one validator (mlcore.documents: strict JSON, the published schema); a DocumentError
+        (a ValueError) naming the field otherwise.
 
-    def moved_to(self, version: int, updated_at: str) -> Pointer:
+        One exception, so that a bad canary never stops the served version: when only the
+        canary is wrong, the pointer is read without it and `canary_refused` says why (the
+        function counts it, `make status` shows it)."""
+        if isinstance(data, bytes | str):
+            data = documents.loads(data, documents.POINTER)
+        canary_refused = None
+        try:
+            documents.check(data, documents.POINTER)
+        except documents.DocumentError as exc:
+            if not (exc.problem.startswith("$.canary") and isinstance(data, dict)):
+                raise
+            data = {k: v for k, v in data.items() if k != "canary"}
+            documents.check(data, documents.POINTER)  # the rest must hold on its own
+            canary_refused = exc.problem
+        extra = {k: v for k, v in data.items() if k not in cls.KNOWN}
+        return cls(
+            data["version"], data.get("revision", 0), data.get("updated_at"), extra, canary_refused
+        )
+
+    def moved_to(self, version: int, updated_at: str, files: dict | None = None) -> Pointer:
         """The next revision of this document, serving `version` (other fields kept; the
-        version served until now goes to the history, which rollback returns to)."""
-        return self._next(version, updated_at, canary=self.extra.get("canary"))
+        version served until now goes to the history, which rollback returns to). files: the
+        S3 object version ids of `version`'s files (None: those this pointer knows, if any)."""
+        return self._next(version, updated_at, self.extra.get("canary"), files=files)
 
     # -- model rollouts: a canary and the history of served versions, in `extra` so that
     # writers that do not know them keep them ------------------------------------------------
 
     @functools.cached_property  # the document never changes; the function asks per request
     def canary(self) -> Canary | None:
-        """The version getting a share of requests beside the served one, if any (a malformed
-        canary counts as none: readers go on serving the stable version)."""
+        """The version getting a share of requests beside the served one, if any."""
         data = self.extra.get("canary")
         if not isinstance(data, dict):
             return None
-        try:
-            canary = Canary(check_version(data.get("version")), check_share(data.get("share")))
-        except ValueError:
-            return None
-        return None if canary.version == self.version else canary
+        return Canary(check_version(data["version"]), check_share(data["share"]))
 
     @property
     def history(self) -> list[dict[str, Any]]:
-        """Versions served before this one, oldest first: [{"version", "until"}]."""
-        data = self.extra.get("history")
-        if not isinstance(data, list):
-            return []
-        entries = []
-        for item in data:
-            try:
-                entries.append(
-                    {"version": check_version(item["version"]), "until": item.get("until")}
-                )
-            except (KeyError, TypeError, ValueError, AttributeError):
-                continue
-        return entries
+        """Versions served before this one, oldest first: [{"version", "until", ...}]."""
+        return [dict(item) for item in self.extra.get("history", ())]
+
+    def object_versions(self, version: int) -> dict[str, str] | None:
+        """The S3 object version ids this pointer recorded for `version`'s files (served,
+        canary or history), or None: read by key (an unversioned bucket, an older pointer)."""
+        if version == self.version:
+            found = self.extra.get("object_versions")
+        else:
+            entries = [self.extra.get("canary") or {}, *reversed(self.history)]
+            found = next(
+                (e.get("object_versions") for e in entries if e.get("version") == version), None
+            )
+        return dict(found) if found else None
 
     def _next(
         self,
@@ -217,29 +216,49 @@ class Pointer:
         updated_at: str,
         canary: dict[str, Any] | None,
         history: list[dict[str, Any]] | None = None,
+        files: dict[str, str] | None = None,
     ) -> Pointer:
         version = check_version(version)
+        files = files or self.object_versions(version)
         if history is None:
             history = self.history
             if version != self.version:
-                history = [*history, {"version": self.version, "until": updated_at}]
-        extra = {k: v for k, v in self.extra.items() if k not in ("canary", "history")}
-        if canary is not None:
+                served = {"version": self.version, "until": updated_at}
+                if (known := self.object_versions(self.version)) is not None:
+                    served["object_versions"] = known
+                history = [*history, served]
+        extra = {
+            k: v for k, v in self.extra.items() if k not in ("canary", "history", "object_versions")
+        }
+        if files:
+            extra["object_versions"] = dict(files)
+        if canary is not None and canary["version"] != version:
             extra["canary"] = canary
         if history:
             extra["history"] = history[-HISTORY_LIMIT:]
         return Pointer(version, self.revision + 1, updated_at, extra)
 
-    def with_canary(self, version: int, percent: int, updated_at: str) -> Pointer:
-        """`version` gets `percent` (1 to 99) of requests; the served version stays."""
+    def moved_to_now(self, updated_at: str) -> Pointer:
+        """This document again as the next revision (a repair restoring it), nothing else
+        changed but the time."""
+        return Pointer(self.version, self.revision + 1, updated_at, dict(self.extra))
+
+    def with_canary(
+        self, version: int, percent: int, updated_at: str, files: dict | None = None
+    ) -> Pointer:
+        """`version` gets `percent` (1 to 99) of requests; the served version stays. files: as
+        for moved_to."""
         version, percent = check_version(version), check_share(percent)
         if version == self.version:
             raise ValueError(f"version {version} is already the served version")
-        return self._next(self.version, updated_at, {"version": version, "share": percent})
+        canary: dict[str, Any] = {"version": version, "share": percent}
+        if files := files or self.object_versions(version):
+            canary["object_versions"] = dict(files)
+        return self._next(self.version, updated_at, canary)
 
-    def promoted(self, version: int, updated_at: str) -> Pointer:
+    def promoted(self, version: int, updated_at: str, files: dict | None = None) -> Pointer:
         """`version` served to everyone; the canary (whatever it was) cleared."""
-        return self._next(version, updated_at, canary=None)
+        return self._next(version, updated_at, canary=None, files=files)
 
     def rolled_back(self, updated_at: str) -> Pointer:
         """The canary cleared if one runs; else the previous served version (from the history)
@@ -252,13 +271,20 @@ class Pointer:
                 f"version {self.version} is served, no canary runs and the history holds no "
                 "earlier version: nothing to roll back"
             )
-        previous = history[-1]["version"]
-        return self._next(previous, updated_at, canary=None, history=history[:-1])
+        previous = history[-1]
+        return self._next(
+            previous["version"],
+            updated_at,
+            canary=None,
+            history=history[:-1],
+            files=previous.get("object_versions"),
+        )
 
     @classmethod
-    def first(cls, version: int, updated_at: str) -> Pointer:
+    def first(cls, version: int, updated_at: str, files: dict | None = None) -> Pointer:
         """Revision 1: the document of a registry that had no pointer."""
-        return cls(check_version(version), 1, updated_at)
+        extra = {"object_versions": dict(files)} if files else {}
+        return cls(check_version(version), 1, updated_at, extra)
 
     def document(self, registry: Registry) -> dict[str, Any]:
         return {

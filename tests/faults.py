@@ -10,7 +10,15 @@ reach it through the standard ``AWS_ENDPOINT_URL_S3`` setting, as they would rea
 - ``stall``: the upstream's status, headers and first ``stall_after`` bytes of the body are
   sent, then nothing more (a transfer stalled mid-body);
 - ``refuse``: the listening socket is closed, so connections are refused, as when nothing
-  listens on the port; any other mode listens again on the same port.
+  listens on the port; any other mode listens again on the same port;
+- ``error``: every ``error_every``-th request (counted per proxy) is answered by S3's own
+  throttling or server error (``503 SlowDown``, ``500 InternalError``, alternately, with S3's
+  XML error document), the others pass: intermittent 5xx;
+- ``truncate``: the body cut to its first ``stall_after`` bytes, with a Content-Length that
+  says so (a truncated object the client cannot tell from a whole one: only a checksum can);
+- ``change``: every other GET of an object has one byte of its body flipped (a body that
+  changes between reads, as an object replaced while it is read);
+- ``drip``: the body is sent ``drip_bytes`` at a time, ``drip_seconds`` apart (a slow drip).
 
 Changing the mode closes the connections that hang (silent, stalled), as an endpoint that
 comes back (or goes down for good) does.
@@ -30,7 +38,11 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODES = ("pass", "silent", "reset", "stall", "refuse")
+MODES = ("pass", "silent", "reset", "stall", "refuse", "error", "truncate", "change", "drip")
+S3_ERRORS = (
+    (503, "SlowDown", "Please reduce your request rate."),
+    (500, "InternalError", "We encountered an internal error. Please try again."),
+)
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 
 
@@ -44,6 +56,9 @@ class FaultyS3:
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream = (parsed.hostname, parsed.port)
         self.stall_after = stall_after
+        self.error_every = 2
+        self.drip_bytes, self.drip_seconds = 1024, 0.05
+        self._count = 0  # requests seen, for error and change
         self.only: str | None = None
         self.on_request = None
         self.requests: list[tuple[str, str, str]] = []  # (mode applied, method, path)
@@ -111,9 +126,26 @@ class FaultyS3:
                     )
                     self.close_connection = True
                     return
-                self._forward(body, mode == "stall", release)
+                with proxy._lock:
+                    proxy._count += 1
+                    count = proxy._count
+                if mode == "error" and count % proxy.error_every == 0:
+                    self._s3_error(*S3_ERRORS[(count // proxy.error_every) % 2])
+                    return
+                self._forward(body, mode, release, count)
 
-            def _forward(self, body: bytes, stall: bool, release: threading.Event) -> None:
+            def _s3_error(self, status: int, code: str, message: str) -> None:
+                document = (
+                    f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+                    f"<Message>{message}</Message></Error>"
+                ).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(document)))
+                self.end_headers()
+                self.wfile.write(document)
+
+            def _forward(self, body: bytes, mode: str, release: threading.Event, count: int):
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=30)
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
@@ -127,9 +159,25 @@ class FaultyS3:
                 for name, value in answer.getheaders():
                     if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
                         self.send_header(name, value)
+                if mode == "truncate" and self.command == "GET" and answer.status < 300:
+                    data = data[: proxy.stall_after]
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                if stall and self.command != "HEAD":
+                if self.command == "HEAD" or answer.status >= 300:
+                    self.wfile.write(data)
+                    return
+                if mode == "change" and self.command == "GET" and count % 2 and data:
+                    middle = len(data) // 2
+                    data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+                if mode == "drip":
+                    for start in range(0, len(data), proxy.drip_bytes):
+                        if release.wait(proxy.drip_seconds):
+                            self.close_connection = True
+                            return
+                        self.wfile.write(data[start : start + proxy.drip_bytes])
+                        self.wfile.flush()
+                    return
+                if mode == "stall":
                     self.wfile.write(data[: proxy.stall_after])
                     self.wfile.flush()
                     release.wait()

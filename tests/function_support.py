@@ -292,3 +292,23 @@ def new_version(
             "size": len(model),
         }
     return manifest
+
+
+def reference_probabilities(folder: Path, body: dict[str, Any]) -> list[list[float]]:
+    """What the model file in `folder` answers to a /predict body's instances, run directly
+    with LiteRT (mlcore.predictor): the reference a served answer must equal."""
+    import numpy as np
+
+    from mlcore.predictor import Predictor
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    predictor = Predictor.from_file(str(folder / "model.tflite"), manifest)
+    return predictor.predict(np.asarray(body["instances"], np.float32)).tolist()
+
+
+def assert_right(body: dict[str, Any], expected: list[list[float]]) -> None:
+    """A /predict answer's probabilities are the reference's (never a wrong answer)."""
+    import numpy as np
+
+    got = [p["probabilities"] for p in body["predictions"]]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)

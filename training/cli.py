@@ -206,6 +206,13 @@ def parser() -> argparse.ArgumentParser:
         "rollback", help="clear the canary, or serve the previous version again"
     )
     status = commands.add_parser("status", help="the pointer: served, canary and share, history")
+    for command in (promote, rollback):
+        command.add_argument(
+            "--repair-pointer",
+            action="store_true",
+            help="replace a latest.json that cannot be read: promote serves VERSION, rollback "
+            "restores the last valid pointer of the audit trail",
+        )
     for command in (promote, rollback, status):
         command.add_argument("--name", default="mnist", help="the model (default: mnist)")
         command.add_argument("--bucket", help="S3 bucket of the model registry")
@@ -235,10 +242,12 @@ def do_rollout(args: argparse.Namespace) -> int:
     if not args.bucket:
         raise PublishError("--bucket is required (make passes BUCKET)")
     if args.command == "promote":
-        rollout.promote(args.bucket, args.prefix, args.name, args.version)
+        rollout.promote(
+            args.bucket, args.prefix, args.name, args.version, repair=args.repair_pointer
+        )
     elif args.command == "rollback":
         try:
-            rollout.rollback(args.bucket, args.prefix, args.name)
+            rollout.rollback(args.bucket, args.prefix, args.name, repair=args.repair_pointer)
         except NothingToUndo as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

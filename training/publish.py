@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mlcore import documents
 from mlcore.registry import (
     MANIFEST_FILE,
     SIGNATURE_ALGORITHM,
@@ -38,6 +39,7 @@ from training.registry_s3 import (
     PublishError,
     explain,
     lock_support,
+    object_versions,
     put_immutable,
     read_pointer,
     s3_client,
@@ -48,24 +50,27 @@ from training.rollout import start_canary
 REPAIR_HINT = "make publish VERSION={version} REPAIR_POINTER=1"
 
 
-def raise_to(version: int, updated_at: str) -> Callable[[Pointer | None], Pointer | None]:
-    """The change `make publish` makes: serve `version` if nothing newer is served."""
+def raise_to(
+    version: int, updated_at: str, files: dict | None = None
+) -> Callable[[Pointer | None], Pointer | None]:
+    """The change `make publish` makes: serve `version` if nothing newer is served. files: the
+    S3 object version ids of its files (registry_s3.object_versions), recorded in the pointer."""
 
     def change(current: Pointer | None) -> Pointer | None:
         if current is None:
-            return Pointer.first(version, updated_at)
+            return Pointer.first(version, updated_at, files)
         if current.version >= version:
             return None
-        return current.moved_to(version, updated_at)
+        return current.moved_to(version, updated_at, files)
 
     return change
 
 
-def _pointer_change(version: int, updated_at: str, canary: int | None):
+def _pointer_change(version: int, updated_at: str, canary: int | None, files: dict | None):
     """raise_to, or with a canary share (percent): the version runs as the canary."""
     if canary is None:
-        return raise_to(version, updated_at)
-    return start_canary(version, canary, updated_at)
+        return raise_to(version, updated_at, files)
+    return start_canary(version, canary, updated_at, files)
 
 
 def check_gate(manifest: dict, artifact_dir: Path, force: bool) -> None:
@@ -116,7 +121,10 @@ def publish(
     SIGNATURE_FILE before the manifest."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    manifest = json.loads((artifact_dir / MANIFEST_FILE).read_text())
+    try:  # nothing invalid is ever written: the one validator, as readers will check it
+        manifest = documents.parse((artifact_dir / MANIFEST_FILE).read_bytes(), MANIFEST_FILE)
+    except ValueError as exc:
+        raise PublishError(f"{artifact_dir}: {exc}; nothing was uploaded") from None
     check_gate(manifest, artifact_dir, force)
     registry, version = Registry(prefix, manifest["name"]), int(manifest["version"])
     contents = verify_files(artifact_dir, manifest)
@@ -151,11 +159,12 @@ def publish(
             key = registry.file_key(version, filename)
             if not put_immutable(s3, bucket, key, content, content_type, progress, lock):
                 resumed.append(filename)
+        files = object_versions(s3, bucket, registry, version)
         change = update_pointer(
             s3,
             bucket,
             registry,
-            _pointer_change(version, utc_timestamp(now), canary),
+            _pointer_change(version, utc_timestamp(now), canary, files),
             action="publish" if canary is None else "canary",
             repair=repair_pointer,
         )

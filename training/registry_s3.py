@@ -30,7 +30,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mlcore.registry import Pointer, Registry
+from mlcore import documents
+from mlcore.registry import MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE, Pointer, Registry
 from training.manifest import dumps
 
 # Against a silent S3, at most 2 attempts of (5 s to connect, 15 s without a byte).
@@ -284,6 +285,28 @@ def put_immutable(
     raise PublishError(f"s3://{bucket}/{key}: S3 kept reporting a conflicting write")
 
 
+def object_versions(s3, bucket: str, registry: Registry, version: int) -> dict[str, str] | None:
+    """The S3 object version ids of `version`'s manifest and model as stored now (its signature's
+    too, if it has one), for the pointer: the function then reads exactly these objects, so a
+    key written again cannot serve other bytes. None on a bucket without versioning (S3 says
+    "null")."""
+    from botocore.exceptions import ClientError
+
+    found = {}
+    for filename in (MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE):
+        try:
+            head = s3.head_object(Bucket=bucket, Key=registry.file_key(version, filename))
+        except ClientError as exc:
+            if filename == SIGNATURE_FILE and error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                continue
+            raise
+        version_id = head.get("VersionId")
+        if not version_id or version_id == "null":
+            return None
+        found[filename] = version_id
+    return found
+
+
 def read_pointer(s3, bucket: str, registry: Registry) -> tuple[Pointer | None, str | None]:
     """(the pointer, its ETag), (None, None) if there is none; CorruptPointer if unreadable."""
     try:
@@ -329,22 +352,22 @@ def update_pointer(
                 raise
             current, etag = None, exc.etag
             new = change(None)
-            if new is not None:  # its revision goes on from what the damaged one showed
-                new = dataclasses.replace(new, revision=exc.revision + 1)
+            if new is not None:  # its revision goes on from the damaged one's and the audit's
+                last = max(exc.revision, last_audited_revision(s3, bucket, registry))
+                new = dataclasses.replace(new, revision=last + 1)
         else:
             new = change(current)
         if new is None:
             return PointerChange(None, current)
         condition = {"if_match": etag} if etag else {"create_only": True}
+        try:  # nothing invalid is ever written: the one validator, as every reader checks it
+            document = documents.check(new.document(registry), documents.POINTER)
+        except ValueError as exc:
+            raise PublishError(
+                f"{action} would write an invalid pointer ({exc}); nothing was written"
+            ) from None
         try:
-            put(
-                s3,
-                bucket,
-                registry.pointer_key,
-                dumps(new.document(registry)),
-                "application/json",
-                **condition,
-            )
+            put(s3, bucket, registry.pointer_key, dumps(document), "application/json", **condition)
         except ClientError as exc:
             if error_code(exc) in (*CONFLICT_CODES, "NoSuchKey"):
                 continue  # moved (or deleted) since it was read: read it again
@@ -407,6 +430,19 @@ def append_audit(
     return key
 
 
+def last_audited_revision(s3, bucket: str, registry: Registry) -> int:
+    """The highest revision the audit trail has a record of (0: none)."""
+    revisions = [0]
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=audit_prefix(registry)
+    ):
+        for item in page.get("Contents", []):
+            stem = item["Key"].rsplit("/", 1)[-1].removesuffix(".json")
+            if stem.isascii() and stem.isdigit():
+                revisions.append(int(stem))
+    return max(revisions)
+
+
 def read_audit(s3, bucket: str, registry: Registry, last: int = 10) -> list[dict]:
     """The last `last` audit records of this model, oldest first."""
     keys: list[str] = []
@@ -415,4 +451,10 @@ def read_audit(s3, bucket: str, registry: Registry, last: int = 10) -> list[dict
     ):
         keys.extend(item["Key"] for item in page.get("Contents", []))
     keys = sorted(k for k in keys if k.endswith(".json"))[-last:] if last > 0 else []
-    return [json.loads(s3.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in keys]
+    records = []
+    for key in keys:
+        try:  # a damaged record is shown as such, never a crash
+            records.append(json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        except ValueError:
+            records.append({"unreadable": key})
+    return records

@@ -6,7 +6,8 @@ with PutLifecycleEventHookExecutionStatus (Succeeded or Failed) or the deploymen
 timeout. TARGET_FUNCTION_VERSION_ARN is the version being deployed (template.yaml).
 
 What the new version must do (check_version, a pure function over an `invoke` callable):
-- GET /health answers 200 with the served model, or, while nothing is published yet (no
+- GET /health answers 200 with the served model and status ok (not degraded: the new version
+  refuses nothing the registry names), or, while nothing is published yet (no
   pointer in the registry: a first deploy), 503 MODEL_UNAVAILABLE, which is not a failure;
   a 503 "still loading" is retried within a budget (the version's first environment is cold).
 - Once a model is published, the version /health named answers a prediction through the TF
@@ -100,6 +101,8 @@ def check_version(
                 sleep(RETRY_SECONDS)
                 continue
         return [f"GET /health answered {status}: {body}"]
+    if body.get("status") == "degraded":  # the registry's report (docs/registry.md)
+        return [f"GET /health says degraded: {body.get('registry')}"]
     model = body.get("model") or {}
     name, version = model.get("name"), model.get("version")
     if not name or not isinstance(version, int):

@@ -249,13 +249,21 @@ def _json_body() -> tuple[dict[str, Any], bool]:
     """The body as a JSON object whatever its Content-Type (preprocessing.read_json), and
     whether it may hold booleans (see may_contain_booleans)."""
     event = app.event
+    max_bytes = get_store().settings.max_body_bytes
     try:
-        text = proxy.decoded_body(event)
+        text = proxy.decoded_body(event, max_bytes)
+    except proxy.BodyTooLarge as exc:
+        raise ApiError(
+            "PAYLOAD_TOO_LARGE",
+            f"the request body is {exc.size} bytes; at most {max_bytes} are allowed",
+        ) from None
     except ValueError:
         raise ApiError(
-            "INVALID_JSON", "the request body is not valid base64-encoded UTF-8"
+            "INVALID_JSON",
+            "the request body is not valid base64-encoded UTF-8 (isBase64Encoded: only the "
+            "base64 alphabet A-Z a-z 0-9 + / and = padding)",
         ) from None
-    payload = read_json(text, proxy.content_type(event), get_store().settings.max_body_bytes)
+    payload = read_json(text, proxy.content_type(event), max_bytes)
     return payload, may_contain_booleans(text)
 
 
@@ -383,7 +391,17 @@ def _at_each_version(method: str, template: str, documentation: dict, labels: bo
 
 @app.get("/health", **docs.HEALTH)
 def health() -> dict[str, Any]:
-    return {"status": "ok", "model": _model_ref(_served_model())}
+    """200 while a verified model answers (status ok or degraded, with the store's own report:
+    ModelStore.health); 503 MODEL_UNAVAILABLE while none can."""
+    model = _served_model()
+    registry = get_store().health()
+    for entry in get_chooser().held(_deadline()):
+        if entry.role == CANARY:  # its own store's verdict: loading, served, or refused
+            registry["canary"] = {"version": entry.version, "state": entry.state}
+            if entry.refused:
+                registry["canary"]["refused"] = entry.problem
+                registry["status"] = "degraded"
+    return {"status": registry["status"], "model": _model_ref(model), "registry": registry}
 
 
 @functools.cache
@@ -643,20 +661,27 @@ def answer(event: Any, context: LambdaContext) -> dict[str, Any]:
     kind, problem = proxy.recognise(event)
     if problem is not None:
         error = ApiError("UNSUPPORTED_EVENT", problem)
-        return kind.answer(proxy_response(_error_response(error)))
+        return kind.answer(_nosniff(proxy_response(_error_response(error))))
     request = kind.request(event)  # the REST API's (1.0) shape, whatever the event's format
     settings = get_store().settings
     allowed = settings.cors_allow_origins
     origin = cors.header(request.get("headers"), "origin") if allowed else None
     if allowed and request["httpMethod"].upper() == "OPTIONS":
-        return kind.answer(proxy_response(_preflight(allowed, origin)))
+        return kind.answer(_nosniff(proxy_response(_preflight(allowed, origin))))
     app.context["deadline"] = Deadline.for_invocation(
         context, settings.deadline_margin_seconds, settings.deadline_seconds
     )
     response = _within_lambda_limit(app.resolve(request, context))
     for name, value in cors.response_headers(allowed, origin).items():
         response["multiValueHeaders"][name] = [value]
-    return kind.answer(response)
+    return kind.answer(_nosniff(response))
+
+
+def _nosniff(response: dict[str, Any]) -> dict[str, Any]:
+    """Every answer says its Content-Type is what it is: a browser never sniffs a JSON error
+    (which may echo a caller's text) into HTML (OWASP's secure headers)."""
+    response["multiValueHeaders"]["X-Content-Type-Options"] = ["nosniff"]
+    return response
 
 
 def _preflight(allowed: tuple[str, ...], origin: str | None) -> Response:

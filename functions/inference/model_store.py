@@ -44,7 +44,6 @@ import dataclasses
 import errno
 import functools
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -58,12 +57,13 @@ import numpy as np
 
 from config import Settings, load_settings
 from errors import ModelUnavailable
-from mlcore import generic
+from mlcore import documents, generic
 from mlcore.deadline import Deadline
 from mlcore.generic import IMAGE_CLASSIFIER, KIND, GenericManifest
 from mlcore.images import InputSpec
 from mlcore.predictor import ModelMismatch, Predictor
 from mlcore.registry import (
+    MANIFEST_FILE,
     MODEL_FILE,
     READABLE_SCHEMAS,
     SIGNATURE_FILE,
@@ -78,11 +78,18 @@ CHUNK_BYTES = 1 << 20
 RETRY_FIRST_SECONDS = 1.0  # the first retry after a failed load or refresh
 RETRY_MAX_SECONDS = 60.0  # backoff doubles up to this (and up to the refresh interval)
 DISK_SLACK_BYTES = 1 << 16  # file system blocks beyond the model's size
+VERIFY_ATTEMPTS = 5  # a version whose model does not verify is tried this often, then refused
 
 
 class ModelRefused(Exception):
-    """This version's files do not match its manifest, do not load or cannot fit: never serve
-    it."""
+    """This version's manifest or signature is not valid, its model does not load or cannot
+    fit: never serve it (until the pointer changes)."""
+
+
+class NotVerified(ModelRefused):
+    """This version's model did not match its manifest's size or sha256 this time: possibly
+    transient (an object read while it was replaced, a truncated body), so it is tried again
+    with backoff, at most VERIFY_ATTEMPTS times, then refused until the pointer changes."""
 
 
 class ObjectMissing(FileNotFoundError):
@@ -234,7 +241,13 @@ class ModelStore:
         self._retry_at = float("-inf")
         self._last_error: str | None = None
         self._reports: list[tuple] = []
-        self.refused: dict[int, str] = {}  # version -> why it was refused
+        self.refused: dict[
+            int, str
+        ] = {}  # version -> why it was refused (until the pointer changes)
+        self._unverified: dict[int, int] = {}  # version -> failed verifications (NotVerified)
+        self.pointer_refused: str | None = None  # why the last pointer read was refused
+        # a pinned store's object version ids (from the pointer that named its version)
+        self.object_versions: dict[str, str] | None = None
         self.pointer: Pointer | None = None  # the pointer as last read (following `latest`)
         # size -> why this store must not load a model of that size (None: it may); a canary
         # store refuses what does not fit beside the stable model (canary.py)
@@ -259,6 +272,8 @@ class ModelStore:
             disk_free=self._disk_free,
         )
         store.admit = admit
+        if self.pointer is not None:
+            store.object_versions = self.pointer.object_versions(version)
         return store
 
     @property
@@ -360,6 +375,8 @@ class ModelStore:
                 if version != self._model.version and version not in self.refused:
                     self._install(self._load(version))
             self._failures, self._retry_at, self._last_error = 0, float("-inf"), None
+        except NotVerified as exc:  # may heal: tried again after the backoff
+            self._failed(job, f"version {version} did not verify ({exc}); trying again")
         except ModelRefused as exc:  # reported once, when refused
             self._failed(job, f"version {version} was refused ({exc})", retry=job.kind == "load")
             if job.kind == "refresh":  # the registry answered: the next refresh as usual
@@ -429,34 +446,93 @@ class ModelStore:
             self._client = self._client_factory()
         return self._client
 
-    def _body(self, key: str) -> Any:
-        """The object's streaming body; ObjectMissing when the registry has no such object."""
+    def _body(self, key: str, version_id: str | None = None) -> Any:
+        """The object's streaming body (the object version `version_id` when the pointer
+        recorded one: a key written again cannot serve other bytes); ObjectMissing when the
+        registry has no such object."""
+        extra = {"VersionId": version_id} if version_id else {}
         try:
-            return self._s3().get_object(Bucket=self.settings.bucket, Key=key)["Body"]
+            return self._s3().get_object(Bucket=self.settings.bucket, Key=key, **extra)["Body"]
         except Exception as exc:
             if object_missing(exc):
                 raise ObjectMissing(self.settings.bucket, key) from exc
             raise
 
-    def _read_bytes(self, key: str) -> bytes:
-        body = self._body(key)
+    def _read_bytes(self, key: str, version_id: str | None = None) -> bytes:
+        body = self._body(key, version_id)
         try:
             return body.read()
         finally:
             body.close()
 
-    def _read_json(self, key: str) -> Any:
-        return json.loads(self._read_bytes(key))
-
     def _pointed_version(self) -> int:
-        """The version latest.json names (the whole pointer is kept: its canary, `pointer`)."""
-        self.pointer = Pointer.parse(self._read_json(self.settings.registry.pointer_key))
-        return self.pointer.version
+        """The version latest.json names (the whole pointer is kept: its canary, `pointer`).
+        A pointer refused by the one validator is an error (the served model stays, the read
+        is retried with backoff) and `pointer_refused` says why; a new pointer document lifts
+        the refusals of versions (it may name them again on purpose, after a repair)."""
+        raw = self._read_bytes(self.settings.registry.pointer_key)
+        try:
+            pointer = Pointer.parse(raw)
+        except ValueError as exc:
+            self.pointer_refused = str(exc)
+            raise
+        previous, self.pointer, self.pointer_refused = self.pointer, pointer, None
+        if previous is not None and _moved(previous, pointer):
+            self.refused.clear()
+            self._unverified.clear()
+        if pointer.canary_refused and (previous is None or _moved(previous, pointer)):
+            self._report("failure", None, f"canary refused: {pointer.canary_refused}")
+        return pointer.version
+
+    def health(self) -> dict[str, Any]:
+        """What is true now, without I/O, for /health (and a list of several models): the
+        version served, what the pointer names, what was refused and why, the last error, and
+        a status a deploy hook, a smoke test or an alarm can read: "ok" (serving what the
+        pointer names, nothing failing), "degraded" (serving, but the pointer or the version it
+        names is refused or retrying, or the last refresh failed) or "unavailable" (nothing to
+        serve). A version the pointer names that is still loading is "loading", not a fault."""
+        model, pointer = self._model, self.pointer
+        pointed = pointer.version if pointer is not None and self.settings.follows_latest else None
+        problems = {
+            "pointer_refused": self.pointer_refused,
+            "canary_refused": pointer.canary_refused if pointer is not None else None,
+            "last_error": self._last_error,
+        }
+        # the pointer names another version: still loading (ok), or refused or retrying
+        upgrading = model is not None and pointed is not None and pointed != model.version
+        stuck = upgrading and (pointed in self.refused or pointed in self._unverified)
+        status = "unavailable" if model is None else "ok"
+        if model is not None and (any(problems.values()) or stuck):
+            status = "degraded"
+        return {
+            "status": status,
+            "served": None if model is None else model.version,
+            "pointer": None
+            if pointer is None
+            else {
+                "version": pointer.version,
+                "revision": pointer.revision,
+                "canary": None
+                if pointer.canary is None
+                else {"version": pointer.canary.version, "share": pointer.canary.percent},
+            },
+            **problems,
+            "loading": pointed if upgrading and not stuck else None,
+            "refused": {str(v): reason for v, reason in self.refused.items()},
+            "retrying": {str(v): n for v, n in self._unverified.items()},
+        }
 
     def _target(self) -> int:
         if self.settings.follows_latest:
             return self._pointed_version()
         return int(self.settings.model_version)
+
+    def _object_versions(self, version: int) -> dict[str, str]:
+        """The S3 object version ids the pointer recorded for `version`'s files ({} when it
+        recorded none: an unversioned bucket, an older pointer; read by key then)."""
+        if self.settings.follows_latest and self.pointer is not None:
+            return self.pointer.object_versions(version) or {}
+        return dict(self.object_versions or {})
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -475,13 +551,17 @@ class ModelStore:
     def _load(self, version: int) -> LoadedModel:
         started = time.perf_counter()
         registry = self.settings.registry
-        manifest_bytes = self._read_bytes(registry.manifest_key(version))
-        manifest = json.loads(manifest_bytes)
+        ids = self._object_versions(version)
+        manifest_bytes = self._read_bytes(registry.manifest_key(version), ids.get(MANIFEST_FILE))
+        try:
+            manifest = documents.loads(manifest_bytes, documents.MANIFEST)
+        except ValueError as exc:  # not JSON at all: checked after the signature, refused then
+            manifest = exc
         signature_ms = None
         if self.settings.signature_key is not None:
             t = time.perf_counter()
             with self._span("signature"):
-                self._check_signature(version, manifest_bytes)
+                self._check_signature(version, manifest_bytes, ids.get(SIGNATURE_FILE))
             signature_ms = (time.perf_counter() - t) * 1000
         expected, parsed = self._check_manifest(manifest, version)
         model_key = registry.model_key(version)
@@ -499,7 +579,9 @@ class ModelStore:
             if path is not None:
                 self._make_room(version, model_key, expected)
             try:
-                got_size, sha256, content = self._download(model_key, path, size)
+                got_size, sha256, content = self._download(
+                    model_key, path, size, version_id=ids.get(MODEL_FILE)
+                )
             except OSError as exc:
                 if exc.errno != errno.ENOSPC:
                     raise
@@ -541,11 +623,13 @@ class ModelStore:
             generic=parsed,
         )
 
-    def _check_signature(self, version: int, manifest_bytes: bytes) -> None:
+    def _check_signature(
+        self, version: int, manifest_bytes: bytes, version_id: str | None = None
+    ) -> None:
         """Refuse the version unless SIGNATURE_FILE signs this name, version and manifest."""
         key = self.settings.registry.file_key(version, SIGNATURE_FILE)
         try:
-            document = self._read_json(key)
+            document = self._read_bytes(key, version_id)
         except Exception as exc:
             if not object_missing(exc):
                 raise  # the registry could not be read: retried, not refused
@@ -572,11 +656,16 @@ class ModelStore:
         if size != expected["size"] or sha256 != expected["sha256"]:
             if path:
                 _remove(path)
-            raise self._refuse(
-                version,
+            reason = (
                 f"{MODEL_FILE} is {size} bytes with sha256 {sha256[:12]}..., manifest says "
-                f"{expected['size']} bytes with sha256 {expected['sha256'][:12]}...",
+                f"{expected['size']} bytes with sha256 {expected['sha256'][:12]}..."
             )
+            attempts = self._unverified[version] = self._unverified.get(version, 0) + 1
+            if attempts >= VERIFY_ATTEMPTS:
+                raise self._refuse(version, f"{reason} ({attempts} attempts)")
+            self._report("failure", version, reason)
+            raise NotVerified(reason)
+        self._unverified.pop(version, None)
 
     def _make_room(self, version: int, key: str, expected: dict[str, Any]) -> None:
         """Room in cache_dir for the new model: beside the current one if both fit, else in
@@ -597,7 +686,13 @@ class ModelStore:
                 "EphemeralStorage (template parameter) or publish a smaller model",
             )
         # Only in place of the current model: make sure this version is good before that goes.
-        size, sha256, _ = self._download(key, None, expected["size"], keep=False)
+        size, sha256, _ = self._download(
+            key,
+            None,
+            expected["size"],
+            keep=False,
+            version_id=self._object_versions(version).get(MODEL_FILE),
+        )
         self._verify(version, size, sha256, expected, None)
         with self._lock:
             released, self._model = self._model, None  # requests now wait for the new one
@@ -608,8 +703,15 @@ class ModelStore:
     def _check_manifest(
         self, manifest: Any, version: int
     ) -> tuple[dict[str, Any], GenericManifest | None]:
-        """Check the fields serving relies on (a generic model's manifest whole: mlcore.generic);
-        returns the model file's size and sha256, and the generic manifest if it is one."""
+        """Check the manifest whole (mlcore.documents: the published schema; a generic model's
+        also by mlcore.generic) and that it describes this version; returns the model file's
+        size and sha256, and the generic manifest if it is one."""
+        try:
+            if isinstance(manifest, ValueError):
+                raise manifest
+            documents.check(manifest, documents.MANIFEST)
+        except ValueError as exc:
+            raise self._refuse(version, f"manifest is not usable: {exc}") from None
         if generic.kind_of(manifest) == KIND:
             try:
                 parsed = generic.parse(manifest)
@@ -624,7 +726,12 @@ class ModelStore:
             raise self._refuse(version, f"manifest is not usable: {exc}") from None
 
     def _download(
-        self, key: str, path: str | None, expected_size: int, keep: bool = True
+        self,
+        key: str,
+        path: str | None,
+        expected_size: int,
+        keep: bool = True,
+        version_id: str | None = None,
     ) -> tuple[int, str, bytes | None]:
         """Stream the object, hashing as it arrives: to `path` (never read back), or into
         memory (path None; the bytes are returned), or nowhere (keep=False: a verifying pass).
@@ -640,7 +747,7 @@ class ModelStore:
         size = 0
         chunks: list[bytes] = []
         partial = f"{path}.{os.getpid()}.{threading.get_ident()}.part" if path else None
-        body = self._body(key)
+        body = self._body(key, version_id)
         try:
             if partial:
                 os.makedirs(os.path.dirname(partial), exist_ok=True)
@@ -708,6 +815,15 @@ def _ready(build, source: str | bytes, manifest: dict, parsed: GenericManifest |
         raise ModelMismatch(problem)
     predictor.run(parsed.default, zero_inputs(parsed.default))
     return predictor
+
+
+def _moved(before: Pointer, after: Pointer) -> bool:
+    """Whether the pointer document changed (another revision, or another document)."""
+    return (before.revision, before.version, before.updated_at) != (
+        after.revision,
+        after.version,
+        after.updated_at,
+    ) or before.extra != after.extra
 
 
 def object_missing(exc: Exception) -> bool:

@@ -143,10 +143,23 @@ PREDICTIONS = _object(
 # -- each route's documentation (the keyword arguments of its decorator) ------------------
 
 HEALTH = {
-    "summary": "Whether a verified model is served",
+    "summary": "Whether a verified model is served, and what is true of the registry",
     "responses": _ok(
-        "a verified model is served",
-        _object("status", "model", status={"enum": ["ok"]}, model=MODEL_REF),
+        "a verified model is served; status ok (the version the pointer names, nothing "
+        "failing) or degraded (serving the last good version: the pointer, its canary or the "
+        "version it names is refused, or the last refresh failed; registry says why)",
+        _object(
+            "status",
+            "model",
+            "registry",
+            status={"enum": ["ok", "degraded"]},
+            model=MODEL_REF,
+            registry={
+                "type": "object",
+                "description": "the store's own report (ModelStore.health): served, pointer, "
+                "pointer_refused, canary_refused, last_error, refused, retrying",
+            },
+        ),
         503,
     ),
 }

@@ -218,13 +218,26 @@ def content_type(event: dict[str, Any]) -> str | None:
     return None
 
 
-def decoded_body(event: dict[str, Any]) -> str:
+class BodyTooLarge(ValueError):
+    """A base64 body whose decoded size is above the limit (known before decoding it)."""
+
+    def __init__(self, size: int):
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
+def decoded_body(event: dict[str, Any], max_bytes: int | None = None) -> str:
     """The request body as text: base64-decoded when API Gateway says it is (isBase64Encoded,
-    as `sam local generate-event` and binary media types send it). ValueError when it is not
-    valid base64 or not UTF-8."""
+    as `sam local generate-event` and binary media types send it), strictly (a character
+    outside the base64 alphabet is an error, never dropped), and only once its decoded size
+    (3 bytes per 4 characters) is known to be within max_bytes: BodyTooLarge otherwise.
+    ValueError when it is not valid base64 or not UTF-8."""
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
-        return base64.b64decode(body).decode()
+        size = len(body) // 4 * 3 - body[-2:].count("=")
+        if max_bytes is not None and size > max_bytes:
+            raise BodyTooLarge(size)
+        return base64.b64decode(body, validate=True).decode()
     return body
 
 

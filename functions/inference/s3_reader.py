@@ -211,10 +211,14 @@ class S3Reader:
                 self._stores[bucket] = self._store_factory(bucket)
             return self._stores[bucket]
 
-    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+    def get_object(  # noqa: N803 (boto3's names)
+        self, Bucket: str, Key: str, VersionId: str | None = None
+    ) -> dict[str, Any]:
+        """One GET; of the object version VersionId when given (as boto3's)."""
         import obstore
 
-        result = obstore.get(self._store(Bucket), Key)
+        options = {"version": VersionId} if VersionId else None
+        result = obstore.get(self._store(Bucket), Key, options=options)
         size = result.meta["size"]
         if size <= CHUNK_BYTES:  # a registry document, a small model: no read-ahead thread
             return {"Body": io.BytesIO(result.bytes().to_bytes()), "ContentLength": size}

@@ -22,7 +22,6 @@ was judged. A registry or metrics read that fails raises (MonitorErrorsAlarm).
 from __future__ import annotations
 
 import functools
-import json
 import math
 import time
 from datetime import UTC, datetime
@@ -34,7 +33,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import drift
 import window
-from mlcore import generic
+from mlcore import documents, generic
 from mlcore.images import InputSpec
 from mlcore.registry import CANARY, STABLE, Pointer
 from monitor_settings import MonitorSettings, load_settings
@@ -70,10 +69,10 @@ def get_clients() -> tuple[Any, Any]:
     return boto3.client("s3", config=config), boto3.client("cloudwatch", config=config)
 
 
-def _read_json(s3: Any, bucket: str, key: str) -> Any:
+def _read_bytes(s3: Any, bucket: str, key: str) -> bytes:
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     try:
-        return json.loads(body.read())
+        return body.read()
     finally:
         body.close()
 
@@ -83,7 +82,7 @@ def served_versions(s3: Any, settings: MonitorSettings) -> list[tuple[int, str]]
     latest.json names (stable) and its canary, if one runs (canary)."""
     if settings.model_version != "latest":
         return [(int(settings.model_version), STABLE)]
-    pointer = Pointer.parse(_read_json(s3, settings.bucket, settings.registry.pointer_key))
+    pointer = Pointer.parse(_read_bytes(s3, settings.bucket, settings.registry.pointer_key))
     canary = pointer.canary
     return [(pointer.version, STABLE)] + ([(canary.version, CANARY)] if canary else [])
 
@@ -146,7 +145,14 @@ def run(now: float | None = None) -> dict[str, Any]:
     period = settings.window_minutes * 60
     verdicts = []
     for version, role in served_versions(s3, settings):
-        manifest = _read_json(s3, settings.bucket, settings.registry.manifest_key(version))
+        raw = _read_bytes(s3, settings.bucket, settings.registry.manifest_key(version))
+        try:  # the one validator (mlcore.documents), as the inference function reads it
+            manifest = documents.parse(raw, documents.MANIFEST)
+        except ValueError as exc:
+            verdict = {"role": role, "version": version, "status": f"manifest refused: {exc}"}
+            logger.warning("drift", extra={"verdict": verdict})
+            verdicts.append(verdict)
+            continue
         if generic.kind_of(manifest) == generic.KIND:
             # the figures (confidence, labels, input intensity) are an image classifier's
             verdict = {"role": role, "version": version, "status": GENERIC}

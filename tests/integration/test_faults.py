@@ -31,10 +31,12 @@ from tests.faults import FaultyS3
 from tests.function_support import (
     EVENTS_DIR,
     FIXTURE_DIR,
+    assert_right,
     function_configured,
     invoke,
     metric_values,
     new_version,
+    reference_probabilities,
     reset_powertools,
 )
 from tests.local_support import parameters, publish_fixture
@@ -168,6 +170,7 @@ def faulty_api(s3_server, tmp_path, *overrides: str):
     fault proxy; yields (url, ca, key, proxy, log)."""
     published = publish_fixture(s3_server, tmp_path)
     with FaultyS3(s3_server, mode="silent") as proxy:
+        proxy.published = published  # for tests that publish more versions
         port, key, state, log = (
             processes.free_port(),
             "fault-key",
@@ -313,3 +316,179 @@ def test_a_model_larger_than_tmp_is_refused_once_with_its_reason(
         1.0
     ]  # refused once, remembered
     assert not any(small_tmpfs.rglob("*.tflite"))
+
+
+# -- the registry's own faults (issue 25): flaky, truncated, changing, dripping S3 ---------------
+# Every answer is checked against the model file run directly with LiteRT: a 200 is never a
+# wrong answer, whatever the registry does.
+
+SCHEMA1_DIR = FIXTURE_DIR.parent / "mnist-schema1"  # a second, different model
+
+
+def reference(folder: Path) -> list[list[float]]:
+    return reference_probabilities(folder, json.loads(base64.b64decode(PREDICT["body"])))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mode", "heals_without_help"),
+    [("error", True), ("drip", True), ("truncate", False), ("change", True)],
+)
+def test_a_registry_fault_at_cold_start_never_serves_a_wrong_answer_and_heals(
+    function_env, proxy, mode, heals_without_help, capsys
+):
+    """error: every 2nd request a 503 SlowDown or 500 InternalError (the client's retry
+    absorbs it); drip: 1 KiB every 50 ms; truncate: the model's body cut after 16 bytes (the
+    version did not verify: retried with backoff, served once S3 is healthy); change: every
+    other read of the model has a byte flipped (not verified once, served on the next try)."""
+    import app
+
+    expected = reference(FIXTURE_DIR)
+    proxy.only = "model.tflite" if mode in ("truncate", "change") else None
+    proxy.stall_after = 16
+    proxy.mode = mode
+    answers = []
+    deadline = time.monotonic() + 60
+    while not answers or answers[-1].status != 200:
+        assert time.monotonic() < deadline, f"never served under {mode}: {answers[-1].body}"
+        if len(answers) == 3 and not heals_without_help:
+            proxy.mode = "pass"  # S3 is healthy again: the refusal must not be for good
+        result, remaining_ms = timed_invoke(PREDICT)
+        assert remaining_ms > 0 and result.status in (200, 503), result.body
+        answers.append(result)
+        if result.status == 503:
+            assert result.code == "MODEL_UNAVAILABLE"
+            app.get_store().wait(30)
+            time.sleep(0.3)
+    assert_right(answers[-1].body, expected)
+    if mode in ("truncate", "change"):
+        assert any("did not verify" in a.body.get("error", "") for a in answers[:-1])
+    health = invoke(json.loads((EVENTS_DIR / "health.json").read_text())).body
+    assert health["status"] == "ok" and health["registry"]["retrying"] == {}
+
+
+def write_pointer(bucket: str, raw: bytes) -> None:
+    import boto3
+
+    boto3.client("s3").put_object(Bucket=bucket, Key="models/mnist/latest.json", Body=raw)
+
+
+@pytest.mark.slow
+def test_a_hostile_pointer_keeps_the_last_good_version_and_health_says_why(function_env, proxy):
+    """The fault probe's pointers: a share of 1e400 (every request was a 500), Infinity, a
+    share "50", a version in Arabic-Indic digits. None is a 5xx; health says degraded."""
+    import app
+
+    health_event = json.loads((EVENTS_DIR / "health.json").read_text())
+    served = invoke(PREDICT).body["model"]["version"]
+    expected = reference(FIXTURE_DIR)
+    pointers = {
+        b'{"version": %d, "canary": {"version": 7, "share": 1e400}}' % served: "canary",
+        b'{"version": %d, "canary": {"version": 7, "share": Infinity}}' % served: "canary",
+        b'{"version": %d, "canary": {"version": 7, "share": "50"}}' % served: "canary",
+        '{"version": "\u0661\u0662"}'.encode(): "pointer",
+        b'{"version": 1e400}': "pointer",
+    }
+    for raw, refused in pointers.items():
+        write_pointer(function_env, raw)
+        app.get_store().wait(30)
+        for _ in range(2):  # the first starts the refresh, the second sees its result
+            result = invoke(PREDICT)
+            assert result.status == 200, result.body
+            assert_right(result.body, expected)
+            app.get_store().wait(30)
+        health = invoke(health_event).body
+        assert health["registry"][f"{refused}_refused"], (raw, health)
+        if refused == "pointer":
+            assert health["status"] == "degraded"
+
+
+@pytest.mark.slow
+def test_pointer_churn_under_concurrent_load_never_serves_a_wrong_answer(s3_server, tmp_path):
+    """Four clients post while the pointer moves: publish (two different models by turns), a
+    canary at 10, 50 and 90%, promote, rollback, a corrupted pointer and its repair. Every
+    answer is a 200 from the model file of the version it names (run directly with LiteRT) or
+    a 503 within the deadline; never a 5xx of another kind, never a wrong answer."""
+    import threading
+
+    folders = {0: FIXTURE_DIR, 1: SCHEMA1_DIR}
+    expected = {turn: reference(folder) for turn, folder in folders.items()}
+    version_model: dict[int, int] = {}  # version -> which model file (turn)
+    with faulty_api(s3_server, tmp_path, "ModelRefreshSeconds=0") as (url, ca, key, proxy, st):
+        proxy.mode = "pass"
+        published = json.loads((FIXTURE_DIR / "manifest.json").read_text())["version"]
+        version_model[published] = 0
+        bucket = proxy.published["bucket"]
+        stop, problems, answered = threading.Event(), [], []
+
+        def client() -> None:
+            while not stop.is_set():
+                started = time.monotonic()
+                answer = post(url, ca, key)
+                if time.monotonic() - started > TIMEOUT_S:  # the function's timeout
+                    problems.append(("slow", time.monotonic() - started))
+                if answer.status_code == 503:
+                    continue
+                if answer.status_code != 200:
+                    problems.append((answer.status_code, answer.text[:300]))
+                    continue
+                body = answer.json()
+                version = body["model"]["version"]
+                try:
+                    assert_right(body, expected[version_model[version]])
+                except (AssertionError, KeyError) as exc:
+                    problems.append((version, str(exc)[:300]))
+                answered.append(version)
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            churn(s3_server, bucket, tmp_path, folders, version_model, published)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(90)
+        log = (st / "function.log").read_text()
+    assert problems == []
+    assert len(set(answered)) >= 3, "the churn did not reach the clients"
+    assert {version_model[v] for v in answered} == {0, 1}  # both models answered
+    assert "Task timed out" not in log and "Traceback" not in log
+
+
+def churn(s3_server, bucket, tmp_path, folders, version_model, first: int) -> None:
+    """The pointer moves under the clients (the training side's own commands, on the real S3
+    protocol), each step given a few refreshes to reach them."""
+    from tests.local_support import environ, s3_environment
+    from training.publish import publish
+    from training.rollout import promote, rollback
+
+    def artifact(version: int, turn: int) -> Path:
+        folder = tmp_path / "churn" / "mnist" / str(version)
+        folder.mkdir(parents=True)
+        source = folders[turn]
+        shutil.copy(source / "model.tflite", folder / "model.tflite")
+        manifest = json.loads((source / "manifest.json").read_text())
+        (folder / "manifest.json").write_text(json.dumps(new_version(manifest, version)))
+        version_model[version] = turn
+        return folder
+
+    def settle() -> None:
+        time.sleep(1.5)
+
+    with environ(s3_environment(s3_server)):
+        v2, v3, v4 = first + 1, first + 2, first + 3
+        publish(artifact(v2, 1), bucket, "models")  # another model, served to all
+        settle()
+        for share in (10, 50, 90):  # the fixture's bytes again as a canary at three shares
+            folder = tmp_path / "churn" / "mnist" / str(v3)
+            publish(folder if folder.exists() else artifact(v3, 0), bucket, "models", canary=share)
+            settle()
+        promote(bucket, "models", "mnist", v3)
+        settle()
+        rollback(bucket, "models", "mnist")  # back to v2
+        settle()
+        write_pointer(bucket, b'{"version": 1e400}')  # corrupted: the last good keeps serving
+        settle()
+        publish(artifact(v4, 1), bucket, "models", repair_pointer=True)  # the repair path
+        settle()

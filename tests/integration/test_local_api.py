@@ -193,6 +193,21 @@ def test_bad_requests_answer_4xx_with_codes(api, method, path, kwargs, status, c
     assert "Traceback" not in answer.text
 
 
+def test_the_local_api_refuses_what_api_gateway_and_lambda_would(api):
+    """API Gateway: request line and headers at most 10240 bytes; Lambda: an event of at most
+    6 MiB (a 6-10 MB body passes API Gateway and is refused by Lambda). Either is a 413 before
+    the function runs; the function itself never sees the request."""
+    # (the message is the template's REQUEST_TOO_LARGE gateway response, as API Gateway's)
+    answer = call(api, "GET", "/health", headers={"X-Big": "a" * 11_000})
+    assert (answer.status_code, answer.json()["code"]) == (413, "PAYLOAD_TOO_LARGE")
+    body = b'{"instances": [' + b" " * (7 * 1024 * 1024) + b"]}"  # under API Gateway's 10 MB
+    answer = call(api, "POST", "/predict", data=body, headers={"Content-Type": "application/json"})
+    assert (answer.status_code, answer.json()["code"]) == (413, "PAYLOAD_TOO_LARGE"), answer.text
+    assert "API Gateway" in answer.json()["error"]  # the gateway's answer, not the function's
+    ok = call(api, "GET", "/health", headers={"X-Small": "a" * 9_000})
+    assert ok.status_code == 200 and ok.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_the_page_needs_no_key_and_has_this_apis_key(api):
     page = call(api, "GET", "/", key=False)
     assert page.status_code == 200 and page.headers["content-type"] == "text/html"

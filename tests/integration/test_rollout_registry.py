@@ -143,3 +143,57 @@ def test_every_change_is_a_conditional_write(s3_env, s3, artifacts, monkeypatch)
     assert raced
     assert (doc["version"], doc["revision"], doc.get("canary")) == (v2, 5, None)
     assert [h["version"] for h in doc["history"]] == [v1]
+
+
+def test_a_damaged_pointer_is_shown_refused_and_repaired_from_the_audit_trail(
+    s3_env, s3, artifacts, capsys
+):
+    """Issue 25: every tool crashed on a pointer with 1e400 in it, and the repair wrote the bad
+    field back as Infinity. Now status shows it, promote and rollback refuse it with the way
+    out, and rollback REPAIR_POINTER=1 restores the last valid pointer of the audit trail."""
+    v1, v2 = sorted(artifacts)
+    assert cli(s3_env, "publish", "--artifact", str(artifacts[v1])) == 0
+    assert cli(s3_env, "publish", "--artifact", str(artifacts[v2]), "--canary", "10") == 0
+    good = pointer(s3, s3_env)
+    key = "models/mnist/latest.json"
+    s3.put_object(Bucket=s3_env, Key=key, Body=b'{"version": 1e400, "revision": 2}')
+    capsys.readouterr()
+    assert cli(s3_env, "status") == 0
+    out = capsys.readouterr().out
+    assert "$.version is 1e400: numbers must be finite" in out and "REPAIR_POINTER=1" in out
+    assert cli(s3_env, "promote", "--version", str(v2)) == 2
+    assert cli(s3_env, "rollback") == 2
+    assert "is not a valid pointer" in capsys.readouterr().err
+    assert cli(s3_env, "rollback", "--repair-pointer") == 0
+    repaired = pointer(s3, s3_env)
+    assert repaired["revision"] == good["revision"] + 1
+    assert (repaired["version"], repaired["canary"]) == (good["version"], good["canary"])
+    assert repaired.get("object_versions") == good.get("object_versions")
+    capsys.readouterr()
+    assert cli(s3_env, "audit") == 0
+    assert "repair" in capsys.readouterr().out
+
+
+def test_a_damaged_pointer_is_replaced_by_a_version_you_name(s3_env, s3, artifacts):
+    v1, v2 = sorted(artifacts)
+    assert cli(s3_env, "publish", "--artifact", str(artifacts[v1])) == 0
+    assert cli(s3_env, "publish", "--artifact", str(artifacts[v2])) == 0
+    before = pointer(s3, s3_env)
+    s3.put_object(Bucket=s3_env, Key="models/mnist/latest.json", Body=b'{"version": NaN}')
+    assert cli(s3_env, "promote", "--version", str(v1), "--repair-pointer") == 0
+    after = pointer(s3, s3_env)
+    assert (after["version"], after["revision"]) == (v1, before["revision"] + 1)
+
+
+def test_an_invalid_manifest_is_never_published(s3_env, s3, artifacts, capsys):
+    v1 = min(artifacts)
+    manifest_file = artifacts[v1] / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["input"]["value_range"] = [255, 0]
+    manifest_file.write_text(json.dumps(manifest))
+    assert cli(s3_env, "publish", "--artifact", str(artifacts[v1])) == 2
+    err = capsys.readouterr().err
+    assert "$.input.value_range is [255, 0]: low must be < high" in err
+    assert "nothing was uploaded" in err
+    listed = s3.list_objects_v2(Bucket=s3_env, Prefix="models/mnist/")
+    assert listed.get("KeyCount", 0) == 0

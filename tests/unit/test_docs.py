@@ -322,6 +322,7 @@ def test_a_broken_link_or_a_page_outside_the_navigation_fails_the_build(tmp_path
     (tmp_path / "bench").mkdir()
     shutil.copy(ROOT / "bench" / "README.md", tmp_path / "bench" / "README.md")
     shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    shutil.copytree(ROOT / "mlcore" / "schemas", tmp_path / "mlcore" / "schemas")  # registry.md
     env = {"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"}
 
     def build():

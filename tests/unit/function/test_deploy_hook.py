@@ -42,6 +42,26 @@ def test_a_version_that_cannot_serve_a_published_model_fails_after_its_budget(se
     assert sum(waits) >= 10
 
 
+def test_a_version_that_refuses_what_the_pointer_names_fails(serve, fake_s3, manifest):
+    """It serves (the previous good version) but says degraded: a new version of the code
+    that refuses the registry's documents must not take traffic."""
+    from tests.function_support import fixture_model, new_version
+
+    served = manifest_version()
+    serve(fake_s3)
+    assert hook.check_version(through_handler, model_published=True) == []
+    broken = new_version(manifest, served + 1)
+    broken["labels"] = []
+    fake_s3.publish(broken, fixture_model())
+    import app
+
+    app.get_store()._checked_at = float("-inf")  # a refresh due now
+    through_handler(hook.proxy_event("GET", "/health"))  # starts the refresh
+    app.get_store().wait(10)
+    (problem,) = hook.check_version(through_handler, model_published=True)
+    assert problem.startswith("GET /health says degraded") and "$.labels" in problem
+
+
 def test_a_version_whose_predictions_fail_fails(serve, fake_s3):
     serve(fake_s3)
 

@@ -339,7 +339,10 @@ def test_an_unusable_manifest_is_refused_naming_the_field(serve):
     s3.publish(manifest, model, name="pair")
     serve(s3, model_name="pair")
     result = invoke(event("GET", "/health"))
-    assert result.status == 503 and "unknown field 'colour'" in result.body["error"]
+    assert result.status == 503 and (
+        "$.signatures.serving_default.inputs.features must not contain {'colour'}"
+        in result.body["error"]
+    )
 
 
 # -- versions, labels and CORS, for any model -----------------------------------------------

@@ -107,6 +107,28 @@ def test_bad_base64_body_is_400(served, load_event):
     assert invoke(event).code == "INVALID_JSON"
 
 
+def test_a_base64_body_is_strict_and_sized_before_it_is_decoded(served, load_event):
+    """Issue 25: junk inside a base64 body was dropped and the rest served; a body too large
+    was decoded in full before the size check."""
+    event = load_event("predict-instances.json")
+    good = event["body"]
+    junk = dict(event, body=good[:8] + "!*" + good[8:])  # decodes leniently to the same JSON
+    result = invoke(junk)
+    assert (result.status, result.code) == (400, "INVALID_JSON")
+    assert "base64 alphabet" in result.body["error"]
+    huge = dict(event, body="!" * 8_000_000)  # not even base64: the size speaks first
+    result = invoke(huge)
+    assert (result.status, result.code) == (413, "PAYLOAD_TOO_LARGE")
+    assert result.body["error"].startswith("the request body is 6000000 bytes; at most")
+
+
+def test_every_answer_says_nosniff(served, load_event):
+    for name in ("health.json", "predict-instances.json", "bad-json.json"):
+        assert invoke(load_event(name)).headers["X-Content-Type-Options"] == "nosniff"
+    unsupported = invoke({"not": "an api gateway event"})
+    assert unsupported.headers["X-Content-Type-Options"] == "nosniff"
+
+
 @pytest.mark.parametrize(
     ("content_type", "path", "status"),
     [
@@ -311,10 +333,12 @@ def test_no_model_is_503_then_a_request_after_the_backoff_tries_again(
     assert s3.reads["models/mnist/latest.json"] == 1  # the others within the backoff
     s3.publish(manifest, model_bytes)
     clock.advance(1)
-    assert invoke(load_event("health.json")).body == {
-        "status": "ok",
-        "model": {"name": "mnist", "version": V1, "role": "stable"},
-    }
+    body = invoke(load_event("health.json")).body
+    assert (body["status"], body["model"]) == (
+        "ok",
+        {"name": "mnist", "version": V1, "role": "stable"},
+    )
+    assert (body["registry"]["served"], body["registry"]["pointer"]["version"]) == (V1, V1)
 
 
 def test_bad_input_is_still_400_when_no_model_is_loaded(serve, load_event):
@@ -644,3 +668,31 @@ def test_a_model_published_with_the_first_manifest_schema_is_still_served(serve,
                   json.dumps({"instances": digits["x"][:100].tolist()}))
     ).body["predictions"]]  # fmt: skip
     assert np.mean(np.array(labels) == digits["y"][:100]) > 0.85
+
+
+def test_health_reports_a_refused_canary_and_a_refused_pointer_canary(
+    serve, load_event, manifest, model_bytes
+):
+    """Issue 25: /health said ok while the pointer's canary could not be served."""
+    s3 = FakeS3()
+    s3.publish(manifest, model_bytes)
+    broken = new_version(manifest, V1 + 1)
+    broken["input"]["value_range"] = [255, 0]
+    s3.publish(broken, model_bytes, pointer=False)
+    pointer = json.loads(s3.objects["models/mnist/latest.json"])
+    s3.objects["models/mnist/latest.json"] = json.dumps(
+        {**pointer, "canary": {"version": V1 + 1, "share": 50}}
+    ).encode()
+    serve(s3)
+    invoke(load_event("health.json"))  # starts the canary's load
+    import app
+
+    app.get_chooser().canary_store(app.get_store()).wait(10)
+    body = invoke(load_event("health.json")).body
+    assert body["status"] == "degraded"
+    canary = body["registry"]["canary"]
+    assert (canary["version"], canary["state"]) == (V1 + 1, "END")
+    assert "low must be < high" in canary["refused"]
+    for _ in range(5):  # the stable model answers every request meanwhile
+        result = invoke(load_event("predict-instances.json"))
+        assert result.status == 200 and result.body["model"]["version"] == V1

@@ -129,7 +129,7 @@ def test_a_manifest_with_an_infinite_size_refuses_its_version_for_good(make_stor
     store = make_store(s3)
     with pytest.raises(Exception, match="was refused"):
         store.get()
-    assert "size inf is not an integer" in store.refused[VERSION]
+    assert "$.files.model.tflite.size is 1e400: numbers must be finite" in store.refused[VERSION]
 
 
 SIGNATURE = {
@@ -159,7 +159,7 @@ def test_any_json_value_as_the_signature_document_is_refused(document):
 
 def test_the_signature_document_gives_the_exact_signature_bytes():
     assert read_signature(SIGNATURE) == bytes(range(256))
-    with pytest.raises(ValueError, match="not base64"):
+    with pytest.raises(ValueError, match=r"signature.json: \$.signature must match pattern"):
         read_signature({**SIGNATURE, "signature": "AAA="[:3] + "!"})
-    with pytest.raises(ValueError, match="algorithm 'RSASSA_PSS_SHA_256', not RSASSA_PKCS1"):
+    with pytest.raises(ValueError, match=r"\$.algorithm must be one of \['RSASSA_PKCS1"):
         read_signature({**SIGNATURE, "algorithm": "RSASSA_PSS_SHA_256"})

@@ -1,0 +1,91 @@
+"""The one validator of the registry's documents (mlcore.documents) against the published
+schemas (mlcore/schemas/); tests/unit/local/test_make_schemas.py holds its generated code
+to what `make schemas` gives."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from mlcore import documents
+from mlcore.documents import MANIFEST, POINTER, SIGNATURE
+
+ROOT = Path(__file__).resolve().parents[3]
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def manifest() -> dict:
+    return json.loads((FIXTURES / "mnist" / "manifest.json").read_text())
+
+
+def test_the_committed_manifests_are_valid():
+    for folder in ("mnist", "mnist-schema1"):
+        raw = (FIXTURES / folder / "manifest.json").read_bytes()
+        assert documents.parse(raw, MANIFEST)["name"] == "mnist"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"version": 1, "revision": 1e400}', "$.revision is 1e400: numbers must be finite"),
+        (b'{"version": NaN}', "$.version is NaN: numbers must be finite"),
+        (b'{"version": -Infinity}', "$.version is -Infinity: numbers must be finite"),
+        (b'{"version": 1, "version": 2}', "key 'version' appears twice"),
+        (b'{"version": 50.0}', "$.version must be integer"),
+        (b'{"version": "12"}', "$.version must be integer"),
+        (b'{"version": true}', "$.version must be integer"),
+        (b"\xff", "is not UTF-8 text"),
+        (b"{", "is not strict JSON"),
+    ],
+)
+def test_a_hostile_pointer_is_refused_naming_the_field(raw, message):
+    with pytest.raises(documents.DocumentError) as error:
+        documents.parse(raw, POINTER)
+    assert message in str(error.value) and str(error.value).startswith("latest.json: ")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("input", "value_range"), [float("nan"), float("nan")], "$.input.value_range[0] is nan"),
+        (("input", "value_range"), [255, 0], "$.input.value_range is [255, 0]: low must be < high"),
+        (("input", "value_range"), [1, 1], "low must be < high"),
+        (("input", "shape"), [-1, 28, 28, 2], "$.input.shape[3]"),
+        (("input", "shape"), [-1, 100000, 28, 1], "$.input.shape[1]"),
+        (("files", "model.tflite", "size"), "1000", "$.files.model.tflite.size must be integer"),
+        (("files", "model.tflite", "sha256"), "x" * 64, "$.files.model.tflite.sha256"),
+        (("labels",), [], "$.labels"),
+        (("labels",), [str(i) for i in range(100_001)], "$.labels"),
+        (("version",), 1.5, "$.version must be integer"),
+        (("schema_version",), 9, "$.schema_version 9 is not one of 1, 2, 3"),
+    ],
+)
+def test_a_hostile_manifest_is_refused_naming_the_field(path, value, message):
+    document = manifest()
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(documents.DocumentError) as error:
+        documents.check(document, MANIFEST)
+    assert message in str(error.value)
+
+
+def test_a_document_built_in_code_is_checked_for_non_finite_numbers_too():
+    document = manifest()
+    document["baseline"] = {"nested": [1.0, float("inf")]}
+    with pytest.raises(documents.DocumentError, match=r"\$.baseline"):
+        documents.check(document, MANIFEST)
+
+
+def test_size_limits_are_checked_before_parsing():
+    with pytest.raises(documents.DocumentError, match="above its limit"):
+        documents.loads(b" " * (documents.MAX_BYTES[SIGNATURE] + 1), SIGNATURE)
+
+
+def test_a_valid_document_is_returned_unchanged():
+    document = manifest()
+    assert documents.check(copy.deepcopy(document), MANIFEST) == document
