@@ -313,7 +313,7 @@ class ModelStore:
             return int(self.settings.model_version)
         key = self.settings.registry.pointer_key
         try:
-            return Pointer.parse(self._read_json(key)).version
+            return Pointer.parse(self._read_bytes(key)).version
         except ValueError as exc:  # a pointer that is not one (hostile until checked)
             reason = f"{key} is not usable: {exc}"
         except Exception as exc:
