@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from config import load_settings
 from mlcore.registry import SIGNATURE_ALGORITHM, signed_statement
-from mlcore.signing import load_public_key
+from mlcore.signing import load_public_keys
 from tests.function_support import new_version, template_environment
 
 V1_OFFSET = 3600
@@ -49,14 +49,14 @@ def sign_stored(fake_s3, manifest: dict, private, name: str = "mnist") -> None:
 def test_the_public_key_comes_from_the_template_and_is_checked_at_start(private_key):
     assert load_settings(template_environment()).signature_key is None  # default: unsigned
     environment = template_environment(ManifestPublicKey=public_base64(private_key))
-    assert load_settings(environment).signature_key == load_public_key(public_base64(private_key))
+    assert load_settings(environment).signature_key == load_public_keys(public_base64(private_key))
     with pytest.raises(ValueError, match="MANIFEST_PUBLIC_KEY"):
         load_settings({**environment, "MANIFEST_PUBLIC_KEY": "AAAA"})
 
 
 def test_a_validly_signed_version_serves(fake_s3, make_store, manifest, private_key):
     sign_stored(fake_s3, manifest, private_key)
-    store = make_store(fake_s3, signature_key=load_public_key(public_base64(private_key)))
+    store = make_store(fake_s3, signature_key=load_public_keys(public_base64(private_key)))
     model = store.get()
     assert model.version == manifest["version"]
     assert "signature" in model.timings_ms
@@ -80,7 +80,7 @@ def test_a_version_without_a_valid_signature_is_never_served(
             document["algorithm"] = "RSASSA_PSS_SHA_256"
         fake_s3.objects[key] = json.dumps(document).encode()
     failures: list[tuple] = []
-    store = make_store(fake_s3, signature_key=load_public_key(public_base64(private_key)))
+    store = make_store(fake_s3, signature_key=load_public_keys(public_base64(private_key)))
     store._on_failure = lambda version, reason: failures.append((version, reason))
     from errors import ModelUnavailable
 
@@ -101,7 +101,7 @@ def test_a_model_replaced_with_its_manifest_is_refused_and_the_good_one_keeps_se
     replace the model and recompute the manifest's sha256, reusing V1's signature."""
     sign_stored(fake_s3, manifest, private_key)
     store = make_store(
-        fake_s3, refresh_seconds=60, signature_key=load_public_key(public_base64(private_key))
+        fake_s3, refresh_seconds=60, signature_key=load_public_keys(public_base64(private_key))
     )
     assert store.get().version == manifest["version"]
     v2 = manifest["version"] + V1_OFFSET
@@ -133,7 +133,7 @@ def test_a_signature_that_cannot_be_read_is_retried_not_refused(
         return real_get(Bucket=Bucket, Key=Key)
 
     fake_s3.get_object = flaky
-    store = make_store(fake_s3, signature_key=load_public_key(public_base64(private_key)))
+    store = make_store(fake_s3, signature_key=load_public_keys(public_base64(private_key)))
     from errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match="could not be read"):

@@ -77,8 +77,8 @@ def test_public_keys_load_from_der_base64_and_pem_and_nothing_else():
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     with pytest.raises(ValueError, match="weak"):
         load_public_key(spki_base64(small.public_key()))
-    with pytest.raises(ValueError, match="not an RSA"):
-        load_public_key(spki_base64(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    with pytest.raises(ValueError, match="not a P-256 or RSA"):
+        load_public_key(spki_base64(ec.generate_private_key(ec.SECP384R1()).public_key()))
     for junk in ("", "not base64!", base64.b64encode(b"\x30\x03\x02\x01\x01").decode()):
         with pytest.raises(ValueError):
             load_public_key(junk)
@@ -172,7 +172,8 @@ def test_a_key_with_anything_but_base64_is_refused_not_cleaned():
         (lambda n: der(0x30, der(0x30, RSA_ALGORITHM) + der(0x03, b"")), "^bad public key bit"),
         (
             lambda n: spki(n, 65537, algorithm=bytes.fromhex("06072a8648ce3d0201")),
-            r"^not an RSA public key \(KMS key spec RSA_2048/3072/4096\)$",
+            r"^not a P-256 or RSA public key \(KMS key spec ECC_NIST_P256, or RSA_2048/3072/4096 "
+            r"for versions signed before it\)$",
         ),
         (lambda n: spki(n, 65537)[:-1], "^DER element runs past the end$"),
     ],
