@@ -104,10 +104,10 @@ def read_statement(bundle: bytes, keys: tuple[EcPublicKey, ...]) -> dict[str, st
     signature = _base64(_field(signatures[0], "sig", str), "dsseEnvelope.signatures[0].sig")
     material = document.get("verificationMaterial")
     public_key = material.get("publicKey") if isinstance(material, dict) else None
-    hint = public_key.get("hint") if isinstance(public_key, dict) else None  # optional
+    hint = public_key.get("hint") if isinstance(public_key, dict) else None  # empty or absent: none
     signed = pae(PAYLOAD_TYPE, payload)
     if not any(
-        (hint is None or hint == key_hint(key)) and verify_ecdsa(key, signed, signature)
+        (not hint or hint == key_hint(key)) and verify_ecdsa(key, signed, signature)
         for key in keys
     ):
         raise ValueError(
@@ -149,11 +149,16 @@ def _resources(payload: bytes) -> dict[str, str]:
     return files
 
 
-def check_bundle(bundle: bytes, keys: tuple[EcPublicKey, ...], manifest_bytes: bytes) -> None:
+def check_bundle(
+    bundle: bytes | None, keys: tuple[EcPublicKey, ...], manifest_bytes: bytes
+) -> None:
     """Nothing if `bundle` is signed by one of `keys` and its statement signs `manifest_bytes`
-    as MANIFEST_FILE; a ValueError saying why not otherwise. The manifest holds the sha256 of
-    every other file of the version, which the function checks as it downloads them: signing
-    the manifest's exact bytes signs them all (and the version, which the manifest names)."""
+    as MANIFEST_FILE; a ValueError saying why not otherwise (None: the version has none). The
+    manifest holds the sha256 of every other file of the version, which the function checks as
+    it downloads them: signing the manifest's exact bytes signs them all (and the version,
+    which the manifest names)."""
+    if bundle is None:
+        raise ValueError("it is missing: the version is unsigned, or signed in the earlier format")
     signed = read_statement(bundle, keys)
     if MANIFEST_FILE not in signed:
         raise ValueError(f"its statement does not list {MANIFEST_FILE}")

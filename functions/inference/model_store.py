@@ -528,7 +528,8 @@ class ModelStore:
         """Refuse the version unless its OpenSSF bundle (mlcore.model_signature) or, signed
         before those, its SIGNATURE_FILE signs this name, version and manifest."""
         keys = self.settings.signature_key
-        if keys.ec and (bundle := self._read_if_stored(version, BUNDLE_FILE)) is not None:
+        bundle = self._read_if_stored(version, BUNDLE_FILE) if keys.ec else None
+        if bundle is not None or not keys.rsa:  # signature.json only with an RSA key listed
             try:
                 check_bundle(bundle, keys.ec, manifest_bytes)
             except ValueError as exc:
@@ -542,8 +543,8 @@ class ModelStore:
                 raise  # the registry could not be read: retried, not refused
             raise self._refuse(
                 version,
-                f"{BUNDLE_FILE} and {SIGNATURE_FILE} are missing: the version is unsigned and "
-                "MANIFEST_PUBLIC_KEY requires a signature",
+                f"{SIGNATURE_FILE} is missing: the version is unsigned and MANIFEST_PUBLIC_KEY "
+                "requires a signature",
             ) from None
         try:
             signature = read_signature(document)
