@@ -14,7 +14,7 @@ import hashlib
 import json
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlcore.model_signature import (
@@ -27,6 +27,8 @@ from mlcore.model_signature import (
 )
 from mlcore.signing import load_public_key
 from tests.conftest import ROOT
+from tests.model_signing_support import bundle_of
+from tests.model_signing_support import statement_of as support_statement
 
 FIXTURE = ROOT / "tests" / "fixtures" / "model_signing"
 VERSION = FIXTURE / "1764979200"
@@ -154,36 +156,13 @@ def test_what_is_not_a_bundle_is_refused_as_such(key, data):
 
 
 def signed_bundle(private, statement: dict) -> bytes:
-    """A bundle of `statement`, signed as model_signing signs (for statements it would not
-    write: the statement's own checks must hold even under a valid signature)."""
-    payload = json.dumps(statement).encode()
-    signature = private.sign(pae(PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256()))
-    return json.dumps(
-        {
-            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-            "verificationMaterial": {"publicKey": {"hint": ""}, "tlogEntries": []},
-            "dsseEnvelope": {
-                "payload": base64.b64encode(payload).decode(),
-                "payloadType": PAYLOAD_TYPE,
-                "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}],
-            },
-        }
-    ).encode()
+    """A validly signed bundle of a statement model_signing would not write: the statement's
+    own checks must hold even under a valid signature."""
+    return bundle_of(statement, private)
 
 
 def statement_of(files: dict[str, str], **changes) -> dict:
-    root = hashlib.sha256(b"".join(bytes.fromhex(files[n]) for n in sorted(files))).hexdigest()
-    statement = {
-        "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": "1", "digest": {"sha256": root}}],
-        "predicateType": "https://model_signing/signature/v1.0",
-        "predicate": {
-            "serialization": {"method": "files", "hash_type": "sha256", "allow_symlinks": False},
-            "resources": [
-                {"name": n, "algorithm": "sha256", "digest": files[n]} for n in sorted(files)
-            ],
-        },
-    }
+    statement = support_statement(files)
     statement.update(changes)
     return statement
 
