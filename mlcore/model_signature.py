@@ -71,6 +71,18 @@ def _field(document: Any, path: str, kind: type) -> Any:
     return value
 
 
+def _expect(document: Any, path: str, value: str) -> None:
+    if _field(document, path, str) != value:
+        raise ValueError(f"{path} is not {value}")
+
+
+def _json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ValueError(f"{what} is not JSON") from None
+
+
 def _base64(text: str, path: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
@@ -89,14 +101,9 @@ def read_statement(bundle: bytes, keys: tuple[EcPublicKey, ...]) -> dict[str, st
     with one of `keys`; a ValueError saying why not otherwise."""
     if len(bundle) > MAX_BUNDLE_BYTES:
         raise ValueError(f"{len(bundle):,} bytes: a bundle is at most {MAX_BUNDLE_BYTES:,}")
-    try:
-        document = json.loads(bundle)
-    except (UnicodeDecodeError, ValueError):
-        raise ValueError("not JSON") from None
-    if _field(document, "mediaType", str) != BUNDLE_MEDIA_TYPE:
-        raise ValueError(f"mediaType is not {BUNDLE_MEDIA_TYPE}")
-    if _field(document, "dsseEnvelope.payloadType", str) != PAYLOAD_TYPE:
-        raise ValueError(f"dsseEnvelope.payloadType is not {PAYLOAD_TYPE}")
+    document = _json(bundle, "the bundle")
+    _expect(document, "mediaType", BUNDLE_MEDIA_TYPE)
+    _expect(document, "dsseEnvelope.payloadType", PAYLOAD_TYPE)
     payload = _base64(_field(document, "dsseEnvelope.payload", str), "dsseEnvelope.payload")
     signatures = _field(document, "dsseEnvelope.signatures", list)
     if len(signatures) != 1:
@@ -107,8 +114,7 @@ def read_statement(bundle: bytes, keys: tuple[EcPublicKey, ...]) -> dict[str, st
     hint = public_key.get("hint") if isinstance(public_key, dict) else None  # empty or absent: none
     signed = pae(PAYLOAD_TYPE, payload)
     if not any(
-        (not hint or hint == key_hint(key)) and verify_ecdsa(key, signed, signature)
-        for key in keys
+        (not hint or hint == key_hint(key)) and verify_ecdsa(key, signed, signature) for key in keys
     ):
         raise ValueError(
             "its signature does not verify with MANIFEST_PUBLIC_KEY's P-256 key"
@@ -121,14 +127,9 @@ def read_statement(bundle: bytes, keys: tuple[EcPublicKey, ...]) -> dict[str, st
 def _resources(payload: bytes) -> dict[str, str]:
     """{name: sha256} of a signed statement, checked as model_signing checks it (in-toto v1,
     the v1.0 predicate, file serialization with SHA-256, and the subject's digest of digests)."""
-    try:
-        statement = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
-        raise ValueError("the signed statement is not JSON") from None
-    if _field(statement, "_type", str) != STATEMENT_TYPE:
-        raise ValueError(f"the statement is not an in-toto {STATEMENT_TYPE}")
-    if _field(statement, "predicateType", str) != PREDICATE_TYPE:
-        raise ValueError(f"the statement's predicateType is not {PREDICATE_TYPE}")
+    statement = _json(payload, "the signed statement")
+    _expect(statement, "_type", STATEMENT_TYPE)
+    _expect(statement, "predicateType", PREDICATE_TYPE)
     serialization = _field(statement, "predicate.serialization", dict)
     if serialization.get("method") != "files" or serialization.get("hash_type") != "sha256":
         raise ValueError("the statement does not hash whole files with sha256")
