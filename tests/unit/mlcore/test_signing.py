@@ -373,3 +373,72 @@ def test_moto_kms_ecdsa_raw_signatures_verify_offline():
     key = load_public_key(public)
     assert verify_ecdsa(key, message, signature)
     assert not verify_ecdsa(key, message + b" ", signature)
+
+
+def test_every_wycheproof_p256_sha256_vector_gets_its_expected_answer():
+    """Project Wycheproof's 484 vectors (tests/fixtures/wycheproof/README.md): each signature is
+    accepted exactly when it is valid DER of a valid signature, BER and edge cases included."""
+    import json
+
+    from tests.conftest import ROOT
+
+    vectors = json.loads(
+        (ROOT / "tests/fixtures/wycheproof/ecdsa_secp256r1_sha256_test.json").read_text()
+    )
+    answers = {"valid": 0, "invalid": 0}
+    for group in vectors["testGroups"]:
+        key = load_public_key(base64.b64encode(bytes.fromhex(group["publicKeyDer"])).decode())
+        for test in group["tests"]:
+            got = verify_ecdsa(key, bytes.fromhex(test["msg"]), bytes.fromhex(test["sig"]))
+            assert got == (test["result"] == "valid"), (test["tcId"], test["comment"])
+            answers[test["result"]] += 1
+    assert answers == {"valid": 174, "invalid": 310}
+
+
+@pytest.mark.parametrize(
+    ("point", "message"),
+    [
+        (b"\x00\x03" + bytes(64), "^not an uncompressed P-256 point$"),
+        (b"\x01\x04" + bytes(64), "^not an uncompressed P-256 point$"),
+        (b"\x00\x04" + bytes(63), "^not an uncompressed P-256 point$"),
+        (b"\x00\x04" + bytes(65), "^not an uncompressed P-256 point$"),
+        (b"\x00\x04" + bytes(64), "^the public key is not a point of P-256$"),
+    ],
+    ids=["compressed", "unused-bits", "short", "long", "origin"],
+)
+def test_each_malformed_p256_key_says_what_is_wrong(point, message):
+    algorithm = der(
+        0x30, bytes.fromhex("06072a8648ce3d0201") + bytes.fromhex("06082a8648ce3d030107")
+    )
+    with pytest.raises(ValueError, match=message):
+        load_public_key(b64(der(0x30, algorithm + der(0x03, point))))
+
+
+def test_a_p256_key_with_bytes_after_its_point_is_refused():
+    private = ec.generate_private_key(ec.SECP256R1())
+    spki_der = base64.b64decode(spki_base64(private.public_key()))
+    with pytest.raises(ValueError, match="^trailing bytes after the public key$"):
+        load_public_key(b64(spki_der + b"\x00"))
+    inner = spki_der[2:] + der(0x05, b"")  # a NULL after the BIT STRING, inside the SEQUENCE
+    with pytest.raises(ValueError, match="^not an uncompressed P-256 point$"):
+        load_public_key(b64(der(0x30, inner)))
+
+
+def test_a_coordinate_of_p_or_more_is_refused():
+    """x + p is the same x modulo p: only reduced coordinates make a key. The smallest x on the
+    curve is small enough for x + p to fit in 32 bytes (p = 3 mod 4: y = a^((p+1)/4))."""
+    from mlcore.signing import B
+
+    x = next(x for x in range(100) if pow((x**3 - 3 * x + B) % P, (P - 1) // 2, P) == 1)
+    y = pow((x**3 - 3 * x + B) % P, (P + 1) // 4, P)
+    algorithm = der(
+        0x30, bytes.fromhex("06072a8648ce3d0201") + bytes.fromhex("06082a8648ce3d030107")
+    )
+
+    def key(x: int, y: int) -> str:
+        point = b"\x00\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big")
+        return b64(der(0x30, algorithm + der(0x03, point)))
+
+    assert (load_public_key(key(x, y)).x, load_public_key(key(x, y)).y) == (x, y)
+    with pytest.raises(ValueError, match="^the public key is not a point of P-256$"):
+        load_public_key(key(x + P, y))
