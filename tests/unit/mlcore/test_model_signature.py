@@ -14,7 +14,7 @@ import hashlib
 import json
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlcore.model_signature import (
@@ -190,3 +190,165 @@ def test_a_validly_signed_statement_must_still_be_consistent(key, private):
     without_manifest = signed_bundle(private, statement_of({"model.tflite": "cd" * 32}))
     with pytest.raises(ValueError, match="does not list manifest.json"):
         check_bundle(without_manifest, (key,), b"{}")
+
+
+def resources_edited(change):
+    """A validly signed statement of the golden folder's files, changed by `change`."""
+
+    def build(private) -> bytes:
+        files = {
+            n: hashlib.sha256((VERSION / n).read_bytes()).hexdigest() for n in MANIFEST_AND_MODEL
+        }
+        statement = support_statement(files)
+        change(statement)
+        return signed_bundle(private, statement)
+
+    return build
+
+
+MANIFEST_AND_MODEL = ("manifest.json", "model.tflite")
+ENVELOPE_CASES = {  # a change to the golden bundle -> the whole message
+    "payload-not-base64": (
+        lambda d: d["dsseEnvelope"].update(payload="e30=!"),
+        "dsseEnvelope.payload is not base64",
+    ),
+    "sig-not-base64": (
+        lambda d: d["dsseEnvelope"]["signatures"][0].update(sig="MEUC!"),
+        "dsseEnvelope.signatures[0].sig is not base64",
+    ),
+    "two-signatures": (
+        lambda d: d["dsseEnvelope"]["signatures"].append({"sig": "AA==", "keyid": ""}),
+        "dsseEnvelope holds 2 signatures, not one",
+    ),
+    "sig-missing": (
+        lambda d: d["dsseEnvelope"]["signatures"][0].pop("sig"),
+        "sig is missing",
+    ),
+    "payload-type": (
+        lambda d: d["dsseEnvelope"].update(payloadType=["application/vnd.in-toto+json"]),
+        "dsseEnvelope.payloadType is not a JSON str",
+    ),
+    "media-type": (
+        lambda d: d.update(mediaType="application/json"),
+        "mediaType is not application/vnd.dev.sigstore.bundle.v0.3+json",
+    ),
+}
+ONE_KEY = (
+    "its signature does not verify with MANIFEST_PUBLIC_KEY's P-256 key (a file changed after "
+    "signing, or another key signed it)"
+)
+
+
+@pytest.mark.parametrize("case", sorted(ENVELOPE_CASES))
+def test_each_envelope_refusal_says_exactly_what_is_wrong(key, case):
+    change, message = ENVELOPE_CASES[case]
+    with pytest.raises(ValueError) as refused:
+        read_statement(edited(change), (key,))
+    assert str(refused.value) == message
+
+
+def test_the_size_limit_and_json_refusals_say_so(key):
+    from mlcore.model_signature import MAX_BUNDLE_BYTES
+
+    with pytest.raises(ValueError) as refused:
+        read_statement(b" " * MAX_BUNDLE_BYTES + b"{}", (key,))
+    assert str(refused.value) == "65,538 bytes: a bundle is at most 65,536"
+    with pytest.raises(ValueError) as refused:  # at the limit: read (and then found wanting)
+        read_statement(b"{}".ljust(MAX_BUNDLE_BYTES), (key,))
+    assert str(refused.value) == "mediaType is missing"
+    with pytest.raises(ValueError) as refused:
+        read_statement(b"{", (key,))
+    assert str(refused.value) == "the bundle is not JSON"
+
+
+def test_the_refusal_names_one_key_or_several(key):
+    other = load_public_key(
+        (FIXTURE / "test-signing-key.pub.pem").read_text()
+    )  # the same key twice: still "keys"
+    with pytest.raises(ValueError) as refused:
+        read_statement(
+            edited(lambda d: d["dsseEnvelope"]["signatures"][0].update(sig="AAAA")), (key,)
+        )
+    assert str(refused.value) == ONE_KEY
+    with pytest.raises(ValueError) as refused:
+        read_statement(
+            edited(lambda d: d["dsseEnvelope"]["signatures"][0].update(sig="AAAA")), (key, other)
+        )
+    assert str(refused.value) == ONE_KEY.replace("P-256 key", "P-256 keys")
+
+
+def test_verification_material_of_another_shape_is_no_hint(key):
+    """The hint is optional (model_signing checks it only when present): a bundle whose
+    verificationMaterial or publicKey is not an object still verifies by its signature."""
+    for change in (
+        lambda d: d.update(verificationMaterial=[]),
+        lambda d: d["verificationMaterial"].update(publicKey="x"),
+        lambda d: d.pop("verificationMaterial"),
+    ):
+        assert set(read_statement(edited(change), (key,))) == set(MANIFEST_AND_MODEL)
+
+
+STATEMENT_CASES = {  # a change to a validly signed statement -> the whole message
+    "not-json": (None, "the signed statement is not JSON"),
+    "type": (lambda s: s.update(_type="x"), "_type is not https://in-toto.io/Statement/v1"),
+    "shards": (
+        lambda s: s["predicate"]["serialization"].update(method="shards"),
+        "the statement does not hash whole files with sha256",
+    ),
+    "blake2": (
+        lambda s: s["predicate"]["serialization"].update(hash_type="blake2b"),
+        "the statement does not hash whole files with sha256",
+    ),
+    "root": (
+        lambda s: s["subject"][0]["digest"].update(sha256="00" * 32),
+        "the statement's subject digest is not that of its resources",
+    ),
+    "root-not-hex": (
+        lambda s: s["subject"][0]["digest"].update(sha256="X" * 64),
+        "subject[0].digest.sha256 is not a SHA-256 in lowercase hex",
+    ),
+    "resource-not-object": (
+        lambda s: s["predicate"]["resources"].insert(0, "manifest.json"),
+        "predicate.resources[0] is not a distinct file with a sha256 digest",
+    ),
+    "md5": (
+        lambda s: s["predicate"]["resources"][1].update(algorithm="md5"),
+        "predicate.resources[1] is not a distinct file with a sha256 digest",
+    ),
+    "digest-missing": (
+        lambda s: s["predicate"]["resources"][1].pop("digest"),
+        "predicate.resources[1].digest is not a SHA-256 in lowercase hex",
+    ),
+    "digest-short": (
+        lambda s: s["predicate"]["resources"][0].update(digest="ab" * 31),
+        "predicate.resources[0].digest is not a SHA-256 in lowercase hex",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STATEMENT_CASES))
+def test_each_statement_refusal_says_exactly_what_is_wrong(key, private, case):
+    change, message = STATEMENT_CASES[case]
+    if change is None:
+        bundle = json.loads(signed_bundle(private, {}))
+        payload = b"{not json"
+        from mlcore.model_signature import PAYLOAD_TYPE as kind
+
+        signature = private.sign(pae(kind, payload), ec.ECDSA(hashes.SHA256()))
+        bundle["dsseEnvelope"]["payload"] = base64.b64encode(payload).decode()
+        bundle["dsseEnvelope"]["signatures"][0]["sig"] = base64.b64encode(signature).decode()
+        data = json.dumps(bundle).encode()
+    else:
+        data = resources_edited(change)(private)
+    with pytest.raises(ValueError) as refused:
+        read_statement(data, (key,))
+    assert str(refused.value) == message
+
+
+def test_another_manifest_is_named_as_such(key):
+    with pytest.raises(ValueError) as refused:
+        check_bundle(golden(), (key,), b"{}")
+    assert str(refused.value) == (
+        "it signs another manifest.json (the manifest changed after signing, or the bundle is "
+        "another version's)"
+    )
