@@ -190,9 +190,9 @@ def _der_signature(signature: bytes) -> tuple[int, int] | None:
 
 
 def _double(X: int, Y: int, Z: int) -> tuple[int, int, int]:
-    """2(X, Y, Z) in Jacobian coordinates, a = -3 (dbl-2001-b, the Explicit-Formulas Database)."""
-    if not Y:
-        return 0, 1, 0
+    """2(X, Y, Z) in Jacobian coordinates, a = -3 (dbl-2001-b, the Explicit-Formulas Database).
+    No point of P-256 has y = 0 (its order is prime), and the point at infinity (Z = 0) doubles
+    to Z3 = 2YZ = 0, itself: no special case."""
     YY = Y * Y % P
     S = 4 * X * YY % P
     ZZ = Z * Z % P
