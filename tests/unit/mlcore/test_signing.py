@@ -442,3 +442,27 @@ def test_a_coordinate_of_p_or_more_is_refused():
     assert (load_public_key(key(x, y)).x, load_public_key(key(x, y)).y) == (x, y)
     with pytest.raises(ValueError, match="^the public key is not a point of P-256$"):
         load_public_key(key(x + P, y))
+
+
+def test_a_small_r_padded_with_a_zero_is_not_der():
+    """Wycheproof's tcId 355 is valid (r = 5, s = 1, the 8 bytes of the shortest DER): the same
+    r written as 00 05 is no longer DER, and is refused."""
+    import json
+
+    from tests.conftest import ROOT
+
+    vectors = json.loads(
+        (ROOT / "tests/fixtures/wycheproof/ecdsa_secp256r1_sha256_test.json").read_text()
+    )
+    ((group, test),) = [
+        (g, t) for g in vectors["testGroups"] for t in g["tests"] if t["tcId"] == 355
+    ]
+    key = load_public_key(base64.b64encode(bytes.fromhex(group["publicKeyDer"])).decode())
+    message, signature = bytes.fromhex(test["msg"]), bytes.fromhex(test["sig"])
+    assert signature == bytes.fromhex("3006020105020101") and verify_ecdsa(key, message, signature)
+    assert not verify_ecdsa(key, message, bytes.fromhex("300702020005020101"))
+
+
+def test_four_keys_are_the_most():
+    text = spki_base64(MODULUS)
+    assert len(load_public_keys(",".join([text] * 4)).rsa) == 4
