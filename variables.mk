@@ -81,7 +81,7 @@ LOCK_MODE ?=
 LOCK_DAYS ?=
 ## SSE-KMS key for everything the publisher writes [default: none, SSE-S3]
 KMS_KEY ?=
-## KMS key that signs each version [default: $MANIFEST_SIGNING_KEY_ARN, else unsigned]
+## KMS key (ECC_NIST_P256) that signs each version (model.sig) [default: $MANIFEST_SIGNING_KEY_ARN, else unsigned]
 SIGNING_KEY ?=
 ## an AWS profile that assumes the stack's SignerRole (output SignerRoleArn): who signs, apart from who publishes (docs/security.md) [default: the publisher's credentials]
 SIGNER_PROFILE ?=

@@ -91,7 +91,7 @@ COLD_LABELS = {
     "ours_xray_sdk": "ours, TracingMode xray-sdk (Powertools' Tracer, subsegments)",
     "ours_otel": "ours, TracingMode otel (AWS's OpenTelemetry layer: wrapper, spans over UDP)",
     "ours_off": "ours, TracingMode off",
-    "ours_signed": "ours, signed manifests (MANIFEST_PUBLIC_KEY set: one more GET, one RSA check)",
+    "ours_signed": "ours, signed versions (MANIFEST_PUBLIC_KEY: one more GET, one P-256 check)",
     "ours_nopyc": "ours, without bytecode (function and layer built with pip --no-compile only)",
     "lean_floor": "lean floor (numpy + LiteRT + obstore only)",
     "floor": "floor (numpy + LiteRT + boto3 only)",
@@ -144,10 +144,12 @@ def publish_all(prepared: dict, function_env: dict) -> dict:
     s3, prefix = boto3.client("s3"), function_env["MODEL_PREFIX"]
     s3.create_bucket(Bucket=BUCKET)
     artifact, version = Path(prepared["artifact_dir"]), prepared["version"]
-    # Signed with (moto's) KMS: the variants without MANIFEST_PUBLIC_KEY never read the
-    # signature, ours_signed verifies it (issue 15).
+    # Signed with (moto's) KMS as an OpenSSF Model Signing bundle: the variants without
+    # MANIFEST_PUBLIC_KEY never read it, ours_signed verifies it (issues 15, 28).
     kms = boto3.client("kms")
-    signing_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    signing_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"][
+        "Arn"
+    ]
     publish(artifact, BUCKET, prefix, s3=s3, signing_key=signing_key, kms=kms)
     keys = {
         "floor_key": Registry(prefix, function_env["MODEL_NAME"]).model_key(version),

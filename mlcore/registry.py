@@ -21,8 +21,9 @@ from mlcore import documents
 POINTER_FILE = "latest.json"
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.tflite"
-# Signed versions (optional): SIGNATURE_FILE beside the manifest holds a KMS signature of
-# signed_statement(...) with this algorithm (KMS's name), checked by the function offline.
+# Versions signed before OpenSSF Model Signing bundles (mlcore.model_signature, which the
+# publisher writes now): SIGNATURE_FILE beside the manifest holds a KMS signature of
+# signed_statement(...) with this algorithm (KMS's name), still checked by the function offline.
 SIGNATURE_FILE = "signature.json"
 SIGNATURE_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"
 

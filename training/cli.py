@@ -77,7 +77,8 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--signing-key",
         default=os.environ.get("MANIFEST_SIGNING_KEY_ARN") or None,
-        help="KMS asymmetric key (RSA) that signs the version (default: $MANIFEST_SIGNING_KEY_ARN)",
+        help="KMS key (ECC_NIST_P256) that signs the version as an OpenSSF Model Signing bundle, "
+        "model.sig (default: $MANIFEST_SIGNING_KEY_ARN)",
     )
     parser.add_argument(
         "--signer-profile",

@@ -14,21 +14,16 @@ artifact may also come as an archive (SageMaker's model.tar.gz): unpack_artifact
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from mlcore import documents
+from mlcore.model_signature import BUNDLE_FILE
 from mlcore.registry import (
     MANIFEST_FILE,
-    SIGNATURE_ALGORITHM,
-    SIGNATURE_FILE,
     Pointer,
     Registry,
-    signed_statement,
 )
 from training.manifest import dumps, utc_timestamp, verify_files
 from training.registry_s3 import (
@@ -116,9 +111,9 @@ def publish(
 
     Each file of the version is locked (S3 Object Lock, lock_mode for lock_days) as it is
     written, where the bucket has Object Lock; where it has not, a note says so and the
-    publish goes on with create-only writes. signing_key: a KMS asymmetric key (RSA) that
-    signs a short statement of the version (mlcore.registry.signed_statement), stored in
-    SIGNATURE_FILE before the manifest."""
+    publish goes on with create-only writes. signing_key: a KMS key (ECC_NIST_P256) that signs
+    the version's files in the OpenSSF Model Signing format (mlcore.model_signature), stored in
+    BUNDLE_FILE before the manifest."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:  # nothing invalid is ever written: the one validator, as readers will check it
@@ -152,8 +147,10 @@ def publish(
             )
         files = [(name, content, "application/octet-stream") for name, content in contents.items()]
         if signing_key:
-            signature = sign_version(kms, signing_key, manifest, manifest_bytes)
-            files.append((SIGNATURE_FILE, signature, "application/json"))
+            signed = {**contents, MANIFEST_FILE: manifest_bytes}
+            stored = read_if_stored(s3, bucket, registry.file_key(version, BUNDLE_FILE))
+            bundle = sign_version(kms, signing_key, version, signed, stored)
+            files.append((BUNDLE_FILE, bundle, "application/json"))
         files.append((MANIFEST_FILE, manifest_bytes, "application/json"))  # the version's last
         for filename, content, content_type in files:
             key = registry.file_key(version, filename)
@@ -185,36 +182,31 @@ def publish(
     }
 
 
-def sign_version(kms, key_id: str, manifest: dict, manifest_bytes: bytes) -> bytes:
-    """SIGNATURE_FILE's content: a KMS signature (MessageType RAW: KMS hashes the statement
-    itself) of the version's statement. RSA PKCS#1 v1.5 signatures are deterministic, so a
-    resumed publish writes the same bytes."""
-    from botocore.exceptions import BotoCoreError, ClientError
+def read_if_stored(s3, bucket: str, key: str) -> bytes | None:
+    """The object's bytes, or None if there is none."""
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
 
-    statement = signed_statement(
-        manifest["name"], int(manifest["version"]), hashlib.sha256(manifest_bytes).hexdigest()
-    )
+
+def sign_version(
+    kms, key_id: str, version: int, files: dict[str, bytes], stored: bytes | None
+) -> bytes:
+    """BUNDLE_FILE's content: an OpenSSF Model Signing bundle of the version's files (exact
+    bytes), signed by the KMS key (training/kms_signer.py). ECDSA signatures are randomised, so
+    a resumed publish keeps the bundle it `stored` when that signs the same files."""
+    from training.kms_signer import SigningError
+    from training.kms_signer import sign_version as sign_bundle
+
     if kms is None:
         import boto3
 
         kms = boto3.client("kms")
     try:
-        answer = kms.sign(
-            KeyId=key_id,
-            Message=statement,
-            MessageType="RAW",
-            SigningAlgorithm=SIGNATURE_ALGORITHM,
-        )
-    except (BotoCoreError, ClientError) as exc:
-        raise PublishError(f"KMS could not sign with {key_id}: {exc}") from exc
-    return dumps(
-        {
-            "algorithm": SIGNATURE_ALGORITHM,
-            "key_id": answer["KeyId"],
-            "statement": json.loads(statement),
-            "signature": base64.b64encode(answer["Signature"]).decode(),
-        }
-    )
+        return sign_bundle(kms, key_id, files, str(version), stored)
+    except SigningError as exc:
+        raise PublishError(str(exc)) from exc
 
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")

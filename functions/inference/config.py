@@ -17,7 +17,7 @@ from cors import parse_origins
 from mlcore.registry import Registry
 from mlcore.settings import LATEST, registry_location
 from mlcore.settings import required as _required
-from mlcore.signing import RsaPublicKey, load_public_key
+from mlcore.signing import PublicKeys, load_public_keys
 from tracing import MODES as TRACING_MODES  # tracing.py says what each does
 
 
@@ -47,9 +47,10 @@ class Settings:
     capture_bucket: str
     capture_prefix: str
     capture_sample_rate: float
-    # Signed versions (model_store): the public key every version's signature must verify
-    # with (MANIFEST_PUBLIC_KEY); None serves unsigned versions.
-    signature_key: RsaPublicKey | None = None
+    # Signed versions (model_store): the public keys every version's signature must verify
+    # with (MANIFEST_PUBLIC_KEY: P-256 for OpenSSF bundles, RSA for versions signed before
+    # them); None serves unsigned versions.
+    signature_key: PublicKeys | None = None
     # Cross-origin requests (cors.py): the origins allowed, () for none, ("*",) for any.
     cors_allow_origins: tuple[str, ...] = ()
 
@@ -114,7 +115,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     public_key = environ.get("MANIFEST_PUBLIC_KEY", "").strip()
     try:
-        signature_key = load_public_key(public_key) if public_key else None
+        signature_key = load_public_keys(public_key) if public_key else None
     except ValueError as exc:
         raise ValueError(f"MANIFEST_PUBLIC_KEY: {exc}") from None
     try:

@@ -61,6 +61,7 @@ from mlcore import documents, generic
 from mlcore.deadline import Deadline
 from mlcore.generic import IMAGE_CLASSIFIER, KIND, GenericManifest
 from mlcore.images import InputSpec
+from mlcore.model_signature import BUNDLE_FILE, check_bundle
 from mlcore.predictor import ModelMismatch, Predictor
 from mlcore.registry import (
     MANIFEST_FILE,
@@ -626,7 +627,16 @@ class ModelStore:
     def _check_signature(
         self, version: int, manifest_bytes: bytes, version_id: str | None = None
     ) -> None:
-        """Refuse the version unless SIGNATURE_FILE signs this name, version and manifest."""
+        """Refuse the version unless its OpenSSF bundle (mlcore.model_signature) or, signed
+        before those, its SIGNATURE_FILE signs this name, version and manifest."""
+        keys = self.settings.signature_key
+        bundle = self._read_if_stored(version, BUNDLE_FILE) if keys.ec else None
+        if bundle is not None or not keys.rsa:  # signature.json only with an RSA key listed
+            try:
+                check_bundle(bundle, keys.ec, manifest_bytes)
+            except ValueError as exc:
+                raise self._refuse(version, f"{BUNDLE_FILE} is refused: {exc}") from None
+            return
         key = self.settings.registry.file_key(version, SIGNATURE_FILE)
         try:
             document = self._read_bytes(key, version_id)
@@ -645,12 +655,20 @@ class ModelStore:
         statement = signed_statement(
             self.settings.model_name, version, hashlib.sha256(manifest_bytes).hexdigest()
         )
-        if not verify_signature(self.settings.signature_key, statement, signature):
+        if not any(verify_signature(key, statement, signature) for key in keys.rsa):
             raise self._refuse(
                 version,
                 "manifest signature does not verify with MANIFEST_PUBLIC_KEY (the manifest "
                 "changed after signing, or was signed with another key)",
             )
+
+    def _read_if_stored(self, version: int, filename: str) -> bytes | None:
+        try:
+            return self._read_bytes(self.settings.registry.file_key(version, filename))
+        except Exception as exc:
+            if not object_missing(exc):
+                raise  # the registry could not be read: retried, not refused
+            return None
 
     def _verify(self, version, size, sha256, expected, path) -> None:
         if size != expected["size"] or sha256 != expected["sha256"]:

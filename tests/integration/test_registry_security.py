@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import serialization
 
 from mlcore.registry import Pointer, Registry
 from tests.conftest import ROOT
@@ -160,32 +162,171 @@ def test_sse_kms_with_the_given_key(s3, s3_env, s3_server, tmp_path, monkeypatch
 
 @pytest.fixture
 def signing_key(s3_server, monkeypatch):
+    """An ECC_NIST_P256 key of moto_server's KMS (the endpoint make s3-local serves too)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", s3_server)
     kms = boto3.client("kms")
-    arn = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    arn = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
     public = base64.b64encode(kms.get_public_key(KeyId=arn)["PublicKey"]).decode()
     return arn, public
 
 
-def test_a_signed_version_carries_a_signature_of_its_manifest(s3, s3_env, signing_key, tmp_path):
+def test_a_signed_version_carries_a_bundle_of_its_files(s3, s3_env, signing_key, tmp_path):
     import hashlib
 
-    from mlcore.registry import signed_statement
-    from mlcore.signing import load_public_key, verify
+    from mlcore.model_signature import read_statement
+    from mlcore.signing import load_public_key
 
     arn, public = signing_key
-    result = publish(artifact(tmp_path, 100), s3_env, "models", signing_key=arn)
+    folder = artifact(tmp_path, 100)
+    result = publish(folder, s3_env, "models", signing_key=arn)
     assert result["signed"] == arn
-    manifest = s3.get_object(Bucket=s3_env, Key="models/mnist/100/manifest.json")["Body"].read()
-    document = json.loads(
-        s3.get_object(Bucket=s3_env, Key="models/mnist/100/signature.json")["Body"].read()
+    stored = {
+        name: s3.get_object(Bucket=s3_env, Key=f"models/mnist/100/{name}")["Body"].read()
+        for name in ("model.tflite", "manifest.json", "model.sig")
+    }
+    signed = read_statement(stored["model.sig"], (load_public_key(public),))
+    assert signed == {
+        name: hashlib.sha256(stored[name]).hexdigest() for name in ("model.tflite", "manifest.json")
+    }
+    # resumable: a publish cut short after the bundle keeps it (ECDSA signs anew each time)
+    again = publish(folder, s3_env, "models", signing_key=arn)
+    assert "model.sig" in again["resumed"]
+
+
+def docs_commands() -> list[str]:
+    """The bash block of docs/security.md that verifies a version with model_signing."""
+    import re
+
+    page = (ROOT / "docs" / "security.md").read_text()
+    (block,) = [
+        b for b in re.findall(r"```bash\n(.*?)```", page, re.S) if "model_signing verify" in b
+    ]
+    return block.strip().splitlines()
+
+
+def run_docs_command(line: str, cwd, **values: str):
+    """One line of the docs' block, its placeholders replaced, run by bash with this
+    environment's tools first on PATH (model_signing)."""
+    import os
+    import subprocess
+    import sys
+
+    for placeholder, value in values.items():
+        line = line.replace(placeholder, value)
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        ["bash", "-c", line],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": path},
     )
-    statement = signed_statement("mnist", 100, hashlib.sha256(manifest).hexdigest())
-    assert json.loads(statement) == document["statement"]
-    assert verify(load_public_key(public), statement, base64.b64decode(document["signature"]))
-    # resumable: the same signature again (PKCS#1 v1.5 is deterministic)
-    again = publish(artifact(tmp_path, 100), s3_env, "models", signing_key=arn)
-    assert "signature.json" in again["resumed"]
+
+
+def test_model_signing_verify_passes_on_a_plain_download_and_refuses_each_tampering(
+    s3, s3_env, s3_server, signing_key, tmp_path, monkeypatch, capsys
+):
+    """The docs' model_signing verify command, as written, on a plain download of a version
+    published with KMS; then a tampered model, a tampered
+    manifest, a bundle from another key and a bundle over another version: each refused by
+    model_signing verify and by the real handler (the last good version keeps serving)."""
+    import shutil
+
+    from tests.function_support import function_configured, invoke, log_records
+    from training.kms_signer import sign_version
+
+    arn, public = signing_key
+    publish(artifact(tmp_path / "a", 100), s3_env, "models", signing_key=arn)
+    publish(artifact(tmp_path / "b", 101), s3_env, "models", signing_key=arn)
+    work = tmp_path / "verify"
+    (work / "100").mkdir(parents=True)
+    # what the docs' `aws s3 cp --recursive` and `aws kms get-public-key | openssl` lines do
+    # (the aws CLI is not part of this project's environment): every object under the
+    # version's prefix as it is, and the public key as PEM
+    listed = s3.list_objects_v2(Bucket=s3_env, Prefix="models/mnist/100/")["Contents"]
+    for item in listed:
+        body = s3.get_object(Bucket=s3_env, Key=item["Key"])["Body"].read()
+        (work / "100" / item["Key"].rsplit("/", 1)[1]).write_bytes(body)
+    der = base64.b64decode(public)
+    (work / "signing-key.pem").write_bytes(
+        serialization.load_der_public_key(der).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    commands = docs_commands()
+    assert [c.split()[0] for c in commands] == ["aws", "aws", "openssl", "model_signing"]
+    assert "signing-key.pem" in commands[2] and "signing-key.pem" in commands[3]
+    values = {"BUCKET": s3_env, "PREFIX": "models", "NAME": "mnist", "KEY_ARN": arn}
+    done = run_docs_command(commands[-1], work, VERSION="100", **values)
+    assert done.returncode == 0, done.stderr
+    assert "Verification succeeded" in done.stdout
+    assert sorted(p.name for p in (work / "100").iterdir()) == [
+        "manifest.json",
+        "model.sig",
+        "model.tflite",
+    ]
+
+    def verify(folder: str):
+        return run_docs_command(commands[-1], work, VERSION=folder, **values)
+
+    kms = boto3.client("kms")
+    other = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    event = json.loads((ROOT / "events" / "predict-instances.json").read_text())
+    base = "models/mnist/100"
+    originals = {
+        name: s3.get_object(Bucket=s3_env, Key=f"{base}/{name}")["Body"].read()
+        for name in ("model.tflite", "manifest.json", "model.sig")
+    }
+    flipped = bytearray(originals["model.tflite"])
+    flipped[len(flipped) // 2] ^= 0xFF
+    cases = {
+        "tampered model": {"model.tflite": bytes(flipped)},
+        "tampered manifest": {"manifest.json": originals["manifest.json"].replace(b"}", b" }", 1)},
+        "another key": {
+            "model.sig": sign_version(
+                kms, other, {n: originals[n] for n in ("model.tflite", "manifest.json")}, "100"
+            )
+        },
+        "another version": {
+            "model.sig": s3.get_object(Bucket=s3_env, Key="models/mnist/101/model.sig")[
+                "Body"
+            ].read()
+        },
+    }
+    for case, changes in cases.items():
+        # the standard tool, on a plain copy of the folder with the change
+        folder = work / case.replace(" ", "-")
+        shutil.copytree(work / "100", folder)
+        for name, content in changes.items():
+            (folder / name).write_bytes(content)
+        refused = verify(folder.name)
+        assert refused.returncode == 1 and "Verification failed" in refused.stderr, case
+        # the function, on the registry with the change (version 100 served first)
+        for name, content in changes.items():
+            s3.put_object(Bucket=s3_env, Key=f"{base}/{name}", Body=content)
+        capsys.readouterr()
+        with function_configured(
+            monkeypatch,
+            tmp_path / "cache" / folder.name,
+            BucketName=s3_env,
+            ModelVersion="100",
+            ManifestPublicKey=public,
+        ):
+            result = invoke(event)
+            assert (result.status, result.code) == (503, "MODEL_UNAVAILABLE"), case
+        reasons = " ".join(str(r) for r in log_records(capsys.readouterr().out))
+        assert ("sha256" if case == "tampered model" else "model.sig is refused") in reasons, case
+        for name in changes:
+            s3.put_object(Bucket=s3_env, Key=f"{base}/{name}", Body=originals[name])
+    with function_configured(
+        monkeypatch,
+        tmp_path / "cache" / "restored",
+        BucketName=s3_env,
+        ModelVersion="100",
+        ManifestPublicKey=public,
+    ):
+        assert invoke(event).status == 200
 
 
 def test_with_signing_on_a_model_replaced_with_its_manifest_is_never_served(
@@ -225,7 +366,7 @@ def test_with_signing_on_a_model_replaced_with_its_manifest_is_never_served(
     capsys.readouterr()
     for signature in ("kept", "dropped"):
         if signature == "dropped":
-            s3.delete_object(Bucket=s3_env, Key=f"{base}/signature.json")
+            s3.delete_object(Bucket=s3_env, Key=f"{base}/model.sig")
         with function_configured(
             monkeypatch, tmp_path / signature, BucketName=s3_env, ManifestPublicKey=public
         ):
@@ -235,4 +376,4 @@ def test_with_signing_on_a_model_replaced_with_its_manifest_is_never_served(
         out = capsys.readouterr().out
         assert metric_values(out, "ModelLoadFailures", role="stable") == [1.0]
         reasons = " ".join(str(r) for r in log_records(out))
-        assert ("does not verify" if signature == "kept" else "is missing") in reasons
+        assert ("signs another manifest.json" if signature == "kept" else "missing") in reasons

@@ -493,7 +493,7 @@ def test_ci_assumes_the_role_with_its_oidc_token_of_one_subject(provider, subjec
 
 
 def test_signing_is_a_role_of_its_own_bound_to_the_registrys_algorithm():
-    from mlcore.registry import SIGNATURE_ALGORITHM
+    from mlcore.model_signature import KMS_SIGNING_ALGORITHM as SIGNATURE_ALGORITHM
 
     key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/mrk-1"
     signer = f"arn:aws:iam::{ACCOUNT}:role/release-signer"
@@ -507,8 +507,13 @@ def test_signing_is_a_role_of_its_own_bound_to_the_registrys_algorithm():
     values = {**REFS, **overrides}
     role = resolve(deployed_resources(translated)["SignerRole"]["Properties"], values)
     ((policy,),) = [[p["PolicyDocument"] for p in role["Policies"]]]
-    (sign,) = policy["Statement"]
+    (sign, public) = policy["Statement"]
     assert (sign["Action"], sign["Resource"]) == ("kms:Sign", key)
+    assert (public["Action"], public["Resource"], "Condition" in public) == (
+        "kms:GetPublicKey",
+        key,
+        False,
+    )
     assert sign["Condition"] == {
         "StringEquals": {"kms:SigningAlgorithm": SIGNATURE_ALGORITHM, "kms:MessageType": "RAW"}
     }

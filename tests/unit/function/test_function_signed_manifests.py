@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from config import load_settings
 from mlcore.registry import SIGNATURE_ALGORITHM, signed_statement
-from mlcore.signing import load_public_key
+from mlcore.signing import load_public_keys
 from tests.function_support import new_version, template_environment
 
 V1_OFFSET = 3600
@@ -49,14 +49,14 @@ def sign_stored(fake_s3, manifest: dict, private, name: str = "mnist") -> None:
 def test_the_public_key_comes_from_the_template_and_is_checked_at_start(private_key):
     assert load_settings(template_environment()).signature_key is None  # default: unsigned
     environment = template_environment(ManifestPublicKey=public_base64(private_key))
-    assert load_settings(environment).signature_key == load_public_key(public_base64(private_key))
+    assert load_settings(environment).signature_key == load_public_keys(public_base64(private_key))
     with pytest.raises(ValueError, match="MANIFEST_PUBLIC_KEY"):
         load_settings({**environment, "MANIFEST_PUBLIC_KEY": "AAAA"})
 
 
 def test_a_validly_signed_version_serves(fake_s3, make_store, manifest, private_key):
     sign_stored(fake_s3, manifest, private_key)
-    store = make_store(fake_s3, signature_key=load_public_key(public_base64(private_key)))
+    store = make_store(fake_s3, signature_key=load_public_keys(public_base64(private_key)))
     model = store.get()
     assert model.version == manifest["version"]
     assert "signature" in model.timings_ms
@@ -80,7 +80,7 @@ def test_a_version_without_a_valid_signature_is_never_served(
             document["algorithm"] = "RSASSA_PSS_SHA_256"
         fake_s3.objects[key] = json.dumps(document).encode()
     failures: list[tuple] = []
-    store = make_store(fake_s3, signature_key=load_public_key(public_base64(private_key)))
+    store = make_store(fake_s3, signature_key=load_public_keys(public_base64(private_key)))
     store._on_failure = lambda version, reason: failures.append((version, reason))
     from errors import ModelUnavailable
 
@@ -101,7 +101,7 @@ def test_a_model_replaced_with_its_manifest_is_refused_and_the_good_one_keeps_se
     replace the model and recompute the manifest's sha256, reusing V1's signature."""
     sign_stored(fake_s3, manifest, private_key)
     store = make_store(
-        fake_s3, refresh_seconds=60, signature_key=load_public_key(public_base64(private_key))
+        fake_s3, refresh_seconds=60, signature_key=load_public_keys(public_base64(private_key))
     )
     assert store.get().version == manifest["version"]
     v2 = manifest["version"] + V1_OFFSET
@@ -133,7 +133,7 @@ def test_a_signature_that_cannot_be_read_is_retried_not_refused(
         return real_get(Bucket=Bucket, Key=Key)
 
     fake_s3.get_object = flaky
-    store = make_store(fake_s3, signature_key=load_public_key(public_base64(private_key)))
+    store = make_store(fake_s3, signature_key=load_public_keys(public_base64(private_key)))
     from errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match="could not be read"):
@@ -142,3 +142,121 @@ def test_a_signature_that_cannot_be_read_is_retried_not_refused(
     fake_s3.get_object = real_get
     clock.advance(2)  # past the first retry's backoff (1 s)
     assert store.get().version == manifest["version"]
+
+
+# -- OpenSSF Model Signing bundles (model.sig), and both formats side by side ---------------
+
+
+@pytest.fixture(scope="module")
+def ec_key():
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def bundle_stored(fake_s3, manifest: dict, private, name: str = "mnist") -> bytes:
+    """model.sig over the version's stored files, as make publish writes it."""
+    from tests.model_signing_support import sign_files
+
+    base = f"models/{name}/{manifest['version']}"
+    files = {f: fake_s3.objects[f"{base}/{f}"] for f in ("model.tflite", "manifest.json")}
+    fake_s3.objects[f"{base}/model.sig"] = sign_files(files, private, str(manifest["version"]))
+    return fake_s3.objects[f"{base}/model.sig"]
+
+
+def ec_keys(*privates):
+    from tests.model_signing_support import public_base64 as ec_public
+
+    return load_public_keys(",".join(ec_public(p) for p in privates))
+
+
+def test_a_version_with_a_valid_bundle_serves(fake_s3, make_store, manifest, ec_key):
+    bundle_stored(fake_s3, manifest, ec_key)
+    store = make_store(fake_s3, signature_key=ec_keys(ec_key))
+    assert store.get().version == manifest["version"]
+    assert f"models/mnist/{manifest['version']}/signature.json" not in fake_s3.reads
+
+
+@pytest.mark.parametrize(
+    "case", ["tampered model", "tampered manifest", "another key", "another version", "none"]
+)
+def test_a_bad_bundle_is_refused_and_the_last_good_version_keeps_serving(
+    fake_s3, make_store, clock, manifest, model_bytes, ec_key, case
+):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    bundle_stored(fake_s3, manifest, ec_key)
+    store = make_store(fake_s3, refresh_seconds=60, signature_key=ec_keys(ec_key))
+    v1 = manifest["version"]
+    assert store.get().version == v1
+    v2 = v1 + V1_OFFSET
+    model = bytearray(model_bytes)
+    if case == "tampered model":
+        fake_s3.publish(new_version(manifest, v2), model_bytes)
+        bundle_stored(fake_s3, new_version(manifest, v2), ec_key)
+        model[len(model) // 2] ^= 0xFF
+        fake_s3.objects[f"models/mnist/{v2}/model.tflite"] = bytes(model)  # after signing
+        reason = "sha256"
+    elif case == "tampered manifest":
+        fake_s3.publish(new_version(manifest, v2), model_bytes)
+        bundle_stored(fake_s3, new_version(manifest, v2), ec_key)
+        model[len(model) // 2] ^= 0xFF
+        forged = new_version(manifest, v2, bytes(model))  # the model and its manifest replaced
+        fake_s3.publish(forged, bytes(model))
+        reason = "signs another manifest.json"
+    elif case == "another key":
+        fake_s3.publish(new_version(manifest, v2), model_bytes)
+        bundle_stored(fake_s3, new_version(manifest, v2), ec.generate_private_key(ec.SECP256R1()))
+        reason = "does not verify"
+    elif case == "another version":
+        fake_s3.publish(new_version(manifest, v2), model_bytes)
+        v1_bundle = fake_s3.objects[f"models/mnist/{v1}/model.sig"]
+        fake_s3.objects[f"models/mnist/{v2}/model.sig"] = v1_bundle
+        reason = "signs another manifest.json"
+    else:
+        fake_s3.publish(new_version(manifest, v2), model_bytes)
+        reason = "model.sig is refused: it is missing"
+    for _ in range(3):
+        clock.advance(61)
+        assert store.get().version == v1
+        assert store.wait(10)
+    assert reason in store.refused[v2]
+    if case != "tampered model":  # refused before the model is fetched
+        assert f"models/mnist/{v2}/model.tflite" not in fake_s3.reads
+
+
+def test_versions_signed_in_the_earlier_format_keep_serving_beside_bundles(
+    fake_s3, make_store, clock, manifest, model_bytes, private_key, ec_key
+):
+    """MANIFEST_PUBLIC_KEY with the new P-256 key and the old RSA key: a version that has only
+    signature.json (signed before bundles) serves, so does the next one signed with a bundle;
+    with the P-256 key alone, the old version is refused as unsigned."""
+    sign_stored(fake_s3, manifest, private_key)  # the earlier format (RSA)
+    both = load_public_keys(f"{_ec_text(ec_key)},{public_base64(private_key)}")
+    assert len(both.ec) == 1 and len(both.rsa) == 1
+    store = make_store(fake_s3, refresh_seconds=60, signature_key=both)
+    assert store.get().version == manifest["version"]
+    v2 = manifest["version"] + V1_OFFSET
+    fake_s3.publish(new_version(manifest, v2), model_bytes)
+    bundle_stored(fake_s3, new_version(manifest, v2), ec_key)
+    clock.advance(61)
+    store.get()
+    assert store.wait(10)
+    assert store.get().version == v2
+    assert f"models/mnist/{v2}/signature.json" not in fake_s3.reads
+
+    only_ec = make_store(fake_s3, signature_key=ec_keys(ec_key))
+    assert only_ec.get().version == v2
+    from errors import ModelUnavailable
+
+    fake_s3.publish(manifest, model_bytes)  # the pointer back to the old version
+    stale = make_store(fake_s3, signature_key=ec_keys(ec_key))
+    with pytest.raises(ModelUnavailable, match="refused"):
+        stale.get()
+    assert "model.sig is refused: it is missing" in stale.refused[manifest["version"]]
+
+
+def _ec_text(private) -> str:
+    from tests.model_signing_support import public_base64 as ec_public
+
+    return ec_public(private)
