@@ -314,6 +314,7 @@ def test_no_model_is_503_then_a_request_after_the_backoff_tries_again(
     assert invoke(load_event("health.json")).body == {
         "status": "ok",
         "model": {"name": "mnist", "version": V1, "role": "stable"},
+        "models": [{"name": "mnist", "loaded": True, "version": V1, "refused": {}}],
     }
 
 
@@ -371,7 +372,7 @@ def test_metrics(served, load_event, manifest, capsys):
     assert record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ServerlessML-Test"
     assert record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
         ["service"],
-        ["service", "model_version"],
+        ["service", "model", "model_version"],
         ["service", "role"],
     ]
 

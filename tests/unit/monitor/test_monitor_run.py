@@ -54,9 +54,15 @@ class FakeCloudWatch:
         return [{"MetricDataResults": results}]
 
 
-def traffic(x: np.ndarray, predicted: np.ndarray, confidence: float, version: int = VERSION):
+def traffic(
+    x: np.ndarray,
+    predicted: np.ndarray,
+    confidence: float,
+    version: int = VERSION,
+    model: str = "mnist",
+):
     """The data points the inference function's metrics give for these inputs and answers."""
-    per_version = {"service": SERVICE_NAME, "model_version": str(version)}
+    per_version = {"service": SERVICE_NAME, "model": model, "model_version": str(version)}
     means, blank = stats.input_statistics(x)
     points = [
         ("Confidence", per_version, [confidence] * len(x)),
@@ -112,10 +118,10 @@ def test_a_window_like_the_baseline_stays_low(fresh_monitor, monkeypatch, capsys
     assert verdict["psi"] < 0.01 and abs(verdict["confidence_drop"]) < 0.05
     assert verdict["input_shift"] < 0.01
     psi = published(records, "PredictionPSI")
-    # per service (the alarm's series), per service and model version, per service and role
+    # per service (the alarm's series), per service, model and version, per service and role
     assert set(psi) == {
         (("service", SERVICE_NAME),),
-        (("model_version", str(VERSION)), ("service", SERVICE_NAME)),
+        (("model", "mnist"), ("model_version", str(VERSION)), ("service", SERVICE_NAME)),
         (("role", "stable"), ("service", SERVICE_NAME)),
     }
     assert published(records, "MonitoredPredictions")[(("service", SERVICE_NAME),)] == 500
