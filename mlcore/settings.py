@@ -25,8 +25,8 @@ def required(environ: Mapping[str, str], name: str) -> str:
 
 
 def registry_location(environ: Mapping[str, str]) -> dict[str, str]:
-    """bucket, prefix, model_name, model_names (model_names()) and model_version ("latest" or a positive integer, as text),
-    checked; a ValueError names the variable that is wrong."""
+    """bucket, prefix, model_name, model_names (model_names()) and model_version ("latest" or
+    a positive integer, as text), checked; a ValueError names the variable that is wrong."""
     name = required(environ, "MODEL_NAME")
     try:
         check_model_name(name)

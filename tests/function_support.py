@@ -209,6 +209,19 @@ class FakeS3:
             raise KeyError(f"NoSuchKey: {Key}")
         return {"Body": FakeBody(self.objects[Key])}
 
+    def list_objects_v2(self, Bucket: str, Prefix: str, Delimiter: str) -> dict[str, Any]:  # noqa: N803
+        """The "folders" under Prefix, as S3 answers with Delimiter "/"."""
+        if self.fail is not None:
+            raise self.fail
+        folders = sorted(
+            {
+                Prefix + k[len(Prefix) :].split(Delimiter)[0] + Delimiter
+                for k in self.objects
+                if k.startswith(Prefix) and Delimiter in k[len(Prefix) :]
+            }
+        )
+        return {"CommonPrefixes": [{"Prefix": folder} for folder in folders]}
+
     def publish(
         self,
         manifest: dict[str, Any],

@@ -758,7 +758,8 @@ def answer(event: Any, context: LambdaContext) -> dict[str, Any]:
     # API Gateway's request id in every log line (Powertools' correlation_id_path would find it
     # with a JMESPath search on every request)
     logger.set_correlation_id(proxy.request_id(event))
-    logger.remove_keys(["model_name", "model_version", "model_role"])  # this invocation's, set when chosen
+    # this invocation's, set when chosen
+    logger.remove_keys(["model_name", "model_version", "model_role"])
     kind, problem = proxy.recognise(event)
     if problem is not None:
         error = ApiError("UNSUPPORTED_EVENT", problem)

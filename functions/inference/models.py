@@ -270,4 +270,3 @@ def _valid(name: str) -> bool:
     except ValueError:
         return False
     return True
-

@@ -220,7 +220,6 @@ class S3Reader:
             return {"Body": io.BytesIO(result.bytes().to_bytes()), "ContentLength": size}
         return {"Body": _Body(result.stream(CHUNK_BYTES)), "ContentLength": size}
 
-
     def list_objects_v2(self, Bucket: str, Prefix: str, Delimiter: str) -> dict[str, Any]:  # noqa: N803
         """The "folders" under Prefix (CommonPrefixes, as boto3 answers them): only "/" as the
         delimiter, which is obstore's."""

@@ -4,7 +4,8 @@ MONITOR_WINDOW_MINUTES (template.yaml, MonitorFunction).
 Each run judges each model the inference function serves (MODEL_NAMES: MODEL_NAME alone, a
 list, or "*": every model under the prefix, listed), each against its own baseline; a model
 that cannot be read is logged, the others are judged, and the run fails at the end
-(MonitorErrorsAlarm). For each model, for the version being served (the registry pointer's, or the pinned MODEL_VERSION):
+(MonitorErrorsAlarm). For each model, for the version being served (the registry pointer's,
+or the pinned MODEL_VERSION):
 1. the window: MONITOR_WINDOW_MINUTES ending at the first whole minute after the run's time
    less MONITOR_LAG_SECONDS (late metrics have arrived by then; whole minutes, so consecutive
    runs tile the time line and no prediction is judged twice);
