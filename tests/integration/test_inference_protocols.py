@@ -8,11 +8,13 @@ full-integer int8 (`--model file.tflite`, tests/fixtures/generic/make_models.py)
 - TF Serving's REST API with plain HTTP (requests), row and columnar, by version and label.
 
 Every answer equals LiteRT's on the same inputs, run directly on the model file (int8 within
-one output quantization step). One local API at a time (one per model: issue 24 serves several).
+one output quantization step). One local API serves the three (ModelNames "*", as `make
+local-api` without NAME: every model under the prefix; models.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -87,14 +89,53 @@ def registry(s3_server, tmp_path_factory):
     return {"bucket": bucket, "prefix": "models", "env": {**os.environ, **env}, "folder": folder}
 
 
-@pytest.fixture(scope="module", params=list(MODELS))
-def api(request, registry):
-    published = {**registry, "name": request.param}
-    folder = registry["folder"] / f"api-{request.param}"
+@pytest.fixture(scope="module")
+def server(registry):
+    """One local API serving every model under the prefix, mnist the default."""
+    published = {**registry, "name": "mnist"}
+    folder = registry["folder"] / "api"
     folder.mkdir()
-    with local_api(folder, published, 1, overrides=(f"CorsAllowOrigins={ORIGINS}",)) as running:
-        running.model = request.param
+    overrides = (f"CorsAllowOrigins={ORIGINS}", "ModelNames=*")
+    with local_api(folder, published, 1, overrides=overrides) as running:
         yield running
+
+
+@dataclasses.dataclass
+class ModelApi:
+    """The shared API, as a test of one model sees it."""
+
+    url: str
+    ca: str
+    key: str
+    port: int
+    model: str
+
+
+@pytest.fixture(params=list(MODELS))
+def api(request, server):
+    return ModelApi(server.url, server.ca, server.key, server.port, request.param)
+
+
+def test_one_api_serves_the_three_models_and_lists_them(server):
+    health = requests.get(f"{server.url}/health", verify=server.ca, timeout=30).json()
+    assert health["model"]["name"] == "mnist"  # the default (ModelName)
+    assert [m["name"] for m in health["models"]] == sorted(MODELS)
+    headers = {"x-api-key": server.key}
+    for name in MODELS:  # /predict takes the model from its body
+        inputs = model_inputs(name, 1)
+        if name == "mnist":
+            body = {"model": name, "instances": inputs["image"][..., 0].tolist()}
+        else:
+            body = {"model": name, "instances": [{k: v[0].tolist() for k, v in inputs.items()}]}
+        answer = requests.post(
+            f"{server.url}/predict", json=body, headers=headers, verify=server.ca, timeout=60
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model"]["name"] == name
+    missing = requests.get(
+        f"{server.url}/v2/models/absent/ready", headers=headers, verify=server.ca, timeout=30
+    )
+    assert (missing.status_code, missing.json()["code"]) == (404, "MODEL_NOT_FOUND")
 
 
 def model_inputs(name: str, n: int = 3) -> dict[str, np.ndarray]:
