@@ -128,16 +128,13 @@ def judge(
 
 
 def served_models(s3: Any, settings: MonitorSettings) -> list[str]:
-    """The names the inference function serves: its list, or the prefix's "folders" for "*"."""
+    """The names the inference function serves: its list, or the prefix's "folders" for "*"
+    (one listing: at most 1,000, as the function lists them, models.MAX_LISTED)."""
     if settings.model_names != (EVERY_MODEL,):
         return list(settings.model_names)
     prefix = f"{settings.prefix}/" if settings.prefix else ""
-    names: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=settings.bucket, Prefix=prefix, Delimiter="/"
-    ):
-        names += [p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
-    return sorted(names)
+    listed = s3.list_objects_v2(Bucket=settings.bucket, Prefix=prefix, Delimiter="/")
+    return sorted(p["Prefix"][len(prefix) :].rstrip("/") for p in listed.get("CommonPrefixes", []))
 
 
 def publish(verdict: dict[str, Any]) -> None:
