@@ -71,6 +71,7 @@ from mlcore.registry import (
     read_signature,
     signed_statement,
 )
+from mlcore.settings import LATEST
 from mlcore.signatures import Signature, default_signature, mismatch, zero_inputs
 from mlcore.signing import verify as verify_signature
 
@@ -263,9 +264,10 @@ class ModelStore:
 
     def named(self, name: str) -> ModelStore:
         """A store of another model of the same registry (models.py: one per served name), with
-        the same client seam, hooks and settings but the name."""
+        the same client seam, hooks and settings but the name, following its own `latest`
+        (MODEL_VERSION pins the default model only: a version number is one model's)."""
         return ModelStore(
-            dataclasses.replace(self.settings, model_name=name),
+            dataclasses.replace(self.settings, model_name=name, model_version=LATEST),
             self._client_factory,
             clock=self._clock,
             span=self._span,

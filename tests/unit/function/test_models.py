@@ -142,3 +142,11 @@ def test_a_pointer_change_on_one_model_leaves_the_others_untouched(serve, three,
     assert store.current.version == mnist_version
     reads_of_mnist = {k: n for k, n in three.reads.items() if k.startswith("models/mnist/")}
     assert all(n == 1 for k, n in reads_of_mnist.items() if not k.endswith("latest.json"))
+
+
+def test_model_version_pins_the_default_model_only(serve, three, load_event):
+    version = json.loads(three.objects["models/mnist/latest.json"])["version"]
+    serve(three, model_names=("mnist", "pair"), model_version=str(version))
+    assert invoke(event(load_event, "POST", "/predict", {"instances": digits(1)})).status == 200
+    answer = invoke(event(load_event, "POST", "/v1/models/pair:predict", {"inputs": PAIR}))
+    assert answer.status == 200, answer.body  # pair follows its own latest.json
