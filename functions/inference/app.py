@@ -126,11 +126,14 @@ def _record_eviction(name: str, model: LoadedModel, why: str) -> None:
         "model evicted",
         extra={"model_name": name, "model_version": model.version, "reason": f"{why} budget"},
     )
+    _count_once("ModelEvictions")
+
+
+def _count_once(name: str) -> None:
+    """One count of `name` in a document of its own, outside the request's metrics (it may
+    happen while a load runs, whatever the request records)."""
     with single_metric(
-        name="ModelEvictions",
-        unit=MetricUnit.Count,
-        value=1,
-        default_dimensions=metrics.default_dimensions,
+        name=name, unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
     ):
         pass
 
@@ -185,13 +188,7 @@ def _name(name: str) -> Served:
 
 def _canary_skipped(version: int, reason: str) -> None:
     logger.warning("canary not served here", extra={"model_version": version, "reason": reason})
-    with single_metric(
-        name="CanaryNotServed",
-        unit=MetricUnit.Count,
-        value=1,
-        default_dimensions=metrics.default_dimensions,
-    ):
-        pass
+    _count_once("CanaryNotServed")
 
 
 @functools.cache

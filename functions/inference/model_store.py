@@ -249,16 +249,8 @@ class ModelStore:
     ) -> ModelStore:
         """A store of the same registry, client seam and hooks that serves only `version` (a
         model canary's, canary.py); its own failure hook and admission check when given."""
-        store = ModelStore(
-            dataclasses.replace(self.settings, model_version=str(version)),
-            self._client_factory,
-            clock=self._clock,
-            span=self._span,
-            on_loaded=self._on_loaded,
-            on_failure=on_failure or self._on_failure,
-            build_predictor=self._build_predictor,
-            disk_free=self._disk_free,
-        )
+        store = self._sibling(model_version=str(version))
+        store._on_failure = on_failure or self._on_failure
         store.admit = admit
         return store
 
@@ -266,8 +258,12 @@ class ModelStore:
         """A store of another model of the same registry (models.py: one per served name), with
         the same client seam, hooks and settings but the name, following its own `latest`
         (MODEL_VERSION pins the default model only: a version number is one model's)."""
+        return self._sibling(model_name=name, model_version=LATEST)
+
+    def _sibling(self, **settings: Any) -> ModelStore:
+        """A store with these settings changed and the same client seam and hooks."""
         return ModelStore(
-            dataclasses.replace(self.settings, model_name=name, model_version=LATEST),
+            dataclasses.replace(self.settings, **settings),
             self._client_factory,
             clock=self._clock,
             span=self._span,

@@ -82,13 +82,9 @@ class ModelSet:
         clock: Callable[[], float] = time.monotonic,
         on_evicted: Callable[[str, LoadedModel, str], None] = lambda name, model, why: None,
     ):
-        self._default = default
-        self._default_chooser = default_chooser
-        self._make_chooser = make_chooser
-        self._budget = budget
-        self._disk_free = disk_free
-        self._clock = clock
-        self._on_evicted = on_evicted
+        self._default, self._default_chooser = default, default_chooser
+        self._make_chooser, self._on_evicted = make_chooser, on_evicted
+        self._budget, self._disk_free, self._clock = budget, disk_free, clock
         self._lock = threading.RLock()
         self._owner: ModelStore | None = None  # the default store the others were made from
         self._others: dict[str, Served] = {}

@@ -364,3 +364,40 @@ def test_cors_preflight_needs_no_key_and_every_answer_carries_the_origin(api):
     )
     assert (other.status_code, other.json()["code"]) == (403, "CORS_NOT_ALLOWED")
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_under_a_small_memory_budget_the_least_recently_used_model_is_evicted(registry):
+    """ModelsMemoryBytes holding the digits model and one generic model: asking for the third
+    evicts the least recently used; it loads again on its next request, downloaded and
+    verified again (a second "model loaded" line of its own), and answers as LiteRT does."""
+    sizes = {name: model_file(name).stat().st_size for name in MODELS}
+    budget = sizes["mnist"] + max(sizes["pair-f32"], sizes["pair-int8"])
+    folder = registry["folder"] / "api-small"
+    folder.mkdir()
+    published = {**registry, "name": "mnist"}
+    overrides = ("ModelNames=pair-f32,pair-int8", f"ModelsMemoryBytes={budget}")
+    with local_api(folder, published, 1, overrides=overrides) as small:
+        for name in ("mnist", "pair-int8", "pair-f32", "mnist"):  # pair-f32 evicts mnist, ...
+            api = ModelApi(small.url, small.ca, small.key, small.port, name)
+            inputs = model_inputs(name, 2)
+            columns = {k: v.tolist() for k, v in inputs.items()}
+            answer = call(api, "POST", f"/v1/models/{name}:predict", json={"inputs": columns})
+            assert answer.status_code == 200, answer.text
+            outputs = answer.json()["outputs"]
+            names = list(litert(model_file(name), inputs))
+            got = (
+                {n: np.array(outputs[n]) for n in names}
+                if isinstance(outputs, dict)
+                else {names[0]: np.array(outputs)}
+            )
+            assert_equal_to_litert(name, got, inputs)
+        health = requests.get(f"{small.url}/health", verify=small.ca, timeout=30).json()
+        held = {m["name"]: m["loaded"] for m in health["models"]}
+        # ... and mnist again evicts pair-int8, the least recently used then
+        assert held == {"mnist": True, "pair-f32": True, "pair-int8": False}
+        log = small.function_log().splitlines()
+        lines = [json.loads(line) for line in log if line.startswith("{")]
+        loads = [r.get("model_name") for r in lines if r.get("message") == "model loaded"]
+        assert loads.count("mnist") == 2 and loads.count("pair-int8") == 1
+        evicted = [r.get("model_name") for r in lines if r.get("message") == "model evicted"]
+        assert evicted == ["mnist", "pair-int8"]
