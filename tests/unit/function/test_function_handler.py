@@ -201,7 +201,7 @@ def test_openapi_document_is_served_and_describes_every_route(served, load_event
     described = {(m.upper(), p) for p, item in document["paths"].items() for m in item}
     assert described == {(r.method, r.openapi_path) for r in app.registered_routes()}
     body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
-    assert set(body["schema"]["properties"]) == {"instances", "images"}
+    assert set(body["schema"]["properties"]) == {"model", "instances", "images"}
 
 
 def test_openapi_document_is_generated_from_the_routes_not_written_by_hand():
