@@ -175,7 +175,6 @@ def _served() -> Served:
     served = app.context.get("served")
     if served is None:
         served = app.context["served"] = get_models().served(get_store().settings.model_name)
-        logger.append_keys(model_name=served.name)
     return served
 
 

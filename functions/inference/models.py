@@ -87,6 +87,7 @@ class ModelSet:
         self._budget, self._disk_free, self._clock = budget, disk_free, clock
         self._lock = threading.RLock()
         self._owner: ModelStore | None = None  # the default store the others were made from
+        self._default_entry: Served | None = None  # the default model's, made with _owner
         self._others: dict[str, Served] = {}
         self._recency: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._listed: tuple[str, ...] = ()
@@ -152,10 +153,12 @@ class ModelSet:
             if self._owner is not default:  # a new default store (tests): start again
                 self._owner, self._others = default, {}
                 self._recency.clear()
+                default_name = default.settings.model_name
+                self._default_entry = Served(default_name, default, self._default_chooser())
             self._recency[name] = None
             self._recency.move_to_end(name)
             if name == default.settings.model_name:
-                entry = Served(name, default, self._default_chooser())
+                entry = self._default_entry
             else:
                 entry = self._others.get(name)
                 if entry is None:
