@@ -301,9 +301,16 @@ invoke: setup ## one event through FUNCTION: sam local invoke where Docker runs,
 	$(PY) -m local.invoke --event $(EVENT) $(if $(FUNCTION),--function $(FUNCTION)) \
 	    $(ENV_VARS_FLAG) --parameter-overrides $(LOCAL_PARAMS)
 
-local-api: setup ## the template's API on https://127.0.0.1:API_PORT (Docker-free)
+# local-api serves several models (ModelNames): NAME=a,b those (a is the default, /predict's),
+# without NAME every model under the prefix ("*"; the template's ModelName stays the default).
+comma := ,
+API_PARAMS = $(strip $(if $(NAME),ModelName=$(firstword $(subst $(comma), ,$(NAME))) \
+                     ModelNames=$(NAME),'ModelNames=*') $(if $(BUCKET),BucketName=$(BUCKET)) \
+                     $(if $(PREFIX),ModelPrefix=$(PREFIX)) $(PARAMS))
+
+local-api: setup ## the template's API on https://127.0.0.1:API_PORT (Docker-free): every model under the prefix, or NAME=a,b
 	$(PY) -m local.api --port $(API_PORT) $(if $(API_KEY),--api-key $(API_KEY)) $(ENV_VARS_FLAG) \
-	    --parameter-overrides $(LOCAL_PARAMS)
+	    --parameter-overrides $(API_PARAMS)
 
 s3-local: setup ## a real S3-protocol server on 127.0.0.1:S3_PORT with the bucket created
 	$(PY) -m local.s3 --port $(S3_PORT) --bucket $(BUCKET)

@@ -9,7 +9,7 @@
 # template's parameters); its help then ends with `[default: ...]`, saying what that is.
 
 ##@ The model and its data (train, convert, report, publish, demo, local runs)
-## the model: its artifact folder, registry prefix, TF Serving name and the function's ModelName [default: mnist]
+## the model: its artifact folder, registry prefix, TF Serving name and the function's ModelName; for local-api, names separated by commas (the first is the default) [default: mnist; local-api: every model under the prefix]
 NAME ?=
 ## a built-in set (mnist-sample, mnist), a folder of class subfolders of images, an .npz, an IDX folder, or an s3:// URI of one [default: mnist-sample]
 DATASET ?=

@@ -66,9 +66,15 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
         "BatchInputPrefix": "",
         "BatchOutputBucketName": "own-results-bucket",
         "BatchKmsKeyArn": _KEY.replace("1234abcd", "9abcdef0"),
+        "ModelNames": "*",  # every model under the prefix (listed): one stack, several models
     },
     # the HTTP API (ApiType http) in front of the function, IAM (SigV4) authorization
-    "http-api": {"ApiType": "http", "ApiAuthMode": "IAM", "CaptureSampleRate": "0.01"},
+    "http-api": {
+        "ApiType": "http",
+        "ApiAuthMode": "IAM",
+        "CaptureSampleRate": "0.01",
+        "ModelNames": "fashion,letters",  # several models by name
+    },
     "cross-account-gitlab": {
         "PublisherPrincipalArn": "arn:aws:iam::210987654321:role/ci-publisher",
         "PublisherExternalId": "registry-publish-7f3a",

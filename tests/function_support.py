@@ -215,6 +215,19 @@ class FakeS3:
             raise self.fail
         self.objects[Key] = Body
 
+    def list_objects_v2(self, Bucket: str, Prefix: str, Delimiter: str) -> dict[str, Any]:  # noqa: N803
+        """The "folders" under Prefix, as S3 answers with Delimiter "/"."""
+        if self.fail is not None:
+            raise self.fail
+        folders = sorted(
+            {
+                Prefix + k[len(Prefix) :].split(Delimiter)[0] + Delimiter
+                for k in self.objects
+                if k.startswith(Prefix) and Delimiter in k[len(Prefix) :]
+            }
+        )
+        return {"CommonPrefixes": [{"Prefix": folder} for folder in folders]}
+
     def publish(
         self,
         manifest: dict[str, Any],

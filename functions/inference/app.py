@@ -36,6 +36,7 @@ from mlcore.deadline import Deadline
 from mlcore.inference import TensorError, run
 from mlcore.signatures import DEFAULT_SIGNATURE, Signature
 from model_store import LoadedModel, ModelStore, create_store
+from models import ModelSet, Served
 from prediction import classify, generic_predictions
 from preprocessing import (
     ImageBudget,
@@ -92,8 +93,10 @@ def _record_load(model: LoadedModel) -> None:
             **{f"{step}_ms": round(ms, 2) for step, ms in timings.items()},
         },
     )
-    if metrics.service:  # a second dimension set: each also per model version
-        metrics.add_dimensions(service=metrics.service, model_version=str(model.version))
+    if metrics.service:  # a second dimension set: each also per model and version
+        metrics.add_dimensions(
+            service=metrics.service, model=model.name, model_version=str(model.version)
+        )
     metrics.add_metric(name="ModelLoadTime", unit=MetricUnit.Milliseconds, value=timings["total"])
     metrics.add_metric(
         name="ModelDownloadTime", unit=MetricUnit.Milliseconds, value=timings["download"]
@@ -116,6 +119,25 @@ def _record_failure(version: int | None, reason: str, role: str = STABLE) -> Non
     emf.model_load_failure(metrics.namespace, _service(), role)
 
 
+def _record_eviction(name: str, model: LoadedModel, why: str) -> None:
+    """A model released to make room for another (models.py): logged, and counted per service
+    (ModelEvictions: a steady count means the budget holds fewer models than the traffic uses)."""
+    logger.info(
+        "model evicted",
+        extra={"model_name": name, "model_version": model.version, "reason": f"{why} budget"},
+    )
+    _count_once("ModelEvictions")
+
+
+def _count_once(name: str) -> None:
+    """One count of `name` in a document of its own, outside the request's metrics (it may
+    happen while a load runs, whatever the request records)."""
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
+    ):
+        pass
+
+
 @functools.cache
 def get_store() -> ModelStore:
     """Created on first use, once per execution environment. Tests replace this function."""
@@ -131,26 +153,53 @@ def _deadline() -> Deadline:
 
 
 def _served_model() -> LoadedModel:
-    """The verified model, waiting for a load at most until the deadline (503 after)."""
-    return get_store().get(_deadline())
+    """The verified model the request names (the default one without a name), waiting for a
+    load at most until the deadline (503 after)."""
+    return _served().store.get(_deadline())
+
+
+@functools.cache
+def get_models() -> ModelSet:
+    """The served models by name (models.py): the default one is get_store()'s, each other one
+    gets its own store and chooser on first use. Tests replace get_store (the others follow)."""
+    return ModelSet(
+        lambda: get_store(),
+        lambda: get_chooser(),
+        lambda store: _chooser(store),
+        on_evicted=_record_eviction,
+    )
+
+
+def _served() -> Served:
+    """The model this request names (by its path, /predict's "model" field), else the default."""
+    served = app.context.get("served")
+    if served is None:
+        served = app.context["served"] = get_models().served(get_store().settings.model_name)
+    return served
+
+
+def _name(name: str) -> Served:
+    """The served model `name` for this request (404 MODEL_NOT_FOUND naming those served)."""
+    served = app.context["served"] = get_models().served(name, _deadline())
+    logger.append_keys(model_name=served.name)
+    return served
 
 
 def _canary_skipped(version: int, reason: str) -> None:
     logger.warning("canary not served here", extra={"model_version": version, "reason": reason})
-    with single_metric(
-        name="CanaryNotServed",
-        unit=MetricUnit.Count,
-        value=1,
-        default_dimensions=metrics.default_dimensions,
-    ):
-        pass
+    _count_once("CanaryNotServed")
 
 
 @functools.cache
 def get_chooser() -> ModelChooser:
     """Once per environment; it looks the stable store up on each request (get_store)."""
+    return _chooser(lambda: get_store())
+
+
+def _chooser(store) -> ModelChooser:
+    """A model's chooser (its canary), reporting through this module's hooks."""
     return ModelChooser(
-        lambda: get_store(),
+        store,
         on_skipped=_canary_skipped,
         on_canary_failure=lambda version, reason: _record_failure(version, reason, CANARY),
     )
@@ -161,21 +210,22 @@ def _predicting_model(version: str | None = None, label: str | None = None) -> L
     held: the stable one and a running canary), else the stable one or, while the pointer
     names a canary, the canary for its share of requests. Its version and role go on the
     answer, the log lines (model_version, model_role) and the metrics (a `role` dimension)."""
-    model, role = get_chooser().pick(_deadline(), version, label)
+    model, role = _served().chooser.pick(_deadline(), version, label)
     app.context["role"] = role
-    logger.append_keys(model_version=model.version, model_role=role)
+    logger.append_keys(model_name=model.name, model_version=model.version, model_role=role)
     return model
 
 
 def _check_name(name: str, *path_values: str | None) -> None:
-    """404 MODEL_NOT_FOUND unless the path names the served model. A GET whose {name} (or
-    version, or label) swallowed a ':verb' suffix (GET .../mnist:predict) matched no route."""
+    """404 MODEL_NOT_FOUND unless the path names a served model (models.py), which then answers
+    this request. A GET whose {name} (or version, or label) swallowed a ':verb' suffix (GET
+    .../mnist:predict) matched no route."""
     if (
         any(":" in value for value in (name, *path_values) if value)
         and app.event.get("httpMethod", "").upper() == "GET"
     ):
         raise unmatched_route(app.event["httpMethod"], app.event["path"])
-    tfserving.check_model(name, None, get_store().settings.model_name, None)
+    _name(name)
 
 
 def _role() -> str:
@@ -285,6 +335,7 @@ def _record_request(
     emf.request(
         metrics.namespace,
         _service(),
+        model.name,
         str(model.version),
         _role(),
         model.labels,
@@ -360,7 +411,13 @@ def _run(
         first = next(iter(arrays.values()))
         instances = first.shape[0] if first.ndim else 1
         emf.tensors_request(
-            metrics.namespace, _service(), str(model.version), _role(), instances, inference_ms
+            metrics.namespace,
+            _service(),
+            model.name,
+            str(model.version),
+            _role(),
+            instances,
+            inference_ms,
         )
     return outputs
 
@@ -391,8 +448,10 @@ def _at_each_version(method: str, template: str, documentation: dict, labels: bo
 
 @app.get("/health", **docs.HEALTH)
 def health() -> dict[str, Any]:
-    """200 while a verified model answers (status ok or degraded, with the store's own report:
-    ModelStore.health); 503 MODEL_UNAVAILABLE while none can."""
+    """200 while a verified model answers (status ok or degraded, with the default model's
+    store's own report: ModelStore.health); 503 MODEL_UNAVAILABLE while none can. `models`:
+    per served model, what this environment holds now (models.py: loaded on first use,
+    evicted when others need the room), without loading any other."""
     model = _served_model()
     registry = get_store().health()
     for entry in get_chooser().held(_deadline()):
@@ -401,7 +460,17 @@ def health() -> dict[str, Any]:
             if entry.refused:
                 registry["canary"]["refused"] = entry.problem
                 registry["status"] = "degraded"
-    return {"status": registry["status"], "model": _model_ref(model), "registry": registry}
+    held = {entry["name"]: entry for entry in get_models().status()}
+    models = [
+        held.get(name, {"name": name, "loaded": False, "version": None, "refused": {}})
+        for name in get_models().names(_deadline())
+    ]
+    return {
+        "status": registry["status"],
+        "model": _model_ref(model),
+        "registry": registry,
+        "models": models,
+    }
 
 
 @functools.cache
@@ -446,6 +515,12 @@ def page():
 @app.post("/predict", **docs.PREDICT)
 def predict() -> dict[str, Any]:
     payload, booleans_possible = _json_body()
+    if "model" in payload:  # the model's name: a served one (models.py), else the default
+        if not isinstance(payload["model"], str):
+            raise ApiError(
+                "INVALID_TYPE", "'model' must be the name of a served model, as a string"
+            )
+        _name(payload["model"])
     if "instances" in payload and "images" in payload:
         raise ApiError("AMBIGUOUS_INPUT", "send either 'instances' or 'images', not both")
     if "instances" not in payload and "images" not in payload:
@@ -534,7 +609,7 @@ def tfserving_status(
 ) -> dict[str, Any]:
     """Every version held (the stable one, a running canary) or the one the path names."""
     _check_name(name, version, label)
-    entries = get_chooser().held(_deadline())
+    entries = _served().chooser.held(_deadline())
     if version is not None or label is not None:
         entries = [find(entries, version, label)]
     return tfserving.model_status(
@@ -602,7 +677,7 @@ def v2_model_metadata(name: str, version: str | None = None) -> dict[str, Any]:
 
     _check_name(name)
     model = _predicting_model(version) if version else _served_model()
-    versions = [e.version for e in get_chooser().held(_deadline()) if e.model is not None]
+    versions = [e.version for e in _served().chooser.held(_deadline()) if e.model is not None]
     return oip.model_metadata(model.name, versions, model.signatures[model.default_signature])
 
 
@@ -641,7 +716,13 @@ def preload_model(environ: Mapping[str, str] = os.environ) -> None:
 
 preload_model()
 # SnapStart: the model loaded before the snapshot, clients and pointer fresh after each restore.
-snapstart.register(lambda: get_store(), logger, also_restore=lambda: get_chooser().restored())
+# SnapStart preloads the default model (ModelName) only: the others load on first use, as their
+# budget allows; after a restore every store made so far gets new clients (models.py).
+snapstart.register(
+    lambda: get_store(),
+    logger,
+    also_restore=lambda: (get_chooser().restored(), get_models().restored()),
+)
 
 
 @logger.inject_lambda_context
@@ -657,7 +738,8 @@ def answer(event: Any, context: LambdaContext) -> dict[str, Any]:
     # API Gateway's request id in every log line (Powertools' correlation_id_path would find it
     # with a JMESPath search on every request)
     logger.set_correlation_id(proxy.request_id(event))
-    logger.remove_keys(["model_version", "model_role"])  # this invocation's, set when chosen
+    # this invocation's, set when chosen
+    logger.remove_keys(["model_name", "model_version", "model_role"])
     kind, problem = proxy.recognise(event)
     if problem is not None:
         error = ApiError("UNSUPPORTED_EVENT", problem)

@@ -25,7 +25,10 @@ from tracing import MODES as TRACING_MODES  # tracing.py says what each does
 class Settings:
     bucket: str
     prefix: str
-    model_name: str
+    model_name: str  # the default model: /predict's without a "model" field, and the preload's
+    # the models served: (model_name,) for one, several names, or ("*",) for every model under
+    # the prefix (mlcore.settings.model_names); models.py serves them
+    model_names: tuple[str, ...]
     model_version: str  # "latest" or a positive integer, as text
     refresh_seconds: float
     max_instances: int

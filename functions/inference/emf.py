@@ -32,11 +32,13 @@ import orjson
 from mlcore.stats import input_statistics
 
 MAX_VALUES = 100  # values of one metric in one document (the specification's limit)
-# Dimension sets: each request metric per service, per model version (as the drift monitor
-# queries them) and per role (stable, canary).
-PER_VERSION = (("service",), ("service", "model_version"), ("service", "role"))
-PER_CHANNEL = (("service", "model_version", "channel"),)
-PER_LABEL = (("service", "label"), ("service", "model_version", "label"))
+# Dimension sets: each request metric per service, per model and version (as the drift monitor
+# queries them: one stack may serve several models, models.py) and per role (stable, canary).
+# Each distinct combination of dimension values is one custom metric in CloudWatch's bill: per
+# model, its versions' series (docs/multi-model.md counts them).
+PER_VERSION = (("service",), ("service", "model", "model_version"), ("service", "role"))
+PER_CHANNEL = (("service", "model", "model_version", "channel"),)
+PER_LABEL = (("service", "label"), ("service", "model", "model_version", "label"))
 # (metric name, unit)
 REQUEST = (("InferenceTime", "Milliseconds"), ("InstancesPerRequest", "Count"))
 BLANK = (("BlankInputs", "Count"),)
@@ -114,6 +116,7 @@ def request_error(
 def request(
     namespace: str | None,
     service: str,
+    model: str,
     model_version: str,
     role: str,
     labels: Sequence[str],
@@ -144,6 +147,7 @@ def request(
             (PER_LABEL, PREDICTIONS),
         ),
         service=service,
+        model=model,
         model_version=model_version,
         role=role,
         channel="0",
@@ -160,6 +164,7 @@ def request(
             namespace,
             ((PER_VERSION, CONFIDENCE), (PER_CHANNEL, INTENSITY)),
             service=service,
+            model=model,
             model_version=model_version,
             role=role,
             channel="0",
@@ -172,6 +177,7 @@ def request(
                 namespace,
                 ((PER_CHANNEL, INTENSITY),),
                 service=service,
+                model=model,
                 model_version=model_version,
                 channel=str(channel),
                 InputMeanIntensity=values[start : start + step],
@@ -181,6 +187,7 @@ def request(
             namespace,
             ((PER_LABEL, PREDICTIONS),),
             service=service,
+            model=model,
             model_version=model_version,
             label=label,
             Predictions=count,
@@ -190,6 +197,7 @@ def request(
 def tensors_request(
     namespace: str | None,
     service: str,
+    model: str,
     model_version: str,
     role: str,
     instances: int,
@@ -198,7 +206,7 @@ def tensors_request(
     """A prediction of a generic model (or of another signature than an image classifier's
     own): InferenceTime and InstancesPerRequest, per service, model version and role. The
     drift monitor's figures (confidence, labels, input intensity) are an image classifier's."""
-    dimensions = {"service": service, "model_version": model_version, "role": role}
+    dimensions = {"service": service, "model": model, "model_version": model_version, "role": role}
     metrics = {"InferenceTime": inference_ms, "InstancesPerRequest": instances}
     write(namespace, ((PER_VERSION, REQUEST),), **dimensions, **metrics)
 

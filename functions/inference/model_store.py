@@ -72,6 +72,7 @@ from mlcore.registry import (
     read_signature,
     signed_statement,
 )
+from mlcore.settings import LATEST
 from mlcore.signatures import Signature, default_signature, mismatch, zero_inputs
 from mlcore.signing import verify as verify_signature
 
@@ -262,20 +263,54 @@ class ModelStore:
     ) -> ModelStore:
         """A store of the same registry, client seam and hooks that serves only `version` (a
         model canary's, canary.py); its own failure hook and admission check when given."""
-        store = ModelStore(
-            dataclasses.replace(self.settings, model_version=str(version)),
-            self._client_factory,
-            clock=self._clock,
-            span=self._span,
-            on_loaded=self._on_loaded,
-            on_failure=on_failure or self._on_failure,
-            build_predictor=self._build_predictor,
-            disk_free=self._disk_free,
-        )
+        store = self._sibling(model_version=str(version))
+        store._on_failure = on_failure or self._on_failure
         store.admit = admit
         if self.pointer is not None:
             store.object_versions = self.pointer.object_versions(version)
         return store
+
+    def named(self, name: str) -> ModelStore:
+        """A store of another model of the same registry (models.py: one per served name), with
+        the same client seam, hooks and settings but the name, following its own `latest`
+        (MODEL_VERSION pins the default model only: a version number is one model's)."""
+        return self._sibling(model_name=name, model_version=LATEST)
+
+    def _sibling(self, **settings: Any) -> ModelStore:
+        """A store with these settings changed and the same client seam and hooks."""
+        return ModelStore(
+            dataclasses.replace(self.settings, **settings),
+            self._client_factory,
+            clock=self._clock,
+            span=self._span,
+            on_loaded=self._on_loaded,
+            on_failure=self._on_failure,
+            build_predictor=self._build_predictor,
+            disk_free=self._disk_free,
+        )
+
+    def release(self) -> LoadedModel | None:
+        """Stop holding the model (models.py evicts the least recently used): its file in
+        cache_dir is removed, and the next get() reads the pointer, downloads and verifies
+        again. Nothing is released while a load or refresh runs (None)."""
+        with self._lock:
+            if self._job is not None:
+                return None
+            model, self._model, self._checked_at = self._model, None, None
+        if model is not None and model.path:
+            _remove(model.path)
+        return model
+
+    def list_names(self) -> list[str]:
+        """The model names under the registry's prefix (models.py, ModelNames "*"): its
+        "folders", in S3's order, whether or not a pointer is published in them yet."""
+        prefix = f"{self.settings.prefix}/" if self.settings.prefix else ""
+        listed = self._s3().list_objects_v2(
+            Bucket=self.settings.bucket, Prefix=prefix, Delimiter="/"
+        )
+        return [
+            entry["Prefix"][len(prefix) :].rstrip("/") for entry in listed.get("CommonPrefixes", [])
+        ]
 
     @property
     def current(self) -> LoadedModel | None:

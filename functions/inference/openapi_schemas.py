@@ -57,9 +57,12 @@ INSTANCES_SCHEMA = {
     "description": "inputs in the model's input shape (see its metadata), values in its range",
     "items": {"type": "array"},
 }
+# /predict's model (models.py): a served name; without it, the default model (ModelName)
+MODEL_FIELD = {"type": "string", "description": "the model that answers (default: ModelName)"}
 PREDICT_BODY = {
     "type": "object",
     "properties": {
+        "model": MODEL_FIELD,
         "instances": INSTANCES_SCHEMA,
         "images": {
             "type": "array",
@@ -326,14 +329,14 @@ def served_bodies(model, max_instances: int) -> dict[tuple[str, str], dict[str, 
         predict = {
             "type": "object",
             "description": "pixels all within [0, 1], some fractions: 400 WRONG_VALUE_RANGE",
-            "properties": {"instances": rows, "images": images},
+            "properties": {"model": MODEL_FIELD, "instances": rows, "images": images},
             "additionalProperties": False,
             "oneOf": _one_of("instances", "images"),
         }
     else:
         predict = {
             "type": "object",
-            "properties": {"instances": rows},
+            "properties": {"model": MODEL_FIELD, "instances": rows},
             "required": ["instances"],
             "additionalProperties": False,
         }

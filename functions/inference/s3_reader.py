@@ -198,7 +198,8 @@ class _Body:
 
 
 class S3Reader:
-    """`get_object(Bucket=, Key=)` over obstore: one S3Store per bucket, made on first use."""
+    """`get_object(Bucket=, Key=)` and `list_objects_v2(Bucket=, Prefix=, Delimiter="/")`
+    (boto3's names and answers) over obstore: one S3Store per bucket, made on first use."""
 
     def __init__(self, store_factory: Callable[[str], Any]):
         self._store_factory = store_factory
@@ -235,6 +236,17 @@ class S3Reader:
             attributes={"Content-Type": ContentType},
             use_multipart=False,
         )
+
+    def list_objects_v2(self, Bucket: str, Prefix: str, Delimiter: str) -> dict[str, Any]:  # noqa: N803
+        """The "folders" under Prefix (CommonPrefixes, as boto3 answers them): only "/" as the
+        delimiter, which is obstore's."""
+        import obstore
+
+        if Delimiter != "/":
+            raise ValueError("only '/' is supported as the delimiter")
+        # obstore takes the prefix without its trailing "/" and answers "folders" without one
+        listed = obstore.list_with_delimiter(self._store(Bucket), Prefix.rstrip("/") or None)
+        return {"CommonPrefixes": [{"Prefix": f"{p}/"} for p in listed["common_prefixes"]]}
 
 
 def endpoint(environ: Mapping[str, str] = os.environ) -> str | None:

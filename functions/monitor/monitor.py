@@ -1,14 +1,19 @@
 """AWS Lambda entry point of the drift monitor: an EventBridge schedule runs it once every
 MONITOR_WINDOW_MINUTES (template.yaml, MonitorFunction).
 
-Each run, for the version being served (the registry pointer's, or the pinned MODEL_VERSION):
+Each run judges each model the inference function serves (MODEL_NAMES: MODEL_NAME alone, a
+list, or "*": every model under the prefix, listed), each against its own baseline; a model
+that cannot be read is logged, the others are judged, and the run fails at the end
+(MonitorErrorsAlarm). For each model, for the version being served (the registry pointer's,
+or the pinned MODEL_VERSION):
 1. the window: MONITOR_WINDOW_MINUTES ending at the first whole minute after the run's time
    less MONITOR_LAG_SECONDS (late metrics have arrived by then; whole minutes, so consecutive
    runs tile the time line and no prediction is judged twice);
 2. the version's manifest (mlcore.registry's keys) and the ``baseline`` in it (mlcore.stats);
 3. the window's metrics of that version (window.py, GetMetricData);
 4. the drift figures (drift.py), published as metrics (EMF, like every metric of this stack)
-   per service and per service and model version: ``MonitoredPredictions`` always,
+   per service, per service, model and model version, and per service and role:
+   ``MonitoredPredictions`` always,
    ``PredictionPSI``, ``ConfidenceDrop`` and ``InputShift`` when the window holds at least
    MONITOR_MIN_PREDICTIONS predictions and the manifest has a baseline. The alarms watch them.
    A generic model (mlcore.generic) has none of these figures: its verdict says so, and
@@ -36,6 +41,7 @@ import window
 from mlcore import documents, generic
 from mlcore.images import InputSpec
 from mlcore.registry import CANARY, STABLE, Pointer
+from mlcore.settings import EVERY_MODEL
 from monitor_settings import MonitorSettings, load_settings
 
 logger = Logger()  # service name, level: POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL
@@ -120,6 +126,16 @@ def judge(
     }
 
 
+def served_models(s3: Any, settings: MonitorSettings) -> list[str]:
+    """The names the inference function serves: its list, or the prefix's "folders" for "*"
+    (one listing: at most 1,000, as the function lists them, models.MAX_LISTED)."""
+    if settings.model_names != (EVERY_MODEL,):
+        return list(settings.model_names)
+    prefix = f"{settings.prefix}/" if settings.prefix else ""
+    listed = s3.list_objects_v2(Bucket=settings.bucket, Prefix=prefix, Delimiter="/")
+    return sorted(p["Prefix"][len(prefix) :].rstrip("/") for p in listed.get("CommonPrefixes", []))
+
+
 def publish(verdict: dict[str, Any]) -> None:
     """The verdict's figures as metrics, per service, per service and model version, and per
     service and role (stable, canary)."""
@@ -133,16 +149,48 @@ def publish(verdict: dict[str, Any]) -> None:
             ("InputShift", "input_shift"),
         ):
             metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=verdict[key])
-    metrics.add_dimensions(service=metrics.service, model_version=str(verdict["version"]))
+    metrics.add_dimensions(
+        service=metrics.service, model=verdict["model"], model_version=str(verdict["version"])
+    )
     metrics.add_dimensions(service=metrics.service, role=verdict["role"])  # per-role alarms
     metrics.flush_metrics()
+
+
+class MonitorFailed(Exception):
+    """Some models could not be judged (each one's reason is logged); the others were."""
 
 
 def run(now: float | None = None) -> dict[str, Any]:
     settings = get_settings()
     s3, cloudwatch = get_clients()
     start, end = window_bounds(time.time() if now is None else now, settings)
+    names = served_models(s3, settings)
+    verdicts: list[dict[str, Any]] = []
+    failed: dict[str, str] = {}
+    for name in names:
+        try:
+            verdicts += judge_model(settings.of(name), s3, cloudwatch, start, end)
+        except Exception as exc:
+            if len(names) == 1:
+                raise  # one model: its own error, as before
+            logger.exception("model not judged", extra={"model_name": name})
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    if failed:
+        raise MonitorFailed(f"not judged: {', '.join(sorted(failed))} (see the log lines)")
+    return {
+        "model": settings.model_name,
+        "models": names,
+        "window": {"start": start.isoformat(), "end": end.isoformat()},
+        "versions": verdicts,
+    }
+
+
+def judge_model(
+    settings: MonitorSettings, s3: Any, cloudwatch: Any, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """One model's verdicts, per version served (stable, canary), against its own baseline."""
     period = settings.window_minutes * 60
+    name = settings.model_name
     verdicts = []
     for version, role in served_versions(s3, settings):
         raw = _read_bytes(s3, settings.bucket, settings.registry.manifest_key(version))
@@ -155,25 +203,23 @@ def run(now: float | None = None) -> dict[str, Any]:
             continue
         if generic.kind_of(manifest) == generic.KIND:
             # the figures (confidence, labels, input intensity) are an image classifier's
-            verdict = {"role": role, "version": version, "status": GENERIC}
+            verdict = {"model": name, "role": role, "version": version, "status": GENERIC}
             logger.info("drift", extra={"verdict": verdict})
             verdicts.append(verdict)
             continue
         labels = [str(label) for label in manifest["labels"]]
         channels = InputSpec.from_manifest(manifest).channels
         wanted = window.series(labels, channels)
-        metric_queries = window.queries(metrics.namespace, metrics.service, version, wanted, period)
+        metric_queries = window.queries(
+            metrics.namespace, metrics.service, name, version, wanted, period
+        )
         totals = window.read_totals(cloudwatch, metric_queries, start, end)
         verdict = judge(version, manifest, window.observed(totals, labels, channels), settings)
-        verdict = {"role": role, **verdict}
+        verdict = {"model": name, "role": role, **verdict}
         logger.info("drift", extra={"verdict": verdict})
         publish(verdict)
         verdicts.append(verdict)
-    return {
-        "model": settings.model_name,
-        "window": {"start": start.isoformat(), "end": end.isoformat()},
-        "versions": verdicts,
-    }
+    return verdicts
 
 
 @logger.inject_lambda_context

@@ -8,6 +8,7 @@ inference function's, the same stack) are read by Powertools itself.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ class MonitorSettings:
     bucket: str
     prefix: str
     model_name: str
+    model_names: tuple[str, ...]  # the inference function's (mlcore.settings.model_names)
     model_version: str  # "latest" (follow the pointer) or a pinned positive integer, as text
     window_minutes: int  # the window judged each run (the schedule's rate too)
     min_predictions: int  # fewest predictions in a window for drift figures
@@ -30,6 +32,10 @@ class MonitorSettings:
     @property
     def registry(self) -> Registry:
         return Registry(self.prefix, self.model_name)
+
+    def of(self, name: str) -> MonitorSettings:
+        """These settings for another served model."""
+        return dataclasses.replace(self, model_name=name)
 
 
 def _integer(environ: Mapping[str, str], name: str, minimum: int) -> int:

@@ -52,12 +52,22 @@ def series(labels: Sequence[str], channels: int) -> list[Series]:
 
 
 def queries(
-    namespace: str, service: str, version: int, wanted: Sequence[Series], period: int
+    namespace: str,
+    service: str,
+    model: str,
+    version: int,
+    wanted: Sequence[Series],
+    period: int,
 ) -> list[dict[str, Any]]:
-    """GetMetricData MetricDataQueries for these series of (service, model_version)."""
+    """GetMetricData MetricDataQueries for these series of (service, model, model_version)."""
     out = []
     for s in wanted:
-        dimensions = [("service", service), ("model_version", str(version)), *s.extra]
+        dimensions = [
+            ("service", service),
+            ("model", model),
+            ("model_version", str(version)),
+            *s.extra,
+        ]
         metric = {
             "Namespace": namespace,
             "MetricName": s.metric,

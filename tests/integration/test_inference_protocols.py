@@ -8,11 +8,13 @@ full-integer int8 (`--model file.tflite`, tests/fixtures/generic/make_models.py)
 - TF Serving's REST API with plain HTTP (requests), row and columnar, by version and label.
 
 Every answer equals LiteRT's on the same inputs, run directly on the model file (int8 within
-one output quantization step). One local API at a time (one per model: issue 24 serves several).
+one output quantization step). One local API serves the three (ModelNames "*", as `make
+local-api` without NAME: every model under the prefix; models.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -87,14 +89,53 @@ def registry(s3_server, tmp_path_factory):
     return {"bucket": bucket, "prefix": "models", "env": {**os.environ, **env}, "folder": folder}
 
 
-@pytest.fixture(scope="module", params=list(MODELS))
-def api(request, registry):
-    published = {**registry, "name": request.param}
-    folder = registry["folder"] / f"api-{request.param}"
+@pytest.fixture(scope="module")
+def server(registry):
+    """One local API serving every model under the prefix, mnist the default."""
+    published = {**registry, "name": "mnist"}
+    folder = registry["folder"] / "api"
     folder.mkdir()
-    with local_api(folder, published, 1, overrides=(f"CorsAllowOrigins={ORIGINS}",)) as running:
-        running.model = request.param
+    overrides = (f"CorsAllowOrigins={ORIGINS}", "ModelNames=*")
+    with local_api(folder, published, 1, overrides=overrides) as running:
         yield running
+
+
+@dataclasses.dataclass
+class ModelApi:
+    """The shared API, as a test of one model sees it."""
+
+    url: str
+    ca: str
+    key: str
+    port: int
+    model: str
+
+
+@pytest.fixture(params=list(MODELS))
+def api(request, server):
+    return ModelApi(server.url, server.ca, server.key, server.port, request.param)
+
+
+def test_one_api_serves_the_three_models_and_lists_them(server):
+    health = requests.get(f"{server.url}/health", verify=server.ca, timeout=30).json()
+    assert health["model"]["name"] == "mnist"  # the default (ModelName)
+    assert [m["name"] for m in health["models"]] == sorted(MODELS)
+    headers = {"x-api-key": server.key}
+    for name in MODELS:  # /predict takes the model from its body
+        inputs = model_inputs(name, 1)
+        if name == "mnist":
+            body = {"model": name, "instances": inputs["image"][..., 0].tolist()}
+        else:
+            body = {"model": name, "instances": [{k: v[0].tolist() for k, v in inputs.items()}]}
+        answer = requests.post(
+            f"{server.url}/predict", json=body, headers=headers, verify=server.ca, timeout=60
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model"]["name"] == name
+    missing = requests.get(
+        f"{server.url}/v2/models/absent/ready", headers=headers, verify=server.ca, timeout=30
+    )
+    assert (missing.status_code, missing.json()["code"]) == (404, "MODEL_NOT_FOUND")
 
 
 def model_inputs(name: str, n: int = 3) -> dict[str, np.ndarray]:
@@ -323,3 +364,40 @@ def test_cors_preflight_needs_no_key_and_every_answer_carries_the_origin(api):
     )
     assert (other.status_code, other.json()["code"]) == (403, "CORS_NOT_ALLOWED")
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_under_a_small_memory_budget_the_least_recently_used_model_is_evicted(registry):
+    """ModelsMemoryBytes holding the digits model and one generic model: asking for the third
+    evicts the least recently used; it loads again on its next request, downloaded and
+    verified again (a second "model loaded" line of its own), and answers as LiteRT does."""
+    sizes = {name: model_file(name).stat().st_size for name in MODELS}
+    budget = sizes["mnist"] + max(sizes["pair-f32"], sizes["pair-int8"])
+    folder = registry["folder"] / "api-small"
+    folder.mkdir()
+    published = {**registry, "name": "mnist"}
+    overrides = ("ModelNames=pair-f32,pair-int8", f"ModelsMemoryBytes={budget}")
+    with local_api(folder, published, 1, overrides=overrides) as small:
+        for name in ("mnist", "pair-int8", "pair-f32", "mnist"):  # pair-f32 evicts mnist, ...
+            api = ModelApi(small.url, small.ca, small.key, small.port, name)
+            inputs = model_inputs(name, 2)
+            columns = {k: v.tolist() for k, v in inputs.items()}
+            answer = call(api, "POST", f"/v1/models/{name}:predict", json={"inputs": columns})
+            assert answer.status_code == 200, answer.text
+            outputs = answer.json()["outputs"]
+            names = list(litert(model_file(name), inputs))
+            got = (
+                {n: np.array(outputs[n]) for n in names}
+                if isinstance(outputs, dict)
+                else {names[0]: np.array(outputs)}
+            )
+            assert_equal_to_litert(name, got, inputs)
+        health = requests.get(f"{small.url}/health", verify=small.ca, timeout=30).json()
+        held = {m["name"]: m["loaded"] for m in health["models"]}
+        # ... and mnist again evicts pair-int8, the least recently used then
+        assert held == {"mnist": True, "pair-f32": True, "pair-int8": False}
+        log = small.function_log().splitlines()
+        lines = [json.loads(line) for line in log if line.startswith("{")]
+        loads = [r.get("model_name") for r in lines if r.get("message") == "model loaded"]
+        assert loads.count("mnist") == 2 and loads.count("pair-int8") == 1
+        evicted = [r.get("model_name") for r in lines if r.get("message") == "model evicted"]
+        assert evicted == ["mnist", "pair-int8"]

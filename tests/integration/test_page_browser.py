@@ -300,7 +300,9 @@ def test_the_heading_follows_another_model_and_waits_for_a_key(browser, s3_serve
     (artifact / "manifest.json").write_text(json.dumps(manifest))
     with environ(s3_environment(s3_server)):
         publish(artifact, published["bucket"], "models")
-    with local_api(tmp_path, published | {"name": "letters"}) as letters:
+    # one API serving both models (ModelNames "*"), letters the default
+    serving = published | {"name": "letters"}
+    with local_api(tmp_path, serving, overrides=("ModelNames=*",)) as letters:
         visit = Visit(browser, letters.url + "/")
         try:
             visit.open()
@@ -335,3 +337,31 @@ def test_the_heading_follows_another_model_and_waits_for_a_key(browser, s3_serve
         finally:
             blank.close()
         assert blank.errors == []
+
+        # the menu lists the served models; choosing mnist changes the heading, and the
+        # drawing goes to mnist (/predict's "model"), answered as POST /predict answers it
+        chooser = Visit(browser, letters.url + "/")
+        try:
+            chooser.open()
+            options = chooser.page.eval_on_selector_all("#model option", "o => o.map(x => x.value)")
+            assert options == ["letters", "mnist"]
+            assert chooser.page.input_value("#model") == "letters"
+            chooser.page.select_option("#model", "mnist")
+            chooser.page.wait_for_selector('#heading[data-model^="mnist/"]', timeout=30_000)
+            assert chooser.page.inner_text("#heading").startswith("Draw a digit")
+            chooser.draw(SEVEN)
+            chooser.page.click("#predict")
+            text = chooser.answer()
+            (body,) = chooser.predict_bodies()
+            assert body["model"] == "mnist"
+            answer = requests.post(
+                letters.url + "/predict",
+                json=body,
+                headers={"x-api-key": letters.key},
+                verify=letters.ca,
+                timeout=30,
+            )
+            assert_shows(text, answer.json())
+        finally:
+            chooser.close()
+        assert chooser.errors == []

@@ -352,16 +352,22 @@ def test_function_policy_only_reads_the_model_prefix(template, deployed):
     assert len(policies) == 1 and isinstance(policies[0], dict), (
         "only one inline policy, no SAM policy templates"
     )
-    statement, kms, capture = policies[0]["Statement"]
+    statement, listing, kms, capture = policies[0]["Statement"]
     assert capture["Fn::If"][0] == "CaptureEnabled"  # test_capture_write_access_...
     assert kms["Fn::If"][0] == "UseModelKmsKey"  # test_template_security.py
     assert statement["Effect"] == "Allow"
     assert statement["Action"] in ("s3:GetObject", ["s3:GetObject"])
     arn, variables = statement["Resource"]["Fn::Sub"]
-    assert arn == "arn:${AWS::Partition}:s3:::${Bucket}/${ModelPrefix}/${ModelName}/*"
+    # one model's folder, or with ModelNames every model's (and nothing beside the prefix)
+    assert arn == "arn:${AWS::Partition}:s3:::${Bucket}/${ModelPrefix}/${Models}/*"
     assert variables["Bucket"] == {
         "Fn::If": ["CreateModelBucket", {"Ref": "ModelBucket"}, {"Ref": "BucketName"}]
     }
+    assert variables["Models"] == {"Fn::If": ["ServeSeveralModels", "*", {"Ref": "ModelName"}]}
+    # ModelNames "*" only: listing the prefix's folders, nothing deeper
+    condition, listed, _ = listing["Fn::If"]
+    assert condition == "ServeEveryModel" and listed["Action"] == "s3:ListBucket"
+    assert listed["Condition"]["StringEquals"]["s3:delimiter"] == "/"
     # What SAM adds on top: CloudWatch Logs and X-Ray write access, nothing that reads data.
     role = deployed["API_KEY"]["Resources"]["InferenceFunctionRole"]["Properties"]
     managed = sorted(arn.rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"])
@@ -369,7 +375,24 @@ def test_function_policy_only_reads_the_model_prefix(template, deployed):
     (inline,) = role["Policies"]
     (granted,) = inline["PolicyDocument"]["Statement"]
     assert granted["Action"] == statement["Action"]
-    assert granted["Resource"] == {"Fn::Sub": [arn, {"Bucket": {"Ref": "ModelBucket"}}]}
+    assert granted["Resource"] == {
+        "Fn::Sub": [arn, {"Bucket": {"Ref": "ModelBucket"}, "Models": {"Ref": "ModelName"}}]
+    }
+
+
+def test_several_models_read_every_model_of_the_prefix_and_list_it_only_for_the_wildcard():
+    """ModelNames: the roles grant every model's folder under the prefix (one policy, whatever
+    the names); "*" adds listing the prefix's folders, which ModelNames "a,b" does not need."""
+    for names, listing in (("a,b", False), ("*", True)):
+        transformed = translate({"ModelNames": names})["Resources"]
+        (inline,) = transformed["InferenceFunctionRole"]["Properties"]["Policies"]
+        statements = inline["PolicyDocument"]["Statement"]
+        read = statements[0]
+        assert read["Resource"]["Fn::Sub"][1]["Models"] == "*"
+        listed = [s for s in statements if s.get("Sid") == "ListModelNames"]
+        assert bool(listed) == listing
+        env = transformed["InferenceFunction"]["Properties"]["Environment"]["Variables"]
+        assert env["MODEL_NAMES"] == {"Ref": "ModelNames"}
 
 
 def test_created_bucket_is_versioned_encrypted_private_and_tls_only(template):
@@ -803,8 +826,9 @@ def test_monitor_reads_the_registry_and_metrics_only(deployed):
     (inline,) = role["Policies"]
     read, metrics = inline["PolicyDocument"]["Statement"]
     assert read["Action"] == "s3:GetObject"
-    arn, _ = read["Resource"]["Fn::Sub"]
-    assert arn == "arn:${AWS::Partition}:s3:::${Bucket}/${ModelPrefix}/${ModelName}/*"
+    arn, variables = read["Resource"]["Fn::Sub"]
+    assert arn == "arn:${AWS::Partition}:s3:::${Bucket}/${ModelPrefix}/${Models}/*"
+    assert variables["Models"] == {"Ref": "ModelName"}  # every model's ("*") with ModelNames
     # GetMetricData has no resource-level permissions; nothing that writes
     assert (metrics["Action"], metrics["Resource"]) == ("cloudwatch:GetMetricData", "*")
 
@@ -935,8 +959,12 @@ def test_capture_write_access_only_when_capture_is_on_and_only_its_prefix():
     read, write = statements({"CaptureSampleRate": "0.05"})
     assert write["Action"] == "s3:PutObject"
     arn, variables = write["Resource"]["Fn::Sub"]
-    assert arn == "arn:${AWS::Partition}:s3:::${CaptureBucket}/${Prefix}/${ModelName}/*"
-    assert variables == {"Prefix": {"Fn::FindInMap": ["Capture", "Keys", "Prefix"]}}
+    # the model's folder (every model's with ModelNames: capture keys start with the name)
+    assert arn == "arn:${AWS::Partition}:s3:::${CaptureBucket}/${Prefix}/${Models}/*"
+    assert variables == {
+        "Prefix": {"Fn::FindInMap": ["Capture", "Keys", "Prefix"]},
+        "Models": {"Ref": "ModelName"},
+    }
 
 
 def test_the_http_api_has_the_rest_apis_routes_and_opens_the_same_ones():

@@ -61,7 +61,7 @@ def test_confidence_labels_and_the_input_statistic_per_model_version(served, loa
     drift_series = {"Confidence", "Predictions", "InputMeanIntensity"}
     for record in (r for r in emf_records(out) if drift_series & set(r)):
         dims = record["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
-        assert any(["service", "model_version"] == d[:2] for d in dims), dims
+        assert any(["service", "model", "model_version"] == d[:3] for d in dims), dims
 
 
 def test_tf_serving_predictions_are_counted_too(served, load_event, capsys):
@@ -88,7 +88,8 @@ def test_an_emf_document_reads_back_as_the_values_it_was_given(served, capsys):
 
     fields = {"label": "chat noir é", "Confidence": [1e-05, 0.5, 1.7976931348623157e308]}
     fields |= {"InputMeanIntensity": [2.5e-07, 254.99999999999997], "Predictions": 3}
-    emf.write("ns", ((emf.PER_LABEL, emf.PREDICTIONS),), service="s", model_version="1", **fields)
+    directives = ((emf.PER_LABEL, emf.PREDICTIONS),)
+    emf.write("ns", directives, service="s", model="m", model_version="1", **fields)
     (record,) = emf_records(capsys.readouterr().out)
     assert {k: record[k] for k in fields} == fields  # every number read back exactly
     assert record["service"] == "s" and "CloudWatchMetrics" in record["_aws"]

@@ -65,7 +65,7 @@ def test_a_document_of_every_shape_meets_the_specification(capsys):
     batch = rng.integers(0, 256, (250, 8, 8, 3)).astype(np.float32)
     probabilities = rng.dirichlet(np.ones(12), 250)
     labels = [f"étiquette {i}" for i in range(12)]
-    emf.request("ns", "s", "1", "stable", labels, batch, probabilities, 2.0)
+    emf.request("ns", "s", "m", "1", "stable", labels, batch, probabilities, 2.0)
     records = emf_spec.valid_records(capsys.readouterr().out)
     # the first document, the confidences beyond 100 (two), channels 1 and 2 (three each), and
     # the other labels (eleven)

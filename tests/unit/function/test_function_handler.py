@@ -223,7 +223,7 @@ def test_openapi_document_is_served_and_describes_every_route(served, load_event
     described = {(m.upper(), p) for p, item in document["paths"].items() for m in item}
     assert described == {(r.method, r.openapi_path) for r in app.registered_routes()}
     body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
-    assert set(body["schema"]["properties"]) == {"instances", "images"}
+    assert set(body["schema"]["properties"]) == {"model", "instances", "images"}
 
 
 def test_openapi_document_is_generated_from_the_routes_not_written_by_hand():
@@ -339,6 +339,7 @@ def test_no_model_is_503_then_a_request_after_the_backoff_tries_again(
         {"name": "mnist", "version": V1, "role": "stable"},
     )
     assert (body["registry"]["served"], body["registry"]["pointer"]["version"]) == (V1, V1)
+    assert body["models"] == [{"name": "mnist", "loaded": True, "version": V1, "refused": {}}]
 
 
 def test_bad_input_is_still_400_when_no_model_is_loaded(serve, load_event):
@@ -395,7 +396,7 @@ def test_metrics(served, load_event, manifest, capsys):
     assert record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ServerlessML-Test"
     assert record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
         ["service"],
-        ["service", "model_version"],
+        ["service", "model", "model_version"],
         ["service", "role"],
     ]
 

@@ -73,6 +73,7 @@ def test_the_registry_location_is_read_trimmed_and_checked():
         "bucket": "models-bucket",
         "prefix": "registry/v1",
         "model_name": "mnist",
+        "model_names": ("mnist",),  # MODEL_NAMES unset: the one model
         "model_version": "42",
     }
     following = registry_location({**ENVIRONMENT, "MODEL_VERSION": LATEST})
@@ -115,3 +116,14 @@ def test_a_wrong_variable_is_named_with_what_is_allowed(variable, value, message
 
 def test_required_returns_the_trimmed_value():
     assert required({"X": "  a b  "}, "X") == "a b"
+
+
+def test_model_names_add_to_the_default_or_name_every_model():
+    from mlcore.settings import EVERY_MODEL, model_names
+
+    assert model_names("", "mnist") == ("mnist",)  # one model, as before ModelNames
+    assert model_names(" a, b ,mnist,a ", "mnist") == ("mnist", "a", "b")  # the default first
+    assert model_names("*", "mnist") == (EVERY_MODEL,)
+    for wrong in ("a,b/c", "a,*", "-a"):
+        with pytest.raises(ValueError, match="MODEL_NAMES"):
+            model_names(wrong, "mnist")

@@ -54,9 +54,15 @@ class FakeCloudWatch:
         return [{"MetricDataResults": results}]
 
 
-def traffic(x: np.ndarray, predicted: np.ndarray, confidence: float, version: int = VERSION):
+def traffic(
+    x: np.ndarray,
+    predicted: np.ndarray,
+    confidence: float,
+    version: int = VERSION,
+    model: str = "mnist",
+):
     """The data points the inference function's metrics give for these inputs and answers."""
-    per_version = {"service": SERVICE_NAME, "model_version": str(version)}
+    per_version = {"service": SERVICE_NAME, "model": model, "model_version": str(version)}
     means, blank = stats.input_statistics(x)
     points = [
         ("Confidence", per_version, [confidence] * len(x)),
@@ -112,10 +118,10 @@ def test_a_window_like_the_baseline_stays_low(fresh_monitor, monkeypatch, capsys
     assert verdict["psi"] < 0.01 and abs(verdict["confidence_drop"]) < 0.05
     assert verdict["input_shift"] < 0.01
     psi = published(records, "PredictionPSI")
-    # per service (the alarm's series), per service and model version, per service and role
+    # per service (the alarm's series), per service, model and version, per service and role
     assert set(psi) == {
         (("service", SERVICE_NAME),),
-        (("model_version", str(VERSION)), ("service", SERVICE_NAME)),
+        (("model", "mnist"), ("model_version", str(VERSION)), ("service", SERVICE_NAME)),
         (("role", "stable"), ("service", SERVICE_NAME)),
     }
     assert published(records, "MonitoredPredictions")[(("service", SERVICE_NAME),)] == 500
@@ -227,3 +233,44 @@ def test_a_model_canary_is_judged_beside_the_stable_version_per_role(
     assert drop[(("role", "stable"), ("service", SERVICE_NAME))] < 0.05
     assert drop[(("role", "canary"), ("service", SERVICE_NAME))] > 0.5
     assert len(cloudwatch.calls) == 2
+
+
+def test_each_served_model_is_judged_against_its_own_baseline(fresh_monitor, monkeypatch, capsys):
+    """ModelNames: the same traffic (confidence 0.55) is a drop for mnist, whose baseline is
+    confident (0.93), and none for a second model whose own baseline is 0.55; each model's
+    figures go to its own series (service, model, model_version)."""
+    monkeypatch.setenv("MODEL_NAMES", "*")
+    fresh_monitor.get_settings.cache_clear()
+    x, predicted = digits()
+    unsure = json.loads(json.dumps(MANIFEST))
+    unsure["name"] = "unsure"
+    unsure["baseline"]["confidence"]["mean"] = 0.55
+    cloudwatch = install(
+        fresh_monitor,
+        monkeypatch,
+        traffic(x, predicted, 0.55) + traffic(x, predicted, 0.55, model="unsure"),
+    )
+    fresh_monitor.get_clients()[0].publish(unsure, fixture_model(), name="unsure")
+
+    answer, records = run(fresh_monitor, capsys)
+    assert answer["models"] == ["mnist", "unsure"]  # listed under the prefix
+    judged = {v["model"]: v for v in answer["versions"]}
+    assert judged["mnist"]["confidence_drop"] > 0.5
+    assert abs(judged["unsure"]["confidence_drop"]) < 0.05
+    drop = published(records, "ConfidenceDrop")
+    for model, verdict in judged.items():
+        key = (("model", model), ("model_version", str(VERSION)), ("service", SERVICE_NAME))
+        assert drop[key] == pytest.approx(verdict["confidence_drop"])
+    assert len(cloudwatch.calls) == 2
+
+
+def test_a_model_that_cannot_be_read_fails_the_run_after_the_others_are_judged(
+    fresh_monitor, monkeypatch, capsys
+):
+    monkeypatch.setenv("MODEL_NAMES", "absent")
+    fresh_monitor.get_settings.cache_clear()
+    x, predicted = digits()
+    cloudwatch = install(fresh_monitor, monkeypatch, traffic(x, predicted, 0.93))
+    with pytest.raises(fresh_monitor.MonitorFailed, match="absent"):
+        fresh_monitor.run()
+    assert len(cloudwatch.calls) == 1  # mnist was judged
