@@ -204,11 +204,18 @@ def describe_stop(stopped: dict) -> str:
         "max_epochs": f"the maximum, EPOCHS={stopped.get('max_epochs')} (the weights of epoch "
         f"{stopped.get('best_epoch')} kept)",
     }
-    text = (
-        f"stopped after epoch {stopped.get('epochs')} of at most {stopped.get('max_epochs')}: "
-        + reasons.get(stopped.get("reason"), str(stopped.get("reason")))
+    limit = f"of at most {stopped.get('max_epochs')}"
+    phases = stopped.get("phases")
+    if phases:  # a pretrained backbone: the head first, then fine-tuning (training.model.phases)
+        ran = {phase.get("name"): phase.get("epochs") for phase in phases}
+        limit = f"({ran.get('head')} with the backbone frozen, " + (
+            f"{ran['fine_tune']} fine-tuning; at most {stopped.get('max_epochs')} each)"
+            if "fine_tune" in ran
+            else "no fine-tuning: the budget was spent)"
+        )
+    return f"stopped after epoch {stopped.get('epochs')} {limit}: " + reasons.get(
+        stopped.get("reason"), str(stopped.get("reason"))
     )
-    return text
 
 
 def still_improving_warning(stopped: dict) -> str | None:
