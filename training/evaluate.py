@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from mlcore.predictor import Predictor
-from training.config import ARCHITECTURES
+from training.config import ARCHITECTURES, AUGMENT_LEVELS, BACKBONES
 
 Z_95 = 1.959963984540054  # the standard normal's 97.5th percentile
 
@@ -164,7 +164,11 @@ def what_to_try(gate: dict, trained: bool, test_fraction: float | None) -> list[
                 "more images per class (hundreds per class are typical)",
                 "EPOCHS=... (--epochs) and MAX_MINUTES=... (--max-minutes), if training stopped "
                 "on the maximum or the budget",
-                f"another ARCH=... (--architecture: {', '.join(ARCHITECTURES)})",
+                f"AUGMENT=... (--augment: {', '.join(AUGMENT_LEVELS)}; add flip where a "
+                "mirrored image is the same class): more variety from the same images",
+                f"another ARCH=... (--architecture: {', '.join(ARCHITECTURES)}); a pretrained "
+                f"backbone ({', '.join(BACKBONES)}) with WEIGHTS=imagenet starts from features "
+                "learnt on ImageNet, the usual remedy for few images",
             ]
         else:
             options += [

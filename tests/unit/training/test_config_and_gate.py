@@ -96,7 +96,8 @@ def test_the_verdict_and_what_to_try_name_the_options_that_change_it():
     gate = evaluate.verdict([chance, quantization], force=False)
     assert gate == {"passed": False, "forced": False, "checks": [chance, quantization]}
     message = evaluate.refusal(gate, trained=True, test_fraction=0.1)
-    for option in ("EPOCHS", "MAX_MINUTES", "ARCH", "MAX_ACCURACY_DROP", "TEST_FRACTION (now 0.1)",
+    for option in ("EPOCHS", "MAX_MINUTES", "ARCH", "AUGMENT=", "WEIGHTS=imagenet",
+                   "MAX_ACCURACY_DROP", "TEST_FRACTION (now 0.1)",
                    "TEST_DATASET", "FORCE=1", "more images per class"):  # fmt: skip
         assert option in message, option
     alone = evaluate.verdict([chance], False)
