@@ -16,7 +16,10 @@ so both strategies train with one custom loop (``strategy.run`` over a ``Gradien
 that keeps what ``fit`` gives a one-process run: the per-epoch history (loss, accuracy,
 val_loss, val_accuracy, learning_rate), and the same schedule (training.model.schedule: Keras'
 own EarlyStopping and ReduceLROnPlateau callbacks and the time budget, called by the loop as
-``fit`` calls them), so it stops for the same reasons.
+``fit`` calls them), so it stops for the same reasons. It trains what ``fit`` trains: the model
+with AUGMENT's layers in front (training.model.for_training), phase by phase
+(training.model.phases: a pretrained backbone's head first, then fine-tuning at a lower rate,
+each with its own optimizer and schedule, the better phase kept).
 
 `batch_size` stays the global batch (split across the replicas), so a distributed run takes the
 same optimisation steps as a one-process run of the same config. Each worker reads its own
