@@ -202,6 +202,31 @@ def table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def over_seeds(results: list[dict]) -> str:
+    """Per set and candidate run with more than one seed: the mean int8 held-out accuracy over
+    the seeds and its range (the seeds share the held-out images, so each seed's own interval,
+    in the table above, is the honest one), and the mean epochs and training time."""
+    rows = [
+        "| set | candidate | seeds | int8 held-out: mean (min to max) | mean epochs | mean s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in results:
+        groups.setdefault((r["set"], r["candidate"]), []).append(r)
+    for (set_name, candidate), runs in groups.items():
+        key = "int8" if all("int8" in r for r in runs) else "float"
+        accuracies = [r[key]["accuracy"] for r in runs if key in r]
+        if len(accuracies) < 2:
+            continue
+        epochs = [r["epochs"] for r in runs if r.get("epochs")]
+        rows.append(
+            f"| {set_name} | {candidate}{' (float)' * (key == 'float')} | {len(accuracies)} | "
+            f"{np.mean(accuracies):.1%} ({min(accuracies):.1%} to {max(accuracies):.1%}) | "
+            f"{np.mean(epochs):.0f} | {np.mean([r['seconds'] for r in runs]):.0f} |"
+        )
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.candidates",
@@ -220,8 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra", default="", help="more options for every run")
     parser.add_argument("--work", type=Path, help="where the sets, weights, artifacts go (kept)")
     parser.add_argument("--out", type=Path, default=Path(".local/candidates.json"))
+    parser.add_argument("--tables", action="store_true", help="print the tables of --out, run none")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.tables:
+        results = json.loads(args.out.read_text())
+        print(table(results) + "\n\n" + over_seeds(results))
+        return 0
     chosen = [c.strip() for c in args.candidates.split(";") if c.strip()]
     unknown = [c for c in chosen if c not in CANDIDATES]
     if unknown:
@@ -245,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.out.parent.mkdir(parents=True, exist_ok=True)
                     args.out.write_text(json.dumps(results, indent=2) + "\n")  # after each run
                     print(json.dumps(result)[:400], flush=True)
-    print(table(results))
+    print(table(results) + "\n\n" + over_seeds(results))
     print(f"wrote {args.out}")
     return 0
 
