@@ -22,6 +22,13 @@ endif
 
 PY       := $(VENV)/bin/python
 BIN      := $(VENV)/bin
+# The functions' own environment on the Python Lambda runs them on (template.yaml: Runtime
+# python3.13): LAMBDA_PYTHON (variables.mk) is pyenv's 3.13.0 where pyenv has it, else
+# python3.13 on PATH.
+LAMBDA_PYTHON := $(or $(LAMBDA_PYTHON),$(wildcard $(shell pyenv prefix 3.13.0 2>/dev/null)/bin/python3.13),$(shell command -v python3.13 2>/dev/null),python3.13)
+# The tests that import only the functions (and mlcore, which they ship): they run on
+# LAMBDA_PYTHON in FUNCTION_VENV; every other test runs in .venv.
+LAMBDA_TESTS := tests/unit/function tests/unit/monitor tests/unit/mlcore
 
 export SAM_CLI_TELEMETRY = 0
 # SSE-KMS for everything the publisher writes (publish, and any pointer change)
@@ -29,14 +36,14 @@ ifneq ($(KMS_KEY),)
 export MODEL_KMS_KEY_ARN := $(KMS_KEY)
 endif
 
-.PHONY: help setup setup-sagemaker lock lock-checkov lock-iamlint lock-sagemaker test test-slow test-unit train train-sagemaker \
+.PHONY: help setup setup-sagemaker lock lock-function lock-otel lock-checkov lock-iamlint lock-kserve lock-sagemaker test test-slow test-unit train train-sagemaker \
         convert report publish audit promote rollback status fixture validate build deploy smoke invoke \
-        local-api s3-local demo events bench lint clean docs docs-serve outputs publisher-credentials delete
+        local-api s3-local demo events bench lint clean mutation docs docs-serve outputs publisher-credentials delete
 
 help: ## list the targets, and the variables with their defaults (variables.mk)
 	@$(PYTHON) local/make_variables.py help
 
-setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(IAMLINT_VENV)/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), .venv-checkov, .venv-iamlint and chromium
+setup: $(VENV)/.installed $(FUNCTION_VENV)/.installed $(OTEL_VENV)/.installed $(CHECKOV_VENV)/.installed $(IAMLINT_VENV)/.installed $(KSERVE_VENV)/.installed chromium ## create .venv with every pinned dependency (training, tests, SAM CLI), .venv-function and .venv-otel (Python 3.13), .venv-checkov, .venv-iamlint, .venv-kserve and chromium
 
 # Debian's chromium, for the page's browser test (Playwright's Python API drives it; its own
 # browser download is unreachable here): installed with apt where apt is available and it is
@@ -74,6 +81,28 @@ define pinned_venv
 	touch $@
 endef
 
+# The functions' environment on Python 3.13 (requirements-function.in says what is in it).
+$(FUNCTION_VENV)/.installed: requirements-function.txt layers/runtime/requirements.txt pyproject.toml
+	@"$(LAMBDA_PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || { \
+	  echo "make setup: Python 3.13 (the functions' runtime on Lambda) not found as" \
+	       "'$(LAMBDA_PYTHON)'. Install it with 'pyenv install 3.13.0' (or 'uv python install" \
+	       "3.13', or your system's python3.13 package; docs/performance.md) and run make setup" \
+	       "again, or point LAMBDA_PYTHON=/path/to/python3.13 at one." >&2; exit 2; }
+	rm -rf $(FUNCTION_VENV) && "$(LAMBDA_PYTHON)" -m venv $(FUNCTION_VENV)
+	$(FUNCTION_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pip==25.3
+	$(FUNCTION_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	$(FUNCTION_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(FUNCTION_VENV)/bin/python -m pip check
+	touch $@
+
+# AWS's distribution of OpenTelemetry on Python 3.13, for the bench's TracingMode otel row
+$(OTEL_VENV)/.installed: requirements-otel.txt $(FUNCTION_VENV)/.installed
+	rm -rf $(OTEL_VENV) && "$(LAMBDA_PYTHON)" -m venv $(OTEL_VENV)
+	$(OTEL_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pip==25.3
+	$(OTEL_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	$(OTEL_VENV)/bin/python -m pip check
+	touch $@
+
 # checkov's own environment (its pins conflict with .venv's: boto3 1.35, packaging<24, networkx<2.7)
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(call pinned_venv,$(CHECKOV_VENV))
@@ -82,16 +111,28 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 $(IAMLINT_VENV)/.installed: requirements-iamlint.txt
 	$(call pinned_venv,$(IAMLINT_VENV))
 
+# mutmut's own environment (requirements-mutmut.in says why), seeing .venv's packages behind its
+# own through a .pth file (written after pip check, which would weigh aws-sam-cli's click pin
+# against mutmut's click): the tests it runs import the project's packages from .venv.
+$(MUTMUT_VENV)/.installed: requirements-mutmut.txt $(VENV)/.installed
+	$(call pinned_venv,$(MUTMUT_VENV))
+	echo "import site; site.addsitedir('$(abspath $(VENV))/lib/$(PYTHON)/site-packages')" \
+	    > $(MUTMUT_VENV)/lib/$(PYTHON)/site-packages/project-venv.pth
+
+# KServe's SDK, the v2 protocol tests' client (its protobuf pin conflicts with .venv's)
+$(KSERVE_VENV)/.installed: requirements-kserve.txt
+	$(call pinned_venv,$(KSERVE_VENV))
+
 # The SageMaker SDK's own environment (not part of `make setup`: only `train-sagemaker` uses it).
 setup-sagemaker: $(SM_VENV)/.installed ## the SageMaker Python SDK (v3) in its own .venv-sagemaker, for train-sagemaker
 
 $(SM_VENV)/.installed: requirements-sagemaker.txt
 	$(call pinned_venv,$(SM_VENV))
 
-# $(call lock_requirements,NAME): re-resolve NAME.in into NAME.txt in a throwaway venv
+# $(call lock_requirements,NAME[,PIP_ARGS]): re-resolve NAME.in into NAME.txt in a throwaway venv
 define lock_requirements
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet pip==25.3 && .lock-venv/bin/pip install --quiet -r $(1).in
+	.lock-venv/bin/pip install --quiet pip==25.3 && .lock-venv/bin/pip install --quiet -r $(1).in $(2)
 	(echo "# Generated by 'make $@' from $(1).in (pip freeze of a clean venv). Do not edit by hand."; \
 	 .lock-venv/bin/pip freeze) > $(1).txt
 	rm -rf .lock-venv
@@ -100,23 +141,55 @@ endef
 lock: ## re-resolve requirements.in into requirements.txt (in a throwaway venv)
 	$(call lock_requirements,requirements)
 
+lock-function: ## re-resolve requirements-function.in (Python 3.13) with requirements.txt's versions
+	rm -rf .lock-venv && "$(LAMBDA_PYTHON)" -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet pip==25.3 && \
+	  .lock-venv/bin/pip install --quiet -r requirements-function.in -c requirements.txt
+	(echo "# Generated by 'make $@' from requirements-function.in (pip freeze of a clean Python 3.13"; \
+	 echo "# venv, requirements.txt's versions as constraints). Do not edit by hand."; \
+	 .lock-venv/bin/pip freeze) > requirements-function.txt
+	rm -rf .lock-venv
+
+lock-otel: ## re-resolve requirements-otel.in (Python 3.13) into requirements-otel.txt
+	rm -rf .lock-otel && "$(LAMBDA_PYTHON)" -m venv .lock-otel
+	.lock-otel/bin/pip install --quiet pip==25.3 && .lock-otel/bin/pip install --quiet -r requirements-otel.in
+	(echo "# Generated by 'make $@' from requirements-otel.in (pip freeze of a clean Python 3.13 venv)."; \
+	 echo "# Do not edit by hand."; .lock-otel/bin/pip freeze) > requirements-otel.txt
+	rm -rf .lock-otel
+
 lock-checkov: ## re-resolve requirements-checkov.in into requirements-checkov.txt
 	$(call lock_requirements,requirements-checkov)
 
 lock-iamlint: ## re-resolve requirements-iamlint.in into requirements-iamlint.txt
 	$(call lock_requirements,requirements-iamlint)
 
+lock-kserve: ## re-resolve requirements-kserve.in into requirements-kserve.txt
+	$(call lock_requirements,requirements-kserve)
+
 lock-sagemaker: ## re-resolve requirements-sagemaker.in into requirements-sagemaker.txt
 	$(call lock_requirements,requirements-sagemaker)
 
-test: setup ## the suite: unit, integration (S3 on loopback, local API, sam build), template lint
-	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+# within requirements.txt's versions (the packages both environments hold stay the same), but
+# click: mutmut's own is newer than aws-sam-cli's pin
+lock-mutmut: ## re-resolve requirements-mutmut.in into requirements-mutmut.txt
+	grep -v '^click==' requirements.txt > .lock-constraints.txt
+	$(call lock_requirements,requirements-mutmut,-c .lock-constraints.txt)
+	rm -f .lock-constraints.txt
+
+# Two runs: the functions' tests on Python 3.13 (FUNCTION_VENV), everything else in .venv.
+NOT_LAMBDA_TESTS = $(addprefix --ignore=,$(LAMBDA_TESTS))
+
+test: setup ## the suite: the functions' tests on Python 3.13, then unit, integration (S3 on loopback, local API, sam build), template lint
+	$(FUNCTION_VENV)/bin/python -m pytest -m "not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS) $(LAMBDA_TESTS)
+	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(NOT_LAMBDA_TESTS) $(PYTEST_ARGS)
 
 test-slow: setup ## the slow checks (bench smoke, browser, fuzzing, multi-process training); CI runs them
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	$(FUNCTION_VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS) $(LAMBDA_TESTS)
+	$(PY) -m pytest -m slow $(NOT_LAMBDA_TESTS) $(PYTEST_ARGS)
 
 test-unit: setup ## unit tests only (no network, no subprocess servers)
-	$(PY) -m pytest -m "not integration and not slow" $(PYTEST_ARGS)
+	$(FUNCTION_VENV)/bin/python -m pytest -m "not integration and not slow" $(PYTEST_ARGS) $(LAMBDA_TESTS)
+	$(PY) -m pytest -m "not integration and not slow" $(NOT_LAMBDA_TESTS) $(PYTEST_ARGS)
 
 # `--flag=value` for each variable that is set (the = form: INPUT_RANGE=-1,1 is not an option)
 flags = $(foreach pair,$(1),$(if $($(word 2,$(subst =, ,$(pair)))),--$(word 1,$(subst =, ,$(pair)))=$($(word 2,$(subst =, ,$(pair))))))
@@ -139,10 +212,10 @@ convert: setup ## quantize and verify your own Keras model: MODEL=... DATASET=..
 report: setup ## make report.html of the newest artifact (or VERSION=..., or ARTIFACT=folder) again
 	$(PY) -m training report $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION artifact=ARTIFACT)
 
-publish: setup ## publish the newest artifact (or VERSION=..., or ARTIFACT=folder or model.tar.gz) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1] [CANARY=10] [FORCE=1]
+publish: setup ## publish the newest artifact (or VERSION=..., ARTIFACT=folder or model.tar.gz, or MODEL=any.tflite [LABELS=labels.txt]) to s3://BUCKET/PREFIX/NAME/ [REPAIR_POINTER=1] [CANARY=10] [FORCE=1]
 	$(PY) -m training publish $(call flags,name=NAME artifacts=ARTIFACTS version=VERSION \
-	    artifact=ARTIFACT lock-mode=LOCK_MODE lock-days=LOCK_DAYS signing-key=SIGNING_KEY \
-	    signer-profile=SIGNER_PROFILE canary=CANARY force=FORCE) \
+	    artifact=ARTIFACT model=MODEL labels=LABELS lock-mode=LOCK_MODE lock-days=LOCK_DAYS \
+	    signing-key=SIGNING_KEY signer-profile=SIGNER_PROFILE canary=CANARY force=FORCE) \
 	    $(REGISTRY_FLAGS) $(if $(REPAIR_POINTER),--repair-pointer)
 
 audit: setup ## the last pointer changes of NAME in s3://BUCKET/PREFIX (who, when, from, to) [LAST=10]
@@ -194,8 +267,9 @@ publisher-credentials: setup ## the ENV stack's PublisherRole credentials (1 hou
 delete: setup ## delete the ENV stack (sam delete asks first); the registry, capture and audit buckets stay (docs/deploy.md)
 	$(BIN)/sam delete --config-env $(ENV)
 
-smoke: setup ## a short suite against any deployed or local API: URL=https://... [API_KEY=... CA=...]
-	$(PY) -m examples.smoke --url "$(URL)" $(if $(API_KEY),--api-key "$(API_KEY)") $(if $(CA),--ca "$(CA)")
+smoke: setup ## a short suite against any deployed or local API: URL=https://... [API_KEY=... | SIGV4=1] [CA=...]
+	$(PY) -m examples.smoke --url "$(URL)" $(if $(API_KEY),--api-key "$(API_KEY)") $(if $(CA),--ca "$(CA)") \
+	    $(if $(SIGV4),--sigv4)
 
 # The template's parameters for the local runs, as sam's --parameter-overrides: NAME, BUCKET
 # and PREFIX when set (BUCKET always is: without BucketName the template's bucket resolves
@@ -230,6 +304,10 @@ else
 	$(PY) events/make_openapi.py
 endif
 
+# Not in .ci/run (it takes long): run it after changing mlcore/, router.py or canary.py or their tests.
+mutation: setup $(MUTMUT_VENV)/.installed ## mutmut over mlcore/, router.py, canary.py with their unit tests -> mutation/SUMMARY.md (nice'd)
+	nice -n 10 $(MUTMUT_VENV)/bin/python -m mutation
+
 bench: setup ## benchmarks side by side -> bench/results.json and a markdown table
 	$(PY) -m bench
 
@@ -252,5 +330,5 @@ lint: setup ## ruff: lint and the one code style (ruff format --check)
 	$(BIN)/ruff format --check .
 
 clean: ## remove build output and caches (keeps .venv and artifacts/)
-	rm -rf .aws-sam .pytest_cache .ruff_cache
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mutation
 	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

@@ -54,9 +54,11 @@ MAX_ACCURACY_DROP ?=
 ## FORCE=1 keeps (train, convert) and publishes (publish) a model that failed its gate; the manifest records it [default: off]
 FORCE ?=
 
-##@ Your own model (convert)
-## a .keras file or a SavedModel folder
+##@ Your own model (convert, publish)
+## a model file you bring: a .keras file or a SavedModel folder for convert, a .tflite for publish
 MODEL ?=
+## publish MODEL=...tflite: class names, one per line, for its output with one entry per name
+LABELS ?=
 ## lo,hi: the values the model expects, e.g. -1,1 [default: 0,255]
 INPUT_RANGE ?=
 ## per-channel mean on the 0..1 scale, RGB order, with STD, e.g. 0.485,0.456,0.406
@@ -115,6 +117,8 @@ ENV ?= dev
 URL ?=
 ## make smoke: the API's certificate, when it is not publicly trusted
 CA ?=
+## SIGV4=1: make smoke signs every request with the standard AWS credentials (an API with IAM authorization)
+SIGV4 ?=
 
 ##@ SageMaker (train-sagemaker)
 ## the IAM role SageMaker assumes [default: the SDK's lookup]
@@ -133,10 +137,20 @@ DRY_RUN ?=
 PYTHON ?= python3.11
 ## the project's virtual environment
 VENV ?= .venv
+## the Python 3.13 (Lambda's runtime) that makes .venv-function [default: pyenv's 3.13.0, else python3.13 on PATH]
+LAMBDA_PYTHON ?=
+## the functions' own environment on LAMBDA_PYTHON: the layer's pins and their tests' (no TensorFlow)
+FUNCTION_VENV ?= .venv-function
+## TracingMode otel's bench row: AWS's distribution of OpenTelemetry (its protobuf pin differs from .venv's)
+OTEL_VENV ?= .venv-otel
 ## checkov's own environment (its pins conflict with .venv's)
 CHECKOV_VENV ?= .venv-checkov
 ## the IAM linter's own environment (parliament; its pins conflict with .venv's)
 IAMLINT_VENV ?= .venv-iamlint
+## mutmut's own environment (make mutation; its click pin conflicts with aws-sam-cli's)
+MUTMUT_VENV ?= .venv-mutmut
+## KServe's SDK's own environment, the v2 protocol tests' client (its protobuf conflicts with .venv's)
+KSERVE_VENV ?= .venv-kserve
 ## the SageMaker SDK's own environment (make setup-sagemaker)
 SM_VENV ?= .venv-sagemaker
 ## make docs-serve: the documentation site's port on 127.0.0.1

@@ -23,7 +23,19 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from bench import cold, lambda_path, localapi, package, quant, report, scale, warm
+from bench import (
+    cold,
+    cost,
+    lambda_path,
+    localapi,
+    memory,
+    otel,
+    package,
+    quant,
+    report,
+    scale,
+    warm,
+)
 from bench.common import (
     BUCKET,
     PYTHON,
@@ -35,13 +47,14 @@ from local.events import api_event
 from local.s3 import client_environment, moto_server
 from mlcore.registry import Registry
 
-SECTIONS = ("cold", "warm", "quant", "scale", "package", "api")
+SECTIONS = ("cold", "warm", "memory", "quant", "scale", "package", "api", "cost")
 FULL = {
     "epochs": 5,
     "limit": None,
     "synthetic_mb": "1,10,100",
     "cold_runs": 30,
     "cold_seed_runs": 10,
+    "memory_runs": 10,
     "warm": {
         "1": {"rounds": 100, "per_round": 10, "per_round_by_variant": {"seed_predict": 2}},
         "32": {"rounds": 50, "per_round": 5, "per_round_by_variant": {"seed_predict": 2}},
@@ -58,6 +71,7 @@ QUICK = {  # every code path once or twice: checks that the bench runs, not figu
     "synthetic_mb": "1,2",
     "cold_runs": 1,
     "cold_seed_runs": 1,
+    "memory_runs": 1,
     "warm": {
         b: {"rounds": 2, "per_round": 2, "per_round_by_variant": {}} for b in ("1", "32", "256")
     },
@@ -70,6 +84,7 @@ COLD_LABELS = {
     "ours": "ours (app.lambda_handler, the template's defaults: TracingMode lambda)",
     "before": "ours before this issue's changes",
     "ours_xray_sdk": "ours, TracingMode xray-sdk (Powertools' Tracer, subsegments)",
+    "ours_otel": "ours, TracingMode otel (AWS's OpenTelemetry layer: wrapper, spans over UDP)",
     "ours_off": "ours, TracingMode off",
     "ours_signed": "ours, signed manifests (MANIFEST_PUBLIC_KEY set: one more GET, one RSA check)",
     "ours_nopyc": "ours, without bytecode (function and layer built with pip --no-compile only)",
@@ -78,7 +93,7 @@ COLD_LABELS = {
     "seed": "seed's path (TensorFlow + model.keras, @tf.function)",
 }
 WARM_LABELS = {
-    **{k: COLD_LABELS[k] for k in ("ours", "before", "ours_xray_sdk", "ours_off")},
+    **{k: COLD_LABELS[k] for k in ("ours", "before", "ours_xray_sdk", "ours_otel", "ours_off")},
     "ours_capture": "ours, capture on (CaptureSampleRate > 0), the request not sampled",
     "lean_floor": "lean floor",
     "floor": "floor",
@@ -100,7 +115,7 @@ def machine_info() -> dict:
         "cpus": os.cpu_count(),
         "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1),
         "os": f"{platform.system()} {platform.release()} {platform.machine()}",
-        "python": platform.python_version(),
+        "python": platform.python_version(),  # the bench's own, the seed's and training's
         "versions": {name: metadata.version(name) for name in (*packages, "moto")},
         "load_before": round(os.getloadavg()[0], 2),
     }
@@ -141,8 +156,9 @@ def publish_all(prepared: dict, function_env: dict) -> dict:
     return keys
 
 
-def write_events(work: Path) -> dict[str, Path]:
-    """POST /predict with 1, 32 and 256 digits of the run's test split, as the API sends it."""
+def write_events(work: Path, largest: int) -> dict[str, Path]:
+    """POST /predict with 1, 32 and 256 digits of the run's test split, as the API sends it,
+    and with `largest` (the template's MaxInstances), for the memory section."""
     import numpy as np
 
     with np.load(work / "prepare" / "test_split.npz") as split:
@@ -150,14 +166,17 @@ def write_events(work: Path) -> dict[str, Path]:
     if x.shape[-1] == 1:  # grey images as H x W arrays, as MNIST clients send them (accepted)
         x = x[..., 0]
     paths = {"event_path": work / "event-1.json", "events_path": work / "events.json"}
-    events = {}
-    for n in (1, 32, 256):
-        body = json.dumps({"instances": x[:n].tolist()}, separators=(",", ":"))
-        events[str(n)] = api_event(
-            "POST", "/predict", body, headers={"Content-Type": "application/json"}
-        )
+    paths["largest_event_path"] = work / "event-largest.json"
+
+    def event(n: int) -> dict:
+        digits = np.resize(x, (n, *x.shape[1:]))  # the split again where it has fewer
+        body = json.dumps({"instances": digits.tolist()}, separators=(",", ":"))
+        return api_event("POST", "/predict", body, headers={"Content-Type": "application/json"})
+
+    events = {str(n): event(n) for n in (1, 32, 256)}
     paths["event_path"].write_text(json.dumps(events["1"]))
     paths["events_path"].write_text(json.dumps(events))
+    paths["largest_event_path"].write_text(json.dumps(event(largest)))  # MaxInstances
     return paths
 
 
@@ -170,7 +189,8 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
             os.environ.pop(key, None)
         function_env = function_environment(shell)
         config = {"root": str(ROOT), "bucket": BUCKET, **publish_all(prepared, function_env)}
-        config |= {k: str(v) for k, v in write_events(work).items()}
+        largest = int(function_env["MAX_INSTANCES"])
+        config |= {k: str(v) for k, v in write_events(work, largest).items()}
         base = {
             k: v
             for k, v in os.environ.items()
@@ -188,12 +208,21 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
         env |= lambda_environment(built.function, daemon.getsockname()[1])
 
         lambda_like = {"PYTHONPATH": built.pythonpath()}
+        # TracingMode otel: the template's environment for it, what /opt/otel-instrument adds,
+        # and AWS's OpenTelemetry layer over ours in /opt/python (the later layer wins)
+        otel_layer = "arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroPython:1"
+        otel_env = function_environment(shell, TracingMode="otel", OtelLayerArn=otel_layer)
+        otel_like = otel.wrapper_environment(otel_env, "app.lambda_handler") | {
+            "TRACING_MODE": "otel",
+            "PYTHONPATH": os.pathsep.join((str(otel.packages()), built.pythonpath())),
+        }
         nopyc = work / "without-bytecode"
         nopyc_function = lambda_path.without_bytecode(built.function, nopyc / "function")
         nopyc_layer = lambda_path.without_bytecode(built.layer, nopyc / "python")
         variants = {  # variant -> (function package, extra environment)
             "ours": (built.function, lambda_like),
             "ours_xray_sdk": (built.function, {**lambda_like, "TRACING_MODE": "xray-sdk"}),
+            "ours_otel": (built.function, otel_like),
             "ours_off": (built.function, {**lambda_like, "TRACING_MODE": "off"}),
             "ours_signed": (
                 built.function,
@@ -215,7 +244,13 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
             variants["before"] = (args.baseline_function.resolve(), lambda_like)
         config["function_dirs"] = {v: str(d) for v, (d, _) in variants.items() if d}
         envs = {v: {**env, **extra} for v, (_, extra) in variants.items()}
-        pythons = {v: [PYTHON, "-S"] if "PYTHONPATH" in e else [PYTHON] for v, e in envs.items()}
+        # Lambda's Python (.venv-function's 3.13) for everything on the Lambda-like path; the
+        # seed's path keeps .venv's (it needs TensorFlow)
+        pythons = {
+            v: [built.python, "-S"] if "PYTHONPATH" in e else [PYTHON] for v, e in envs.items()
+        }
+        versions = {PYTHON: platform.python_version(), built.python: built.version}
+        results["python"] = {v: versions[command[0]] for v, command in pythons.items()}
         results["function_import_path"] = built.note()
         results["event"] = {
             "source": "local.events.api_event (the proxy event the local API sends)",
@@ -233,6 +268,7 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
                 "ours",
                 "before",
                 "ours_xray_sdk",
+                "ours_otel",
                 "ours_off",
                 "ours_signed",
                 "ours_nopyc",
@@ -253,6 +289,7 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
                 "ours",
                 "before",
                 "ours_xray_sdk",
+                "ours_otel",
                 "ours_off",
                 "ours_capture",
                 "lean_floor",
@@ -265,6 +302,7 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
             try:
                 batches = warm.run(workers, settings["warm"], log)
                 agreement = warm.agreement(workers, settings["warm"])
+                sizes = warm.answer_bytes(workers, settings["warm"])
                 if args.profile_dir:
                     args.profile_dir.mkdir(parents=True, exist_ok=True)
                     for batch, n in (("1", 2000), ("256", 60)):
@@ -277,6 +315,24 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
                 "labels": WARM_LABELS,
                 "batches": batches,
                 "label_agreement_with_ours": agreement,
+                "request_bytes": {
+                    b: len(e["body"].encode())
+                    for b, e in json.loads((work / "events.json").read_text()).items()
+                },
+                "answer_bytes": sizes,
+            }
+        if "memory" in sections:
+            log("bench: peak memory of the largest batch ...")
+            (work / "memory").mkdir()
+            chosen = only("ours", "lean_floor")
+            runs = settings["memory_runs"]
+            results["memory"] = {
+                "largest_batch_instances": largest,
+                "largest_batch": memory.run(config, chosen, pythons, work / "memory", runs, log),
+                "cold": {  # the cold section's processes, each ended after its first answer
+                    v: row["peak_rss_mib"]
+                    for v, row in results.get("cold_start", {}).get("variants", {}).items()
+                },
             }
         if "quant" in sections:
             log("bench: quantization modes ...")
@@ -306,18 +362,21 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
         results["xray_segments_received"] = segments(daemon)
 
 
-def segments(daemon: socket.socket) -> int:
-    """How many X-Ray segments reached the loopback daemon (what its buffer kept): traced
-    variants must send some, or they are not running as on Lambda."""
+def segments(daemon: socket.socket) -> dict[str, int]:
+    """How many datagrams reached the loopback X-Ray daemon (what its buffer kept), by kind:
+    the X-Ray SDK's segments (JSON) and OpenTelemetry spans (OTLP, base64 after "T1S" or "T1U",
+    as AWS's distribution sends them). Traced variants must send some, or they are not running
+    as on Lambda."""
     daemon.setblocking(False)
-    count = 0
+    counts = {"xray_sdk": 0, "otel": 0}
     with daemon:
         while True:
             try:
-                daemon.recv(65536)
+                datagram = daemon.recv(65536)
             except BlockingIOError:
-                return count
-            count += 1
+                return counts
+            body = datagram.split(b"\n", 1)[-1]
+            counts["otel" if body.startswith((b"T1S", b"T1U")) else "xray_sdk"] += 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -384,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     results["machine"]["load_after"] = round(os.getloadavg()[0], 2)
     results["wall_seconds"] = round(time.monotonic() - started, 1)
+    if "cost" in args.sections:
+        results["cost"] = cost.run(results)
     results["ratios"] = report.ratios(results)
     results["context"] = report.context(results)
     results["goals"] = {

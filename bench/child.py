@@ -1,4 +1,5 @@
-"""One execution environment of one variant: `python bench/child.py VARIANT FD CONFIG cold|warm`.
+"""One execution environment of one variant:
+`python bench/child.py VARIANT FD CONFIG cold|warm|largest-batch`.
 
 From its first statement to the first answered request it times each phase, and sends the
 answer and the phase breakdown (CLOCK_MONOTONIC ns) on the socket FD, framed as the local
@@ -8,8 +9,16 @@ runner frames its messages (local.bootstrap). A warm one then serves the parent'
   {"op": "answer", "batch": "32"}          -> {"status": 200, "labels": [...]}
   {"op": "profile", "batch": "1", "n": 500, "out": PATH}  pyinstrument text report to PATH
 
-until the parent closes the socket. Each timed call is exactly `handler(event, context)`. Only
-sys/time/json are imported before the variant's own imports, so no variant pays for the bench.
+until the parent closes the socket. A largest-batch one answers one request of the largest
+batch the template allows (MaxInstances), then exits; both report their peak memory last.
+Each timed call is exactly `handler(event, context)`.
+
+Every variant pays the same for the bench: only time/json/sys are imported before the variant's
+own imports, and the first answer goes out with `os.write` on the raw descriptor (the framing of
+local.bootstrap, written out here). The bench's socket and message helpers are imported only
+after that answer: imported before it, they cost a variant whatever of socket, logging,
+traceback and uuid it had not imported itself, about 6 ms for the lean floor (bench_setup 17.0
+against ours 10.8 ms, 2026-12-01) and nothing for a function that imports them anyway.
 """
 
 import time
@@ -39,9 +48,10 @@ def timed(name, function):
     return wrapper
 
 
-def ours(config: dict, variant: str):
-    """app.lambda_handler, imported as the Lambda runtime imports it."""
-    sys.path.insert(0, config["function_dirs"][variant])
+def ours(config: dict, variant: str, imported: bool = False):
+    """app.lambda_handler, imported as the Lambda runtime imports it (`imported`: already)."""
+    if not imported:
+        sys.path.insert(0, config["function_dirs"][variant])
     start = time.monotonic_ns()
     import app
 
@@ -70,6 +80,23 @@ def ours(config: dict, variant: str):
     return app.lambda_handler, after_first_request
 
 
+def ours_otel(config: dict, variant: str):
+    """TracingMode otel as AWS's layer runs it (bench/otel.py): opentelemetry-instrument's start
+    (`initialize()`: AWS's distro and configurator, the tracer provider, the instrumentations),
+    then the layer's otel_wrapper (the Lambda instrumentation wraps ORIG_HANDLER, importing it)."""
+    start = time.monotonic_ns()
+    from opentelemetry.instrumentation.auto_instrumentation import initialize
+
+    initialize()
+    start = mark("otel_setup", start)
+    sys.path.insert(0, config["function_dirs"][variant])
+    from opentelemetry.instrumentation.aws_lambda import AwsLambdaInstrumentor
+
+    AwsLambdaInstrumentor().instrument()  # imports app and wraps app.lambda_handler
+    mark("imports", start)
+    return ours(config, variant, imported=True)
+
+
 def baseline(config: dict, variant: str):
     """The floors or the seed's path (bench/floor.py, lean_floor.py, seed.py), each step timed."""
     sys.path.insert(0, config["root"])
@@ -88,14 +115,57 @@ def baseline(config: dict, variant: str):
 
 
 LOADERS = {"ours": ours, "ours_xray_sdk": ours, "ours_off": ours, "ours_nopyc": ours}
-LOADERS |= {"before": ours, "ours_capture": ours, "ours_signed": ours}
+LOADERS |= {"before": ours, "ours_capture": ours, "ours_signed": ours, "ours_otel": ours_otel}
 LOADERS |= {"floor": baseline, "lean_floor": baseline, "seed": baseline, "seed_predict": baseline}
+
+
+def send_first(fd: int, message: dict) -> None:
+    """local.bootstrap.send_message's framing (4-byte big-endian length, then UTF-8 JSON) on
+    the raw descriptor, with what every variant has imported already."""
+    import os
+
+    data = json.dumps(message).encode()
+    view = memoryview(len(data).to_bytes(4, "big") + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident memory (VmHWM: since its exec, unlike ru_maxrss, which
+    also counts the bench parent's memory the forked child held before it)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+class FirstContext:
+    """The first request's context: local.bootstrap.LambdaContext's fields, without importing
+    it (and its uuid, logging, resource...) before the first answer. Later requests get the
+    real one."""
+
+    function_name = "bench"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    memory_limit_in_mb = 1024
+    aws_request_id = "00000000-0000-4000-8000-000000000001"
+    log_group_name = "/aws/lambda/bench"
+    log_stream_name = "bench"
+    client_context = identity = tenant_id = None
+
+    def __init__(self):
+        self._deadline_ms = time.time_ns() // 1_000_000 + 15_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self._deadline_ms - time.time_ns() // 1_000_000)
 
 
 def labels(response: dict) -> dict:
     body = json.loads(response["body"])
     predictions = body.get("predictions", [])
-    return {"status": response["statusCode"], "labels": [p.get("label") for p in predictions]}
+    return {
+        "status": response["statusCode"],
+        "labels": [p.get("label") for p in predictions],
+        "body_bytes": len(response["body"].encode()),
+    }
 
 
 def main() -> None:
@@ -107,15 +177,7 @@ def main() -> None:
     PHASES["bench_setup"] = (time.monotonic_ns() - T0) / 1e6
     handler, after_first_request = LOADERS[variant](config, variant)
 
-    start = time.monotonic_ns()  # the bench's own tools, once the variant has imported its own
-    sys.path.append(config["root"])
-    import socket
-
-    from local.bootstrap import LambdaContext, recv_message, send_message
-
-    channel = socket.socket(fileno=fd)
-    mark("bench_setup", start)
-    before, context = sum(PHASES.values()), LambdaContext()
+    before, context = sum(PHASES.values()), FirstContext()
     start = time.monotonic_ns()
     response = handler(event, context)
     handler_ms = (time.monotonic_ns() - start) / 1e6
@@ -124,10 +186,22 @@ def main() -> None:
         after_first_request()
     PHASES["first_request"] = handler_ms - (sum(PHASES.values()) - before)
     reply = {"t0": T0, "answered": answered, **labels(response)}
-    send_message(channel, reply | {"phases_ms": {k: round(v, 3) for k, v in PHASES.items()}})
-    if mode == "cold":
+    send_first(fd, reply | {"phases_ms": {k: round(v, 3) for k, v in PHASES.items()}})
+    if mode == "cold":  # its peak memory, once the parent's clock has stopped
+        send_first(fd, {"peak_rss_kib": peak_rss_kib()})
+        return
+    if mode == "largest-batch":  # one request of the most instances allowed, then exit
+        with open(config["largest_event_path"]) as f:
+            response = handler(json.load(f), FirstContext())
+        send_first(fd, labels(response) | {"peak_rss_kib": peak_rss_kib()})
         return
 
+    sys.path.append(config["root"])  # the bench's own tools, now that nothing is timed
+    import socket
+
+    from local.bootstrap import LambdaContext, recv_message, send_message
+
+    channel = socket.socket(fileno=fd)
     with open(config["events_path"]) as f:
         events = json.load(f)
     for event in events.values():  # each batch shape once (the interpreter resizes)

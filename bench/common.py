@@ -15,17 +15,53 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_DIR = ROOT / "functions" / "inference"
 FIXTURE_DIR = ROOT / "tests" / "fixtures" / "mnist"
-PYTHON = sys.executable
+PYTHON = sys.executable  # .venv's Python (3.11): the bench itself, training, the seed's path
+# The functions' environment on the runtime's own Python (Makefile: FUNCTION_VENV, made by make
+# setup): the function, floor and lean floor rows run on its interpreter (python -S, so none of
+# its site-packages but what lambda_path puts on PYTHONPATH).
+FUNCTION_VENV = ROOT / ".venv-function"
+LAMBDA_PYTHON = str(FUNCTION_VENV / "bin" / "python")
+# TracingMode otel's row: AWS's distribution of OpenTelemetry, as its Lambda layer bundles it
+# (requirements-otel.txt; its protobuf pin is not ai-edge-litert's), in its own environment.
+OTEL_VENV = ROOT / ".venv-otel"
+
+
+def python_version(python: str) -> str:
+    """The version of the interpreter `python` (e.g. "3.13.0"), or SystemExit saying how to
+    make it."""
+    import subprocess
+
+    try:
+        return subprocess.run(
+            [python, "-S", "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"bench: {python} does not run ({exc}); run make setup") from None
+
+
+def site_packages(venv: Path) -> Path:
+    """A virtual environment's site-packages folder (lib/pythonX.Y/site-packages)."""
+    found = sorted(venv.glob("lib/python3.*/site-packages"))
+    if not found:
+        raise SystemExit(f"bench: no {venv}; run make setup")
+    return found[-1]
+
+
 BUCKET = "bench-models"  # on the bench's own S3 server; given to the template as BucketName
 
 
-def function_environment(shell_env: dict[str, str]) -> dict[str, str]:
+def function_environment(shell_env: dict[str, str], **parameters: str) -> dict[str, str]:
     """The inference function's environment as `sam local` resolves it from template.yaml
-    (Parameters' defaults, Globals, the function's own variables), the model bucket being the
-    bench's; the AWS settings of `shell_env` (the loopback S3) pass through as sam's do."""
+    (Parameters' defaults or these, Globals, the function's own variables), the model bucket
+    being the bench's; the AWS settings of `shell_env` (the loopback S3) pass through as
+    sam's do."""
     from local.template import Template
 
-    template = Template(parameter_overrides={"BucketName": BUCKET})
+    template = Template(parameter_overrides={"BucketName": BUCKET, **parameters})
     environment = template.environment(template.function("InferenceFunction"), shell_env=shell_env)
     # sam local's own marker, not Lambda's: Powertools turns the Tracer off under it
     del environment["AWS_SAM_LOCAL"]

@@ -17,42 +17,50 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
-from importlib import util
 from pathlib import Path
 
-from bench.common import FUNCTION_DIR, PYTHON, ROOT
+from bench.common import (
+    FUNCTION_DIR,
+    FUNCTION_VENV,
+    LAMBDA_PYTHON,
+    PYTHON,
+    ROOT,
+    python_version,
+    site_packages,
+)
 
 # What the AWS Lambda Python runtime provides besides the standard library.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six")
 HOST_PLATFORMS = "manylinux_2_28_{0} manylinux_2_27_{0} manylinux_2_17_{0} manylinux2014_{0}"
-PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 @dataclass(frozen=True)
 class LambdaPath:
     function: Path  # the built function package (/var/task)
     layer: Path  # the built layer's python/ folder (/opt/python)
-    runtime: Path  # links to the Lambda runtime's own packages, from .venv
+    runtime: Path  # links to the Lambda runtime's own packages, from .venv-function
+    python: str  # the interpreter (the runtime's Python: .venv-function's)
+    version: str  # its version, e.g. 3.13.0
 
     def pythonpath(self, layer: Path | None = None) -> str:
         return os.pathsep.join(map(str, (layer or self.layer, self.runtime)))
 
     def note(self) -> str:
         return (
-            f"python -S; PYTHONPATH = layers/runtime built for this host ({platform.machine()}, "
-            f"CPython {PYTHON_VERSION}, same pins and trim) + the Lambda runtime's boto3 stack "
-            f"({', '.join(RUNTIME_PACKAGES)}) from .venv; the function package from its Makefile"
+            f"CPython {self.version} (.venv-function's interpreter, the template's runtime) -S; "
+            f"PYTHONPATH = layers/runtime built for this host ({platform.machine()}, same pins "
+            f"and trim) + the Lambda runtime's boto3 stack ({', '.join(RUNTIME_PACKAGES)}) from "
+            ".venv-function; the function package from its Makefile"
         )
 
 
 def make(makefile: Path, target: str, artifacts: Path, **variables: str) -> None:
-    """A package's own Makefile target, with bytecode compiled by this Python."""
+    """A package's own Makefile target, with bytecode compiled by the runtime's Python."""
     assignments = [f"{k}={v}" for k, v in {"ARTIFACTS_DIR": artifacts, **variables}.items()]
     completed = subprocess.run(
         ["make", "--no-print-directory", "-f", str(makefile), target, *assignments],
-        env={**os.environ, "PYC_PYTHON": PYTHON},
+        env={**os.environ, "PYC_PYTHON": LAMBDA_PYTHON},
         cwd=str(ROOT),
         capture_output=True,
         text=True,
@@ -64,27 +72,32 @@ def make(makefile: Path, target: str, artifacts: Path, **variables: str) -> None
 
 
 def build(work: Path) -> LambdaPath:
+    """Both packages for this host and the runtime's Python (.venv-function's: 3.13)."""
+    version = python_version(LAMBDA_PYTHON)
+    minor = ".".join(version.split(".")[:2])
     make(
         FUNCTION_DIR / "Makefile",
         "build-InferenceFunction",
         work / "function",
-        PYTHON_VERSION=PYTHON_VERSION,
+        PYTHON_VERSION=minor,
     )
     make(
         ROOT / "layers" / "runtime" / "Makefile",
         "build-RuntimeLayer",
         work / "layer",
-        PYTHON=PYTHON,
-        PYTHON_VERSION=PYTHON_VERSION,
+        PYTHON=PYTHON,  # pip only downloads and unpacks, for --python-version
+        PYTHON_VERSION=minor,
         PLATFORMS=HOST_PLATFORMS.format(platform.machine()),
     )
     runtime = work / "runtime"
     runtime.mkdir(parents=True, exist_ok=True)
+    packages = site_packages(FUNCTION_VENV)
     for name in RUNTIME_PACKAGES:
-        origin = Path(util.find_spec(name).origin)
-        source = origin.parent if origin.name == "__init__.py" else origin
+        source = packages / name if (packages / name).is_dir() else packages / f"{name}.py"
+        if not source.exists():
+            raise SystemExit(f"bench: {name} is not in {packages}; run make setup")
         (runtime / source.name).symlink_to(source)
-    return LambdaPath(work / "function", work / "layer" / "python", runtime)
+    return LambdaPath(work / "function", work / "layer" / "python", runtime, LAMBDA_PYTHON, version)
 
 
 def without_bytecode(folder: Path, copy: Path) -> Path:

@@ -71,6 +71,7 @@ def context(results: dict) -> dict:
             p50(cold, "ours_nopyc"), p50(cold, "ours")
         ),
         "cold_start_xray_sdk_vs_ours": ratio(p50(cold, "ours_xray_sdk"), p50(cold, "ours")),
+        "cold_start_otel_vs_ours": ratio(p50(cold, "ours_otel"), p50(cold, "ours")),
         "cold_start_tracing_off_vs_ours": ratio(p50(cold, "ours_off"), p50(cold, "ours")),
         "int8_bytes_vs_float32_cnn": ratio(
             modes.get("int8", {}).get("bytes", math.nan),
@@ -92,7 +93,7 @@ def context(results: dict) -> dict:
         out[f"warm_p50_vs_lean_floor_batch{batch}"] = ratio(
             p50(rows, "ours"), p50(rows, "lean_floor")
         )
-        for mode in ("xray_sdk", "off"):
+        for mode in ("xray_sdk", "otel", "off"):
             if f"ours_{mode}" in rows:
                 out[f"warm_p50_{mode}_vs_ours_batch{batch}"] = ratio(
                     p50(rows, f"ours_{mode}"), p50(rows, "ours")
@@ -111,6 +112,13 @@ def context(results: dict) -> dict:
             )
     if "before" in cold:
         out["cold_start_before_vs_ours"] = ratio(p50(cold, "before"), p50(cold, "ours"))
+    memory = results.get("memory", {})
+    for phase in ("cold", "largest_batch"):  # peak resident memory, ours / the lean floor's
+        peaks = memory.get(phase, {})
+        out[f"peak_rss_vs_lean_floor_{phase}"] = ratio(
+            (peaks.get("ours") or {}).get("p50") or math.nan,
+            (peaks.get("lean_floor") or {}).get("p50") or math.nan,
+        )
     return out
 
 
@@ -155,15 +163,21 @@ def markdown(results: dict) -> str:
             "figure | value:r",
             [f"| `{key}` | {_f(value)} |" for key, value in results["context"].items()],
         )
+    pythons = results.get("python", {})
     if cold := results.get("cold_start"):
         rows = []
         for variant, row in cold["variants"].items():
             phases = ", ".join(f"{k} {_f(v, 1)}" for k, v in row["phases_p50_ms"].items())
             figures = " | ".join(_f(row[k], 0) for k in ("p50_ms", "p90_ms", "min_ms"))
-            rows.append(f"| {cold['labels'][variant]} | {figures} | {row['n']} | {phases} |")
+            peak = (row.get("peak_rss_mib") or {}).get("p50")
+            rows.append(
+                f"| {cold['labels'][variant]} | {pythons.get(variant, '')} | {figures} | "
+                f"{row['n']} | {_f(peak, 0)} | {phases} |"
+            )
         out += table(
             "Cold start (fresh process -> first answered request, model on S3 on loopback), ms:",
-            "variant | p50:r | p90:r | min:r | runs:r | breakdown (p50 of each phase)",
+            "variant | Python | p50:r | p90:r | min:r | runs:r | peak RSS MiB:r | "
+            "breakdown (p50 of each phase)",
             rows,
         )
     if warm := results.get("warm"):
@@ -171,15 +185,33 @@ def markdown(results: dict) -> str:
         for batch, variants in warm["batches"].items():
             for variant, row in variants.items():
                 rows.append(
-                    f"| {batch} | {warm['labels'][variant]} | {_f(row['p50_ms'], 3)} | "
+                    f"| {batch} | {warm['labels'][variant]} | {pythons.get(variant, '')} | "
+                    f"{_f(row['p50_ms'], 3)} | "
                     f"{_f(row['p99_ms'], 3)} | {_f(row['per_instance_p50_us'], 1)} | "
                     f"{_f(ratio(row['p50_ms'], variants['ours']['p50_ms']))}x |"
                 )
         out += table(
             "Warm latency through the handler (API Gateway event in, response out), ms:",
-            "instances:r | variant | p50:r | p99:r | per instance p50 (µs):r | p50 vs ours:r",
+            "instances:r | variant | Python | p50:r | p99:r | per instance p50 (µs):r | "
+            "p50 vs ours:r",
             rows,
         )
+    if memory := results.get("memory"):
+        rows = [
+            f"| {variant} | {pythons.get(variant, '')} | "
+            f"{_f((memory['cold'].get(variant) or {}).get('p50'), 1)} | "
+            f"{_f((memory['largest_batch'].get(variant) or {}).get('p50'), 1)} | "
+            f"{_f((memory['largest_batch'].get(variant) or {}).get('max'), 1)} |"
+            for variant in memory["largest_batch"]
+        ]
+        out += table(
+            f"Peak memory (resident set high-water mark, fresh processes), MiB; the largest batch "
+            f"is {memory['largest_batch_instances']} instances (MaxInstances):",
+            "variant | Python | cold start p50:r | largest batch p50:r | largest batch max:r",
+            rows,
+        )
+    if (spend := results.get("cost")) and spend.get("computed"):
+        out += cost_tables(spend)
     if quant := results.get("quantization"):
         rows = [
             f"| {row['label']} | {row['bytes']:,} | {_f(row['bytes_vs_float32'])} | "
@@ -254,3 +286,41 @@ def markdown(results: dict) -> str:
         else:
             out += ["", title, "", f"not measured: {api.get('reason')}"]
     return "\n".join(out) + "\n"
+
+
+def cost_tables(spend: dict) -> list[str]:
+    prices, measured = spend["prices"], spend["measured_ms_this_machine"]
+    lines = table(
+        f"Billed duration per MemorySize, ms (this machine's p50: cold start "
+        f"{_f(measured['cold_start'], 0)}, warm batch 1 {_f(measured['warm_batch1'], 3)}, "
+        f"batch 32 {_f(measured['warm_batch32'], 3)}; {spend['model']}):",
+        "MemorySize MB:r | warm batch 1:r | warm batch 32:r | cold start (INIT billed):r | "
+        "USD per million cold starts:r",
+        [
+            f"| {r['memory_mb']} | {r['billed_ms']['warm_batch1']} | "
+            f"{r['billed_ms']['warm_batch32']} | {r['billed_ms']['cold_start']} | "
+            f"{_f(r['per_million_cold_starts'])} |"
+            for r in spend["rows"]
+        ],
+    )
+    for batch in ("1", "32"):
+        lines += table(
+            f"USD per million predictions, warm, {batch} instance(s) a request (prices of "
+            f"{prices['read_on']}, {prices['region']}):",
+            "MemorySize MB:r | Lambda alone:r | + REST API:r | + HTTP API:r | "
+            "+ function URL:r | SageMaker Serverless (InvokeEndpoint, no front door):r",
+            [
+                "| {m} | {lambda_only:.4f} | {lambda_rest_api:.4f} | {lambda_http_api:.4f} | "
+                "{lambda_function_url:.4f} | {sm} |".format(
+                    m=r["memory_mb"],
+                    sm=_f(r["per_million_predictions"][batch]["sagemaker_serverless"], 4),
+                    **{
+                        k: v
+                        for k, v in r["per_million_predictions"][batch].items()
+                        if k != "sagemaker_serverless"
+                    },
+                )
+                for r in spend["rows"]
+            ],
+        )
+    return lines

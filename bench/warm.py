@@ -64,6 +64,11 @@ def agreement(workers: dict[str, Child], batches) -> dict:
     return out
 
 
+def answer_bytes(workers: dict[str, Child], batches) -> dict[str, int]:
+    """The size of our answer's body for each batch (what a front door or SageMaker meters)."""
+    return {b: workers["ours"].request({"op": "answer", "batch": b})["body_bytes"] for b in batches}
+
+
 def stop(workers: dict[str, Child]) -> None:
     for worker in workers.values():
         worker.close(wait=False)  # all at once: TensorFlow takes a while to exit

@@ -45,9 +45,12 @@ def make_event(
     *,
     content_type: str | None = "application/json",
     base64_body: bool = True,
+    api_type: str = "rest",
 ) -> dict:
     headers = {"Content-Type": content_type} if body is not None and content_type else {}
-    return api_event(method, path, body, headers=headers, base64_body=base64_body, now=NOW)
+    return api_event(
+        method, path, body, headers=headers, base64_body=base64_body, now=NOW, api_type=api_type
+    )
 
 
 def scheduled_event() -> dict:
@@ -92,6 +95,18 @@ def pick_example(manifest: dict, model: Path) -> tuple[np.ndarray, str]:
     return x[right[0]], manifest["labels"][int(y[right[0]])]
 
 
+def v2_tensor(example: np.ndarray) -> dict:
+    """One image of an image classifier as an Open Inference Protocol input: its signature's
+    input ("image" for the models trained here), shape (1, H, W, C), flat FP32 pixels."""
+    pixels = example.reshape(1, *example.shape[:2], -1)
+    return {
+        "name": "image",
+        "shape": list(pixels.shape),
+        "datatype": "FP32",
+        "data": pixels.astype(int).ravel().tolist(),
+    }
+
+
 def build(
     example: np.ndarray, label: str, name: str, version: int
 ) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -102,6 +117,9 @@ def build(
     out_of_range = example.astype(int)
     out_of_range.flat[out_of_range.size // 2] = 300
     truncated = example.reshape(-1)[:-1].astype(int).tolist()
+    # the version labelled stable, and the default signature named by "" (as TF Serving means it)
+    stable_predict = f"/v1/models/{name}/labels/stable:predict"
+    default_signature = {"signature_name": "", "instances": [instance]}
     events: dict[str, tuple[dict, dict]] = {
         # good requests
         "predict-instances.json": (
@@ -129,10 +147,30 @@ def build(
             ),
             {"status": 200, "labels": [label]},
         ),
+        # a browser's fetch sends JSON as text/plain: read as JSON, as TF Serving reads it
+        "predict-text-plain.json": (
+            make_event(
+                "POST", "/predict", dumps({"instances": [instance]}), content_type="text/plain"
+            ),
+            {"status": 200, "labels": [label]},
+        ),
+        "tfserving-predict-label.json": (
+            make_event("POST", stable_predict, dumps(default_signature)),
+            {"status": 200, "labels": [label]},
+        ),
         "tfserving-status.json": (make_event("GET", f"/v1/models/{name}"), {"status": 200}),
         "tfserving-metadata.json": (
             make_event("GET", f"/v1/models/{name}/metadata"),
             {"status": 200},
+        ),
+        "v2-metadata.json": (make_event("GET", f"/v2/models/{name}"), {"status": 200}),
+        "v2-infer.json": (
+            make_event(
+                "POST",
+                f"/v2/models/{name}/infer",
+                dumps({"id": "one", "inputs": [v2_tensor(example)]}),
+            ),
+            {"status": 200, "labels": [label]},
         ),
         "health.json": (make_event("GET", "/health"), {"status": 200}),
         # bad requests: each answers its stable code
@@ -157,11 +195,23 @@ def build(
             make_event("POST", "/predict", dumps({"instances": [[True] * example.size]})),
             {"status": 400, "code": "INVALID_TYPE"},
         ),
+        # a body that is not JSON and says so
         "bad-content-type.json": (
             make_event(
-                "POST", "/predict", dumps({"instances": [instance]}), content_type="text/plain"
+                "POST",
+                "/predict",
+                "instances=7",
+                content_type="application/x-www-form-urlencoded",
             ),
             {"status": 415, "code": "UNSUPPORTED_MEDIA_TYPE"},
+        ),
+        "bad-v2-datatype.json": (
+            make_event(
+                "POST",
+                f"/v2/models/{name}/infer",
+                dumps({"inputs": [{**v2_tensor(example), "datatype": "INT64"}]}),
+            ),
+            {"status": 400, "code": "INVALID_TYPE"},
         ),
         "bad-missing-field.json": (
             make_event("POST", "/predict", dumps({"instance": [instance]})),
@@ -222,6 +272,34 @@ def build(
         # the drift monitor's schedule (`make invoke FUNCTION=MonitorFunction EVENT=...`); sent
         # to the inference function by mistake, it answers like any foreign event
         "monitor-schedule.json": (scheduled_event(), {"status": 400, "code": "UNSUPPORTED_EVENT"}),
+        # the same requests through the HTTP API (ApiType http): payload format 2.0
+        "http-predict-instances.json": (
+            make_event("POST", "/predict", dumps({"instances": [instance]}), api_type="http"),
+            {"status": 200, "labels": [label]},
+        ),
+        "http-predict-image.json": (
+            make_event(
+                "POST",
+                "/predict",
+                dumps({"images": [png_base64(example)]}),
+                base64_body=True,
+                api_type="http",
+            ),
+            {"status": 200, "labels": [label]},
+        ),
+        "http-tfserving-metadata.json": (
+            make_event("GET", f"/v1/models/{name}/metadata", api_type="http"),
+            {"status": 200},
+        ),
+        "http-health.json": (make_event("GET", "/health", api_type="http"), {"status": 200}),
+        "http-bad-method.json": (
+            make_event("GET", "/predict", api_type="http"),
+            {"status": 405, "code": "METHOD_NOT_ALLOWED"},
+        ),
+        "http-bad-json.json": (
+            make_event("POST", "/predict", '{"instances": [[0, 1, 2]', api_type="http"),
+            {"status": 400, "code": "INVALID_JSON"},
+        ),
     }
     for number, (event, _) in enumerate(events.values(), start=1):  # a distinct correlation id each
         if "requestContext" in event:

@@ -1,8 +1,11 @@
-"""A tiny client of the deployed (or local) API, standard library only.
+"""A tiny client of the deployed (or local) API: the standard library (and botocore's signer
+for an API with IAM authorization).
 
     python examples/client.py URL examples/digit.png            # an image (PNG or JPEG)
     python examples/client.py URL examples/digit.json           # {"instances": [...]}
     python examples/client.py URL examples/digit.png --key KEY  # API_KEY mode (x-api-key)
+    python examples/client.py URL examples/digit.png --sigv4    # IAM mode: signed with your
+                                                                # AWS credentials (botocore)
     python examples/client.py URL --health
 
 URL is the stack's ApiUrl output (https://ID.execute-api.REGION.amazonaws.com/prod) or the
@@ -41,6 +44,33 @@ def context(url: str, ca: str | None = None) -> ssl.SSLContext | None:
     return ssl.create_default_context(cafile=ca or local_ca(url))
 
 
+def region_of(url: str) -> str:
+    """The AWS region of an API URL (https://ID.execute-api.REGION.amazonaws.com/...), else
+    the standard configuration's (AWS_REGION, AWS_DEFAULT_REGION, the profile), else us-east-1."""
+    parts = (urlsplit(url).hostname or "").split(".")
+    if len(parts) > 3 and parts[1] == "execute-api":
+        return parts[2]
+    import botocore.session
+
+    return botocore.session.get_session().get_config_variable("region") or "us-east-1"
+
+
+def sigv4_headers(url: str, method: str, data: bytes | None, headers: dict) -> dict:
+    """`headers` plus the AWS Signature Version 4 of this request for execute-api (IAM
+    authorization), from the standard AWS credentials (environment, profile, SSO, role...)
+    through botocore's own signer."""
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    credentials = botocore.session.get_session().get_credentials()
+    if credentials is None:
+        raise OSError("no AWS credentials to sign with (aws configure, AWS_PROFILE, ...)")
+    signed = AWSRequest(method=method, url=url, data=data or b"", headers=headers)
+    SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region_of(url)).add_auth(signed)
+    return dict(signed.headers.items())
+
+
 def request(
     url: str,
     method: str = "GET",
@@ -48,14 +78,18 @@ def request(
     key: str | None = None,
     ca: str | None = None,
     timeout: float = 30,
+    sigv4: bool = False,
 ) -> tuple[int, object]:
-    """(HTTP status, JSON answer or text) of one request."""
+    """(HTTP status, JSON answer or text) of one request; `sigv4`: signed with the standard
+    AWS credentials (an API with IAM authorization)."""
     data = None if body is None else json.dumps(body).encode()
     headers = {"Accept": "application/json"}
     if data is not None:
         headers["Content-Type"] = "application/json"
     if key:
         headers["x-api-key"] = key
+    if sigv4:
+        headers = sigv4_headers(url, method, data, headers)
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=context(url, ca)) as response:
@@ -82,13 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", help="the API key (API_KEY mode)")
     parser.add_argument("--ca", help="a CA certificate to verify the server with")
     parser.add_argument("--health", action="store_true", help="GET /health instead")
+    parser.add_argument(
+        "--sigv4", action="store_true", help="sign with your AWS credentials (IAM mode)"
+    )
     args = parser.parse_args(argv)
     base = args.url.rstrip("/")
     if args.health or args.file is None:
         status, answer = request(f"{base}/health", ca=args.ca)
     else:
         body = predict_body(args.file)
-        status, answer = request(f"{base}/predict", "POST", body, args.key, args.ca)
+        status, answer = request(
+            f"{base}/predict", "POST", body, args.key, args.ca, sigv4=args.sigv4
+        )
     print(json.dumps(answer, indent=2) if not isinstance(answer, str) else answer)
     return 0 if 200 <= status < 300 else 1
 

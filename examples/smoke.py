@@ -1,10 +1,13 @@
-"""`make smoke URL=... [API_KEY=...] [CA=...]`: a short suite against any deployed or local API.
+"""`make smoke URL=... [API_KEY=... | SIGV4=1] [CA=...]`: a short suite against any deployed or
+local API, REST or HTTP API.
 
 Checks what a user of the API relies on: health, the TF Serving metadata, a prediction from
 instances and one from an image (both made in the served model's input shape, read from its
 metadata), a bad request (400 with a code), an unknown route (404 ROUTE_NOT_FOUND) and, with a
-key given, a request without it refused (403). Prints one line per check; exits 1 when any
-fails. For a local API on 127.0.0.1 it finds that API's own certificate (examples/client.py).
+key given, a request without it refused (403); with SIGV4 (an API with IAM authorization) every
+request is signed with the standard AWS credentials and an unsigned one is refused (403).
+Prints one line per check; exits 1 when any fails. For a local API on 127.0.0.1 it finds that
+API's own certificate (examples/client.py).
 """
 
 from __future__ import annotations
@@ -84,7 +87,9 @@ def refused(status: int, answer: object, key: str | None) -> str:
     return text
 
 
-def run(url: str, key: str | None = None, ca: str | None = None) -> list[Result]:
+def run(
+    url: str, key: str | None = None, ca: str | None = None, sigv4: bool = False
+) -> list[Result]:
     base = url.rstrip("/")
     results: list[Result] = []
 
@@ -93,7 +98,8 @@ def run(url: str, key: str | None = None, ca: str | None = None) -> list[Result]
         return bool(ok)
 
     def call(method: str, path: str, body: object = None, with_key: bool = True):
-        return request(f"{base}{path}", method, body, key if with_key else None, ca)
+        credentials = key if with_key else None
+        return request(f"{base}{path}", method, body, credentials, ca, sigv4=sigv4 and with_key)
 
     status, health = call("GET", "/health")
     model = health.get("model", {}) if isinstance(health, dict) else {}
@@ -156,6 +162,11 @@ def run(url: str, key: str | None = None, ca: str | None = None) -> list[Result]
             "POST", "/predict", {"instances": [instance(shape, draw)]}, with_key=False
         )
         check("without the API key, /predict is refused (403)", status == 403, f"{status} {answer}")
+    if sigv4:
+        status, answer = call(
+            "POST", "/predict", {"instances": [instance(shape, draw)]}, with_key=False
+        )
+        check("unsigned, /predict is refused (403)", status == 403, f"{status} {answer}")
     results.append(Result(f"served: {name} version {version}", True, ""))
     return results
 
@@ -165,11 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", required=True, help="the API's base URL (ApiUrl output)")
     parser.add_argument("--api-key", help="the API key (API_KEY mode)")
     parser.add_argument("--ca", help="a CA certificate (default: the system's, or the local API's)")
+    parser.add_argument(
+        "--sigv4",
+        action="store_true",
+        help="sign every request with the standard AWS credentials (ApiAuthMode IAM)",
+    )
     args = parser.parse_args(argv)
     if not args.url:
         parser.error("URL is empty: make smoke URL=https://...")
     try:
-        results = run(args.url, args.api_key, args.ca)
+        results = run(args.url, args.api_key, args.ca, args.sigv4)
     except OSError as exc:  # unreachable, TLS failure, timeout
         print(f"FAIL  {args.url} could not be reached: {exc}")
         return 1

@@ -1,8 +1,9 @@
-"""``python -m local.api``: the template's REST API on https://127.0.0.1:PORT, no Docker.
+"""``python -m local.api``: the template's API on https://127.0.0.1:PORT, no Docker.
 
 SAM CLI's own local API service (``samcli.local.apigw.LocalApigwService``, what ``sam local
 start-api`` runs) does the routing, builds the proxy event and maps the function's answer to
-the HTTP response; the function runs in this project's execution environments
+the HTTP response (payload format 1.0 for the REST API, 2.0 for the HTTP API: template parameter
+ApiType selects which is served); the function runs in this project's execution environments
 (``local.function.EnvironmentPool``: one process each, on demand, kept warm, one event at a
 time), which take the place of sam's Docker runner.
 
@@ -22,8 +23,15 @@ Added here, because sam leaves them to the deployed API Gateway (each has a test
   API Gateway passes it on and the function answers 400); two identity keys of the event's
   shape (``accessKey``, ``cognitoIdentityId``).
 
-Not emulated: usage-plan throttling, SigV4 verification (AWS_IAM needs the header only),
-the 29 s integration timeout (the function's Timeout applies).
+- SigV4 (AWS_IAM): the Authorization header is checked against the signature the shell's own
+  AWS credentials give (botocore's signer over the same request), so a request signed with
+  other credentials, or not signed, is refused as API Gateway refuses it;
+- the HTTP API's own answers where it answers itself ({"message": "Forbidden"} ...: an HTTP API
+  has no gateway responses).
+
+Not emulated: usage-plan throttling, IAM policies (any signature of the local credentials is
+allowed), JWT validation (an HTTP API route with a JWT authorizer needs the header only), the
+29 s integration timeout (the function's Timeout applies).
 """
 
 from __future__ import annotations
@@ -74,6 +82,14 @@ HTTP_ERRORS = {
     405: "MISSING_AUTHENTICATION_TOKEN",
     413: "REQUEST_TOO_LARGE",
     500: "INTEGRATION_FAILURE",
+}
+# What an HTTP API answers itself (it has no GatewayResponses): status, {"message": ...}
+HTTP_API_ANSWERS = {
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Forbidden"),
+    "INVALID_API_KEY": (403, "Forbidden"),
+    "BAD_REQUEST_BODY": (400, "Bad Request"),
+    "REQUEST_TOO_LARGE": (413, "Request Entity Too Large"),
+    "INTEGRATION_FAILURE": (500, "Internal Server Error"),
 }
 MESSAGES = {  # API Gateway's own $context.error.message for each
     "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token",
@@ -184,9 +200,11 @@ class LocalApi(LocalApigwService):
 
     def __init__(self, template: tpl.Template, runner, api_key: str = "", port: int = 443):
         super().__init__(template.api(), runner, port=port, host="127.0.0.1")
+        self.api_type = template.api_type
         self.methods = template.methods()
         self.apis = {m.api_id: template.api_properties(m.api_id) for m in self.methods.values()}
         self.api_key = api_key
+        self.region = template.region
 
     def create(self):
         super().create()
@@ -211,6 +229,12 @@ class LocalApi(LocalApigwService):
         return handle
 
     def _answer(self, error: GatewayError) -> Response:
+        if self.api_type == tpl.HTTP:
+            status, message = HTTP_API_ANSWERS[error.response_type]
+            if error.response_type == "MISSING_AUTHENTICATION_TOKEN" and not request.url_rule:
+                status, message = 404, "Not Found"
+            headers = {"Content-Type": "application/json"}
+            return Response(json.dumps({"message": message}), status, headers)
         method = self._method() if request.url_rule else None
         api = self.apis.get(method.api_id) if method else next(iter(self.apis.values()), {})
         stage = self.api.stage_name or ""
@@ -243,10 +267,15 @@ class LocalApi(LocalApigwService):
 
     def _request_handler(self, **kwargs):
         method = self._method()
-        if method and method.iam and not request.headers.get("Authorization"):
+        needs = method.authorization if method else None
+        if needs and not request.headers.get("Authorization"):
             raise GatewayError(
-                "MISSING_AUTHENTICATION_TOKEN", f"{request.method} {request.path} needs SigV4"
+                "MISSING_AUTHENTICATION_TOKEN", f"{request.method} {request.path} needs {needs}"
             )
+        if method and method.iam:
+            problem = sigv4_problem(request, self.region)
+            if problem:
+                raise GatewayError("MISSING_AUTHENTICATION_TOKEN", problem)
         key = request.headers.get(API_KEY_HEADER)
         if method and method.api_key_required:
             if not (key and hmac.compare_digest(key.encode(), self.api_key.encode())):
@@ -270,12 +299,16 @@ class LocalApi(LocalApigwService):
             flask_request._cached_data = data.decode("utf-8", errors="replace").encode()
         event = super()._generate_lambda_event(flask_request, route, method, endpoint)
         now = g.get("now") or time.time()
+        when = datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+        if event.get("version") == "2.0":  # the HTTP API's event (payload format 2.0)
+            event["requestContext"].update(
+                requestId=self._request_id(), timeEpoch=int(now * 1000), time=when
+            )
+            return event
         # keys API Gateway (and `sam local generate-event`) send that sam's event lacks
         event["requestContext"]["identity"].update(accessKey=None, cognitoIdentityId=None)
         event["requestContext"].update(
-            requestId=self._request_id(),
-            requestTimeEpoch=int(now * 1000),
-            requestTime=datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            requestId=self._request_id(), requestTimeEpoch=int(now * 1000), requestTime=when
         )
         return event
 
@@ -285,14 +318,55 @@ class LocalApi(LocalApigwService):
         except FunctionError as exc:
             raise GatewayError("INTEGRATION_FAILURE", str(exc)) from None
         try:  # sam would answer its own 502 {"message": ...}: API Gateway's, as customised
-            self._parse_v1_payload_format_lambda_output(
-                output, self.api.binary_media_types, request, Route.API
-            )
+            if isinstance(event, dict) and event.get("version") == "2.0":
+                self._parse_v2_payload_format_lambda_output(
+                    output, self.api.binary_media_types, request
+                )
+            else:
+                self._parse_v1_payload_format_lambda_output(
+                    output, self.api.binary_media_types, request, Route.API
+                )
         except LambdaResponseParseException as exc:
             print(f"Malformed Lambda proxy response: {exc}", file=sys.stderr, flush=True)
             detail = f"Malformed Lambda proxy response: {exc}"
             raise GatewayError("INTEGRATION_FAILURE", detail) from None
         return output
+
+
+def sigv4_problem(flask_request, region: str) -> str | None:
+    """Why the request's SigV4 signature is not the one the shell's AWS credentials give
+    (botocore's own signer over the same method, URL, headers and body, at the request's own
+    X-Amz-Date), or None when it is."""
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    header = flask_request.headers.get("Authorization", "")
+    if not header.startswith("AWS4-HMAC-SHA256 "):
+        return "the Authorization header is not an AWS Signature Version 4 signature"
+    fields = dict(part.strip().split("=", 1) for part in header[17:].split(",") if "=" in part)
+    credentials = botocore.session.get_session().get_credentials()
+    if credentials is None:
+        return "no AWS credentials in this shell to check the signature against"
+    scope = fields.get("Credential", "").split("/")
+    if len(scope) != 5 or scope[0] != credentials.access_key:
+        return "the signature is not made with this shell's AWS access key"
+    signed = fields.get("SignedHeaders", "").split(";")
+    headers = {k: v for k, v in flask_request.headers.items() if k.lower() in signed}
+    expected = AWSRequest(
+        method=flask_request.method,
+        url=flask_request.url,
+        data=flask_request.get_data(),
+        headers=headers,
+    )
+    signer = SigV4Auth(credentials, scope[3], scope[2] or region)
+    # the signing steps of SigV4Auth.add_auth, at the request's own time, not now
+    expected.context["timestamp"] = flask_request.headers.get("X-Amz-Date", "")
+    canonical = signer.canonical_request(expected)
+    signature = signer.signature(signer.string_to_sign(expected, canonical), expected)
+    if not hmac.compare_digest(signature, fields.get("Signature", "")):
+        return "the SigV4 signature does not match the request"
+    return None
 
 
 def make_certificates(state: Path) -> tuple[Path, Path]:
@@ -364,13 +438,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def describe(service: LocalApi, functions: dict, base_url: str, ca: Path | None, log: str) -> str:
-    lines = [f"Local API (stage {service.api.stage_name}) on {base_url}:"]
+    kind = {tpl.HTTP: "HTTP API, payload format 2.0"}.get(
+        service.api_type, "REST API, payload format 1.0"
+    )
+    lines = [f"Local API ({kind}; stage {service.api.stage_name}) on {base_url}:"]
     for (path, method), settings in sorted(service.methods.items()):
         needs = [
             name
             for name, on in (
                 ("API key", settings.api_key_required),
                 ("SigV4", settings.iam),
+                ("JWT", settings.jwt),
                 ("body validated", settings.request_model),
             )
             if on

@@ -1,5 +1,6 @@
 """The one builder of API Gateway proxy events: the local API's own (``local.api.LocalApi``,
-SAM CLI's service), for events/ (``events/make_events.py``) and the benchmarks.
+SAM CLI's service), for events/ (``events/make_events.py``) and the benchmarks: the REST
+API's (payload format 1.0) or, with ``api_type="http"``, the HTTP API's (format 2.0).
 
     from local.events import api_event
     event = api_event("POST", "/predict", '{"instances": [...]}')
@@ -24,12 +25,13 @@ HOST = "127.0.0.1:3000"  # the local API's default address
 
 
 @functools.cache
-def _service(template: Path):
+def _service(template: Path, api_type: str):
     from local.api import LocalApi
     from local.function import EnvironmentPool
     from local.template import Template
 
-    service = LocalApi(Template(template), EnvironmentPool({}, None, 1), port=3000)
+    parameters = {"ApiType": api_type, "ApiAuthMode": "IAM"} if api_type == "http" else {}
+    service = LocalApi(Template(template, parameters), EnvironmentPool({}, None, 1), port=3000)
     service.create()
     return service
 
@@ -44,9 +46,11 @@ def api_event(
     template: Path | str = DEFAULT_TEMPLATE,
     request_id: str | None = None,
     now: float | None = None,
+    api_type: str = "rest",
 ) -> dict:
-    """The proxy event for one request (``path`` may carry a query string)."""
-    service = _service(Path(template).resolve())
+    """The proxy event for one request (``path`` may carry a query string); ``api_type``
+    "http": the HTTP API's event (payload format 2.0)."""
+    service = _service(Path(template).resolve(), api_type)
     with service._app.test_request_context(
         path,
         f"https://{HOST}",
@@ -65,4 +69,6 @@ def api_event(
     if base64_body and body is not None:
         event["body"] = base64.b64encode(body.encode()).decode()
         event["isBase64Encoded"] = True
+    elif event.get("version") == "2.0" and body is not None:  # sam encodes 2.0 bodies itself
+        event["body"], event["isBase64Encoded"] = body, False
     return event

@@ -30,7 +30,7 @@ _KEY = f"arn:aws:kms:us-east-1:{_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890
 # Every resource and statement some parameter turns on appears in at least one set: the
 # defaults; prod as samconfig.toml deploys it (with the principals make deploy names and an
 # alarm address); a bucket of your own with SSE-KMS, signing and CI publishing through OIDC
-# with IAM auth; another account's publisher with an external id and GitLab CI.
+# with IAM auth; the HTTP API; another account's publisher with an external id and GitLab CI.
 PARAMETER_SETS: dict[str, dict[str, str]] = {
     "defaults": {},
     "prod": {
@@ -61,6 +61,8 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
         "TracingMode": "off",
         "ApiQuotaPerDay": "0",
     },
+    # the HTTP API (ApiType http) in front of the function, IAM (SigV4) authorization
+    "http-api": {"ApiType": "http", "ApiAuthMode": "IAM", "CaptureSampleRate": "0.01"},
     "cross-account-gitlab": {
         "PublisherPrincipalArn": "arn:aws:iam::210987654321:role/ci-publisher",
         "PublisherExternalId": "registry-publish-7f3a",

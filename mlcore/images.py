@@ -20,6 +20,7 @@ background that contrasts with what is drawn. numpy and Pillow only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,17 +58,40 @@ class InputSpec:
             raise ValueError("a model without a channel axis takes grey images")
 
     @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> InputSpec:
-        spec = manifest["input"]
-        shape = [int(d) for d in spec["shape"]]
-        if len(shape) not in (3, 4):
-            raise ValueError(f"input shape {shape}: expected [N, H, W] or [N, H, W, C]")
+    def from_manifest(cls, manifest: Any) -> InputSpec:
+        """The manifest's `input`; for anything a model cannot be served with (a registry
+        document is hostile until checked), a ValueError saying what is wrong, never another
+        exception: integers are integers (not booleans, floats or text), the value range finite
+        with low < high."""
+        spec = manifest.get("input") if isinstance(manifest, dict) else None
+        if not isinstance(spec, dict):
+            raise ValueError("the manifest has no 'input' object")
+        shape = spec.get("shape")
+        if (
+            not isinstance(shape, list)
+            or len(shape) not in (3, 4)
+            or not all(type(d) is int for d in shape)
+            or min(shape[1:]) < 1
+        ):
+            raise ValueError(
+                f"input shape {shape!r}: expected [N, H, W] or [N, H, W, C], H, W, C > 0"
+            )
         channels = shape[3] if len(shape) == 4 else 1
         color = spec.get("color")
-        if color is not None and COLORS.get(color) != channels:
+        if color is not None and (not isinstance(color, str) or COLORS.get(color) != channels):
             raise ValueError(f"input color {color!r} does not match {channels} channel(s)")
-        low, high = (float(v) for v in spec["value_range"])
-        policy = (spec.get("preprocessing") or {}).get("policy", DEFAULT_POLICY)
+        value_range = spec.get("value_range")
+        low, high = (
+            [_finite(v) for v in value_range]
+            if isinstance(value_range, list) and len(value_range) == 2
+            else (None, None)
+        )
+        if low is None or high is None or not low < high:
+            raise ValueError(f"input value_range {value_range!r}: expected finite [low, high]")
+        preprocessing = spec.get("preprocessing") or {}
+        if not isinstance(preprocessing, dict):
+            raise ValueError(f"input preprocessing {preprocessing!r}: expected an object")
+        policy = preprocessing.get("policy", DEFAULT_POLICY)
         return cls(shape[1], shape[2], channels, len(shape) == 4, low, high, policy)
 
     @property
@@ -97,6 +121,17 @@ class InputSpec:
             "value_range": [self.low, self.high],
             "preprocessing": {"policy": self.policy},
         }
+
+
+def _finite(value: Any) -> float | None:
+    """A JSON number (not a boolean) as a finite float, else None."""
+    if type(value) not in (int, float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float's range
+        return None
+    return number if math.isfinite(number) else None
 
 
 # -- image -> array ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ VERSION is a positive integer that grows with time (TF Serving's numeric version
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -32,6 +33,21 @@ def signed_statement(name: str, version: int, manifest_sha256: str) -> bytes:
     return json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
 
 
+def read_signature(document: Any) -> bytes:
+    """The signature in a SIGNATURE_FILE document ({"algorithm", "signature": base64, ...}), or
+    a ValueError saying what is wrong (never another exception): the document is hostile until
+    the signature verifies."""
+    if not isinstance(document, dict):
+        raise ValueError(f"{SIGNATURE_FILE} is not a JSON object")
+    algorithm, signature = document.get("algorithm"), document.get("signature")
+    if algorithm != SIGNATURE_ALGORITHM:
+        raise ValueError(f"algorithm {algorithm!r}, not {SIGNATURE_ALGORITHM}")
+    try:
+        return base64.b64decode(signature, validate=True)  # str only: not coerced
+    except (TypeError, ValueError):  # binascii.Error is a ValueError
+        raise ValueError(f"signature {signature!r:.40} is not base64") from None
+
+
 # What the training job writes. Schema 2 added the input's colour and preprocessing policy and
 # the per-class evaluation; the function still serves schema 1 models (grey, resized).
 MANIFEST_SCHEMA = 2
@@ -52,11 +68,20 @@ def check_model_name(name: str) -> str:
 
 
 def check_version(version: Any) -> int:
-    """A positive integer version (int or its decimal text), else a ValueError."""
+    """A positive integer version (int or its decimal text in ASCII digits), else a ValueError.
+    Never coerced from a float, a boolean or other digits ("١٢" is not 12)."""
     text = str(version)
-    if isinstance(version, bool) or not text.isdigit() or int(text) <= 0:
+    if isinstance(version, bool) or not (text.isascii() and text.isdigit()) or int(text) <= 0:
         raise ValueError(f"version {version!r}: must be a positive integer")
     return int(text)
+
+
+def check_share(percent: Any) -> int:
+    """A canary's share of requests: an integer percent from 1 to 99 (never coerced from a
+    string, a float or a boolean), else a ValueError."""
+    if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 99:
+        raise ValueError(f"canary share {percent!r}: an integer percent from 1 to 99")
+    return percent
 
 
 @dataclass(frozen=True)
@@ -165,16 +190,10 @@ class Pointer:
         if not isinstance(data, dict):
             return None
         try:
-            canary = Canary(check_version(data.get("version")), int(data.get("share")))
-        except (TypeError, ValueError):
+            canary = Canary(check_version(data.get("version")), check_share(data.get("share")))
+        except ValueError:
             return None
-        if not 1 <= canary.percent <= 99 or canary.version == self.version:
-            return None
-        return canary
-
-    def canary_field(self) -> dict[str, Any] | None:
-        canary = self.canary
-        return None if canary is None else {"version": canary.version, "share": canary.percent}
+        return None if canary.version == self.version else canary
 
     @property
     def history(self) -> list[dict[str, Any]]:
@@ -213,9 +232,7 @@ class Pointer:
 
     def with_canary(self, version: int, percent: int, updated_at: str) -> Pointer:
         """`version` gets `percent` (1 to 99) of requests; the served version stays."""
-        version = check_version(version)
-        if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 99:
-            raise ValueError(f"canary share {percent!r}: an integer percent from 1 to 99")
+        version, percent = check_version(version), check_share(percent)
         if version == self.version:
             raise ValueError(f"version {version} is already the served version")
         return self._next(self.version, updated_at, {"version": version, "share": percent})

@@ -51,7 +51,8 @@ def _as_batch(batch: np.ndarray) -> np.ndarray:
         batch = batch[..., None]
     if batch.ndim != 4:
         raise ValueError(f"expected a batch (N, H, W) or (N, H, W, C), got shape {batch.shape}")
-    return batch.reshape(batch.shape[0], -1, batch.shape[3])
+    count, height, width, channels = batch.shape
+    return batch.reshape(count, height * width, channels)  # -1 cannot size an empty batch
 
 
 @functools.lru_cache(maxsize=8)
@@ -77,7 +78,7 @@ def input_statistics(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # blank: standard deviation < BLANK_STD, i.e. the sum of squared deviations from the
     # input's mean < BLANK_STD^2 * values; that sum is one BLAS product per input too (numpy's
     # std is about ten array passes and calls, the larger part of this function's cost)
-    flat = pixels.reshape(count, -1)
+    flat = pixels.reshape(count, size * channels)
     # the input's mean over its channels; with one channel, that channel's mean as it is (the
     # same float32: numpy's mean of one value is the value, and float32 -> float64 -> float32
     # is exact), without mean()'s Python-level wrapper (a third of this function's time)

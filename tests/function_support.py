@@ -74,6 +74,21 @@ def expected_events() -> dict[str, dict[str, Any]]:
     return json.loads((EVENTS_DIR / "expected.json").read_text())
 
 
+def answered_labels(body: dict[str, Any], labels: list[str]) -> list[str]:
+    """The labels an answer gives, whichever route answered: /predict's predictions, TF
+    Serving's rows of probabilities (row or columnar), the Open Inference Protocol's tensor."""
+    import numpy as np
+
+    if "model_name" in body:  # v2: one flat output tensor with its shape
+        (tensor,) = body["outputs"]
+        rows = np.reshape(tensor["data"], tensor["shape"])
+    else:
+        rows = body.get("predictions", body.get("outputs"))
+        if rows and isinstance(rows[0], dict):
+            return [row["label"] for row in rows]
+    return [labels[i] for i in np.argmax(rows, axis=1)]
+
+
 def with_body(event: dict[str, Any], body: str | None, base64_body: bool = False) -> dict[str, Any]:
     """A copy of `event` carrying another body (plain text unless base64_body)."""
     event = json.loads(json.dumps(event))
@@ -107,7 +122,7 @@ def invoke(event: dict[str, Any], context: LambdaContext | None = None) -> HttpR
     headers.update({k: ", ".join(v) for k, v in (response.get("multiValueHeaders") or {}).items()})
     if headers.get("Content-Type", "").startswith("text/"):  # the page at GET /
         return HttpResult(response["statusCode"], headers, body)
-    return HttpResult(response["statusCode"], headers, json.loads(body))
+    return HttpResult(response["statusCode"], headers, json.loads(body) if body else None)
 
 
 def emf_records(stdout: str) -> list[dict[str, Any]]:
@@ -238,6 +253,23 @@ def schema1_manifest() -> dict[str, Any]:
 
 def fixture_model() -> bytes:
     return (FIXTURE_DIR / "model.tflite").read_bytes()
+
+
+GENERIC_DIR = ROOT / "tests" / "fixtures" / "generic"  # make_models.py says what each is
+GENERIC_VERSION = 1796500000
+
+
+def generic_model(
+    file: str, name: str, version: int = GENERIC_VERSION, labels: bool = False
+) -> tuple[dict[str, Any], bytes]:
+    """(manifest, model bytes) of a generic test model, the manifest made by the publisher's
+    own reader (training.tflite_model: LiteRT and numpy, no TensorFlow)."""
+    from training.tflite_model import manifest_for, read_labels
+
+    path = GENERIC_DIR / file
+    content = path.read_bytes()
+    names = read_labels(GENERIC_DIR / "labels.txt") if labels else None
+    return manifest_for(content, path, name, version, 1796500000.0, names), content
 
 
 def new_version(

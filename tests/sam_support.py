@@ -43,6 +43,9 @@ LAMBDA_RUNTIME_PACKAGES = {
     # SnapStart's runtime hooks (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html)
     "snapshot_restore_py",
 }
+# What AWS's OpenTelemetry layer provides with TracingMode otel (template: OtelLayerArn), and
+# only then: tracing.OtelTracing imports it in that mode alone (requirements-otel.txt).
+OTEL_LAYER_PACKAGES = {"opentelemetry"}
 
 
 def load_trim_module():

@@ -3,6 +3,7 @@
 python -m training train   [--dataset D --architecture A ... --publish --bucket B --prefix P]
 python -m training convert --model M.keras --dataset D [--input-range -1,1 | --mean .. --std ..]
 python -m training publish [--version V | --artifact FOLDER] --bucket B --prefix P [--canary N]
+python -m training publish --model M.tflite [--labels labels.txt] --name N --bucket B --prefix P
 python -m training promote --version V | rollback | status  [--name N --bucket B --prefix P]
 python -m training report  [--version V | --artifact FOLDER]
 python -m training audit   --bucket B --prefix P --name N [--last 10]
@@ -179,6 +180,18 @@ def parser() -> argparse.ArgumentParser:
         default=False,
         help="publish a model that failed its gate when it was made",
     )
+    publish.add_argument(
+        "--model",
+        type=Path,
+        help="a .tflite model trained anywhere: its manifest is read from the model "
+        "(training/tflite_model.py) into ARTIFACTS/NAME/VERSION, then published",
+    )
+    publish.add_argument(
+        "--labels", type=Path, help="with --model: class names, one per line, for its output"
+    )
+    # with --model, no --name means the file's name (pair.tflite: "pair"), never the default
+    # model's: a .tflite published by mistake under mnist would replace the digit classifier
+    publish.set_defaults(name=None)
 
     audit = commands.add_parser("audit", help="the last changes of a model's pointer (who, when)")
     audit.add_argument("--bucket", required=True, help="S3 bucket of the model registry")
@@ -339,7 +352,21 @@ def main(argv: list[str] | None = None) -> int:
                     args.repair_pointer,
                     **publish_options(args),
                 )
+        elif args.command == "publish" and args.model:
+            if args.artifact:
+                raise ValueError("--model and --artifact: publish one or the other")
+            from training.tflite_model import make_artifact
+
+            name = args.name or args.model.name.removesuffix(".tflite")
+            artifact = make_artifact(args.model, name, args.artifacts, args.version, args.labels)
+            print(f"artifact  {artifact} (manifest read from {args.model})")
+            do_publish(
+                artifact, args.bucket, args.prefix, args.repair_pointer, **publish_options(args)
+            )
         elif args.command == "publish":
+            args.name = args.name or TrainConfig().name
+            if args.labels:
+                raise ValueError("--labels goes with --model (a .tflite model's class names)")
             if args.artifact and is_archive(args.artifact):  # e.g. SageMaker's model.tar.gz
                 import tempfile
 

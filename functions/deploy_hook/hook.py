@@ -9,8 +9,10 @@ What the new version must do (check_version, a pure function over an `invoke` ca
 - GET /health answers 200 with the served model, or, while nothing is published yet (no
   pointer in the registry: a first deploy), 503 MODEL_UNAVAILABLE, which is not a failure;
   a 503 "still loading" is retried within a budget (the version's first environment is cold).
-- Once a model is published, POST /predict with one input of the model's shape (read from the
-  TF Serving metadata route) answers 200 with one prediction by the model /health named.
+- Once a model is published, the version /health named answers a prediction through the TF
+  Serving route: one instance of each input of its default signature, in the input's shape
+  and dtype, at the low end of its value range (or 0), read from the metadata route. Any
+  model (an image classifier or a generic one, mlcore.generic) is checked the same way.
 """
 
 from __future__ import annotations
@@ -55,19 +57,26 @@ def proxy_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
     }
 
 
-def input_shape(metadata: dict[str, Any]) -> list[int]:
-    """One instance's shape from a TF Serving GetModelMetadataResponse (batch dim dropped)."""
+def example_inputs(metadata: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(the default signature, one instance of each of its inputs) from a TF Serving
+    GetModelMetadataResponse: any-size dimensions 1, each value the low end of the input's
+    value range (this API's expected_inputs), else 0 (false for a DT_BOOL input)."""
     signatures = metadata["metadata"]["signature_def"]["signature_def"]
-    (signature,) = signatures.values()
-    (tensor,) = signature["inputs"].values()
-    dims = [int(d["size"]) for d in tensor["tensor_shape"]["dim"]]
-    return dims[1:]
+    key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+    ranges = metadata["metadata"].get("expected_inputs", {}).get(key, {})
+    inputs = {}
+    for name, tensor in signatures[key]["inputs"].items():
+        dims = [max(1, int(d["size"])) for d in tensor["tensor_shape"]["dim"]]
+        value_range = (ranges.get(name) or {}).get("value_range")
+        value = False if tensor["dtype"] == "DT_BOOL" else value_range[0] if value_range else 0
+        inputs[name] = filled(dims, value)
+    return key, inputs
 
 
-def zeros(shape: list[int]) -> Any:
+def filled(shape: list[int], value: Any) -> Any:
     if not shape:
-        return 0
-    return [zeros(shape[1:]) for _ in range(shape[0])]
+        return value
+    return [filled(shape[1:], value) for _ in range(shape[0])]
 
 
 def check_version(
@@ -95,24 +104,21 @@ def check_version(
     name, version = model.get("name"), model.get("version")
     if not name or not isinstance(version, int):
         return [f"GET /health named no model: {body}"]
-    status, metadata = invoke(proxy_event("GET", f"/v1/models/{name}/metadata"))
+    path = f"/v1/models/{name}/versions/{version}"
+    status, metadata = invoke(proxy_event("GET", f"{path}/metadata"))
     if status != 200:
-        return [f"GET /v1/models/{name}/metadata answered {status}: {metadata}"]
+        return [f"GET {path}/metadata answered {status}: {metadata}"]
     try:
-        shape = input_shape(metadata)
-    except (KeyError, TypeError, ValueError) as exc:
-        return [f"the metadata has no input shape ({type(exc).__name__}: {exc})"]
-    status, answer = invoke(proxy_event("POST", "/predict", {"instances": [zeros(shape)]}))
+        signature, inputs = example_inputs(metadata)
+    except (KeyError, TypeError, ValueError, StopIteration) as exc:
+        return [f"the metadata names no inputs ({type(exc).__name__}: {exc})"]
+    request = {"signature_name": signature, "inputs": inputs}
+    status, answer = invoke(proxy_event("POST", f"{path}:predict", request))
     if status != 200:
-        return [f"POST /predict answered {status}: {answer}"]
-    problems = []
-    predictions = answer.get("predictions") if isinstance(answer, dict) else None
-    if not isinstance(predictions, list) or len(predictions) != 1:
-        problems.append(f"POST /predict did not answer one prediction: {answer}")
-    answered = (answer.get("model") or {}) if isinstance(answer, dict) else {}
-    if answered.get("name") != name:
-        problems.append(f"POST /predict was answered by {answered}, /health named {model}")
-    return problems
+        return [f"POST {path}:predict answered {status}: {answer}"]
+    if not isinstance(answer, dict) or "outputs" not in answer:
+        return [f"POST {path}:predict answered no outputs: {answer}"]
+    return []
 
 
 def parse_invoke_response(response: dict[str, Any]) -> tuple[int, Any]:

@@ -1,4 +1,4 @@
-"""AWS Lambda entry point: API Gateway (REST, proxy integration) -> routes -> JSON.
+"""AWS Lambda entry point: API Gateway (REST or HTTP API, proxy integration) -> routes -> JSON.
 
 Routes are thin: they parse, ask the model store for the served model, and format. The work is
 in config, model_store, preprocessing, prediction and tfserving, which tests call directly; each
@@ -9,12 +9,14 @@ docstring says which metrics go there and which through Powertools' Metrics here
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import cors
 import numpy as np
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -26,21 +28,22 @@ import proxy
 import snapstart
 import tfserving
 import tracing
-from canary import CANARY, STABLE, ModelChooser
+from canary import CANARY, STABLE, ModelChooser, find
 from capture import Capture, CaptureFailed
 from config import load_tracing_mode
 from errors import ApiError
 from mlcore.deadline import Deadline
+from mlcore.inference import TensorError, run, to_array
+from mlcore.signatures import DEFAULT_SIGNATURE, Signature
 from model_store import LoadedModel, ModelStore, create_store
 from prediction import classify
 from preprocessing import (
     ImageBudget,
-    check_content_type,
     images_to_batch,
     instances_to_batch,
     is_binary_batch,
     may_contain_booleans,
-    parse_json_body,
+    read_json,
 )
 from router import HTML, JSON, Response, Router, proxy_response
 
@@ -153,14 +156,26 @@ def get_chooser() -> ModelChooser:
     )
 
 
-def _predicting_model() -> LoadedModel:
-    """The model that answers this prediction: the stable one, or while the pointer names a
-    canary, the canary for its share of requests. Its version and role go on the answer, the
-    log lines (model_version, model_role) and the metrics (a `role` dimension set)."""
-    model, role = get_chooser().choose(_deadline())
+def _predicting_model(version: str | None = None, label: str | None = None) -> LoadedModel:
+    """The model that answers this request: the version or label the path names (any version
+    held: the stable one and a running canary), else the stable one or, while the pointer
+    names a canary, the canary for its share of requests. Its version and role go on the
+    answer, the log lines (model_version, model_role) and the metrics (a `role` dimension)."""
+    model, role = get_chooser().pick(_deadline(), version, label)
     app.context["role"] = role
     logger.append_keys(model_version=model.version, model_role=role)
     return model
+
+
+def _check_name(name: str, *path_values: str | None) -> None:
+    """404 MODEL_NOT_FOUND unless the path names the served model. A GET whose {name} (or
+    version, or label) swallowed a ':verb' suffix (GET .../mnist:predict) matched no route."""
+    if (
+        any(":" in value for value in (name, *path_values) if value)
+        and app.event.get("httpMethod", "").upper() == "GET"
+    ):
+        raise unmatched_route(app.event["httpMethod"], app.event["path"])
+    tfserving.check_model(name, None, get_store().settings.model_name, None)
 
 
 def _role() -> str:
@@ -186,6 +201,11 @@ def _error_response(error: ApiError) -> Response:
 @app.exception_handler(ApiError)
 def handle_api_error(error: ApiError) -> Response:
     return _error_response(error)
+
+
+@app.exception_handler(TensorError)
+def handle_tensor_error(error: TensorError) -> Response:
+    return _error_response(ApiError(error.code, error.message))
 
 
 @app.exception_handler(Exception)
@@ -225,26 +245,25 @@ def handle_not_found(method: str, path: str) -> Response:
 # -- request helpers ----------------------------------------------------------------------
 
 
-def _json_body(*also_allowed_media_types: str) -> tuple[dict[str, Any], bool]:
-    """The body as a JSON object, and whether it may hold booleans (see may_contain_booleans)."""
+def _json_body() -> tuple[dict[str, Any], bool]:
+    """The body as a JSON object whatever its Content-Type (preprocessing.read_json), and
+    whether it may hold booleans (see may_contain_booleans)."""
     event = app.event
-    check_content_type(proxy.content_type(event), also_allowed_media_types)
     try:
         text = proxy.decoded_body(event)
     except ValueError:
         raise ApiError(
             "INVALID_JSON", "the request body is not valid base64-encoded UTF-8"
         ) from None
-    payload = parse_json_body(text, get_store().settings.max_body_bytes)
+    payload = read_json(text, proxy.content_type(event), get_store().settings.max_body_bytes)
     return payload, may_contain_booleans(text)
 
 
 def _predict(model: LoadedModel, batch) -> tuple[Any, float]:
     """The model's probabilities for the batch, and the milliseconds the invoke took."""
     started = time.perf_counter()
-    # With the X-Ray SDK (TracingMode=xray-sdk): a subsegment around the interpreter call, so a
-    # trace shows model time apart from parsing and validation (about 50 us a request: each is
-    # serialised and sent over UDP).
+    # With TracingMode xray-sdk or otel: a subsegment (span) around the interpreter call, so a
+    # trace shows model time apart from parsing and validation.
     with _subsegment("invoke"):
         probabilities = model.predict(batch)
     get_tracing().annotate("model_version", model.version)
@@ -306,6 +325,61 @@ def _capture(model: LoadedModel, batch: np.ndarray, probabilities: np.ndarray) -
         metrics.add_metric(name="CaptureFailures", unit=MetricUnit.Count, value=1)
 
 
+def _arrays(
+    signature: Signature, inputs: dict[str, Any], field: str, booleans_possible: bool
+) -> dict[str, np.ndarray]:
+    """Each named input's JSON values as a checked array (mlcore.inference.to_array)."""
+    if any(is_binary_batch(values) for values in inputs.values()):
+        raise ApiError(
+            "INVALID_TYPE",
+            f"{{\"b64\": ...}} values in '{field}' are images: only an image classifier takes "
+            f"them; this model's inputs are {', '.join(signature.input_names)}",
+        )
+    max_instances = get_store().settings.max_instances
+    return {
+        name: to_array(
+            values,
+            signature.input(name),
+            f"{field}.{name}" if len(inputs) > 1 else field,
+            booleans_possible=booleans_possible,
+            max_instances=max_instances,
+        )
+        for name, values in inputs.items()
+    }
+
+
+def _run(
+    model: LoadedModel,
+    signature: Signature,
+    arrays: dict[str, np.ndarray],
+    wanted: list[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Any signature of any model (mlcore.inference.run), timed, traced and counted: an image
+    classifier's default signature as /predict counts it (the drift monitor's figures, and
+    capture), anything else by its time and instances."""
+    started = time.perf_counter()
+    with _subsegment("invoke"):
+        outputs = run(model.predictor, signature, arrays, wanted, _deadline())
+    get_tracing().annotate("model_version", model.version)
+    inference_ms = (time.perf_counter() - started) * 1000
+    label_output = model.label_output
+    if (
+        model.spec is not None
+        and signature.key == model.default_signature
+        and label_output in outputs
+    ):
+        (batch,) = arrays.values()
+        _record_request(model, batch, outputs[label_output], inference_ms)
+        _capture(model, batch, outputs[label_output])
+    else:
+        first = next(iter(arrays.values()))
+        instances = first.shape[0] if first.ndim else 1
+        emf.tensors_request(
+            metrics.namespace, _service(), str(model.version), _role(), instances, inference_ms
+        )
+    return outputs
+
+
 def _model_ref(model: LoadedModel) -> dict[str, Any]:
     return {"name": model.name, "version": model.version, "role": _role()}
 
@@ -315,6 +389,19 @@ def _model_ref(model: LoadedModel) -> dict[str, Any]:
 # paths here (a test holds them together), and openapi.json is generated from these decorators
 # (events/make_openapi.py, `make events`) with the documentation each passes from
 # openapi_schemas: summaries, error responses and the request body schema.
+
+
+def _at_each_version(method: str, template: str, documentation: dict, labels: bool = True):
+    """Decorator: the route at the model ({at} empty), at one of its versions
+    (/versions/{version}) and, with labels, at a version label (/labels/{label})."""
+    places = ("", "/versions/{version}", *(("/labels/{label}",) if labels else ()))
+
+    def register(handler):
+        for at in places:
+            app.route(method, template.replace("{at}", at), **documentation)(handler)
+        return handler
+
+    return register
 
 
 @app.get("/health", **docs.HEALTH)
@@ -330,7 +417,24 @@ def _openapi_text() -> str:
 
 @app.get("/openapi.json", **docs.OPENAPI_DOCUMENT)
 def openapi_document():
-    return Response(200, JSON, _openapi_text())
+    """The routes' document, with the request bodies of the model served now where one is
+    (docs.served_document); the build-time one while none is (it never waits for a load)."""
+    model = get_store().current
+    if model is None:
+        return Response(200, JSON, _openapi_text())
+    return Response(200, JSON, _served_openapi(model, get_store().settings.max_instances))
+
+
+_served_openapi_slot: list = [None, None, None]  # [model, max_instances, the document's text]
+
+
+def _served_openapi(model: LoadedModel, max_instances: int) -> str:
+    """Made once per model loaded (and again only when it changes)."""
+    slot = _served_openapi_slot
+    if slot[0] is not model or slot[1] != max_instances:
+        document = docs.served_document(json.loads(_openapi_text()), model, max_instances)
+        slot[:] = [model, max_instances, json.dumps(document)]
+    return slot[2]
 
 
 @functools.cache
@@ -356,6 +460,8 @@ def predict() -> dict[str, Any]:
             "or 'images' (base64 PNG or JPEG strings)",
         )
     model = _predicting_model()
+    if model.spec is None:
+        return {"predictions": _predict_tensors(model, payload, booleans_possible), **_ref(model)}
     max_instances = get_store().settings.max_instances
     if "instances" in payload:
         batch = instances_to_batch(
@@ -370,63 +476,109 @@ def predict() -> dict[str, Any]:
     return {"predictions": predictions, "model": _model_ref(model)}
 
 
-@app.post("/v1/models/{name}:predict", **docs.TFSERVING_PREDICT)
-@app.post("/v1/models/{name}/versions/{version}:predict", **docs.TFSERVING_PREDICT)
-def tfserving_predict(name: str, version: str | None = None) -> dict[str, Any]:
-    store = get_store()
-    tfserving.check_model(name, None, store.settings.model_name, None)
-    payload, booleans_possible = _json_body(tfserving.CURL_DEFAULT_MEDIA_TYPE)
-    model = _served_model() if version else _predicting_model()
-    tfserving.check_model(name, version, model.name, model.version)
-    fmt, values = tfserving.predict_input(payload, model.predictor.signature_input)
-    if is_binary_batch(values):  # TF Serving's {"b64": ...}: images, prepared like /predict's
-        budget = _image_budget()
-        batch = images_to_batch(values, model.spec, store.settings.max_instances, budget, fmt)
-    else:
-        batch = instances_to_batch(
-            values,
-            model.spec,
-            store.settings.max_instances,
-            field=fmt,
-            booleans_possible=booleans_possible,
+def _ref(model: LoadedModel) -> dict[str, Any]:
+    return {"model": _model_ref(model)}
+
+
+def _predict_tensors(
+    model: LoadedModel, payload: dict[str, Any], booleans_possible: bool
+) -> list[dict[str, Any]]:
+    """/predict for a generic model: its default signature, instances in TF Serving's row
+    format; per instance every output by name and, for a model with labels, its label output
+    classified (label, class_id, confidence, probabilities, top)."""
+    signature = model.signatures[model.default_signature]
+    if "images" in payload:
+        raise ApiError(
+            "UNKNOWN_INPUT",
+            "'images' is for image classifiers; this model's inputs are "
+            f"{', '.join(signature.input_names)}: send them as 'instances'",
         )
-    probabilities, inference_ms = _predict(model, batch)
-    _record_request(model, batch, probabilities, inference_ms)
-    _capture(model, batch, probabilities)
-    return tfserving.predict_response(fmt, probabilities)
+    _, inputs = tfserving.predict_input({"instances": payload["instances"]}, signature.input_names)
+    outputs = _run(model, signature, _arrays(signature, inputs, "instances", booleans_possible))
+    count = next(iter(outputs.values())).shape[0]
+    if any(array.ndim == 0 or array.shape[0] != count for array in outputs.values()):
+        raise ApiError(
+            "INVALID_SHAPE",
+            "this model's outputs do not share their first dimension: call "
+            f"/v1/models/{model.name}:predict with 'inputs' (columnar) instead",
+        )
+    columns = {name: tfserving.as_json(array) for name, array in outputs.items()}
+    rows = [
+        {"outputs": {name: column[i] for name, column in columns.items()}} for i in range(count)
+    ]
+    if model.labels:
+        classified = classify(outputs[model.label_output].astype(np.float32), model.labels)
+        rows = [{**answer, **row} for answer, row in zip(classified, rows, strict=True)]
+    return rows
 
 
-def _tfserving_model(name: str, version: str | None) -> LoadedModel:
-    if ":" in name or (version and ":" in version):  # e.g. GET .../mnist:predict matched {name}
-        raise unmatched_route(app.event["httpMethod"], app.event["path"])
+@_at_each_version("POST", "/v1/models/{name}{at}:predict", docs.TFSERVING_PREDICT)
+def tfserving_predict(
+    name: str, version: str | None = None, label: str | None = None
+) -> dict[str, Any]:
+    _check_name(name)
+    payload, booleans_possible = _json_body()
+    model = _predicting_model(version, label)
     store = get_store()
-    tfserving.check_model(name, None, store.settings.model_name, None)
-    model = _served_model()
-    tfserving.check_model(name, version, model.name, model.version)
-    return model
+    if model.spec is not None and payload.get("signature_name", "") in ("", DEFAULT_SIGNATURE):
+        # an image classifier's one input: images ({"b64": ...}) or instances, as /predict
+        # prepares them (instances of shape (H, W) or flat too)
+        input_name = model.predictor.signature_input
+        fmt, inputs = tfserving.predict_input(payload, [input_name])
+        values = inputs[input_name]
+        if is_binary_batch(values):
+            budget = _image_budget()
+            batch = images_to_batch(values, model.spec, store.settings.max_instances, budget, fmt)
+        else:
+            batch = instances_to_batch(
+                values,
+                model.spec,
+                store.settings.max_instances,
+                field=fmt,
+                booleans_possible=booleans_possible,
+            )
+        probabilities, inference_ms = _predict(model, batch)
+        _record_request(model, batch, probabilities, inference_ms)
+        _capture(model, batch, probabilities)
+        return tfserving.predict_response(fmt, {model.label_output: probabilities})
+    key = tfserving.signature_name(payload, model.signatures, model.default_signature)
+    signature = model.signatures[key]
+    fmt, inputs = tfserving.predict_input(payload, signature.input_names)
+    outputs = _run(model, signature, _arrays(signature, inputs, fmt, booleans_possible))
+    return tfserving.predict_response(fmt, outputs)
 
 
-@app.get("/v1/models/{name}", **docs.TFSERVING_STATUS)
-@app.get("/v1/models/{name}/versions/{version}", **docs.TFSERVING_STATUS)
-def tfserving_status(name: str, version: str | None = None) -> dict[str, Any]:
-    return tfserving.model_status(_tfserving_model(name, version).version)
+@_at_each_version("GET", "/v1/models/{name}{at}", docs.TFSERVING_STATUS)
+def tfserving_status(
+    name: str, version: str | None = None, label: str | None = None
+) -> dict[str, Any]:
+    """Every version held (the stable one, a running canary) or the one the path names."""
+    _check_name(name, version, label)
+    entries = get_chooser().held(_deadline())
+    if version is not None or label is not None:
+        entries = [find(entries, version, label)]
+    return tfserving.model_status(
+        [
+            {"version": e.version, "state": e.state, "error": None if e.model else e.problem}
+            for e in entries
+        ]
+    )
 
 
-@app.get("/v1/models/{name}/metadata", **docs.TFSERVING_METADATA)
-@app.get("/v1/models/{name}/versions/{version}/metadata", **docs.TFSERVING_METADATA)
-def tfserving_metadata(name: str, version: str | None = None) -> dict[str, Any]:
-    model = _tfserving_model(name, version)
-    predictor = model.predictor
+@_at_each_version("GET", "/v1/models/{name}{at}/metadata", docs.TFSERVING_METADATA)
+def tfserving_metadata(
+    name: str, version: str | None = None, label: str | None = None
+) -> dict[str, Any]:
+    _check_name(name, version, label)
+    model = _predicting_model(version, label) if version or label else _served_model()
     return tfserving.model_metadata(
         name=model.name,
         version=model.version,
-        input_key=predictor.signature_input,
-        input_tensor=predictor.input_tensor_name,
-        input_shape=model.manifest["input"]["shape"],
-        output_key=predictor.signature_output,
-        output_tensor=predictor.output_tensor_name,
-        output_shape=model.manifest["output"]["shape"],
-        classifier={"labels": model.labels, "input": _input_kind(model.manifest["input"])},
+        signatures=model.signatures,
+        expected_inputs=model.expected_inputs(),
+        classifier=None
+        if model.spec is None
+        else {"labels": model.labels, "input": _input_kind(model.manifest["input"])},
     )
 
 
@@ -434,6 +586,62 @@ def _input_kind(spec: dict[str, Any]) -> dict[str, Any]:
     """What the page needs to know of the model's input: shape, colour, resize policy."""
     keys = ("shape", "color", "value_range", "preprocessing")
     return {key: spec[key] for key in keys if key in spec}
+
+
+# -- the Open Inference Protocol (v2): oip.py, imported on the first v2 request ------------
+
+
+@app.get("/v2", **docs.V2_SERVER)
+def v2_server() -> dict[str, Any]:
+    import oip
+
+    return oip.server_metadata()
+
+
+@app.get("/v2/health/live", **docs.V2_LIVE)
+def v2_live() -> dict[str, Any]:
+    return {"live": True}
+
+
+@app.get("/v2/health/ready", **docs.V2_READY)
+def v2_ready() -> dict[str, Any]:
+    _served_model()  # 503 MODEL_UNAVAILABLE while none can be served
+    return {"ready": True}
+
+
+@_at_each_version("GET", "/v2/models/{name}{at}/ready", docs.V2_MODEL_READY, labels=False)
+def v2_model_ready(name: str, version: str | None = None) -> dict[str, Any]:
+    _check_name(name)
+    model = _predicting_model(version) if version else _served_model()
+    return {"name": model.name, "ready": True}
+
+
+@_at_each_version("GET", "/v2/models/{name}{at}", docs.V2_MODEL_METADATA, labels=False)
+def v2_model_metadata(name: str, version: str | None = None) -> dict[str, Any]:
+    import oip
+
+    _check_name(name)
+    model = _predicting_model(version) if version else _served_model()
+    versions = [e.version for e in get_chooser().held(_deadline()) if e.model is not None]
+    return oip.model_metadata(model.name, versions, model.signatures[model.default_signature])
+
+
+@_at_each_version("POST", "/v2/models/{name}{at}/infer", docs.V2_INFER, labels=False)
+def v2_infer(name: str, version: str | None = None) -> dict[str, Any]:
+    import oip
+
+    _check_name(name)
+    if cors.header(app.event.get("headers"), oip.BINARY_HEADER) is not None:
+        raise ApiError("UNSUPPORTED_EXTENSION", oip.NO_BINARY)
+    payload, booleans_possible = _json_body()
+    model = _predicting_model(version)
+    signature = model.signatures[model.default_signature]
+    max_instances = get_store().settings.max_instances
+    request_id, arrays, wanted = oip.infer_request(
+        payload, signature, max_instances, booleans_possible
+    )
+    outputs = _run(model, signature, arrays, wanted)
+    return oip.infer_response(model.name, model.version, request_id, signature, outputs)
 
 
 def preload_model(environ: Mapping[str, str] = os.environ) -> None:
@@ -459,21 +667,69 @@ snapstart.register(lambda: get_store(), logger, also_restore=lambda: get_chooser
 @logger.inject_lambda_context
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return get_tracing().handler(answer)(event, context)  # traced only with the X-Ray SDK
+    return get_tracing().handler(answer)(event, context)  # wrapped only with the X-Ray SDK
 
 
 def answer(event: Any, context: LambdaContext) -> dict[str, Any]:
-    """Every event gets an HTTP answer: a REST API proxy event goes to the routes with this
-    invocation's deadline; anything else is a 400 UNSUPPORTED_EVENT (see proxy.py)."""
+    """Every event gets an HTTP answer in its own payload format: a REST API (1.0) or HTTP API
+    (2.0) proxy event goes to the routes with this invocation's deadline; anything else is a
+    400 UNSUPPORTED_EVENT (see proxy.py)."""
     # API Gateway's request id in every log line (Powertools' correlation_id_path would find it
     # with a JMESPath search on every request)
     logger.set_correlation_id(proxy.request_id(event))
     logger.remove_keys(["model_version", "model_role"])  # this invocation's, set when chosen
-    problem = proxy.event_problem(event)
+    kind, problem = proxy.recognise(event)
     if problem is not None:
-        return proxy_response(_error_response(ApiError("UNSUPPORTED_EVENT", problem)))
+        error = ApiError("UNSUPPORTED_EVENT", problem)
+        return kind.answer(proxy_response(_error_response(error)))
+    request = kind.request(event)  # the REST API's (1.0) shape, whatever the event's format
     settings = get_store().settings
+    allowed = settings.cors_allow_origins
+    origin = cors.header(request.get("headers"), "origin") if allowed else None
+    if allowed and request["httpMethod"].upper() == "OPTIONS":
+        return kind.answer(proxy_response(_preflight(allowed, origin)))
     app.context["deadline"] = Deadline.for_invocation(
         context, settings.deadline_margin_seconds, settings.deadline_seconds
     )
-    return app.resolve(event, context)
+    response = _within_lambda_limit(app.resolve(request, context))
+    for name, value in cors.response_headers(allowed, origin).items():
+        response["multiValueHeaders"][name] = [value]
+    return kind.answer(response)
+
+
+def _preflight(allowed: tuple[str, ...], origin: str | None) -> Response:
+    """A CORS preflight (cors.py): 204 with what the origin may do, or 403 for another."""
+    headers = cors.preflight_headers(allowed, origin)
+    if headers is None:
+        shown = "no Origin header" if origin is None else f"origin {origin[:80]!r}"
+        listed = "any origin" if allowed == (cors.ANY,) else ", ".join(allowed)
+        return _error_response(
+            ApiError(
+                "CORS_NOT_ALLOWED",
+                f"cross-origin requests from {shown} are not allowed; this API allows "
+                f"{listed} (template parameter CorsAllowOrigins)",
+            )
+        )
+    return Response(204, JSON, "", headers=headers)
+
+
+# Lambda returns at most 6 MB from a synchronous invocation (the answer's JSON: status,
+# headers and body); beyond it API Gateway would answer 502.
+MAX_RESPONSE_BYTES = 6_000_000
+
+
+def _within_lambda_limit(response: dict[str, Any]) -> dict[str, Any]:
+    """The answer, or a 413 RESPONSE_TOO_LARGE in its place if Lambda could not return it."""
+    body = response["body"]
+    size = len(body) if len(body) * 4 <= MAX_RESPONSE_BYTES else len(body.encode())
+    if size <= MAX_RESPONSE_BYTES:
+        return response
+    return proxy_response(
+        _error_response(
+            ApiError(
+                "RESPONSE_TOO_LARGE",
+                f"the answer is {size:,} bytes; Lambda returns at most {MAX_RESPONSE_BYTES:,}: "
+                "send fewer instances, or ask for fewer outputs",
+            )
+        )
+    )

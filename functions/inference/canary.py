@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from errors import ModelUnavailable
+from errors import ApiError, ModelUnavailable
 from mlcore.deadline import Deadline
 from mlcore.registry import CANARY, STABLE
 from model_store import LoadedModel, ModelStore
@@ -27,6 +28,46 @@ MEMORY_SHARE = 0.5  # of the function's memory, for the models held in memory to
 def memory_budget(environ=os.environ) -> int:
     megabytes = int(environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or 1024)
     return int(megabytes * (1 << 20) * MEMORY_SHARE)
+
+
+@dataclass(frozen=True)
+class Held:
+    """A version this environment serves: the stable one, or the canary the pointer names
+    (model None while it loads or once it is refused: `problem` says which)."""
+
+    version: int
+    role: str
+    model: LoadedModel | None
+    problem: str | None = None
+    refused: bool = False
+
+    @property
+    def state(self) -> str:
+        """TF Serving's ModelVersionStatus.State: AVAILABLE, LOADING, or END (refused)."""
+        return "AVAILABLE" if self.model else "END" if self.refused else "LOADING"
+
+
+def find(entries: list[Held], version: str | None, label: str | None) -> Held:
+    """The held version a path names by version or by label (stable, canary); 404
+    VERSION_NOT_FOUND naming what is held."""
+    if label is not None:
+        found = [e for e in entries if e.role == label]
+        if not found:
+            now = ", ".join(f"{e.role} (version {e.version})" for e in entries)
+            raise ApiError(
+                "VERSION_NOT_FOUND",
+                f"label '{label[:40]}' names no version now; the labels are {STABLE} and "
+                f"{CANARY} (while a canary runs); now: {now}",
+            )
+    else:
+        found = [e for e in entries if version.isdigit() and e.version == int(version)]
+        if not found:
+            listed = ", ".join(f"{e.version} ({e.role})" for e in entries)
+            raise ApiError(
+                "VERSION_NOT_FOUND",
+                f"version '{version[:40]}' is not served here; the versions are {listed}",
+            )
+    return found[0]
 
 
 class ModelChooser:
@@ -108,6 +149,37 @@ class ModelChooser:
         if self._draw() * 100 < self.percent(stable):
             return canary, CANARY
         return model, STABLE
+
+    def held(self, deadline: Deadline) -> list[Held]:
+        """The stable version (waiting for it as choose() does) and the canary, if one runs."""
+        stable = self._stable()
+        model = stable.get(deadline)
+        entries = [Held(model.version, STABLE, model)]
+        store = self.canary_store(stable)
+        if store is not None:
+            version = int(store.settings.model_version)
+            if version in store.refused:
+                reason = f"refused: {store.refused[version]}"
+                entries.append(Held(version, CANARY, None, reason, refused=True))
+            else:
+                try:
+                    entries.append(Held(version, CANARY, store.get(Deadline(0))))
+                except ModelUnavailable as exc:  # loading (started now if it was not)
+                    entries.append(Held(version, CANARY, None, exc.message))
+        return entries
+
+    def pick(
+        self, deadline: Deadline, version: str | None = None, label: str | None = None
+    ) -> tuple[LoadedModel, str]:
+        """The model a request names by version (any version held) or label (stable, canary),
+        else choose()'s. 404 VERSION_NOT_FOUND naming what is held; 503 for a held version
+        that cannot answer now (the canary loading, or refused)."""
+        if version is None and label is None:
+            return self.choose(deadline)
+        entry = find(self.held(deadline), version, label)
+        if entry.model is None:
+            raise ModelUnavailable(f"version {entry.version} ({entry.role}): {entry.problem}")
+        return entry.model, entry.role
 
     def restored(self) -> None:
         """After a SnapStart restore: the canary store's clients are made again too."""

@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cors import parse_origins
+
 from mlcore.registry import Registry
 from mlcore.settings import LATEST, registry_location
 from mlcore.settings import required as _required
@@ -48,6 +50,8 @@ class Settings:
     # Signed versions (model_store): the public key every version's signature must verify
     # with (MANIFEST_PUBLIC_KEY); None serves unsigned versions.
     signature_key: RsaPublicKey | None = None
+    # Cross-origin requests (cors.py): the origins allowed, () for none, ("*",) for any.
+    cors_allow_origins: tuple[str, ...] = ()
 
     @property
     def follows_latest(self) -> bool:
@@ -113,6 +117,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         signature_key = load_public_key(public_key) if public_key else None
     except ValueError as exc:
         raise ValueError(f"MANIFEST_PUBLIC_KEY: {exc}") from None
+    try:
+        cors_allow_origins = parse_origins(environ.get("CORS_ALLOW_ORIGINS", ""))
+    except ValueError as exc:
+        raise ValueError(f"CORS_ALLOW_ORIGINS: {exc}") from None
     return Settings(
         **registry_location(environ),
         refresh_seconds=_seconds(environ, "MODEL_REFRESH_SECONDS"),
@@ -128,4 +136,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         capture_prefix=environ.get("CAPTURE_PREFIX", "").strip().strip("/"),
         capture_sample_rate=_share(environ, "CAPTURE_SAMPLE_RATE"),
         signature_key=signature_key,
+        cors_allow_origins=cors_allow_origins,
     )

@@ -185,3 +185,19 @@ def request(
             label=label,
             Predictions=count,
         )
+
+
+def tensors_request(
+    namespace: str | None,
+    service: str,
+    model_version: str,
+    role: str,
+    instances: int,
+    inference_ms: float,
+) -> None:
+    """A prediction of a generic model (or of another signature than an image classifier's
+    own): InferenceTime and InstancesPerRequest, per service, model version and role. The
+    drift monitor's figures (confidence, labels, input intensity) are an image classifier's."""
+    dimensions = {"service": service, "model_version": model_version, "role": role}
+    metrics = {"InferenceTime": inference_ms, "InstancesPerRequest": instances}
+    write(namespace, ((PER_VERSION, REQUEST),), **dimensions, **metrics)

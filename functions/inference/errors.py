@@ -7,6 +7,10 @@ allowed; nothing of the request is logged.
 
 from __future__ import annotations
 
+import contextlib
+
+from mlcore.inference import TensorError
+
 # code -> HTTP status; the list the docs' error table (docs/api.md) and the local API rely on.
 STATUS_BY_CODE: dict[str, int] = {
     "INVALID_JSON": 400,
@@ -20,13 +24,19 @@ STATUS_BY_CODE: dict[str, int] = {
     "INVALID_IMAGE": 400,
     "EMPTY_BATCH": 400,
     "UNKNOWN_SIGNATURE": 400,
+    "UNKNOWN_INPUT": 400,
+    "MISSING_INPUT": 400,
+    "UNKNOWN_OUTPUT": 400,
+    "UNSUPPORTED_EXTENSION": 400,
     "UNSUPPORTED_EVENT": 400,
+    "CORS_NOT_ALLOWED": 403,
     "MODEL_NOT_FOUND": 404,
     "VERSION_NOT_FOUND": 404,
     "ROUTE_NOT_FOUND": 404,
     "METHOD_NOT_ALLOWED": 405,
     "TOO_MANY_INSTANCES": 413,
     "PAYLOAD_TOO_LARGE": 413,
+    "RESPONSE_TOO_LARGE": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "INTERNAL_ERROR": 500,
     "MODEL_UNAVAILABLE": 503,
@@ -56,3 +66,13 @@ class ModelUnavailable(ApiError):
 
     def __init__(self, message: str):
         super().__init__("MODEL_UNAVAILABLE", message)
+
+
+@contextlib.contextmanager
+def as_api_error():
+    """A TensorError (mlcore.inference: the request's tensors do not fit the model) raised
+    inside becomes the ApiError of its code."""
+    try:
+        yield
+    except TensorError as exc:
+        raise ApiError(exc.code, exc.message) from None

@@ -38,14 +38,15 @@ request that calls get() next, so that metrics and logs belong to an invocation.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
+import contextvars
 import dataclasses
 import errno
+import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -57,17 +58,20 @@ import numpy as np
 
 from config import Settings, load_settings
 from errors import ModelUnavailable
+from mlcore import generic
 from mlcore.deadline import Deadline
+from mlcore.generic import IMAGE_CLASSIFIER, KIND, GenericManifest
 from mlcore.images import InputSpec
 from mlcore.predictor import ModelMismatch, Predictor
 from mlcore.registry import (
     MODEL_FILE,
     READABLE_SCHEMAS,
-    SIGNATURE_ALGORITHM,
     SIGNATURE_FILE,
     Pointer,
+    read_signature,
     signed_statement,
 )
+from mlcore.signatures import Signature, default_signature, mismatch, zero_inputs
 from mlcore.signing import verify as verify_signature
 
 CHUNK_BYTES = 1 << 20
@@ -91,18 +95,80 @@ class ObjectMissing(FileNotFoundError):
 
 @dataclass
 class LoadedModel:
+    """A verified model. An image classifier (kind image_classifier) has its image input's
+    spec and its labels; a generic model (mlcore.generic) has its parsed manifest (`generic`),
+    and labels only if its manifest names some. Both answer by signature (`signatures`)."""
+
     name: str
     version: int
     manifest: dict[str, Any]
     predictor: Predictor
-    spec: InputSpec
+    spec: InputSpec | None  # an image classifier's input; None for a generic model
     labels: list[str]
     path: str | None  # None: built from memory
     size: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    generic: GenericManifest | None = None
+
+    @property
+    def kind(self) -> str:
+        return IMAGE_CLASSIFIER if self.generic is None else KIND
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return self.predictor.predict(batch)
+
+    @functools.cached_property
+    def signatures(self) -> dict[str, Signature]:
+        """The signatures clients call by name: a generic model's from its manifest (with the
+        value ranges it states); an image classifier's from the model (read when first asked,
+        not at load: /predict does not need them), its image input taking spec's range."""
+        if self.generic is not None:
+            return self.generic.signatures
+        signatures = self.predictor.signatures()
+        pixels = (self.spec.low, self.spec.high)
+        return {
+            key: dataclasses.replace(
+                signature,
+                inputs=tuple(dataclasses.replace(t, value_range=pixels) for t in signature.inputs),
+            )
+            for key, signature in signatures.items()
+        }
+
+    @property
+    def default_signature(self) -> str:
+        if self.generic is not None:
+            return self.generic.default_signature
+        return default_signature(self.signatures)
+
+    @property
+    def label_output(self) -> str | None:
+        """The output the labels name (an image classifier's one output)."""
+        if self.generic is not None:
+            return self.generic.label_output
+        return self.signatures[self.default_signature].output_names[0]
+
+    def expected_inputs(self) -> dict[str, dict[str, Any]]:
+        """Per signature and input: the value range it takes (None: any finite value) and,
+        for an image classifier, how an image becomes that input (TF Serving's metadata
+        extension)."""
+        preprocessing = None
+        if self.spec is not None:
+            preprocessing = {
+                "color": self.spec.color,
+                "policy": self.spec.policy,
+                "size": [self.spec.height, self.spec.width],
+                "images": 'base64 PNG or JPEG, as {"b64": "..."} (or /predict\'s "images")',
+            }
+        return {
+            key: {
+                t.key: {
+                    "value_range": list(t.value_range) if t.value_range else None,
+                    "preprocessing": preprocessing,
+                }
+                for t in signature.inputs
+            }
+            for key, signature in self.signatures.items()
+        }
 
 
 @dataclass
@@ -253,7 +319,10 @@ class ModelStore:
         """A new job in its own thread (the lock is held)."""
         job = _Job(kind)
         self._job = job
-        thread = threading.Thread(target=self._run, args=(job,), name=f"model-{kind}")
+        # in the starting request's context (contextvars: OpenTelemetry's current span, so the
+        # load's spans are children of the request that started it, TracingMode otel)
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(self._run, job), name=f"model-{kind}")
         thread.daemon = True  # a frozen or ending environment never waits for it
         thread.start()
         return job
@@ -396,7 +465,7 @@ class ModelStore:
             with self._span("signature"):
                 self._check_signature(version, manifest_bytes)
             signature_ms = (time.perf_counter() - t) * 1000
-        expected = self._check_manifest(manifest, version)
+        expected, parsed = self._check_manifest(manifest, version)
         model_key = registry.model_key(version)
         size = expected["size"]
         if self.admit is not None and (reason := self.admit(size)) is not None:
@@ -427,8 +496,7 @@ class ModelStore:
         t2 = time.perf_counter()
         with self._span("load"):
             try:
-                predictor = self._build_predictor(path or content, manifest)
-                predictor.predict(np.zeros((1, *predictor.instance_shape), np.float32))  # warm up
+                predictor = _ready(self._build_predictor, path or content, manifest, parsed)
             except ModelMismatch as exc:
                 raise self._refuse(version, f"model does not match its manifest: {exc}") from None
             except Exception as exc:  # the runtime rejects the file
@@ -441,8 +509,8 @@ class ModelStore:
             version=version,
             manifest=manifest,
             predictor=predictor,
-            spec=InputSpec.from_manifest(manifest),
-            labels=[str(label) for label in manifest["labels"]],
+            spec=None if parsed else InputSpec.from_manifest(manifest),
+            labels=list(parsed.labels or ()) if parsed else [str(x) for x in manifest["labels"]],
             path=path,
             size=size,
             timings_ms={
@@ -452,6 +520,7 @@ class ModelStore:
                 "total": (t3 - started) * 1000,
                 **({"signature": signature_ms} if signature_ms is not None else {}),
             },
+            generic=parsed,
         )
 
     def _check_signature(self, version: int, manifest_bytes: bytes) -> None:
@@ -468,13 +537,9 @@ class ModelStore:
                 "requires a signature",
             ) from None
         try:
-            if document["algorithm"] != SIGNATURE_ALGORITHM:
-                raise ValueError(f"algorithm {document['algorithm']!r}, not {SIGNATURE_ALGORITHM}")
-            signature = base64.b64decode(document["signature"], validate=True)
-        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
-            raise self._refuse(
-                version, f"{SIGNATURE_FILE} is not usable: {type(exc).__name__}: {exc}"
-            ) from None
+            signature = read_signature(document)
+        except ValueError as exc:
+            raise self._refuse(version, f"{SIGNATURE_FILE} is not usable: {exc}") from None
         statement = signed_statement(
             self.settings.model_name, version, hashlib.sha256(manifest_bytes).hexdigest()
         )
@@ -522,28 +587,23 @@ class ModelStore:
             _remove(released.path)
         del released, current  # the interpreter (and its mapping of the file) goes with them
 
-    def _check_manifest(self, manifest: Any, version: int) -> dict[str, Any]:
-        """Check the fields serving relies on; returns the model file's size and sha256."""
+    def _check_manifest(
+        self, manifest: Any, version: int
+    ) -> tuple[dict[str, Any], GenericManifest | None]:
+        """Check the fields serving relies on (a generic model's manifest whole: mlcore.generic);
+        returns the model file's size and sha256, and the generic manifest if it is one."""
+        if generic.kind_of(manifest) == KIND:
+            try:
+                parsed = generic.parse(manifest)
+                if parsed.name != self.settings.model_name or parsed.version != version:
+                    raise ValueError(f"it describes {parsed.name} version {parsed.version}")
+            except ValueError as exc:
+                raise self._refuse(version, f"manifest is not usable: {exc}") from None
+            return {"size": parsed.size, "sha256": parsed.sha256}, parsed
         try:
-            if manifest.get("schema_version") not in READABLE_SCHEMAS:
-                raise ValueError(
-                    f"schema_version {manifest.get('schema_version')!r} is not one of "
-                    f"{READABLE_SCHEMAS}"
-                )
-            if manifest["name"] != self.settings.model_name or int(manifest["version"]) != version:
-                raise ValueError(f"it describes {manifest['name']} version {manifest['version']}")
-            expected = manifest["files"][MODEL_FILE]
-            size, sha256 = int(expected["size"]), str(expected["sha256"]).lower()
-            if size < 0:
-                raise ValueError(f"size {size} is negative")
-            InputSpec.from_manifest(manifest)
-            if not manifest["labels"]:
-                raise ValueError("it lists no labels")
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise self._refuse(
-                version, f"manifest is not usable: {type(exc).__name__}: {exc}"
-            ) from None
-        return {"size": size, "sha256": sha256}
+            return check_manifest(manifest, self.settings.model_name, version), None
+        except ValueError as exc:
+            raise self._refuse(version, f"manifest is not usable: {exc}") from None
 
     def _download(
         self, key: str, path: str | None, expected_size: int, keep: bool = True
@@ -584,6 +644,52 @@ class ModelStore:
                 _remove(partial)
         content = b"".join(chunks) if path is None and keep else None
         return size, digest.hexdigest(), content
+
+
+def check_manifest(manifest: Any, name: str, version: int) -> dict[str, Any]:
+    """The fields serving relies on, checked (a registry document is hostile until then): the
+    model file's size and sha256, or a ValueError saying what is wrong, never another
+    exception. Numbers are not coerced from text, floats or booleans."""
+    if not isinstance(manifest, dict):
+        raise ValueError("it is not a JSON object")
+    schema = manifest.get("schema_version")
+    if type(schema) is not int or schema not in READABLE_SCHEMAS:
+        raise ValueError(f"schema_version {schema!r} is not one of {READABLE_SCHEMAS}")
+    described = manifest.get("name"), manifest.get("version")
+    if described[0] != name or type(described[1]) is not int or described[1] != version:
+        raise ValueError(f"it describes {described[0]!r} version {described[1]!r}")
+    files = manifest.get("files")
+    expected = files.get(MODEL_FILE) if isinstance(files, dict) else None
+    if not isinstance(expected, dict):
+        raise ValueError(f"it lists no {MODEL_FILE} in 'files'")
+    size, sha256 = expected.get("size"), expected.get("sha256")
+    if type(size) is not int or size < 0:
+        raise ValueError(f"{MODEL_FILE} size {size!r} is not an integer >= 0")
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise ValueError(f"{MODEL_FILE} sha256 {sha256!r} is not 64 hex digits")
+    InputSpec.from_manifest(manifest)
+    labels = manifest.get("labels")
+    if not isinstance(labels, list) or not labels:
+        raise ValueError("it lists no labels")
+    return {"size": size, "sha256": sha256.lower()}
+
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _ready(build, source: str | bytes, manifest: dict, parsed: GenericManifest | None) -> Predictor:
+    """The model built and run once on zeros (warmed up). An image classifier is checked
+    against its manifest by Predictor; a generic model's signatures must be its manifest's."""
+    if parsed is None:
+        predictor = build(source, manifest)
+        predictor.predict(np.zeros((1, *predictor.instance_shape), np.float32))
+        return predictor
+    predictor = build(source, None)
+    problem = mismatch(predictor.signatures(), parsed.signatures)
+    if problem:
+        raise ModelMismatch(problem)
+    predictor.run(parsed.default, zero_inputs(parsed.default))
+    return predictor
 
 
 def _missing(exc: Exception) -> bool:

@@ -8,9 +8,9 @@ committed file to them. Nothing here runs per request.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import tfserving
 from errors import STATUS_BY_CODE
 
 ERROR_SCHEMA = {
@@ -72,11 +72,53 @@ PREDICT_BODY = {
 TFSERVING_BODY = {
     "type": "object",
     "properties": {
-        "signature_name": {"type": "string", "enum": [tfserving.DEFAULT_SIGNATURE]},
-        "instances": INSTANCES_SCHEMA,
-        "inputs": INSTANCES_SCHEMA,
+        "signature_name": {
+            "type": "string",
+            "description": "a signature of the model (its metadata lists them); '' or none: "
+            "the default one",
+        },
+        "instances": {
+            "type": "array",
+            "minItems": 1,
+            "description": "row format: one input's values per instance, or an object of "
+            "every input by name per instance",
+        },
+        "inputs": {
+            "description": "columnar format: the one input's tensor, or an object of every "
+            "input's tensor by name",
+        },
     },
     "oneOf": _one_of("instances", "inputs"),
+}
+V2_TENSOR = _object(
+    "name",
+    "shape",
+    "datatype",
+    "data",
+    name={"type": "string"},
+    shape={"type": "array", "items": {"type": "integer", "minimum": 0}, "maxItems": 8},
+    datatype={
+        "type": "string",
+        "enum": ["BOOL", "UINT8", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32"],
+    },
+    data={"type": "array", "description": "the values, nested or flat in row-major order"},
+    parameters={"type": "object"},
+)
+V2_INFER_BODY = {
+    **_object(
+        "inputs",
+        id={"type": "string"},
+        model_name={"type": "string", "description": "ignored: the path names the model"},
+        model_version={"type": "string", "description": "ignored: the path names the version"},
+        parameters={"type": "object"},
+        inputs={"type": "array", "minItems": 1, "items": V2_TENSOR},
+        outputs={
+            "type": "array",
+            "minItems": 1,
+            "items": _object("name", name={"type": "string"}, parameters={"type": "object"}),
+        },
+    ),
+    "additionalProperties": False,
 }
 MODEL_REF = {
     "type": "object",
@@ -109,7 +151,8 @@ HEALTH = {
     ),
 }
 OPENAPI_DOCUMENT = {
-    "summary": "This API's OpenAPI document (generated from these routes)",
+    "summary": "This API's OpenAPI document (generated from these routes), with the request "
+    "bodies of the model served now",
     "responses": {200: {"description": "this document", "content": {"application/json": {}}}},
 }
 PAGE = {
@@ -142,3 +185,202 @@ TFSERVING_METADATA = {
     "summary": "TensorFlow Serving model metadata (signature_def)",
     "responses": _ok("GetModelMetadataResponse", _object("model_spec", "metadata"), 404, 503),
 }
+
+V2_SERVER = {
+    "summary": "Open Inference Protocol (v2): server metadata",
+    "responses": _ok("name, version, extensions", _object("name", "version", "extensions")),
+}
+V2_LIVE = {
+    "summary": "Open Inference Protocol (v2): the server is live",
+    "responses": _ok("live", _object("live")),
+}
+V2_READY = {
+    "summary": "Open Inference Protocol (v2): a model can be served (503 while none can)",
+    "responses": _ok("ready", _object("ready"), 503),
+}
+V2_MODEL_READY = {
+    "summary": "Open Inference Protocol (v2): this model (version) is ready",
+    "responses": _ok("ready", _object("name", "ready"), 404, 503),
+}
+V2_MODEL_METADATA = {
+    "summary": "Open Inference Protocol (v2): the model's inputs and outputs",
+    "responses": _ok(
+        "$metadata_model_response",
+        _object("name", "versions", "platform", "inputs", "outputs"),
+        404,
+        503,
+    ),
+}
+V2_INFER = {
+    "summary": "Open Inference Protocol (v2): infer with JSON tensors",
+    "responses": _ok(
+        "$inference_response",
+        _object("model_name", "model_version", "outputs"),
+        400,
+        404,
+        413,
+        415,
+        503,
+    ),
+    "request_body": V2_INFER_BODY,
+}
+
+
+# -- the served model's bodies (GET /openapi.json) -------------------------------------------
+# openapi.json (generated at build time) cannot know the model a deployment serves; GET
+# /openapi.json answers it with the request bodies of the served model: each input's nesting,
+# sizes and value range, so that a body the schema allows is one the API accepts. Except what
+# JSON Schema cannot say, stated in each body's description: an image classifier's "images"
+# must be decodable PNG or JPEG and its pixels not all fractions within [0, 1]
+# (WRONG_VALUE_RANGE); a v2 tensor's data must have as many values as its shape says.
+
+
+def _leaf(spec) -> dict[str, Any]:
+    if spec.served_dtype == "bool":
+        return {"type": "boolean"}
+    kind = "number" if spec.served_dtype.startswith("float") else "integer"
+    low, high = spec.value_range or spec.representable_range() or (None, None)
+    if low is None and kind == "integer":
+        import numpy as np
+
+        info = np.iinfo(spec.served_dtype)
+        low, high = int(info.min), int(info.max)
+    bounds = {} if low is None else {"minimum": low, "maximum": high}
+    return {"type": kind, **bounds}
+
+
+def _nested(dims, leaf: dict[str, Any]) -> dict[str, Any]:
+    """Nested arrays of these dimensions (-1: one or more items) around leaf values."""
+    schema = leaf
+    for dim in reversed(dims):
+        schema = {
+            "type": "array",
+            "minItems": max(1, dim),
+            "maxItems": dim if dim > 0 else None,
+            "items": schema,
+        }
+        if schema["maxItems"] is None:
+            del schema["maxItems"]
+    return schema
+
+
+def _batch(item: dict[str, Any], max_instances: int) -> dict[str, Any]:
+    return {"type": "array", "minItems": 1, "maxItems": max_instances, "items": item}
+
+
+def served_bodies(model, max_instances: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """(method, path template) -> the request body schema of the served model's routes."""
+    signature = model.signatures[model.default_signature]
+    per_instance = {t.key: _nested(t.shape[1:], _leaf(t)) for t in signature.inputs}
+    if model.spec is not None:  # an image classifier also takes (H, W) for grey, and flat
+        (spec,) = signature.inputs
+        rows = columns = {  # one shape for every instance of a request
+            "anyOf": [
+                _batch(_nested(shape, _leaf(spec)), max_instances)
+                for shape in model.spec.accepted_shapes
+            ]
+        }
+    elif len(per_instance) == 1:
+        (instance,) = per_instance.values()
+        rows = columns = _batch(instance, max_instances)
+    else:
+        names = sorted(per_instance)
+        rows = _batch(
+            {**_object(*names, **per_instance), "additionalProperties": False}, max_instances
+        )
+        columns = {
+            **_object(*names, **{n: _batch(s, max_instances) for n, s in per_instance.items()}),
+            "additionalProperties": False,
+        }
+    signatures = sorted({"", model.default_signature})
+    tfserving = {
+        "type": "object",
+        "properties": {
+            "signature_name": {"type": "string", "enum": signatures},
+            "instances": rows,
+            "inputs": columns,
+        },
+        "additionalProperties": False,
+        "oneOf": _one_of("instances", "inputs"),
+    }
+    if model.spec is not None:  # an image classifier: its instances as /predict takes them
+        images = {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": max_instances,
+            "items": {"type": "string", "description": "a base64 PNG or JPEG"},
+        }
+        predict = {
+            "type": "object",
+            "description": "pixels all within [0, 1], some fractions: 400 WRONG_VALUE_RANGE",
+            "properties": {"instances": rows, "images": images},
+            "additionalProperties": False,
+            "oneOf": _one_of("instances", "images"),
+        }
+    else:
+        predict = {
+            "type": "object",
+            "properties": {"instances": rows},
+            "required": ["instances"],
+            "additionalProperties": False,
+        }
+    tensors = [
+        {
+            **_object(
+                "name",
+                "shape",
+                "datatype",
+                "data",
+                name={"enum": [t.key]},
+                datatype={"enum": [t.v2_datatype]},
+                shape={
+                    "type": "array",
+                    "minItems": len(t.shape),
+                    "maxItems": len(t.shape),
+                    "items": {"type": "integer", "minimum": 1},
+                },
+                data={
+                    "type": "array",
+                    "description": "as many values as the shape says",
+                    "items": {"anyOf": [_leaf(t), {"type": "array"}]},
+                },
+                parameters={"type": "object"},
+            ),
+            "additionalProperties": False,
+        }
+        for t in signature.inputs
+    ]
+    v2 = json.loads(json.dumps(V2_INFER_BODY))
+    v2["properties"]["inputs"] = {
+        "type": "array",
+        "minItems": len(tensors),
+        "maxItems": len(tensors),
+        "items": {"oneOf": tensors},
+    }
+    v2["properties"]["outputs"]["items"]["properties"]["name"] = {"enum": signature.output_names}
+    bodies = {("POST", "/predict"): predict}
+    for path in (
+        "/v1/models/{name}:predict",
+        "/v1/models/{name}/versions/{version}:predict",
+        "/v1/models/{name}/labels/{label}:predict",
+    ):
+        bodies[("POST", path)] = tfserving
+    for path in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):
+        bodies[("POST", path)] = v2
+    return bodies
+
+
+def served_document(document: dict[str, Any], model, max_instances: int) -> dict[str, Any]:
+    """The build-time document with the served model's request bodies and its name."""
+    document = json.loads(json.dumps(document))
+    for (method, path), schema in served_bodies(model, max_instances).items():
+        operation = document["paths"][path][method.lower()]
+        operation["requestBody"]["content"]["application/json"]["schema"] = schema
+        for parameter in operation["parameters"]:
+            if parameter["name"] == "name":
+                parameter["schema"]["enum"] = [model.name]
+    document["info"]["description"] += (
+        f" The request bodies are those of the model served now: {model.name} version "
+        f"{model.version} (its own inputs, sizes and value ranges)."
+    )
+    return document

@@ -1,11 +1,15 @@
 """The TensorFlow Serving REST API's JSON shapes (tensorflow_serving/g3doc/api_rest.md).
 
-    POST /v1/models/{name}[/versions/{version}]:predict  {"instances": ...} -> {"predictions": ...}
-                                                          {"inputs": ...}    -> {"outputs": ...}
-    GET  /v1/models/{name}[/versions/{version}]           GetModelStatusResponse
-    GET  /v1/models/{name}[/versions/{version}]/metadata  GetModelMetadataResponse
+    POST /v1/models/{name}[/versions/{version}|/labels/{label}]:predict
+         {"instances": ...} -> {"predictions": ...}    row format
+         {"inputs": ...}    -> {"outputs": ...}        columnar format
+    GET  /v1/models/{name}[/versions/{version}|/labels/{label}]           GetModelStatusResponse
+    GET  /v1/models/{name}[/versions/{version}|/labels/{label}]/metadata  GetModelMetadataResponse
 
-Protobuf JSON mapping: int64 values (versions, dims) are strings.
+A model with one input takes its value directly (or an object naming it); one with several
+takes an object per instance (row format) or one object of tensors (columnar). One output is
+answered without its name, several as objects by name, as TF Serving does. Protobuf JSON
+mapping: int64 values (versions, dims) are strings.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from errors import ApiError
+from errors import ApiError, as_api_error
+from mlcore.inference import check_names
+from mlcore.signatures import Signature
 
-DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
 # curl -d (TF Serving's own examples) sends this Content-Type; TF Serving ignores it.
 CURL_DEFAULT_MEDIA_TYPE = "application/x-www-form-urlencoded"
+LABELS = ("stable", "canary")  # version labels: the pointer's roles
 
 
 def check_model(
@@ -41,19 +47,25 @@ def check_model(
         )
 
 
-def predict_input(payload: dict[str, Any], input_name: str) -> tuple[str, Any]:
-    """("instances", value) for the row format or ("inputs", value) for the columnar one.
+def signature_name(payload: dict[str, Any], signatures: dict[str, Any], default: str) -> str:
+    """The signature a request names: absent or "" means the default one (serving_default, as
+    TF Serving's own metadata says with signature_name "")."""
+    chosen = payload.get("signature_name", "")
+    if chosen == "":
+        return default
+    if isinstance(chosen, str) and chosen in signatures:
+        return chosen
+    shown = chosen[:60] if isinstance(chosen, str) else type(chosen).__name__
+    raise ApiError(
+        "UNKNOWN_SIGNATURE",
+        f"signature_name '{shown}' not found; this model has {', '.join(sorted(signatures))} "
+        f"('' or none means {default})",
+    )
 
-    A model with one input may also be fed by name: instances [{"<input>": ...}, ...] or
-    inputs {"<input>": ...}.
-    """
-    signature = payload.get("signature_name", DEFAULT_SIGNATURE)
-    if signature != DEFAULT_SIGNATURE:
-        shown = signature[:60] if isinstance(signature, str) else type(signature).__name__
-        raise ApiError(
-            "UNKNOWN_SIGNATURE",
-            f"signature_name '{shown}' not found; this model has only '{DEFAULT_SIGNATURE}'",
-        )
+
+def predict_input(payload: dict[str, Any], input_names: list[str]) -> tuple[str, dict[str, Any]]:
+    """("instances" or "inputs", {input name: its values}): the row or the columnar format.
+    A value {"b64": ...} is TF Serving's binary encoding (images, for an image model)."""
     if "instances" in payload and "inputs" in payload:
         raise ApiError(
             "AMBIGUOUS_INPUT",
@@ -66,13 +78,14 @@ def predict_input(payload: dict[str, Any], input_name: str) -> tuple[str, Any]:
             and instances
             and all(isinstance(i, dict) and not _is_binary(i) for i in instances)
         ):
-            instances = [_named(row, input_name, "instances") for row in instances]
-        return "instances", instances
+            return "instances", _rows_to_columns(instances, input_names)
+        return "instances", _single(instances, input_names, "instances")
     if "inputs" in payload:
         inputs = payload["inputs"]
         if isinstance(inputs, dict) and not _is_binary(inputs):
-            inputs = _named(inputs, input_name, "inputs")
-        return "inputs", inputs
+            _check_names(list(inputs), input_names, "inputs")
+            return "inputs", inputs
+        return "inputs", _single(inputs, input_names, "inputs")
     raise ApiError(
         "MISSING_FIELD", "the body needs 'instances' (row format) or 'inputs' (columnar format)"
     )
@@ -83,42 +96,88 @@ def _is_binary(value: dict) -> bool:
     return set(value) == {"b64"}
 
 
-def _named(tensors: dict[str, Any], input_name: str, field: str) -> Any:
-    if set(tensors) != {input_name}:
+def _single(value: Any, input_names: list[str], field: str) -> dict[str, Any]:
+    if len(input_names) != 1:
+        raise ApiError(
+            "MISSING_INPUT",
+            f"this model has inputs {', '.join(input_names)}: send '{field}' as "
+            + (
+                "one object per instance, {" + ", ".join(f'"{n}": ...' for n in input_names) + "}"
+                if field == "instances"
+                else "an object of tensors by name"
+            ),
+        )
+    return {input_names[0]: value}
+
+
+def _check_names(given: list[str], input_names: list[str], field: str) -> None:
+    with as_api_error():
+        check_names(input_names, given, field)
+
+
+def _rows_to_columns(rows: list[dict[str, Any]], input_names: list[str]) -> dict[str, list]:
+    """Row format with named inputs -> one list per input (every row names every input)."""
+    for row in rows:
+        _check_names(list(row), input_names, "instances")
+    return {name: [row[name] for row in rows] for name in input_names}
+
+
+def as_json(array: np.ndarray) -> Any:
+    """An output as JSON values (float32 read as the float64 of the same value)."""
+    if array.dtype.kind == "f":
+        array = array.astype(np.float64)
+    return array.tolist()
+
+
+def predict_response(fmt: str, outputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """One output: its values without a name; several: by name, per row (row format, every
+    output with the same first dimension) or per tensor (columnar)."""
+    key = "predictions" if fmt == "instances" else "outputs"
+    if len(outputs) == 1:
+        (array,) = outputs.values()
+        return {key: as_json(array)}
+    if fmt == "inputs":
+        return {key: {name: as_json(array) for name, array in outputs.items()}}
+    counts = {array.shape[0] if array.ndim else None for array in outputs.values()}
+    if len(counts) != 1 or None in counts:
         raise ApiError(
             "INVALID_SHAPE",
-            f"named tensors in '{field}' must have the one input of this model: '{input_name}'",
+            "this model's outputs do not share their first dimension, so they cannot be "
+            "answered per instance: send the request in the columnar format ('inputs')",
         )
-    return tensors[input_name]
+    columns = {name: as_json(array) for name, array in outputs.items()}
+    return {
+        key: [{name: column[i] for name, column in columns.items()} for i in range(counts.pop())]
+    }
 
 
-def predict_response(fmt: str, probabilities: np.ndarray) -> dict[str, Any]:
-    """One output tensor, so its name is omitted: a list of rows of probabilities."""
-    rows = probabilities.astype(np.float64).tolist()
-    return {"predictions": rows} if fmt == "instances" else {"outputs": rows}
-
-
-def model_status(version: int) -> dict[str, Any]:
-    """GetModelStatusResponse: the one version this endpoint serves, AVAILABLE."""
+def model_status(versions: list[dict[str, Any]]) -> dict[str, Any]:
+    """GetModelStatusResponse: one entry per version held ({"version", "state", "error"}):
+    AVAILABLE, LOADING, or END with the reason it is not served."""
     return {
         "model_version_status": [
             {
-                "version": str(version),
-                "state": "AVAILABLE",
-                "status": {"error_code": "OK", "error_message": ""},
+                "version": str(entry["version"]),
+                "state": entry["state"],
+                "status": {
+                    "error_code": "OK" if not entry.get("error") else "UNAVAILABLE",
+                    "error_message": entry.get("error") or "",
+                },
             }
+            for entry in versions
         ]
     }
 
 
-def _tensor_info(name: str, shape: list[int]) -> dict[str, Any]:
+def _tensor_info(spec) -> dict[str, Any]:
     return {
-        "dtype": "DT_FLOAT",  # clients send and receive real values; (de)quantization is ours
+        # clients send and receive real values; (de)quantization is ours
+        "dtype": spec.tfserving_dtype,
         "tensor_shape": {
-            "dim": [{"size": str(int(d)), "name": ""} for d in shape],
+            "dim": [{"size": str(int(d)), "name": ""} for d in spec.shape],
             "unknown_rank": False,
         },
-        "name": name,
+        "name": spec.tensor,
     }
 
 
@@ -126,17 +185,15 @@ def model_metadata(
     *,
     name: str,
     version: int,
-    input_key: str,
-    input_tensor: str,
-    input_shape: list[int],
-    output_key: str,
-    output_tensor: str,
-    output_shape: list[int],
+    signatures: dict[str, Signature],
+    expected_inputs: dict[str, dict[str, Any]],
     classifier: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """GetModelMetadataResponse with the signature_def of the one serving signature, and our
-    extension beside it, `classifier`: the class names and how an image becomes the input
-    (what the page at GET / shows; TF Serving's clients read signature_def and ignore it)."""
+    """GetModelMetadataResponse: every signature's signature_def, and this API's extensions
+    beside it: metadata["expected_inputs"], per signature and input the value range the model
+    takes (null: any finite value) and, for an image model, how an image is prepared; and for
+    an image classifier metadata["classifier"], its class names and input kind (what the page
+    at GET / shows). TF Serving's clients read signature_def and ignore them."""
     extension = {"classifier": classifier} if classifier is not None else {}
     return {
         "model_spec": {"name": name, "signature_name": "", "version": str(version)},
@@ -144,12 +201,14 @@ def model_metadata(
             **extension,
             "signature_def": {
                 "signature_def": {
-                    DEFAULT_SIGNATURE: {
-                        "inputs": {input_key: _tensor_info(input_tensor, input_shape)},
-                        "outputs": {output_key: _tensor_info(output_tensor, output_shape)},
+                    key: {
+                        "inputs": {t.key: _tensor_info(t) for t in signature.inputs},
+                        "outputs": {t.key: _tensor_info(t) for t in signature.outputs},
                         "method_name": PREDICT_METHOD,
                     }
+                    for key, signature in signatures.items()
                 }
             },
+            "expected_inputs": expected_inputs,
         },
     }

@@ -7,15 +7,19 @@
   handler (cold start and service annotations), one per model load step and one per interpreter
   invoke, and a ``model_version`` annotation. Each subsegment is sent over UDP to the X-Ray
   daemon as it closes.
+- ``otel``: AWS's distribution of OpenTelemetry, as its Lambda layer runs it (the template adds
+  the layer, OtelLayerArn, and ``AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-instrument``): the layer's
+  wrapper sets up the SDK and wraps the handler in a span of its own before this module runs;
+  here a span per model load step and per interpreter invoke (children of the handler's), and
+  ``model_version`` as an attribute listed in ``aws.xray.annotations`` (X-Ray's annotation).
+  Spans go to X-Ray through the Lambda's X-Ray daemon (OTLP over UDP), no collector.
 - ``off``: no traces (``Tracing: PassThrough``), nothing in the function either.
 
-Measured side by side (bench/README.md, "Tracing"): the SDK costs about 70 ms of every cold
-start (its import, and patching botocore and the HTTP libraries) and about a quarter of a
-batch-1 request. The X-Ray SDK is in maintenance mode (since 2026-02-25); AWS recommends
-OpenTelemetry. The migration path (docs/monitoring.md, "Tracing"): an ``otel`` mode here whose
-span() opens an OpenTelemetry span and whose handler() is the AWS Distro for OpenTelemetry's Lambda
-instrumentation (its layer and ``AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-instrument``), exporting to
-X-Ray through the collector; the call sites (span, annotate, handler) stay as they are.
+Measured side by side (bench/README.md and docs/monitoring.md, "Tracing"): the X-Ray SDK costs about 70 ms of
+every cold start (its import, and patching botocore and the HTTP libraries) and about a quarter
+of a batch-1 request. The X-Ray SDK is in maintenance mode (since 2026-02-25, support ends
+2027-02-25); AWS recommends OpenTelemetry. The call sites (span, annotate, handler) are the
+same for every mode.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-LAMBDA, XRAY_SDK, OFF = "lambda", "xray-sdk", "off"
-MODES = (LAMBDA, XRAY_SDK, OFF)
+LAMBDA, XRAY_SDK, OTEL, OFF = "lambda", "xray-sdk", "otel", "off"
+MODES = (LAMBDA, XRAY_SDK, OTEL, OFF)
+# The span attribute X-Ray turns the attributes it lists into annotations (searchable) by.
+XRAY_ANNOTATIONS = "aws.xray.annotations"
 
 
 class Tracing:
@@ -75,10 +81,38 @@ class XRaySdkTracing(Tracing):
         return traced
 
 
+class OtelTracing(Tracing):
+    """OpenTelemetry's API over the tracer provider the layer's wrapper set up (without one, the
+    API's no-op tracer: spans cost next to nothing and go nowhere). Imported only in this mode."""
+
+    def __init__(self, tracer: Any = None):
+        super().__init__(OTEL)
+        try:
+            from opentelemetry import trace  # the layer's (AWS's distribution of OpenTelemetry)
+        except ImportError:
+            raise RuntimeError(
+                "TracingMode otel needs AWS's OpenTelemetry layer for Python (template "
+                "parameter OtelLayerArn); its opentelemetry package is not on the path"
+            ) from None
+
+        self._current_span = trace.get_current_span
+        self.tracer = tracer if tracer is not None else trace.get_tracer("serverless-ml.inference")
+
+    def span(self, name: str) -> contextlib.AbstractContextManager:
+        return self.tracer.start_as_current_span(name)
+
+    def annotate(self, key: str, value: Any) -> None:
+        span = self._current_span()
+        span.set_attribute(key, value)
+        span.set_attribute(XRAY_ANNOTATIONS, [key])
+
+
 def create(mode: str) -> Tracing:
     """The tracing of `mode` (one of MODES; config.load_tracing_mode checks it)."""
     if mode == XRAY_SDK:
         return XRaySdkTracing()
+    if mode == OTEL:
+        return OtelTracing()
     if mode in (LAMBDA, OFF):
         return Tracing(mode)
     raise ValueError(f"tracing mode {mode!r}: one of {', '.join(MODES)}")

@@ -11,6 +11,8 @@ Each run, for the version being served (the registry pointer's, or the pinned MO
    per service and per service and model version: ``MonitoredPredictions`` always,
    ``PredictionPSI``, ``ConfidenceDrop`` and ``InputShift`` when the window holds at least
    MONITOR_MIN_PREDICTIONS predictions and the manifest has a baseline. The alarms watch them.
+   A generic model (mlcore.generic) has none of these figures: its verdict says so, and
+   nothing is published for it.
 
 Any event starts a run (the schedule's, or one sent by hand: ``make invoke
 FUNCTION=MonitorFunction EVENT=events/monitor-schedule.json``); the answer is a summary of what
@@ -32,6 +34,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import drift
 import window
+from mlcore import generic
 from mlcore.images import InputSpec
 from mlcore.registry import CANARY, STABLE, Pointer
 from monitor_settings import MonitorSettings, load_settings
@@ -40,6 +43,7 @@ logger = Logger()  # service name, level: POWERTOOLS_SERVICE_NAME, POWERTOOLS_LO
 tracer = Tracer()
 metrics = Metrics()  # namespace, service: the inference function's (the same stack)
 
+GENERIC = "a generic model (mlcore.generic): drift figures are an image classifier's"
 CLIENT_CONNECT_TIMEOUT = 2
 CLIENT_READ_TIMEOUT = 5
 CLIENT_MAX_ATTEMPTS = 3
@@ -143,6 +147,12 @@ def run(now: float | None = None) -> dict[str, Any]:
     verdicts = []
     for version, role in served_versions(s3, settings):
         manifest = _read_json(s3, settings.bucket, settings.registry.manifest_key(version))
+        if generic.kind_of(manifest) == generic.KIND:
+            # the figures (confidence, labels, input intensity) are an image classifier's
+            verdict = {"role": role, "version": version, "status": GENERIC}
+            logger.info("drift", extra={"verdict": verdict})
+            verdicts.append(verdict)
+            continue
         labels = [str(label) for label in manifest["labels"]]
         channels = InputSpec.from_manifest(manifest).channels
         wanted = window.series(labels, channels)

@@ -52,7 +52,7 @@ def test_bench_quick_writes_every_ratio_as_a_number(tmp_path):
     assert set(results["goals"]) == set(RATIOS)
 
     # every comparison has its baseline beside it
-    tracing_modes = {"ours_xray_sdk", "ours_off"}  # beside ours (the template's TracingMode)
+    tracing_modes = {"ours_xray_sdk", "ours_otel", "ours_off"}  # beside ours (TracingMode lambda)
     baselines = {"ours", "lean_floor", "floor", "seed"} | tracing_modes
     assert baselines <= set(results["cold_start"]["variants"])
     for batch in ("1", "32", "256"):
@@ -61,11 +61,35 @@ def test_bench_quick_writes_every_ratio_as_a_number(tmp_path):
     assert set(results["quantization"]["modes"]) == {"none", "float16", "dynamic", "int8"}
     assert len(results["model_scale"]) >= 2  # model sizes side by side
     assert results["local_api"]["measured"], results["local_api"]
-    # TracingMode xray-sdk runs as on Lambda: its segments reached the bench's daemon socket
-    assert results["xray_segments_received"] > 0
+    # TracingMode xray-sdk and otel run as on Lambda: segments and spans reached the bench's
+    # daemon socket
+    assert results["xray_segments_received"]["xray_sdk"] > 0
+    assert results["xray_segments_received"]["otel"] > 0
     # ours and the floors serve the same int8 model: the same answers
     assert results["warm"]["label_agreement_with_ours"]["1"]["floor"] == 1.0
     assert results["warm"]["label_agreement_with_ours"]["1"]["lean_floor"] == 1.0
+
+    # the function's rows ran on the Lambda runtime's Python (.venv-function), the seed's on
+    # .venv's; results.json says which measured each row
+    lambda_rows = baselines - {"seed"}
+    assert {results["python"][v] for v in lambda_rows} == {"3.13.0"}, results["python"]
+    assert results["python"]["seed"] == results["machine"]["python"]
+    # peak memory: cold and at the largest batch the template allows, ours beside the lean
+    # floor; each a number of MiB no smaller than a bare interpreter's
+    memory = results["memory"]
+    assert memory["largest_batch_instances"] == 256
+    for phase in ("cold", "largest_batch"):
+        for variant in ("ours", "lean_floor"):
+            assert 10 < memory[phase][variant]["p50"] < 2000, (phase, variant, memory)
+        assert math.isfinite(results["context"][f"peak_rss_vs_lean_floor_{phase}"])
+    # the cost section, from this run's durations: every MemorySize, each front door
+    cost = results["cost"]
+    assert [row["memory_mb"] for row in cost["rows"]] == [512, 1024, 1769, 3008]
+    for row in cost["rows"]:
+        per_million = row["per_million_predictions"]["1"]
+        assert per_million["lambda_rest_api"] > per_million["lambda_http_api"]
+        assert per_million["lambda_http_api"] > per_million["lambda_function_url"] > 0
+    assert cost["prices"]["read_on"] and cost["prices"]["sources"]
 
     # the markdown table goes to stdout, the ratios first
     assert "| ratio | value | goal | met |" in completed.stdout

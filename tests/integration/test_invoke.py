@@ -9,11 +9,11 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from local.function import ExecutionEnvironment, load_function
 from local.template import Template, parse_parameter_overrides
+from tests.function_support import answered_labels
 from tests.local_support import (
     FIXTURE_DIR,
     ROOT,
@@ -62,10 +62,7 @@ def invoke(
 
 
 def labels_in(body: dict) -> list[str]:
-    if "predictions" in body and body["predictions"] and isinstance(body["predictions"][0], dict):
-        return [p["label"] for p in body["predictions"]]
-    rows = body.get("predictions", body.get("outputs"))
-    return [LABELS[i] for i in np.argmax(rows, axis=1)]
+    return answered_labels(body, LABELS)
 
 
 def test_every_event_has_an_expectation():

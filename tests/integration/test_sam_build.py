@@ -23,6 +23,7 @@ from tests.sam_support import (
     LAMBDA_RUNTIME_PACKAGES,
     LAYER_DIR,
     MLCORE_DIR,
+    OTEL_LAYER_PACKAGES,
     ROOT,
     TEMPLATE,
     normalize,
@@ -262,7 +263,7 @@ def test_every_import_of_the_function_resolves_in_the_layer_or_the_runtime(layer
                 top = name.split(".")[0]
                 if top in sys.stdlib_module_names or top == "__future__":
                     continue
-                if top not in local | layer_top | LAMBDA_RUNTIME_PACKAGES:
+                if top not in local | layer_top | LAMBDA_RUNTIME_PACKAGES | OTEL_LAYER_PACKAGES:
                     missing.setdefault(top, []).append(module.name)
     assert not missing, f"imported by the function, found nowhere in Lambda: {missing}"
 

@@ -22,9 +22,9 @@ def api(s3_server, tmp_path_factory):
         yield running
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
     )
 
 
@@ -67,3 +67,23 @@ def test_the_example_client_predicts_the_example_digits(api):
     done = run("examples/client.py", api.url, "examples/digit.png")  # no key
     assert done.returncode == 1
     assert json.loads(done.stdout)["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize("api_type", ["rest", "http"])
+def test_smoke_signs_with_sigv4_against_an_iam_api_of_either_type(s3_server, tmp_path, api_type):
+    """ApiAuthMode IAM, REST API or HTTP API (payload format 2.0): every request signed with the
+    standard AWS credentials (here the loopback's, in the environment) passes; the local API
+    checks each signature against them, and an unsigned request is refused."""
+    published = publish_fixture(s3_server, tmp_path)
+    overrides = (f"ApiType={api_type}", "ApiAuthMode=IAM")
+    with local_api(tmp_path, published, 1, default_state=True, overrides=overrides) as api:
+        done = run("-m", "examples.smoke", "--url", api.url, "--sigv4", env=published["env"])
+        assert done.returncode == 0, done.stdout + done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[-1] == "8 passed, 0 failed"
+        refused = "unsigned, /predict is refused"
+        assert any(line.startswith("ok") and refused in line for line in lines)
+        unsigned = run("-m", "examples.smoke", "--url", api.url, env=published["env"])
+        assert unsigned.returncode == 1 and "403" in unsigned.stdout
+        served = {"rest": "REST API, payload format 1.0", "http": "HTTP API, payload format 2.0"}
+        assert served[api_type] in api.log.read_text()

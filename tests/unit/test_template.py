@@ -23,6 +23,7 @@ from tests.sam_support import (
     deployed_resources,
     load_template,
     parameter_values,
+    resolve_language_extensions,
     translate,
 )
 
@@ -81,6 +82,12 @@ GATEWAY_ONLY_CODES = {
 @pytest.fixture(scope="module")
 def template():
     return load_template()
+
+
+def resolved(template, **overrides: str) -> dict:
+    """The template as AWS::LanguageExtensions leaves it for these parameter values (every
+    Fn::If resolved): what the alarms and outputs are in that deployment."""
+    return resolve_language_extensions(template, parameter_values(template, overrides))
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +155,19 @@ def test_function_parameters_reach_the_function_only_through_globals(template):
     # nothing configured twice: the functions themselves set no environment, memory or timeout
     for name in ("InferenceFunction", "MonitorFunction"):
         function = template["Resources"][name]["Properties"]
-        assert not {"Environment", "MemorySize", "Timeout", "Runtime", "Architectures"} & set(
-            function
-        ), name
+        assert not {"MemorySize", "Timeout", "Runtime", "Architectures"} & set(function), name
+    assert "Environment" not in template["Resources"]["MonitorFunction"]["Properties"]
+    # ... but TracingMode otel's wrapper, which only the inference function may get (on a
+    # function without AWS's OpenTelemetry layer, /opt/otel-instrument would not exist)
+    own = template["Resources"]["InferenceFunction"]["Properties"]["Environment"]["Variables"]
+    assert set(own) == {
+        "AWS_LAMBDA_EXEC_WRAPPER",
+        "OTEL_AWS_APPLICATION_SIGNALS_ENABLED",
+        "OTEL_PYTHON_DISTRO",
+        "OTEL_PYTHON_CONFIGURATOR",
+    }
+    for value in own.values():
+        assert value["Fn::If"][0] == "TracingOtel" and value["Fn::If"][2] == {"Ref": "AWS::NoValue"}
 
 
 def test_bucket_parameter_left_empty_means_the_created_bucket(template):
@@ -259,7 +276,10 @@ def test_function_runs_arm64_python313_with_the_layer_tracing_and_json_logs(temp
     assert function["Metadata"]["BuildMethod"] == "makefile"
     assert props["CodeUri"] == "functions/inference"
     assert props["Handler"] == "app.lambda_handler"
-    assert props["Layers"] == [{"Ref": "RuntimeLayer"}]
+    assert props["Layers"] == [
+        {"Ref": "RuntimeLayer"},
+        {"Fn::If": ["TracingOtel", {"Ref": "OtelLayerArn"}, {"Ref": "AWS::NoValue"}]},
+    ]
     logging = props["LoggingConfig"]
     assert logging["LogFormat"] == "JSON"
     group = template["Resources"][logging["LogGroup"]["Ref"]]
@@ -270,7 +290,12 @@ def test_function_runs_arm64_python313_with_the_layer_tracing_and_json_logs(temp
 
 @pytest.mark.parametrize(
     ("mode", "lambda_tracing", "xray_policy"),
-    [("lambda", "Active", True), ("xray-sdk", "Active", True), ("off", "PassThrough", False)],
+    [
+        ("lambda", "Active", True),
+        ("otel", "Active", True),
+        ("xray-sdk", "Active", True),
+        ("off", "PassThrough", False),
+    ],
 )
 def test_tracing_mode_sets_lambdas_tracing_and_the_functions_own(mode, lambda_tracing, xray_policy):
     """TracingMode: Lambda's own segments (Active) unless off; the function reads the mode."""
@@ -282,9 +307,18 @@ def test_tracing_mode_sets_lambdas_tracing_and_the_functions_own(mode, lambda_tr
     assert template["Globals"]["Function"]["Environment"]["Variables"]["TRACING_MODE"] == {
         "Ref": "TracingMode"
     }
-    translated = translate({"TracingMode": mode})
+    layer = "arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroPython:8"
+    translated = translate({"TracingMode": mode, "OtelLayerArn": layer if mode == "otel" else ""})
     function = translated["Resources"]["InferenceFunction"]["Properties"]
     assert function["TracingConfig"] == {"Mode": lambda_tracing}
+    # otel: AWS's OpenTelemetry layer and its wrapper, traces to X-Ray without Application
+    # Signals; no other mode has either
+    variables = function["Environment"]["Variables"]
+    assert ({"Ref": "OtelLayerArn"} in function["Layers"]) is (mode == "otel")
+    assert (variables.get("AWS_LAMBDA_EXEC_WRAPPER") == "/opt/otel-instrument") is (mode == "otel")
+    if mode == "otel":
+        assert variables["OTEL_AWS_APPLICATION_SIGNALS_ENABLED"] == "false"
+        assert variables["OTEL_PYTHON_CONFIGURATOR"] == "aws_configurator"
     role = translated["Resources"]["InferenceFunctionRole"]["Properties"]
     managed = [arn.rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]]
     if xray_policy:
@@ -383,6 +417,7 @@ def test_api_events_are_plain_sam_api_events_on_inference_api(template):
 
 
 OPEN_ROUTES = {("/", "get"), ("/health", "get"), ("/openapi.json", "get")}
+PREFLIGHT = "options"  # CORS preflights: open on every resource (browsers send no key with them)
 ANY = "x-amazon-apigateway-any-method"
 CATCH_ALL = {("/{proxy+}", ANY), ("/", ANY)}  # only for the function's JSON 404s and 405s
 
@@ -391,7 +426,8 @@ def test_api_key_is_required_everywhere_but_the_open_routes(deployed):
     methods = api_methods(deployed["API_KEY"])
     assert methods[("/predict", "post")]["security"] == [{"api_key": []}]
     for (path, method), op in methods.items():
-        expected = [] if (path, method) in OPEN_ROUTES else [{"api_key": []}]
+        is_open = (path, method) in OPEN_ROUTES or method == PREFLIGHT
+        expected = [] if is_open else [{"api_key": []}]
         assert op["security"] == expected, (path, method)
     created = deployed_resources(deployed["API_KEY"])
     assert {"InferenceApiKey", "InferenceUsagePlan", "InferenceUsagePlanKey"} <= set(created)
@@ -408,13 +444,32 @@ def test_api_key_is_required_everywhere_but_the_open_routes(deployed):
 def test_iam_mode_signs_everything_but_the_open_routes_and_creates_no_key(deployed):
     methods = api_methods(deployed["IAM"])
     for (path, method), op in methods.items():
-        expected = [{"NONE": []}] if (path, method) in OPEN_ROUTES else [{"AWS_IAM": []}]
+        is_open = (path, method) in OPEN_ROUTES or method == PREFLIGHT
+        expected = [{"NONE": []}] if is_open else [{"AWS_IAM": []}]
         assert op["security"] == expected, (path, method)
         # API Gateway invokes Lambda through the function's resource policy, not with the
         # caller's credentials (which would need lambda:InvokeFunction for every caller).
         assert "credentials" not in op["x-amazon-apigateway-integration"], (path, method)
     created = deployed_resources(deployed["IAM"])
     assert not {"InferenceApiKey", "InferenceUsagePlan", "InferenceUsagePlanKey"} & set(created)
+
+
+def test_every_resource_answers_a_cors_preflight_without_a_key(deployed):
+    methods = api_methods(deployed["API_KEY"])
+    resources = {path for path, _ in methods}
+    assert {path for path, method in methods if method == PREFLIGHT} == resources
+    # API Gateway's own error answers carry the header only when CORS is on
+    for origins, expected in (("", {}), ("https://a.example.com,https://b.example.com", "'*'")):
+        translated = translate({"CorsAllowOrigins": origins})
+        body = translated["Resources"]["InferenceApi"]["Properties"]["Body"]
+        responses = body["x-amazon-apigateway-gateway-responses"]
+        assert len(responses) > 10
+        for response in responses.values():
+            assert response["responseParameters"] == (
+                {"gatewayresponse.header.Access-Control-Allow-Origin": expected} if expected else {}
+            )
+        env = deployed_resources(translated)["InferenceFunction"]["Properties"]["Environment"]
+        assert env["Variables"]["CORS_ALLOW_ORIGINS"] == {"Ref": "CorsAllowOrigins"}
 
 
 def resource_matches(resource: str, path: str) -> bool:
@@ -592,7 +647,20 @@ def test_unsigned_requests_are_forbidden_in_iam_mode_and_unknown_routes_404_othe
 
 
 def test_alarms_cover_5xx_latency_throttles_errors_and_model_load_failures(template):
-    alarms = service_level_alarms(template)
+    # the API's alarms watch the API that ApiType puts in front of the function: the REST
+    # API's metrics by ApiName, or the HTTP API's (5xx, Latency) by ApiId
+    api_name = template["Resources"]["InferenceApi"]["Properties"]["Name"]
+    stage = {"Name": "Stage", "Value": {"Ref": "StageName"}}
+    apis = {
+        "rest": ("5XXError", {"Name": "ApiName", "Value": api_name}),
+        "http": ("5xx", {"Name": "ApiId", "Value": {"Ref": "InferenceHttpApi"}}),
+    }
+    for api_type, (errors, api) in apis.items():
+        alarms = service_level_alarms(resolved(template, ApiType=api_type))
+        assert alarms["Api5xxRateAlarm"]["Properties"]["MetricName"] == errors
+        for name in ("Api5xxRateAlarm", "ApiLatencyP99Alarm"):
+            assert alarms[name]["Properties"]["Dimensions"] == [api, stage]
+    alarms = service_level_alarms(resolved(template))
     watched = {
         (
             a["Properties"]["Namespace"]
@@ -606,27 +674,14 @@ def test_alarms_cover_5xx_latency_throttles_errors_and_model_load_failures(templ
     assert watched[("AWS/ApiGateway", "Latency")]["ExtendedStatistic"] == "p99"
     assert ("AWS/Lambda", "Throttles") in watched
     assert ("AWS/Lambda", "Errors") in watched
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
     load = watched[("custom", "ModelLoadFailures")]
-    assert (
-        load["Namespace"]
-        == template["Globals"]["Function"]["Environment"]["Variables"][
-            "POWERTOOLS_METRICS_NAMESPACE"
-        ]
-    )
+    assert load["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"]
     assert load["Dimensions"] == [
-        {
-            "Name": "service",
-            "Value": template["Globals"]["Function"]["Environment"]["Variables"][
-                "POWERTOOLS_SERVICE_NAME"
-            ],
-        }
+        {"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}
     ]
-    api_name = template["Resources"]["InferenceApi"]["Properties"]["Name"]
-    for key in (("AWS/ApiGateway", "5XXError"), ("AWS/ApiGateway", "Latency")):
-        dims = {d["Name"]: d["Value"] for d in watched[key]["Dimensions"]}
-        assert dims == {"ApiName": api_name, "Stage": {"Ref": "StageName"}}
-    for props in watched.values():
-        assert props["AlarmActions"] == {
+    for name in alarms:  # as written: an email address given, else no action
+        assert template["Resources"][name]["Properties"]["AlarmActions"] == {
             "Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]
         }
 
@@ -681,10 +736,10 @@ def test_outputs_scripts_look_up(template, deployed):
     assert {"ApiUrl", "FunctionName", "ModelBucketName", "ApiKeyId"} <= set(outputs)
     assert outputs["ApiKeyId"]["Condition"] == "UseApiKeyAuth"
     assert outputs["ApiKeyId"]["Value"] == {"Ref": "InferenceApiKey"}
-    url = outputs["ApiUrl"]["Value"]["Fn::Sub"]
-    assert url.startswith("https://${InferenceApi}.execute-api.${AWS::Region}.") and url.endswith(
-        "/${StageName}"
-    )
+    for api_type, api in (("rest", "InferenceApi"), ("http", "InferenceHttpApi")):
+        url = resolved(template, ApiType=api_type)["Outputs"]["ApiUrl"]["Value"]["Fn::Sub"]
+        prefix = f"https://${{{api}}}.execute-api.${{AWS::Region}}."
+        assert url.startswith(prefix) and url.endswith("/${StageName}")
     assert outputs["FunctionName"]["Value"] == {"Ref": "InferenceFunction"}
     # every output resolves in both modes (no reference to a resource that mode does not create)
     for mode, translated in deployed.items():
@@ -777,6 +832,7 @@ DRIFT_ALARMS = {  # metric -> the threshold parameter (each figure grows with dr
 
 
 def test_drift_alarms_watch_each_figure_per_service_over_one_window(template):
+    template = resolved(template)
     alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     service = {"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}
@@ -879,3 +935,53 @@ def test_capture_write_access_only_when_capture_is_on_and_only_its_prefix():
     arn, variables = write["Resource"]["Fn::Sub"]
     assert arn == "arn:${AWS::Partition}:s3:::${CaptureBucket}/${Prefix}/${ModelName}/*"
     assert variables == {"Prefix": {"Fn::FindInMap": ["Capture", "Keys", "Prefix"]}}
+
+
+def test_the_http_api_has_the_rest_apis_routes_and_opens_the_same_ones():
+    """ApiType http: the same (path, method) routes as the REST API's events, the same ones
+    open (GET /, /health, /openapi.json), every other one behind IAM, or a JWT with an
+    issuer (but CORS preflights, open as on the REST API); each integration is the `live` alias in payload format 2.0; nothing of it exists
+    with the REST API."""
+    from local.template import Template
+
+    rest = Template(TEMPLATE, {"ApiAuthMode": "IAM"}).methods()
+    http = Template(TEMPLATE, {"ApiType": "http", "ApiAuthMode": "IAM"}).methods()
+    assert set(http) == set(rest)
+    for route, method in http.items():
+        assert method.iam == rest[route].iam, route
+    preflights = {(path, "OPTIONS") for path, _ in rest}  # open: CORS preflights
+    assert {r for r, m in http.items() if not m.iam} == {
+        ("/", "GET"),
+        ("/health", "GET"),
+        ("/openapi.json", "GET"),
+    } | preflights
+    jwt = Template(
+        TEMPLATE,
+        {"ApiType": "http", "HttpApiJwtIssuer": "https://id.example", "HttpApiJwtAudience": "a"},
+    ).methods()
+    assert {r for r, m in jwt.items() if m.jwt} == {r for r, m in http.items() if m.iam}
+    assert not any(m.iam for m in jwt.values())
+    translated = translate({"ApiType": "http", "ApiAuthMode": "IAM"})
+    created = deployed_resources(translated)
+    body = created["InferenceHttpApi"]["Properties"]["Body"]
+    for operations in body["paths"].values():
+        for operation in operations.values():
+            integration = operation["x-amazon-apigateway-integration"]
+            assert integration["payloadFormatVersion"] == "2.0"
+            assert "${InferenceFunction.Arn}:live/" in integration["uri"]["Fn::Sub"]
+    permission = created["InferenceHttpApiPermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "InferenceFunctionAliaslive"}
+    assert "${InferenceHttpApi}/*" in permission["SourceArn"]["Fn::Sub"]
+    default = deployed_resources(translate({}))
+    assert not {n for n in default if n.startswith("InferenceHttpApi")}
+
+
+def test_rules_refuse_the_http_api_with_api_keys_or_waf_and_jwt_without_it(template):
+    rules = template["Rules"]
+    http = rules["HttpApiNeedsIamAuth"]
+    assert http["RuleCondition"] == {"Fn::Equals": [{"Ref": "ApiType"}, "http"]}
+    asserted = [a["Assert"] for a in http["Assertions"]]
+    assert {"Fn::Equals": [{"Ref": "ApiAuthMode"}, "IAM"]} in asserted
+    assert {"Fn::Equals": [{"Ref": "WebAclRateLimit"}, "0"]} in asserted
+    jwt = [a["Assert"] for a in rules["JwtNeedsTheHttpApi"]["Assertions"]]
+    assert {"Fn::Equals": [{"Ref": "ApiType"}, "http"]} in jwt

@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 import hook
-from tests.function_support import FakeClock, FakeS3, invoke
+from tests.function_support import FakeClock, FakeS3, generic_model, invoke
 
 
 def through_handler(event):
@@ -44,16 +46,31 @@ def test_a_version_whose_predictions_fail_fails(serve, fake_s3):
     serve(fake_s3)
 
     def broken_predict(event):
-        if event["path"] == "/predict":
+        if event["path"].endswith(":predict"):
             return 500, {"error": "boom", "code": "INTERNAL_ERROR"}
         return through_handler(event)
 
     (problem,) = hook.check_version(broken_predict, model_published=True)
-    assert problem.startswith("POST /predict answered 500")
+    assert problem.startswith(f"POST /v1/models/mnist/versions/{manifest_version()}:predict")
+    assert "answered 500" in problem
 
 
-def test_the_prediction_has_the_models_input_shape(serve, fake_s3, manifest):
-    serve(fake_s3)
+def manifest_version() -> int:
+    from tests.function_support import fixture_manifest
+
+    return fixture_manifest()["version"]
+
+
+def shape_of(value) -> list[int]:
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0]
+    return shape
+
+
+def recorded_predictions(s3: FakeS3, serve) -> list[dict]:
+    serve(s3)
     sent = []
 
     def recording(event):
@@ -61,13 +78,27 @@ def test_the_prediction_has_the_models_input_shape(serve, fake_s3, manifest):
         return through_handler(event)
 
     assert hook.check_version(recording, model_published=True) == []
-    (predict,) = [e for e in sent if e["httpMethod"] == "POST"]
-    (instance,) = json.loads(predict["body"])["instances"]
-    shape = []
-    while isinstance(instance, list):
-        shape.append(len(instance))
-        instance = instance[0]
-    assert shape == manifest["input"]["shape"][1:]
+    return [json.loads(e["body"]) for e in sent if e["httpMethod"] == "POST"]
+
+
+def test_the_prediction_has_the_models_input_shape(serve, fake_s3, manifest):
+    ((body,),) = [recorded_predictions(fake_s3, serve)]
+    assert body["signature_name"] == "serving_default"
+    assert shape_of(body["inputs"]["image"]) == [1, *manifest["input"]["shape"][1:]]
+
+
+@pytest.mark.parametrize("file", ["pair-int8.tflite", "mixed.tflite", "legacy.tflite"])
+def test_any_model_is_checked_by_its_own_inputs(serve, file):
+    """A generic model: every input of its default signature, in its shape and dtype (an
+    int8 input at the low end of its value range), answered 200 by the version deployed."""
+    manifest, model = generic_model(file, "mnist")
+    s3 = FakeS3()
+    s3.publish(manifest, model)
+    (body,) = recorded_predictions(s3, serve)
+    signature = manifest["signatures"][manifest["default_signature"]]
+    assert sorted(body["inputs"]) == sorted(signature["inputs"])
+    for name, tensor in signature["inputs"].items():
+        assert shape_of(body["inputs"][name]) == [max(1, d) for d in tensor["shape"]]
 
 
 class Payload(io.BytesIO):

@@ -10,11 +10,14 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 
+from local.bootstrap import LambdaContext
 from tests.function_support import (
     ROOT,
     FakeS3,
+    answered_labels,
     emf_records,
     expected_events,
     fixture_manifest,
@@ -56,12 +59,24 @@ def test_each_event_gets_its_expected_answer(served, load_event, name):
         assert result.body["code"] == expected["code"]
         assert len(result.body["error"]) > 20 and "Traceback" not in result.body["error"]
     if "labels" in expected:
-        rows = result.body.get("predictions") or result.body.get("outputs")
-        labels = [
-            row["label"] if isinstance(row, dict) else str(max(range(10), key=row.__getitem__))
-            for row in rows
-        ]
-        assert labels == expected["labels"]
+        labels = [str(i) for i in range(10)]
+        assert answered_labels(result.body, labels) == expected["labels"]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if n.startswith("http-")))
+def test_an_http_api_event_is_answered_in_payload_format_2(served, load_event, name):
+    """An HTTP API reads `headers` (one string each) from a 2.0 answer, not multiValueHeaders,
+    which format 2.0 does not have: without it the answer would lose its Content-Type."""
+    import app
+
+    event = load_event(name)
+    assert event["version"] == "2.0"
+    response = app.lambda_handler(event, LambdaContext(function_name="InferenceFunction"))
+    assert set(response) == {"statusCode", "headers", "body", "isBase64Encoded"}
+    assert response["headers"]["Content-Type"] == "application/json"
+    assert all(isinstance(v, str) for v in response["headers"].values())
+    if response["statusCode"] == 405:
+        assert response["headers"]["Allow"] == "POST"
 
 
 def test_the_predict_answer(served, load_event):
@@ -97,12 +112,11 @@ def test_bad_base64_body_is_400(served, load_event):
     [
         (None, "/predict", 200),
         ("application/json; charset=utf-8", "/predict", 200),
-        ("application/x-www-form-urlencoded", "/predict", 415),
-        (
-            "application/x-www-form-urlencoded",
-            "/v1/models/mnist:predict",
-            200,
-        ),  # curl -d, TF Serving's docs
+        # a JSON body is read as JSON whatever its type says, as TF Serving reads it
+        ("application/x-www-form-urlencoded", "/predict", 200),  # curl -d, TF Serving's docs
+        ("application/x-www-form-urlencoded", "/v1/models/mnist:predict", 200),
+        ("text/plain;charset=UTF-8", "/v2/models/mnist/infer", 400),  # a v1 body: not v2's
+        ("text/plain", "/predict", 200),  # a browser's fetch
     ],
 )
 def test_content_types(served, load_event, content_type, path, status):
@@ -121,7 +135,6 @@ def test_an_oversized_body_is_413(serve, fake_s3, load_event):
 
 
 def test_a_batch_is_answered_in_order(served, load_event):
-    import numpy as np
 
     digits = np.load(ROOT / "tests" / "fixtures" / "mnist" / "digits.npz")
     picks = [0, 100, 200, 300, 400, 499]
@@ -261,7 +274,11 @@ def test_tfserving_routes_with_a_version(served, load_event):
     event["path"] = f"/v1/models/mnist/versions/{V1}/metadata"
     assert invoke(event).body["model_spec"]["version"] == str(V1)
     event["path"] = "/v1/models/mnist/labels/stable"
-    assert invoke(event).code == "ROUTE_NOT_FOUND"
+    assert invoke(event).body["model_version_status"][0]["version"] == str(V1)
+    event["path"] = "/v1/models/mnist/labels/canary"  # none runs
+    result = invoke(event)
+    assert (result.status, result.code) == (404, "VERSION_NOT_FOUND")
+    assert "stable (version" in result.body["error"]
 
 
 def test_the_metadata_names_the_classes_and_input_kind_beside_the_signature(served, load_event):
@@ -434,7 +451,8 @@ def test_importing_app_stays_light():
     code = (
         "import sys, app; "
         "heavy = ('tensorflow', 'PIL', 'boto3', 'obstore', 'ai_edge_litert', "
-        "'pydantic', 'aws_xray_sdk', 'aws_lambda_powertools.event_handler', 'asyncio', 'ssl'); "
+        "'pydantic', 'aws_xray_sdk', 'aws_lambda_powertools.event_handler', 'asyncio', 'ssl', "
+        "'oip'); "
         "print(sorted(m for m in heavy if m in sys.modules)); "
         "app.get_tracing.cache_clear(); import os; os.environ['TRACING_MODE'] = 'xray-sdk'; "
         "print(app.get_tracing().tracer.disabled)"
@@ -454,8 +472,8 @@ def test_importing_app_stays_light():
     ).stdout.split("\n")
     # no TensorFlow, pydantic or boto3 ever (openapi.json is made at build time; the S3 client
     # is obstore's), nor Powertools' event_handler package (every resolver it has, asyncio and
-    # ssl with them: the function has its own router); Pillow, obstore, LiteRT and the X-Ray
-    # SDK only when needed
+    # ssl with them: the function has its own router); Pillow, obstore, LiteRT, the X-Ray
+    # SDK and the Open Inference Protocol's module (oip) only when needed
     assert output[0] == "[]"
     assert output[1] == "True"  # Tracer switches itself off outside Lambda
 
@@ -538,7 +556,6 @@ def test_tfserving_binary_convention_decodes_b64_objects_as_images(served, load_
     import base64
     import io
 
-    import numpy as np
     from PIL import Image
 
     digits = np.load(ROOT / "tests" / "fixtures" / "mnist" / "digits.npz")
@@ -563,7 +580,6 @@ def test_tfserving_binary_convention_decodes_b64_objects_as_images(served, load_
 
 
 def test_pixels_scaled_to_0_1_are_a_400_that_says_what_to_send(served, load_event):
-    import numpy as np
 
     digit = np.load(ROOT / "tests" / "fixtures" / "mnist" / "digits.npz")["x"][0] / 255
     for event in ("predict-instances.json", "tfserving-predict.json"):
@@ -578,8 +594,6 @@ def test_digits_as_people_send_them_are_answered_as_well_as_clean_ones(served, l
     black (any size, off-centre, slightly rotated) through /predict's images, against the same
     digits sent as clean 28x28 instances: at least 95% as accurate (the digit policy)."""
     import base64
-
-    import numpy as np
 
     from tests.renderings import encode, render
 
@@ -608,7 +622,6 @@ def test_a_model_published_with_the_first_manifest_schema_is_still_served(serve,
     import base64
     import io
 
-    import numpy as np
     from PIL import Image
 
     from tests.function_support import SCHEMA1_DIR, schema1_manifest

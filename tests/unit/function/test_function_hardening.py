@@ -29,12 +29,6 @@ FOREIGN_EVENTS = {
     "number": 5,
     "s3 notification": {"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": "b"}}}]},
     "sqs message": {"Records": [{"eventSource": "aws:sqs", "body": "{}"}]},
-    "http api v2": {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/health",
-        "requestContext": {"http": {"method": "GET", "path": "/health"}},
-    },
     "eventbridge": {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}},
     "body is a number": {**REST, "body": 123},
     "headers is a list": {**REST, "headers": [1]},
@@ -63,7 +57,7 @@ def test_an_event_that_is_not_a_rest_api_request_is_a_proxy_shaped_400(served, n
     assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
     body = json.loads(response["body"])
     assert set(body) == {"error", "code"} and body["code"] == "UNSUPPORTED_EVENT"
-    assert "REST API proxy event" in body["error"] or "the event's" in body["error"]
+    assert "API Gateway proxy event" in body["error"] or "the event's" in body["error"]
     out = capsys.readouterr().out
     assert "Traceback" not in response["body"] and "Traceback" not in out
     assert metric_values(out, "InvalidRequests", code="UNSUPPORTED_EVENT") == [1.0]
@@ -72,9 +66,49 @@ def test_an_event_that_is_not_a_rest_api_request_is_a_proxy_shaped_400(served, n
 def test_the_answer_says_what_kind_of_event_it_got(served):
     import app
 
-    for name, kind in (("http api v2", "payload format 2.0"), ("s3 notification", "aws:s3")):
+    for name, kind in (("eventbridge", "EventBridge"), ("s3 notification", "aws:s3")):
         body = json.loads(app.lambda_handler(FOREIGN_EVENTS[name], LambdaContext())["body"])
         assert kind in body["error"]
+
+
+V2 = {  # an HTTP API event (payload format 2.0), the fields the function reads
+    "version": "2.0",
+    "routeKey": "GET /health",
+    "rawPath": "/health",
+    "headers": {},
+    "requestContext": {"http": {"method": "GET", "path": "/health"}, "stage": "$default"},
+}
+MALFORMED_V2 = {
+    "no method": {**V2, "requestContext": {"http": {}}},
+    "version 1.0 with a rawPath": {**V2, "version": "1.0"},
+    "relative rawPath": {**V2, "rawPath": "health"},
+    "headers of numbers": {**V2, "headers": {"content-type": 5}},
+    "cookies not a list": {**V2, "cookies": "a=b"},
+    "body is a number": {**V2, "body": 5},
+}
+
+
+@pytest.mark.parametrize("name", MALFORMED_V2)
+def test_a_malformed_http_api_event_is_a_400_in_its_own_payload_format(served, name, capsys):
+    import app
+
+    response = app.lambda_handler(MALFORMED_V2[name], LambdaContext(function_name="f"))
+    assert response["statusCode"] == 400 and "multiValueHeaders" not in response
+    assert response["headers"]["Content-Type"] == "application/json"
+    body = json.loads(response["body"])
+    assert body["code"] == "UNSUPPORTED_EVENT" and "Traceback" not in capsys.readouterr().out
+
+
+def test_a_named_stage_leaves_the_path_of_an_http_api_event(served):
+    """An HTTP API puts a named stage in rawPath (/prod/health); $default has none."""
+    import app
+
+    for stage, raw_path in (("prod", "/prod/health"), ("$default", "/health")):
+        context = {**V2["requestContext"], "stage": stage}
+        event = {**V2, "rawPath": raw_path, "requestContext": context}
+        response = app.lambda_handler(event, LambdaContext())
+        assert response["statusCode"] == 200, response
+        assert json.loads(response["body"])["status"] == "ok"
 
 
 # The shapes a header map can take in a malformed event, and the plain reading of the rule

@@ -17,10 +17,10 @@ from errors import ApiError
 from mlcore.images import InputSpec
 from preprocessing import (
     ImageBudget,
-    check_content_type,
     images_to_batch,
     instances_to_batch,
     parse_json_body,
+    read_json,
 )
 from tests.function_support import schema1_manifest
 
@@ -61,20 +61,33 @@ def test_spec_from_the_manifest(manifest):
     ],
 )
 def test_json_content_types_are_accepted(content_type):
-    check_content_type(content_type)
+    assert read_json('{"instances": [1]}', content_type, 1000) == {"instances": [1]}
 
 
 @pytest.mark.parametrize(
     "content_type", ["text/plain", "application/x-www-form-urlencoded", "image/png"]
 )
-def test_other_content_types_are_415(content_type):
-    code, status, message = code_of(check_content_type, content_type)
+def test_json_is_read_whatever_the_content_type_says(content_type):
+    # as TF Serving reads it: a browser's fetch sends text/plain, curl -d form-urlencoded
+    assert read_json('{"instances": [1]}', content_type, 1000) == {"instances": [1]}
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "image/png"]
+)
+def test_a_body_that_is_not_json_with_another_content_type_is_415(content_type):
+    code, status, message = code_of(read_json, "a=1&b=2", content_type, 1000)
     assert (code, status) == ("UNSUPPORTED_MEDIA_TYPE", 415)
-    assert "application/json" in message
+    assert "application/json" in message and "not JSON" in message
 
 
-def test_an_extra_media_type_can_be_allowed():
-    check_content_type("application/x-www-form-urlencoded", ("application/x-www-form-urlencoded",))
+@pytest.mark.parametrize("content_type", [None, "application/json; charset=utf-8"])
+def test_a_body_that_is_not_json_with_a_json_content_type_is_400(content_type):
+    assert code_of(read_json, "a=1", content_type, 1000)[:2] == ("INVALID_JSON", 400)
+
+
+def test_too_large_stays_413_whatever_the_content_type():
+    assert code_of(read_json, "x" * 2000, "text/plain", 1000)[:2] == ("PAYLOAD_TOO_LARGE", 413)
 
 
 @pytest.mark.parametrize(

@@ -126,3 +126,55 @@ def test_a_dict_answer_is_json_of_the_very_same_values():
 
     response = router.resolve({"httpMethod": "GET", "path": "/x"}, None)
     assert json.loads(response["body"]) == value
+
+
+def test_without_a_not_found_handler_an_unmatched_request_is_a_plain_404():
+    router = Router()
+
+    @router.get("/x")
+    def x():
+        return {}
+
+    response = router.resolve({"httpMethod": "GET", "path": "/y"}, None)
+    assert response["statusCode"] == 404 and json.loads(response["body"]) == {
+        "message": "Not found"
+    }
+    assert response["multiValueHeaders"] == {"Content-Type": ["application/json"]}
+
+
+def test_get_post_and_route_keep_every_route_documentation_field():
+    router = Router()
+    documentation = {
+        "summary": "s",
+        "responses": {200: {"description": "ok"}},
+        "request_body": {"type": "object"},
+    }
+
+    @router.get("/g", **documentation)
+    @router.post("/p", **documentation)
+    @router.route("put", "/r", **documentation)
+    def handler():
+        return {}
+
+    for route in router.routes:
+        assert (route.summary, route.responses, route.request_body) == (
+            "s",
+            {200: {"description": "ok"}},
+            {"type": "object"},
+        )
+    assert [route.method for route in router.routes] == ["PUT", "POST", "GET"]
+
+
+def test_a_handler_sees_this_invocations_event_and_context_only_during_it():
+    router = Router()
+    seen = []
+
+    @router.get("/x")
+    def x():
+        seen.append((router.event["path"], router.lambda_context))
+        return {}
+
+    assert (router.event, router.lambda_context, router.context) == ({}, None, {})
+    router.resolve({"httpMethod": "GET", "path": "/x"}, "the context")
+    assert seen == [("/x", "the context")]
+    assert (router.event, router.lambda_context, router.context) == ({}, None, {})

@@ -145,3 +145,172 @@ def test_answers_and_log_lines_name_the_version_and_role(
     health = invoke(load_event("health.json"))
     assert health.body["model"]["role"] == "stable"
     assert "model_role" not in app.logger.get_current_keys()  # not carried to the next request
+
+
+def test_a_hostile_canary_share_is_ignored_and_the_stable_model_answers(
+    serve, fake_s3, manifest, load_event
+):
+    """The fault probe's pointer (issue 25): a share of 1e400 is valid JSON that reads as inf;
+    every /predict answered 500. A malformed canary counts as none: the stable model answers."""
+    publish_canary(fake_s3, manifest, 50)
+    key = "models/mnist/latest.json"
+    text = fake_s3.objects[key].decode().replace('"share": 50', '"share": 1e400')
+    fake_s3.objects[key] = text.encode()
+    serve(fake_s3)
+    app.get_chooser.cache_clear()
+    for _ in range(3):
+        result = invoke(load_event("predict-instances.json"))
+        assert result.status == 200, result.body
+        assert result.body["model"] == {
+            "name": "mnist",
+            "version": manifest["version"],
+            "role": "stable",
+        }
+
+
+# -- the rules themselves, on stand-ins for the stores (what mutation testing found unpinned) --
+
+
+def test_the_memory_budget_is_half_the_functions_memory():
+    from canary import memory_budget
+
+    assert memory_budget({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048"}) == 1024 * 2**20
+    assert memory_budget({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": ""}) == 512 * 2**20
+    assert memory_budget({}) == 512 * 2**20  # outside Lambda: as a 1,024 MB function
+
+
+class StandInStore:
+    """What ModelChooser reads of a ModelStore: the served model, settings, the pointer; and
+    pinned(), which records the canary store's hooks."""
+
+    def __init__(self, served_size=100, served_path=None, memory_max_bytes=1000, pointer=None):
+        from types import SimpleNamespace
+
+        self.current = SimpleNamespace(size=served_size, path=served_path)
+        self.settings = SimpleNamespace(
+            memory_max_bytes=memory_max_bytes, follows_latest=True, model_version="latest"
+        )
+        self.pointer = pointer
+        self.restores = 0
+        self.refused = {}
+        self.deadlines = []  # what get() was given
+
+    def pinned(self, version, on_failure=None, admit=None):
+        pinned = StandInStore()
+        pinned.settings.model_version = str(version)
+        pinned.on_failure, pinned.admit = on_failure, admit
+        return pinned
+
+    def get(self, deadline):
+        self.deadlines.append(deadline)
+        return f"model {self.settings.model_version}"
+
+    def restored(self):
+        self.restores += 1
+
+
+def _admit(stable, budget):
+    """The admission check the canary store of `stable` gets, under a budget in bytes."""
+    from mlcore.registry import Pointer
+
+    stable.pointer = Pointer.first(3, "t").with_canary(4, 10, "t")
+    return ModelChooser(lambda: stable, budget=lambda: budget).canary_store(stable).admit
+
+
+def test_a_canary_in_memory_is_admitted_up_to_the_budget_with_the_stable_in_memory():
+    stable = StandInStore(served_size=100, memory_max_bytes=1000)
+    admit = _admit(stable, budget=600)
+    assert admit(500) is None  # 500 + 100 == the budget
+    reason = admit(501)
+    assert "does not fit in memory" in reason and "601 bytes together, 600 allowed" in reason
+
+
+def test_a_model_of_exactly_memory_max_bytes_is_held_in_memory():
+    admit = _admit(StandInStore(served_size=100, memory_max_bytes=500), budget=599)
+    assert admit(500) is not None  # in memory: 600 > 599
+    assert admit(501) is None  # above memory_max_bytes: in /tmp, the stable's 100 only
+
+
+def test_a_canary_in_tmp_costs_no_memory():
+    admit = _admit(StandInStore(served_size=100, memory_max_bytes=500), budget=100)
+    assert admit(10**9) is None  # the stable's 100 bytes == the budget
+
+
+def test_a_stable_model_in_tmp_leaves_the_budget_to_the_canary():
+    admit = _admit(StandInStore(served_size=400, served_path="/tmp/m", memory_max_bytes=500), 300)
+    assert admit(300) is None
+    assert admit(301) is not None
+
+
+def test_the_canary_store_reports_its_failures_to_the_routers_hook():
+    from mlcore.registry import Pointer
+
+    failures = []
+    stable = StandInStore(pointer=Pointer.first(3, "t").with_canary(4, 10, "t"))
+    chooser = ModelChooser(lambda: stable, on_canary_failure=lambda *a: failures.append(a))
+    store = chooser.canary_store(stable)
+    assert store.settings.model_version == "4"
+    store.on_failure(4, "bad")
+    assert failures == [(4, "bad")]
+
+
+def test_the_share_is_the_pointers_canary_share_else_none():
+    from mlcore.registry import Pointer
+
+    chooser = ModelChooser(lambda: None)
+    assert chooser.percent(StandInStore(pointer=None)) == 0
+    assert chooser.percent(StandInStore(pointer=Pointer.first(3, "t"))) == 0
+    with_canary = Pointer.first(3, "t").with_canary(4, 37, "t")
+    assert chooser.percent(StandInStore(pointer=with_canary)) == 37
+
+
+def test_a_restore_reaches_the_canary_store_only_when_there_is_one():
+    from mlcore.registry import Pointer
+
+    stable = StandInStore(pointer=Pointer.first(3, "t").with_canary(4, 10, "t"))
+    chooser = ModelChooser(lambda: stable)
+    chooser.restored()  # no canary store yet: nothing to restore, no error
+    store = chooser.canary_store(stable)
+    chooser.restored()
+    assert store.restores == 1 and stable.restores == 0
+
+
+def _with_canary(version, share=10):
+    from mlcore.registry import Pointer
+
+    return Pointer.first(3, "t").with_canary(version, share, "t")
+
+
+def test_the_canary_store_follows_the_pointers_canary_and_the_stable_store():
+    stable = StandInStore(pointer=None)
+    chooser = ModelChooser(lambda: stable)
+    assert chooser.canary_store(stable) is None  # the pointer not read yet
+    stable.pointer = _with_canary(4)
+    first = chooser.canary_store(stable)
+    assert first.settings.model_version == "4" and chooser.canary_store(stable) is first
+    stable.pointer = _with_canary(5)  # another canary, same stable store: a new canary store
+    assert chooser.canary_store(stable).settings.model_version == "5"
+    newer = StandInStore(pointer=_with_canary(5))  # another stable store, same canary: new too
+    assert chooser.canary_store(newer) is not chooser.canary_store(stable)
+
+
+def test_a_canary_cleared_then_named_again_gets_a_new_store():
+    stable = StandInStore(pointer=_with_canary(4))
+    chooser = ModelChooser(lambda: stable)
+    chooser.canary_store(stable)
+    stable.pointer = _with_canary(4).promoted(3, "t")  # the canary cleared
+    assert chooser.canary_store(stable) is None
+    chooser.restored()  # nothing to restore
+    stable.pointer = _with_canary(4)
+    assert chooser.canary_store(stable).settings.model_version == "4"
+
+
+def test_the_share_is_exact_and_the_stable_model_gets_the_requests_deadline():
+    from mlcore.deadline import Deadline
+
+    stable = StandInStore(pointer=_with_canary(4, share=10))
+    deadline = Deadline(5)
+    for draw, expected in ((0.0995, ("model 4", "canary")), (0.1, ("model latest", "stable"))):
+        chooser = ModelChooser(lambda: stable, draw=lambda draw=draw: draw)
+        assert chooser.choose(deadline) == expected
+    assert stable.deadlines == [deadline, deadline]

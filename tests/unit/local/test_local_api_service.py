@@ -172,8 +172,89 @@ def test_iam_mode_needs_a_signature_except_on_health():
     assert answer.status_code == 403 and answer.json["code"] == "FORBIDDEN"
     assert "Signature Version 4" in answer.json["error"]
     assert send(client, "GET", "/health", key=None).status_code == 200
-    signed = {"Authorization": "AWS4-HMAC-SHA256 Credential=x"}
-    assert send(client, "GET", "/v1/models/m", key=None, headers=signed).status_code == 200
+    runner.events.clear()
+    unsigned = {"Authorization": "AWS4-HMAC-SHA256 Credential=x"}
+    answer = send(client, "GET", "/v1/models/m", key=None, headers=unsigned)
+    assert answer.status_code == 403 and runner.events == []
+    assert (
+        send(client, "GET", "/v1/models/m", key=None, headers=signed("/v1/models/m")).status_code
+        == 200
+    )
+    assert len(runner.events) == 1
+
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDLOCAL", "AWS_SECRET_ACCESS_KEY": "local-secret"}
+
+
+def signed(path: str, method: str = "GET", body: bytes = b"", secret: str = "local-secret"):
+    """The SigV4 headers of a request to the test client's host (what examples.client sends)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=f"http://localhost{path}", data=body)
+    SigV4Auth(Credentials("AKIDLOCAL", secret), "execute-api", "us-east-1").add_auth(request)
+    return dict(request.headers.items())
+
+
+@pytest.fixture(autouse=True)
+def local_credentials(monkeypatch):
+    """The shell's AWS credentials, which the local API checks signatures against."""
+    for name, value in {**CREDENTIALS, "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_signature_of_other_credentials_is_refused():
+    client, runner = make_client("ApiAuthMode=IAM")
+    forged = signed("/predict", "POST", b"{}", secret="another-secret")
+    answer = client.post("/predict", data=b"{}", headers=forged, content_type="application/json")
+    assert answer.status_code == 403 and runner.events == []
+
+
+def test_the_http_api_sends_payload_format_2_and_answers_like_an_http_api():
+    """ApiType http: the HTTP API's routes, events in payload format 2.0, and the HTTP API's
+    own {"message": ...} where it answers itself (no gateway responses)."""
+    client, runner = make_client("ApiType=http", "ApiAuthMode=IAM")
+    runner.answer = {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": "{}",
+    }
+    assert client.get("/health").status_code == 200  # open
+    event = runner.events[-1]
+    assert event["version"] == "2.0" and event["rawPath"] == "/health"
+    assert event["requestContext"]["http"]["method"] == "GET"
+    assert event["requestContext"]["requestId"] and event["requestContext"]["timeEpoch"]
+    refused = client.post("/predict", json={"instances": [[1]]})
+    assert refused.status_code == 403 and refused.json == {"message": "Forbidden"}
+    body = b'{"instances": [[1]]}'
+    headers = signed("/predict", "POST", body)
+    answer = client.post("/predict", data=body, headers=headers, content_type="application/json")
+    assert answer.status_code == 200 and runner.events[-1]["routeKey"] == "POST /predict"
+    # no request validator on an HTTP API: the function sees (and answers) a bad body itself
+    bad = b'{"foo": 1}'
+    headers = signed("/predict", "POST", bad)
+    assert (
+        client.post(
+            "/predict", data=bad, headers=headers, content_type="application/json"
+        ).status_code
+        == 200
+    )
+
+
+def test_the_http_api_with_jwt_needs_a_token_on_its_protected_routes():
+    client, runner = make_client(
+        "ApiType=http",
+        "ApiAuthMode=IAM",
+        "HttpApiJwtIssuer=https://issuer.example.com",
+        "HttpApiJwtAudience=client-1",
+    )
+    assert client.post("/predict", json={"instances": [[1]]}).status_code == 403
+    token = {"Authorization": "Bearer eyJ.local.token"}
+    assert client.post("/predict", json={"instances": [[1]]}, headers=token).status_code == 200
+    assert client.get("/openapi.json").status_code == 200
 
 
 def test_api_gateways_own_answers_come_from_the_templates_gateway_responses(client, runner):

@@ -4,7 +4,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from mlcore.images import BlankImage, InputSpec, flatten_transparency, prepare
 from tests.function_support import FIXTURE_DIR, fixture_manifest, schema1_manifest
@@ -117,3 +117,34 @@ def test_a_spec_from_each_manifest_schema():
         InputSpec.from_manifest(
             {**current, "input": {**current["input"], "preprocessing": {"policy": "warp"}}}
         )
+
+
+def test_each_policy_keeps_what_it_promises_of_a_wide_image():
+    """Three bands, red | green | blue, 90x30 to 30x30: stretch squeezes all three in,
+    center_crop keeps the green middle only, letterbox fits all three between black bands."""
+    bands = np.zeros((30, 90, 3), np.uint8)
+    for band in range(3):
+        bands[:, 30 * band : 30 * (band + 1), band] = 255
+    image = Image.fromarray(bands, "RGB")
+    stretch, crop, letterbox = (
+        prepare(image, InputSpec(30, 30, 3, policy=policy)).astype(int)
+        for policy in ("stretch", "center_crop", "letterbox")
+    )
+    assert stretch[15, 2].tolist() == [255, 0, 0] and stretch[15, 27].tolist() == [0, 0, 255]
+    assert crop[15, 2].tolist() == crop[15, 27].tolist() == [0, 255, 0]
+    assert letterbox[0].max() == 0 and letterbox[-1].max() == 0  # black above and below
+    assert letterbox[15, 2].tolist() == [255, 0, 0] and letterbox[15, 15].tolist() == [0, 255, 0]
+
+
+def test_images_are_resampled_bilinearly_as_the_models_were_trained():
+    """The served input must be prepared exactly as the training job prepared its images."""
+    noise = np.random.default_rng(3).integers(0, 256, (37, 53), dtype=np.uint8)
+    image = Image.fromarray(noise, "L")
+    bilinear = {
+        "stretch": image.resize((20, 16), Image.Resampling.BILINEAR),
+        "center_crop": ImageOps.fit(image, (20, 16), method=Image.Resampling.BILINEAR),
+        "letterbox": ImageOps.pad(image, (20, 16), method=Image.Resampling.BILINEAR, color=0),
+    }
+    for policy, expected in bilinear.items():
+        out = prepare(image, InputSpec(16, 20, 1, policy=policy))[..., 0]
+        np.testing.assert_array_equal(out, np.asarray(expected, np.float32), err_msg=policy)

@@ -1,16 +1,26 @@
 """mlcore.registry: the one layout, name rule and pointer parser that training, the function and
 bench share."""
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlcore.registry import (
     HISTORY_LIMIT,
     MODEL_NAME_PATTERN,
+    SIGNATURE_ALGORITHM,
+    Canary,
     NothingToUndo,
     Pointer,
     Registry,
     check_model_name,
+    check_version,
+    read_signature,
+    signed_statement,
 )
+from tests.hostile_json import JSON_VALUES, places, with_value
 from tests.sam_support import load_template
 
 
@@ -139,3 +149,281 @@ def test_the_history_is_bounded():
         pointer = pointer.promoted(version, "t")
     assert len(pointer.history) == HISTORY_LIMIT
     assert pointer.history[-1]["version"] == 38
+
+
+# ------------------------------------------------------------------ what mutation testing found
+# (mutation/SUMMARY.md): behaviour users rely on that no test pinned
+
+
+def test_a_pointer_document_without_a_version_is_refused_as_such():
+    with pytest.raises(ValueError, match="has no 'version'"):
+        Pointer.parse({"revision": 3, "canary": {"version": 4, "share": 10}})
+
+
+def test_a_pointer_from_bytes_or_text_reads_the_same():
+    text = '{"version": 12, "revision": 3, "updated_at": "t", "history": []}'
+    assert Pointer.parse(text) == Pointer.parse(text.encode()) == Pointer(12, 3, "t")
+    assert Pointer.parse({"version": 12, "updated_at": 5}).updated_at is None
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["١٢", "１２", "²", " 12", "12 ", "+12", "1_000", 12.0],
+    ids=[
+        "arabic-indic",
+        "fullwidth",
+        "superscript",
+        "space-first",
+        "space-last",
+        "plus",
+        "1_000",
+        "float",
+    ],
+)
+def test_a_version_is_ascii_digits_never_coerced(version):
+    with pytest.raises(ValueError, match="positive integer"):
+        check_version(version)
+    with pytest.raises(ValueError, match="positive integer"):
+        Pointer.parse({"version": version})
+
+
+@pytest.mark.parametrize("share", [1, 99])
+def test_the_canary_share_boundaries_are_served_and_written(share):
+    registry = Registry("models", "mnist")
+    written = Pointer.first(3, "t0").with_canary(4, share, "t1")
+    assert written.document(registry)["canary"] == {"version": 4, "share": share}
+    read = Pointer.parse(json.dumps(written.document(registry)))
+    assert (read.canary.version, read.canary.percent) == (4, share)
+
+
+# The fault probe's pointer (issue 25): 1e400 is valid JSON that Python reads as inf, and
+# int(inf) raised OverflowError in every request's canary lookup.
+HOSTILE_SHARES = {  # test id: (the share's JSON token, what the writer is given)
+    "1e400": ("1e400", float("inf")),
+    "minus-1e400": ("-1e400", float("-inf")),
+    "Infinity": ("Infinity", float("inf")),
+    "NaN": ("NaN", None),
+    "text-50": ('"50"', "50"),
+    "50.9": ("50.9", 50.9),
+    "50.0": ("50.0", 50.0),
+    "true": ("true", True),
+    "0": ("0", 0),
+    "100": ("100", 100),
+    "arabic-indic-50": ('"٥٠"', "٥٠"),
+    "null": ("null", None),
+    "list": ("[50]", [50]),
+    "object": ('{"percent": 50}', {"percent": 50}),
+}
+
+
+@pytest.mark.parametrize(("token", "share"), HOSTILE_SHARES.values(), ids=HOSTILE_SHARES.keys())
+def test_a_hostile_canary_share_counts_as_no_canary_and_is_never_written(token, share):
+    text = '{"version": 3, "revision": 2, "canary": {"version": 4, "share": ' + token + "}}"
+    pointer = Pointer.parse(text)
+    assert (pointer.version, pointer.canary) == (3, None)  # the stable version serves
+    with pytest.raises(ValueError, match="1 to 99"):
+        Pointer.first(3, "t0").with_canary(4, share, "t1")
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["١٢", 4.0, True, "4.5", float("inf"), None, [4]],
+    ids=["arabic-indic", "float", "true", "text-float", "inf", "null", "list"],
+)
+def test_a_canary_of_a_hostile_version_counts_as_none(version):
+    assert Pointer.parse({"version": 3, "canary": {"version": version, "share": 10}}).canary is None
+
+
+def test_every_pointer_change_records_when_it_was_made():
+    first = Pointer.first(3, "t0")
+    assert first.updated_at == "t0"
+    steps = [
+        first.moved_to(4, "t1"),
+        first.with_canary(5, 10, "t2"),
+        first.with_canary(5, 10, "t2").promoted(5, "t3"),
+        first.promoted(4, "t4").rolled_back("t5"),
+        first.with_canary(5, 10, "t2").rolled_back("t6"),
+    ]
+    registry = Registry("models", "mnist")
+    for pointer, expected in zip(steps, ["t1", "t2", "t3", "t5", "t6"], strict=True):
+        assert pointer.updated_at == expected
+        assert Pointer.parse(pointer.document(registry)).updated_at == expected
+
+
+def test_a_move_to_the_served_version_adds_nothing_to_the_history():
+    pointer = Pointer.first(3, "t0").promoted(4, "t1")
+    again = pointer.moved_to(4, "t2")
+    assert again.history == pointer.history == [{"version": 3, "until": "t1"}]
+    assert again.revision == pointer.revision + 1
+
+
+def test_rollback_walks_back_through_every_served_version():
+    pointer = Pointer.first(1, "t")
+    for version in (2, 3, 4):
+        pointer = pointer.promoted(version, f"t{version}")
+    served = []
+    while True:
+        try:
+            pointer = pointer.rolled_back("later")
+        except NothingToUndo:
+            break
+        served.append(pointer.version)
+        assert [entry["version"] for entry in pointer.history] == list(range(1, pointer.version))
+    assert served == [3, 2, 1]
+    with pytest.raises(NothingToUndo) as nothing:
+        pointer.rolled_back("later")
+    assert str(nothing.value) == (
+        "version 1 is served, no canary runs and the history holds no earlier version: "
+        "nothing to roll back"
+    )
+
+
+def test_a_history_with_bad_entries_keeps_every_good_one_in_order():
+    history = [
+        {"version": 1, "until": "a"},
+        7,
+        {"v": 2},
+        {"version": "x"},
+        {"version": 2, "until": "b"},
+        None,
+        {"version": 0},
+        ["version", 5],
+        {"version": 3},
+    ]
+    pointer = Pointer.parse({"version": 4, "history": history})
+    assert pointer.history == [
+        {"version": 1, "until": "a"},
+        {"version": 2, "until": "b"},
+        {"version": 3, "until": None},
+    ]
+    assert pointer.rolled_back("t").version == 3
+    assert Pointer.parse({"version": 4, "history": {"version": 1}}).history == []
+
+
+def test_a_canary_survives_a_move_of_the_served_version():
+    pointer = Pointer.first(3, "t0").with_canary(5, 10, "t1").moved_to(4, "t2")
+    assert (pointer.version, pointer.canary.version, pointer.canary.percent) == (4, 5, 10)
+
+
+def test_a_published_pointer_document_names_its_registry_keys():
+    registry = Registry("/models/", "mnist")
+    assert registry.prefix == "models" and registry.root == "models/mnist"
+    assert Registry("/X/", "mnist").prefix == "X"  # only slashes are trimmed
+    document = Pointer(7, 2, "t", {"other": 1}).document(registry)
+    assert document == {
+        "other": 1,
+        "name": "mnist",
+        "version": 7,
+        "revision": 2,
+        "manifest_key": "models/mnist/7/manifest.json",
+        "updated_at": "t",
+    }
+    with pytest.raises(ValueError, match="model name"):
+        Registry("models", "../x")
+
+
+def test_the_signed_statement_is_these_exact_bytes():
+    """What KMS signed for every version already in S3: a change to the keys, their order or
+    the separators would invalidate every stored signature. Written out, not built."""
+    statement = signed_statement("mnist", 1764979200, "0123456789abcdef" * 4)
+    assert statement == (
+        b'{"manifest_sha256":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",'
+        b'"name":"mnist","version":1764979200}'
+    )
+    assert SIGNATURE_ALGORITHM == "RSASSA_PKCS1_V1_5_SHA_256"
+    assert (
+        signed_statement("ünï", 1, "")
+        == b'{"manifest_sha256":"","name":"\\u00fcn\\u00ef","version":1}'
+    )
+
+
+# ------------------------------------------------------------------ properties over hostile input
+# Any JSON value in any field of a pointer either reads as a valid pointer or is refused with a
+# ValueError, never another exception: the function keeps serving its last good state.
+
+GOOD_POINTER = {
+    "name": "mnist",
+    "version": 12,
+    "revision": 3,
+    "manifest_key": "models/mnist/12/manifest.json",
+    "updated_at": "2026-12-06T00:00:00Z",
+    "canary": {"version": 13, "share": 10},
+    "history": [{"version": 10, "until": "a"}, {"version": 11, "until": "b"}],
+}
+
+
+def assert_a_valid_pointer(pointer: Pointer) -> None:
+    assert type(pointer.version) is int and pointer.version > 0
+    assert type(pointer.revision) is int and pointer.revision >= 0
+    assert pointer.updated_at is None or isinstance(pointer.updated_at, str)
+    canary = pointer.canary
+    if canary is not None:
+        assert type(canary.version) is int and canary.version > 0
+        assert type(canary.percent) is int and 1 <= canary.percent <= 99
+        assert canary.version != pointer.version
+    for entry in pointer.history:
+        assert type(entry["version"]) is int and entry["version"] > 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(place=st.sampled_from(places(GOOD_POINTER)), value=JSON_VALUES, as_text=st.booleans())
+def test_any_json_value_in_any_pointer_field_reads_as_a_valid_pointer_or_a_value_error(
+    place, value, as_text
+):
+    document = with_value(GOOD_POINTER, place, value)
+    try:
+        # as text: Python's json writes NaN and inf as NaN and Infinity, which it reads back
+        pointer = Pointer.parse(json.dumps(document) if as_text else document)
+    except ValueError:
+        return
+    assert_a_valid_pointer(pointer)
+    # and every rollout command can move it on
+    assert_a_valid_pointer(pointer.promoted(14, "t"))
+    if pointer.canary is not None or pointer.history:
+        assert_a_valid_pointer(pointer.rolled_back("t"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(version=JSON_VALUES, share=JSON_VALUES)
+def test_a_canary_is_written_only_with_a_valid_version_and_share(version, share):
+    try:
+        pointer = Pointer.first(3, "t0").with_canary(version, share, "t1")
+    except ValueError:
+        return
+    assert_a_valid_pointer(pointer)
+    assert pointer.canary == Canary(check_version(version), share)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (b"\xff", "latest.json is not JSON"),
+        (b"[1]", "latest.json has no 'version'"),
+        ({"version": "v3"}, "latest.json: version 'v3': must be a positive integer"),
+        ({"version": 3, "revision": -1}, "latest.json: revision -1 is not an integer >= 0"),
+    ],
+    ids=["not-utf8", "no-version", "text-version", "negative-revision"],
+)
+def test_a_bad_pointers_message_names_the_file_and_the_field(document, message):
+    with pytest.raises(ValueError) as error:
+        Pointer.parse(document)
+    assert str(error.value) == message
+
+
+def test_hostile_shares_and_signatures_are_named_in_the_message():
+    with pytest.raises(ValueError) as error:
+        Pointer.first(3, "t").with_canary(4, 1e400, "t")
+    assert str(error.value) == "canary share inf: an integer percent from 1 to 99"
+    with pytest.raises(ValueError) as error:
+        read_signature({"algorithm": SIGNATURE_ALGORITHM, "signature": "é" * 100})
+    assert str(error.value) == f"signature '{'é' * 39} is not base64"  # repr cut at 40
+    with pytest.raises(ValueError) as error:
+        read_signature([])
+    assert str(error.value) == "signature.json is not a JSON object"
+    with pytest.raises(ValueError, match="^algorithm None, not RSASSA_PKCS1_V1_5_SHA_256$"):
+        read_signature({"signature": "AAAA"})
+    with pytest.raises(ValueError, match="is not base64"):
+        read_signature({"algorithm": SIGNATURE_ALGORITHM})
+    with pytest.raises(ValueError, match="is not base64"):  # refused, not cleaned of the junk
+        read_signature({"algorithm": SIGNATURE_ALGORITHM, "signature": "AAAA!!"})
+    assert read_signature({"algorithm": SIGNATURE_ALGORITHM, "signature": "AAAA"}) == b"\0\0\0"

@@ -101,3 +101,128 @@ def test_moto_kms_raw_signatures_verify_offline():
     key = load_public_key(public)
     assert verify(key, message, signature)
     assert not verify(key, message + b" ", signature)
+
+
+# -- the DER reader and the key's checks at their edges (what mutation testing found unpinned) --
+
+RSA_ALGORITHM = bytes.fromhex("06092a864886f70d010101") + b"\x05\x00"  # rsaEncryption, NULL
+
+
+def der(tag: int, content: bytes) -> bytes:
+    """One DER element, its length in the short or the long form."""
+    length = len(content)
+    if length < 0x80:
+        return bytes([tag, length]) + content
+    size = (length.bit_length() + 7) // 8
+    return bytes([tag, 0x80 | size]) + length.to_bytes(size, "big") + content
+
+
+def der_integer(value: int) -> bytes:
+    return der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def spki(n: int, e: int, bits_prefix: bytes = b"\x00", algorithm: bytes = RSA_ALGORITHM):
+    """A SubjectPublicKeyInfo of an RSA key, built by hand."""
+    key = der(0x30, der_integer(n) + der_integer(e))
+    return der(0x30, der(0x30, algorithm) + der(0x03, bits_prefix + key))
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+MODULUS = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+
+
+def test_the_hand_built_key_is_the_standard_encoding():
+    numbers = MODULUS.public_numbers()
+    assert spki(numbers.n, numbers.e) == base64.b64decode(spki_base64(MODULUS))
+
+
+@pytest.mark.parametrize("e", [3, 65537, 2**32 + 1])
+def test_any_odd_exponent_from_3_loads(e):
+    n = MODULUS.public_numbers().n
+    key = load_public_key(b64(spki(n, e)))
+    assert (key.n, key.e, key.size) == (n, e, 256)
+
+
+@pytest.mark.parametrize("e", [1, 2, 4, 65536])
+def test_an_exponent_below_3_or_even_is_refused(e):
+    with pytest.raises(ValueError, match=r"RSA key too weak or malformed \(2048 bits\)"):
+        load_public_key(b64(spki(MODULUS.public_numbers().n, e)))
+
+
+def test_the_modulus_must_have_2048_bits_or_more():
+    assert load_public_key(b64(spki(2**2047 + 1, 65537))).size == 256
+    with pytest.raises(ValueError, match=r"too weak or malformed \(2047 bits\)"):
+        load_public_key(b64(spki(2**2046 + 1, 65537)))
+
+
+def test_a_key_with_anything_but_base64_is_refused_not_cleaned():
+    text = b64(spki(MODULUS.public_numbers().n, 65537))
+    with pytest.raises(ValueError, match=r"^the public key is not base64 \(DER\) or PEM$"):
+        load_public_key(text[:40] + "*" + text[40:])
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda n: spki(n, 65537) + b"\x00", "^trailing bytes after the public key$"),
+        (lambda n: spki(n, 65537, bits_prefix=b"\x01"), "^bad public key bit string$"),
+        (lambda n: der(0x30, der(0x30, RSA_ALGORITHM) + der(0x03, b"")), "^bad public key bit"),
+        (
+            lambda n: spki(n, 65537, algorithm=bytes.fromhex("06072a8648ce3d0201")),
+            r"^not an RSA public key \(KMS key spec RSA_2048/3072/4096\)$",
+        ),
+        (lambda n: spki(n, 65537)[:-1], "^DER element runs past the end$"),
+    ],
+    ids=["trailing", "unused-bits", "empty-bits", "not-rsa", "truncated"],
+)
+def test_each_malformed_key_says_what_is_wrong(make, message):
+    with pytest.raises(ValueError, match=message):
+        load_public_key(b64(make(MODULUS.public_numbers().n)))
+
+
+@pytest.mark.parametrize(
+    ("data", "element"),
+    [
+        (b"\x30\x00", (2, 2)),
+        (b"\x30\x01\xff", (2, 3)),
+        (b"\x30\x81\x01\xff", (3, 4)),
+        (b"\x30\x82\x00\x00", (4, 4)),  # the length's bytes end where the data ends
+        (b"\x30\x84\x00\x00\x00\x01\xff", (6, 7)),  # four length bytes: the most allowed
+    ],
+    ids=["empty", "short", "long-1", "long-2-at-end", "long-4"],
+)
+def test_der_lengths_in_the_short_and_long_forms(data, element):
+    from mlcore.signing import _tlv
+
+    assert _tlv(data, 0, 0x30) == element
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x30", r"^expected DER tag 0x30 at byte 0$"),
+        (b"\x02\x00", r"^expected DER tag 0x30 at byte 0$"),
+        (b"\x30\x80", r"^bad DER length$"),  # long form with no length bytes
+        (b"\x30\x85\x00\x00\x00\x00\x01\xff", r"^bad DER length$"),  # five length bytes
+        (b"\x30\x82\x00", r"^bad DER length$"),  # the length's bytes run past the end
+        (b"\x30\x02\xff", r"^DER element runs past the end$"),
+        (b"\x30\x82\x01\x00" + b"\xff" * 255, r"^DER element runs past the end$"),
+    ],
+    ids=[
+        "one-byte",
+        "wrong-tag",
+        "no-length-bytes",
+        "five-length-bytes",
+        "length-cut",
+        "content-cut",
+        "long-content-cut",
+    ],
+)
+def test_der_that_is_cut_short_or_malformed_is_refused(data, message):
+    from mlcore.signing import _tlv
+
+    with pytest.raises(ValueError, match=message):
+        _tlv(data, 0, 0x30)

@@ -84,3 +84,83 @@ def test_baseline_refuses_what_does_not_fit_the_labels():
         stats.baseline(np.ones((2, 2)) / 2, np.zeros((2, 2, 2)), LABELS)
     with pytest.raises(ValueError, match="1 inputs for 2 rows"):
         stats.baseline(np.ones((2, 3)) / 3, np.zeros((1, 2, 2)), LABELS)
+
+
+def test_a_baseline_is_these_exact_fields_rounded_as_recorded():
+    """The manifest's baseline, written out: three inputs (shares of 1/3 rounded to 6 places),
+    a label never predicted still listed, a mean confidence of 2/3."""
+    probabilities = [[0.5, 0.25, 0.25, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.5]]
+    inputs = np.zeros((3, 3, 1, 1))
+    inputs[0, 0] = 1  # mean intensities 1/3, 0, 0: the batch's mean 1/9
+    assert stats.baseline(probabilities, inputs, ["a", "b", "c", "d"]) == {
+        "split": "test",
+        "n": 3,
+        "predicted_share": {"a": 0.666667, "b": 0.333333, "c": 0.0, "d": 0.0},
+        "confidence": {
+            "mean": 0.666667,
+            "histogram": {
+                "edges": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+                "counts": [0, 0, 0, 0, 0, 2, 0, 0, 0, 1],
+            },
+        },
+        "input": {"mean_intensity": [0.1111], "blank_share": 1.0},
+    }
+
+
+def test_a_baseline_of_one_input_and_none():
+    one = stats.baseline([[0.2, 0.8]], np.zeros((1, 2, 2)), ["x", "y"])
+    assert (one["n"], one["predicted_share"]) == (1, {"x": 0.0, "y": 1.0})
+    with pytest.raises(ValueError, match=r"expected probabilities \(N>0, 2 classes\)"):
+        stats.baseline(np.zeros((0, 2)), np.zeros((0, 2, 2)), ["x", "y"])
+    with pytest.raises(ValueError, match=r"^no inputs to summarise$"):
+        stats.input_summary(np.zeros((0, 2, 2)))
+    assert stats.input_summary(np.full((1, 2, 2), 3.0)) == {
+        "mean_intensity": [3.0],
+        "blank_share": 1.0,
+    }
+
+
+def test_the_blank_share_keeps_six_places():
+    batch = np.zeros((7, 2, 2))
+    batch[:6, 0, 0] = 255  # six inputs with a bright pixel, one blank
+    assert stats.input_summary(batch)["blank_share"] == 0.142857
+
+
+def test_confidences_outside_0_1_are_counted_in_the_edge_bins():
+    counts = stats.confidence_histogram(np.array([-0.5, 0.0, 0.05, 1.0, 1.5, 0.95]))["counts"]
+    assert counts == [3, 0, 0, 0, 0, 0, 0, 0, 0, 3]
+
+
+def test_the_mean_confidence_of_float32_predictions_is_computed_in_float64():
+    """What the predictor gives (float32): its own float32 mean would read 0.604173."""
+    confidences = np.array([0.4974226951599121, 0.5293121337890625, 0.7857856750488281], np.float32)
+    rest = (1 - confidences) / 2
+    probabilities = np.stack([confidences, rest, rest], axis=1).astype(np.float32)
+    result = stats.baseline(probabilities, np.zeros((3, 2, 2)), LABELS)
+    assert result["confidence"]["mean"] == 0.604174
+
+
+def test_the_statistic_is_the_same_number_whatever_the_inputs_dtype():
+    """The training job and the function may hold pixels as float64, float32 or uint8: the
+    statistic is computed on float32 pixels either way, so both record the same numbers."""
+    pixels = np.random.default_rng(2).random((4, 5, 7, 1)) * 255
+    from_float64, blank64 = stats.input_statistics(pixels)
+    from_float32, blank32 = stats.input_statistics(pixels.astype(np.float32))
+    assert from_float64.dtype == np.float64 and from_float64.shape == (4, 1)
+    np.testing.assert_array_equal(from_float64, from_float32)
+    np.testing.assert_array_equal(blank64, blank32)
+
+
+def test_each_colour_input_is_judged_blank_on_its_own():
+    """Two uniform inputs of different levels in one batch: each is blank (nothing varies
+    within it), whatever the other holds."""
+    batch = np.stack([np.zeros((6, 6, 3)), np.full((6, 6, 3), 200.0)])
+    assert stats.input_statistics(batch)[1].tolist() == [True, True]
+    assert stats.input_statistics(batch[..., :1])[1].tolist() == [True, True]
+
+
+def test_a_standard_deviation_of_exactly_blank_std_is_not_blank():
+    exact = np.full((1, 28, 28), 100 - stats.BLANK_STD, np.float32)
+    exact[:, ::2] = 100 + stats.BLANK_STD  # the standard deviation is BLANK_STD exactly
+    assert not stats.input_statistics(exact)[1][0]
+    assert not stats.input_statistics(np.repeat(exact[..., None], 3, axis=-1))[1][0]
