@@ -181,6 +181,22 @@ def reference(set_name: str, seed: int, args, work: Path) -> dict:
     }
 
 
+def in_order(results: list[dict]) -> list[dict]:
+    """By set (SETS first, in their order), then candidate (CANDIDATES' order, the reference
+    last), then seed: the order the docs' table reads in, whatever order the runs were made."""
+    sets = {name: i for i, name in enumerate(SETS)}
+    candidates = {name: i for i, name in enumerate(CANDIDATES)}
+    return sorted(
+        results,
+        key=lambda r: (
+            sets.get(r["set"], len(sets)),
+            r["set"],
+            candidates.get(r["candidate"], len(candidates)),
+            r["seed"],
+        ),
+    )
+
+
 def table(results: list[dict]) -> str:
     from training.evaluate import describe_accuracy
 
@@ -189,11 +205,13 @@ def table(results: list[dict]) -> str:
         "batch-1 ms | epochs | training s (load) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in results:
+    for r in in_order(results):
         accuracy = {k: describe_accuracy(r[k]) if k in r else "-" for k in ("float", "int8")}
         served = [f"{r['bytes']:,}", f"{r['latency_ms']:.2f}"] if "bytes" in r else ["-", "-"]
         phases = " + ".join(str(n) for _, n in r.get("phases", []))
         epochs = f"{r.get('epochs', '-')}" + (f" ({phases})" if phases else "")
+        if r.get("stopped") not in (None, "converged"):
+            epochs += f", {r['stopped']}"  # the budget or the maximum, not early stopping
         if r.get("exit"):
             epochs += f", exit {r['exit']}"
         load = " to ".join(f"{v:g}" for v in r.get("load", []))
@@ -211,7 +229,7 @@ def over_seeds(results: list[dict]) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     groups: dict[tuple[str, str], list[dict]] = {}
-    for r in results:
+    for r in in_order(results):
         groups.setdefault((r["set"], r["candidate"]), []).append(r)
     for (set_name, candidate), runs in groups.items():
         key = "int8" if all("int8" in r for r in runs) else "float"
