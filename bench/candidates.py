@@ -201,9 +201,9 @@ def table(results: list[dict]) -> str:
     from training.evaluate import describe_accuracy
 
     rows = [
-        "| set | candidate | float, held-out | int8 as served, held-out | int8 bytes | "
+        "| set | candidate | seed | float, held-out | int8 as served, held-out | int8 bytes | "
         "batch-1 ms | epochs | training s (load) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in in_order(results):
         accuracy = {k: describe_accuracy(r[k]) if k in r else "-" for k in ("float", "int8")}
@@ -215,7 +215,8 @@ def table(results: list[dict]) -> str:
         if r.get("exit"):
             epochs += f", exit {r['exit']}"
         load = " to ".join(f"{v:g}" for v in r.get("load", []))
-        cells = [r["set"], r["candidate"], accuracy["float"], accuracy["int8"], *served, epochs]
+        cells = [r["set"], r["candidate"], str(r["seed"]), accuracy["float"], accuracy["int8"]]
+        cells += [*served, epochs]
         rows.append("| " + " | ".join([*cells, f"{r['seconds']:.0f} ({load})"]) + " |")
     return "\n".join(rows)
 

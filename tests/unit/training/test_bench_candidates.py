@@ -47,18 +47,18 @@ def test_the_table_reads_in_set_then_candidate_then_seed_order_and_marks_a_budge
         run("cnn, light", "letters", 1, 0.95),
     ]
     rows = candidates.table(results).splitlines()[2:]
-    order = [tuple(cell.strip() for cell in row.split("|")[1:3]) for row in rows]
+    order = [tuple(cell.strip() for cell in row.split("|")[1:4]) for row in rows]
     assert order == [
-        ("mnist-sample", "cnn"),
-        ("letters", "cnn, light"),
-        ("letters", "cnn, light"),
-        ("letters", "mobilenet, none"),
-        ("letters", "reference CNN (float)"),
+        ("mnist-sample", "cnn", "42"),
+        ("letters", "cnn, light", "1"),
+        ("letters", "cnn, light", "2"),
+        ("letters", "mobilenet, none", "42"),
+        ("letters", "reference CNN (float)", "42"),
     ]
     assert "| 30, budget |" in rows[3]
     assert "| 30 |" in rows[1]  # converged: nothing added
     reference = [cell.strip() for cell in rows[4].split("|")[1:-1]]
-    assert reference[3:6] == ["-", "-", "-"]  # the reference: no int8, bytes or latency
+    assert reference[4:7] == ["-", "-", "-"]  # the reference: no int8, bytes or latency
 
 
 def test_over_seeds_gives_the_mean_and_range_of_runs_with_more_than_one_seed():
@@ -72,7 +72,7 @@ def test_tables_prints_a_result_file_and_unknown_candidates_are_refused(tmp_path
     out = tmp_path / "candidates.json"
     out.write_text(json.dumps([run("cnn", "letters", 42, 0.85)]))
     assert candidates.main(["--tables", "--out", str(out)]) == 0
-    assert "| letters | cnn | 85.00%" in capsys.readouterr().out
+    assert "| letters | cnn | 42 | 85.00%" in capsys.readouterr().out
     with pytest.raises(SystemExit) as refused:
         candidates.main(["--candidates", "resnet", "--out", str(out)])
     assert refused.value.code == 2
