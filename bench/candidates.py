@@ -41,7 +41,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.defaults import DEFAULT_SEED, ROOT, held_out_images, run_job, score, train_reference
+from bench.defaults import (
+    DEFAULT_SEED,
+    ROOT,
+    held_out_images,
+    mean_row,
+    run_job,
+    score,
+    sets_parser,
+    train_reference,
+)
 
 # name -> the training job's options (`{mobilenet}`: the weights file this script makes). The
 # backbones train with light augmentation, as the CNN does by default.
@@ -54,7 +63,7 @@ CANDIDATES = {
     "mobilenet, file": "--architecture mobilenet --weights {mobilenet} --augment light",
     "efficientnet, file": "--architecture efficientnet --weights {efficientnet} --augment light",
 }
-SETS = ("mnist-sample", "letters", "textures")
+SETS = ("mnist-sample", "letters", "textures", "dials")
 
 
 def make_weights_files(folder: Path) -> dict[str, str]:
@@ -238,21 +247,13 @@ def over_seeds(results: list[dict]) -> str:
         if len(accuracies) < 2:
             continue
         epochs = [r["epochs"] for r in runs if r.get("epochs")]
-        rows.append(
-            f"| {set_name} | {candidate}{' (float)' * (key == 'float')} | {len(accuracies)} | "
-            f"{np.mean(accuracies):.1%} ({min(accuracies):.1%} to {max(accuracies):.1%}) | "
-            f"{np.mean(epochs):.0f} | {np.mean([r['seconds'] for r in runs]):.0f} |"
-        )
+        name = candidate + " (float)" * (key == "float")
+        rows.append(mean_row([set_name, name], accuracies, epochs, [r["seconds"] for r in runs]))
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.candidates",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--sets", default=",".join(SETS), help="mnist-sample and synthetic kinds")
+    parser = sets_parser("python -m bench.candidates", __doc__, SETS)
     parser.add_argument(
         "--candidates", default=";".join(CANDIDATES), help=f"';'-separated: {'; '.join(CANDIDATES)}"
     )

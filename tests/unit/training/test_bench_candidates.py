@@ -65,7 +65,7 @@ def test_over_seeds_gives_the_mean_and_range_of_runs_with_more_than_one_seed():
     results = [run("cnn, light", "letters", s, a) for s, a in ((42, 0.9), (1, 0.8), (2, 1.0))]
     results.append(run("cnn", "letters", 42, 0.85))  # one seed: no row
     rows = candidates.over_seeds(results).splitlines()[2:]
-    assert rows == ["| letters | cnn, light | 3 | 90.0% (80.0% to 100.0%) | 30 | 60 |"]
+    assert rows == ["| letters | cnn, light | 3 | 90.0% (80.0% to 100.0%) | 30.0 | 60.0 |"]
 
 
 def test_tables_prints_a_result_file_and_unknown_candidates_are_refused(tmp_path, capsys):
