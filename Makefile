@@ -211,7 +211,7 @@ ARTIFACT_FLAGS = $(call flags,name=NAME dataset=DATASET test-dataset=TEST_DATASE
                               test-fraction=TEST_FRACTION max-accuracy-drop=MAX_ACCURACY_DROP \
                               min-accuracy=MIN_ACCURACY force=FORCE)
 TRAIN_FLAGS = $(ARTIFACT_FLAGS) $(call flags,architecture=ARCH epochs=EPOCHS max-minutes=MAX_MINUTES \
-                                      image-size=IMAGE_SIZE color=COLOR weights=WEIGHTS \
+                                      image-size=IMAGE_SIZE color=COLOR weights=WEIGHTS augment=AUGMENT \
                                       distribute=DISTRIBUTE)
 CONVERT_FLAGS = $(ARTIFACT_FLAGS) $(call flags,model=MODEL input-range=INPUT_RANGE mean=MEAN std=STD)
 REGISTRY_FLAGS = $(call flags,bucket=BUCKET prefix=PREFIX)

@@ -31,13 +31,15 @@ ARTIFACTS ?=
 VERSION ?=
 
 ##@ Training (train, train-sagemaker, demo)
-## cnn (three conv blocks), mlp (the seed's), mobilenet (MobileNetV3-Small, WEIGHTS=file) or small_cnn (the previous default) [default: cnn]
+## cnn (three conv blocks), mobilenet (MobileNetV3-Small) or efficientnet (EfficientNetB0), pretrained backbones that take WEIGHTS, mlp (the seed's) or small_cnn (the previous default) [default: cnn]
 ARCH ?=
+## training-time augmentation: none, light or strong (random shifts, rotations, zoom, contrast), and flip for horizontal flips, e.g. light,flip; never in the served model [default: light; none for mnist-sample]
+AUGMENT ?=
 ## most training epochs; early stopping on the validation loss ends most runs sooner [default: 100; 15 for mnist-sample]
 EPOCHS ?=
 ## wall-clock budget of a training run in minutes: it stops before an epoch that would end past it, and says so [default: 30]
 MAX_MINUTES ?=
-## mobilenet: backbone weights from a local .weights.h5 file [default: random initialisation]
+## a backbone's starting weights: imagenet (Keras downloads them on first use into ~/.keras/models), none (random) or a .weights.h5 file [default: imagenet]
 WEIGHTS ?=
 ## tf.distribute training: mirrored (this machine's devices) or multi-worker (TF_CONFIG) [default: one process]
 DISTRIBUTE ?=

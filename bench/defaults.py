@@ -231,22 +231,31 @@ def over_seeds(results: list[dict]) -> str:
             if not accuracies:
                 continue
             epochs = [f["epochs"] for f in runs if f.get("epochs")]
-            rows.append(
-                f"| {set_name} | {run} | {len(accuracies)} | "
-                f"{np.mean(accuracies):.1%} ({min(accuracies):.1%} to {max(accuracies):.1%}) | "
-                f"{np.mean(epochs) if epochs else 0:.1f} | "
-                f"{np.mean([f['seconds'] for f in runs]):.1f} |"
-            )
+            rows.append(mean_row([set_name, run], accuracies, epochs, [f["seconds"] for f in runs]))
     return "\n".join(rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.defaults",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def mean_row(cells: list[str], accuracies: list[float], epochs: list, seconds: list) -> str:
+    """A table row of runs over seeds: the cells naming them, how many, the mean accuracy and
+    its range, the mean epochs and seconds (bench/candidates' over-seeds table too)."""
+    return (
+        f"| {' | '.join(cells)} | {len(accuracies)} | "
+        f"{np.mean(accuracies):.1%} ({min(accuracies):.1%} to {max(accuracies):.1%}) | "
+        f"{np.mean(epochs) if epochs else 0:.1f} | {np.mean(seconds):.1f} |"
     )
-    parser.add_argument("--sets", default=",".join(SETS), help="mnist-sample and synthetic kinds")
+
+
+def sets_parser(prog: str, doc: str, sets: tuple[str, ...]) -> argparse.ArgumentParser:
+    """A measurement script's command line: its docstring as help, and --sets."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sets", default=",".join(sets), help="mnist-sample and synthetic kinds")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = sets_parser("python -m bench.defaults", __doc__, SETS)
     parser.add_argument(
         "--checkout", type=Path, default=ROOT, help="the checkout measured (--no-checkout: none)"
     )

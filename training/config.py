@@ -12,7 +12,15 @@ from mlcore.images import POLICIES
 from mlcore.registry import check_model_name
 
 # training/model.py builds each; the first is the default
-ARCHITECTURES = ("cnn", "mlp", "mobilenet", "small_cnn")
+ARCHITECTURES = ("cnn", "efficientnet", "mlp", "mobilenet", "small_cnn")
+# the keras.applications backbones among them (training/model.py BACKBONES): these take WEIGHTS
+BACKBONES = ("efficientnet", "mobilenet")
+WEIGHTS_SOURCES = ("imagenet", "none")  # or the path of a .weights.h5 file
+# Training-time augmentation (training/model.py AUGMENTATIONS gives each level's factors); `flip`
+# adds horizontal flips, only when asked (letters and digits are not mirror-invariant).
+AUGMENT_LEVELS = ("none", "light", "strong")
+AUGMENT = "light"  # for a user's own data: chosen by measurement (docs/own-data.md)
+SAMPLE_AUGMENT = "none"  # the bundled digits converge in a few epochs without it
 QUANTIZE_MODES = ("int8", "float16", "dynamic", "none")
 COLORS = ("rgb", "grey")
 DISTRIBUTE_MODES = ("mirrored", "multi-worker")  # training/distribute.py
@@ -23,6 +31,10 @@ DISTRIBUTE_MODES = ("mirrored", "multi-worker")  # training/distribute.py
 # wall-clock budget (MAX_MINUTES) end first. The bundled digit sample converges in a few epochs:
 # its own limits keep `make demo` and the tests quick (docs/own-data.md has the measurements).
 EPOCHS, PATIENCE = 100, 10
+# With augmentation the validation loss improves later and more unevenly (each epoch sees harder
+# images): on a texture folder early stopping at 10 ended a run at epoch 15 (37.5% held out)
+# that waiting 20 took to epoch 55 (72.5%). docs/own-data.md, "Choosing the default".
+AUGMENT_PATIENCE = 20
 SAMPLE = "mnist-sample"
 SAMPLE_EPOCHS, SAMPLE_PATIENCE = 15, 3
 
@@ -40,10 +52,43 @@ def parse_image_size(text: str | None) -> tuple[int, int] | None:
     return height, width
 
 
+def check_weights(weights: str, architecture: str) -> str:
+    """WEIGHTS: imagenet, none, or an existing .h5 file (Keras' .weights.h5, or its own
+    downloaded .h5 files), and only for a backbone."""
+    allowed = f"{', '.join(WEIGHTS_SOURCES)}, or the path of a .weights.h5 file"
+    if architecture not in BACKBONES:
+        raise ValueError(
+            f"weights {weights!r}: only the backbones ({', '.join(BACKBONES)}) take starting "
+            f"weights; architecture {architecture!r} trains from random weights"
+        )
+    if weights in WEIGHTS_SOURCES:
+        return weights
+    path = Path(weights)
+    if not path.name.endswith(".h5"):
+        raise ValueError(f"weights {weights!r}: expected {allowed}")
+    if not path.is_file():
+        raise ValueError(f"weights {weights!r}: no such file; expected {allowed}")
+    return weights
+
+
 def check_choice(kind: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"unknown {kind} {value!r}; allowed: {', '.join(allowed)}")
     return value
+
+
+def parse_augment(text: str) -> tuple[str, bool]:
+    """AUGMENT's text -> (level, flip): `light`, `strong,flip`, `none`; `flip` alone adds flips
+    to the default level (the caller's), so it is returned as level ''."""
+    words = [w.strip() for w in str(text).lower().split(",") if w.strip()]
+    levels = [w for w in words if w in AUGMENT_LEVELS]
+    unknown = [w for w in words if w not in AUGMENT_LEVELS and w != "flip"]
+    if not words or unknown or len(levels) > 1:
+        raise ValueError(
+            f"augment {text!r}: expected one of {', '.join(AUGMENT_LEVELS)}, optionally with "
+            "flip (horizontal flips), e.g. light,flip"
+        )
+    return (levels[0] if levels else ""), "flip" in words
 
 
 def option(default, help: str, **argparse_options):  # noqa: A002 - argparse's name
@@ -158,8 +203,17 @@ class TrainConfig(ArtifactConfig):
     )
     color: str | None = option(None, "rgb or grey (default: what the images are)")
     architecture: str = option(ARCHITECTURES[0], f"one of {', '.join(ARCHITECTURES)}")
-    weights: Path | None = option(
-        None, "mobilenet: backbone weights from a local file (default: random initialisation)"
+    augment: str | None = option(
+        None,
+        f"training-time augmentation: {', '.join(AUGMENT_LEVELS)} (random shifts, rotations, "
+        "zoom and contrast), with flip for horizontal flips, e.g. light,flip; none of it is in "
+        f"the served model (default: {AUGMENT}; {SAMPLE_AUGMENT} for {SAMPLE})",
+    )
+    weights: str | None = option(
+        None,
+        f"the backbone's starting weights ({', '.join(BACKBONES)}): imagenet (downloaded by "
+        "Keras on first use into ~/.keras/models), none (random, trained from scratch), or a "
+        ".weights.h5 file (default: imagenet)",
     )
     epochs: int | None = option(
         None,
@@ -175,7 +229,8 @@ class TrainConfig(ArtifactConfig):
     patience: int | None = option(
         None,
         "epochs without a better validation loss before stopping, with the best epoch's weights "
-        f"kept (default: {PATIENCE}; {SAMPLE_PATIENCE} for {SAMPLE})",
+        f"kept (default: {PATIENCE}, {AUGMENT_PATIENCE} with augmentation; {SAMPLE_PATIENCE} for "
+        f"{SAMPLE})",
     )
     max_minutes: float = option(
         30.0,
@@ -192,6 +247,10 @@ class TrainConfig(ArtifactConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("architecture", self.architecture, ARCHITECTURES)
+        if self.augment is not None:
+            parse_augment(self.augment)
+        if self.weights is not None:
+            check_weights(self.weights, self.architecture)
         if self.distribute is not None:
             check_choice("distribution strategy", self.distribute, DISTRIBUTE_MODES)
         if self.color is not None:
@@ -206,14 +265,30 @@ class TrainConfig(ArtifactConfig):
             raise ValueError(f"max_minutes must be a positive number, got {self.max_minutes}")
 
     @property
+    def augmentation(self) -> tuple[str, bool]:
+        """(level, flip): AUGMENT as given, its level else the default for this dataset."""
+        level, flip = parse_augment(self.augment) if self.augment else ("", False)
+        return level or (SAMPLE_AUGMENT if self.dataset == SAMPLE else AUGMENT), flip
+
+    @property
+    def pretrained(self) -> str | None:
+        """Where a backbone's starting weights come from: 'imagenet', a file's path, or None
+        (random: WEIGHTS=none, and every architecture that is not a backbone)."""
+        if self.architecture not in BACKBONES or self.weights == "none":
+            return None
+        return self.weights or "imagenet"
+
+    @property
     def max_epochs(self) -> int:
         """EPOCHS as given, else the default for this dataset."""
         return self.epochs or (SAMPLE_EPOCHS if self.dataset == SAMPLE else EPOCHS)
 
     @property
     def stop_patience(self) -> int:
-        """PATIENCE as given, else the default for this dataset."""
-        return self.patience or (SAMPLE_PATIENCE if self.dataset == SAMPLE else PATIENCE)
+        """PATIENCE as given, else the default for this dataset and augmentation."""
+        if self.patience or self.dataset == SAMPLE:
+            return self.patience or SAMPLE_PATIENCE
+        return PATIENCE if self.augmentation == ("none", False) else AUGMENT_PATIENCE
 
 
 @dataclass(frozen=True)

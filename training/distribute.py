@@ -16,7 +16,10 @@ so both strategies train with one custom loop (``strategy.run`` over a ``Gradien
 that keeps what ``fit`` gives a one-process run: the per-epoch history (loss, accuracy,
 val_loss, val_accuracy, learning_rate), and the same schedule (training.model.schedule: Keras'
 own EarlyStopping and ReduceLROnPlateau callbacks and the time budget, called by the loop as
-``fit`` calls them), so it stops for the same reasons.
+``fit`` calls them), so it stops for the same reasons. It trains what ``fit`` trains: the model
+with AUGMENT's layers in front (training.model.for_training), phase by phase
+(training.model.phases: a pretrained backbone's head first, then fine-tuning at a lower rate,
+each with its own optimizer and schedule, the better phase kept).
 
 `batch_size` stays the global batch (split across the replicas), so a distributed run takes the
 same optimisation steps as a one-process run of the same config. Each worker reads its own
@@ -114,7 +117,7 @@ def train_distributed(
     import keras
     import tensorflow as tf
 
-    from training.model import build_model, schedule, why_stopped
+    from training.model import PhaseLog, build_model, enter_phase, for_training, phases, schedule
 
     keras.utils.set_random_seed(config.seed)
     replicas = strategy.num_replicas_in_sync
@@ -127,28 +130,8 @@ def train_distributed(
     shape = x_train.shape[1:]
     with strategy.scope():
         model = build_model(config, shape, num_classes)
-        optimizer = keras.optimizers.Adam(config.learning_rate)
+        trainer = for_training(model, config)  # AUGMENT's layers in front, sharing the weights
         per_example_loss = keras.losses.SparseCategoricalCrossentropy(reduction=None)
-        model.compile(optimizer=optimizer)  # where the callbacks find it (no fit is run)
-
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            probabilities = model(x, training=True)
-            losses = per_example_loss(y, probabilities)
-            loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
-        gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
-        predicted = tf.argmax(probabilities, axis=1, output_type=y.dtype)
-        return tf.reduce_sum(losses), tf.reduce_sum(tf.cast(predicted == y, tf.float32))
-
-    @tf.function
-    def train_step(iterator):
-        x, y = next(iterator)
-        loss_sum, correct = strategy.run(step, args=(x, y))
-        total = tf.distribute.ReduceOp.SUM
-        return strategy.reduce(total, loss_sum, axis=None), strategy.reduce(
-            total, correct, axis=None
-        )
 
     @tf.function
     def predict(x):
@@ -173,43 +156,84 @@ def train_distributed(
 
     iterator = iter(_training_data(strategy, x_train, y_train, global_batch, config.seed))
     steps = math.ceil(len(y_train) / global_batch)
-    history: dict[str, list[float]] = {
-        "loss": [],
-        "accuracy": [],
-        "val_loss": [],
-        "val_accuracy": [],
-    }
-    callbacks = schedule(config, started, clock)
-    run = keras.callbacks.CallbackList(callbacks, model=model)
-    model.stop_training = False
-    run.on_train_begin()
-    for epoch in range(config.max_epochs):
-        run.on_epoch_begin(epoch)
-        loss_sum = correct = 0.0
-        for _ in range(steps):
-            batch_loss, batch_correct = train_step(iterator)
-            loss_sum, correct = loss_sum + float(batch_loss), correct + float(batch_correct)
-        seen = steps * global_batch
-        val_loss, val_accuracy = validation()
-        figures = (loss_sum / seen, correct / seen, val_loss, val_accuracy)
-        logs = dict(zip(("loss", "accuracy", "val_loss", "val_accuracy"), figures, strict=True))
-        # this epoch's rate, as fit records it (a MirroredVariable: read as ReduceLROnPlateau does)
-        logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        run.on_epoch_end(epoch, logs)  # may lower the rate and set model.stop_training
-        for key, value in logs.items():
-            history.setdefault(key, []).append(round(float(value), 6))
-        print(
-            f"epoch {epoch + 1}/{config.max_epochs} ({replicas} replicas): "
-            + " ".join(f"{key} {values[-1]:.4g}" for key, values in history.items()),
-            flush=True,
-        )
-        # every worker stops at the same epoch (one that stopped alone would leave the others
-        # waiting in an all-reduce): when any of them would (its own clock, for the budget)
-        if agreed(float(model.stop_training)) > 0:
-            budget = callbacks[-1]  # the one stop a worker decides alone: another's budget
-            budget.stopped = budget.stopped or not model.stop_training
+    started = clock() if started is None else started  # one budget across the phases
+    log = PhaseLog(config)
+
+    def run_phase(phase) -> bool:
+        """One phase (training.model.phases) with its own optimizer and schedule; True when
+        the next may run."""
+        enter_phase(model, phase)
+        with strategy.scope():
+            optimizer = keras.optimizers.Adam(phase.learning_rate)
+            trainer.compile(optimizer=optimizer)  # where the callbacks find it (no fit is run)
+        variables = trainer.trainable_variables  # this phase's: a frozen backbone's are not
+
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                probabilities = trainer(x, training=True)
+                losses = per_example_loss(y, probabilities)
+                loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
+            gradients = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            predicted = tf.argmax(probabilities, axis=1, output_type=y.dtype)
+            return tf.reduce_sum(losses), tf.reduce_sum(tf.cast(predicted == y, tf.float32))
+
+        @tf.function
+        def train_step(iterator):
+            x, y = next(iterator)
+            loss_sum, correct = strategy.run(step, args=(x, y))
+            total = tf.distribute.ReduceOp.SUM
+            return strategy.reduce(total, loss_sum, axis=None), strategy.reduce(
+                total, correct, axis=None
+            )
+
+        history: dict[str, list[float]] = {
+            "loss": [],
+            "accuracy": [],
+            "val_loss": [],
+            "val_accuracy": [],
+        }
+        callbacks = schedule(config, started, clock)
+        run = keras.callbacks.CallbackList(callbacks, model=trainer)
+        trainer.stop_training = False
+        run.on_train_begin()
+        for epoch in range(config.max_epochs):
+            run.on_epoch_begin(epoch)
+            loss_sum = correct = 0.0
+            for _ in range(steps):
+                batch_loss, batch_correct = train_step(iterator)
+                loss_sum, correct = loss_sum + float(batch_loss), correct + float(batch_correct)
+            seen = steps * global_batch
+            val_loss, val_accuracy = validation()
+            figures = (loss_sum / seen, correct / seen, val_loss, val_accuracy)
+            logs = dict(zip(("loss", "accuracy", "val_loss", "val_accuracy"), figures, strict=True))
+            # this epoch's rate, as fit records it (a MirroredVariable: read as
+            # ReduceLROnPlateau does)
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            run.on_epoch_end(epoch, logs)  # may lower the rate and set stop_training
+            for key, value in logs.items():
+                history.setdefault(key, []).append(round(float(value), 6))
+            print(
+                f"epoch {epoch + 1}/{config.max_epochs} ({replicas} replicas"
+                + ("" if phase.name == "train" else f", {phase.name}")
+                + "): "
+                + " ".join(f"{key} {values[-1]:.4g}" for key, values in history.items()),
+                flush=True,
+            )
+            # every worker stops at the same epoch (one that stopped alone would leave the
+            # others waiting in an all-reduce): when any of them would (its own clock, for the
+            # budget)
+            if agreed(float(trainer.stop_training)) > 0:
+                budget = callbacks[-1]  # the one stop a worker decides alone: another's budget
+                budget.stopped = budget.stopped or not trainer.stop_training
+                break
+        run.on_train_end()  # the best epoch's weights, as restore_best_weights=True
+        return log.add(phase, callbacks, history, model)
+
+    for phase in phases(config):
+        if not run_phase(phase):
             break
-    run.on_train_end()  # the best epoch's weights, as restore_best_weights=True
+    stopped = log.finish(model)
 
     # The artifact is made from a plain model outside the strategy: conversion and saving then
     # see ordinary variables, exactly as after a one-process run.
@@ -219,4 +243,4 @@ def train_distributed(
         os.environ.get("TF_CONFIG") if config.distribute == "multi-worker" else None
     )
     about = {"strategy": config.distribute, "workers": workers, "replicas": replicas}
-    return Distributed(plain, history, why_stopped(callbacks, history, config), chief, about)
+    return Distributed(plain, log.history, stopped, chief, about)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from mlcore.predictor import Predictor
-from training.config import ARCHITECTURES
+from training.config import ARCHITECTURES, AUGMENT_LEVELS, BACKBONES
 
 Z_95 = 1.959963984540054  # the standard normal's 97.5th percentile
 
@@ -164,7 +164,11 @@ def what_to_try(gate: dict, trained: bool, test_fraction: float | None) -> list[
                 "more images per class (hundreds per class are typical)",
                 "EPOCHS=... (--epochs) and MAX_MINUTES=... (--max-minutes), if training stopped "
                 "on the maximum or the budget",
-                f"another ARCH=... (--architecture: {', '.join(ARCHITECTURES)})",
+                f"AUGMENT=... (--augment: {', '.join(AUGMENT_LEVELS)}; add flip where a "
+                "mirrored image is the same class): more variety from the same images",
+                f"another ARCH=... (--architecture: {', '.join(ARCHITECTURES)}); a pretrained "
+                f"backbone ({', '.join(BACKBONES)}) with WEIGHTS=imagenet starts from features "
+                "learnt on ImageNet, the usual remedy for few images",
             ]
         else:
             options += [
@@ -204,11 +208,18 @@ def describe_stop(stopped: dict) -> str:
         "max_epochs": f"the maximum, EPOCHS={stopped.get('max_epochs')} (the weights of epoch "
         f"{stopped.get('best_epoch')} kept)",
     }
-    text = (
-        f"stopped after epoch {stopped.get('epochs')} of at most {stopped.get('max_epochs')}: "
-        + reasons.get(stopped.get("reason"), str(stopped.get("reason")))
+    limit = f"of at most {stopped.get('max_epochs')}"
+    phases = stopped.get("phases")
+    if phases:  # a pretrained backbone: the head first, then fine-tuning (training.model.phases)
+        ran = {phase.get("name"): phase.get("epochs") for phase in phases}
+        limit = f"({ran.get('head')} with the backbone frozen, " + (
+            f"{ran['fine_tune']} fine-tuning; at most {stopped.get('max_epochs')} each)"
+            if "fine_tune" in ran
+            else "no fine-tuning: the budget was spent)"
+        )
+    return f"stopped after epoch {stopped.get('epochs')} {limit}: " + reasons.get(
+        stopped.get("reason"), str(stopped.get("reason"))
     )
-    return text
 
 
 def still_improving_warning(stopped: dict) -> str | None:

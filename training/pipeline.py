@@ -11,7 +11,7 @@ import numpy as np
 from mlcore import stats
 from mlcore.registry import MANIFEST_FILE, MODEL_FILE
 from training import evaluate
-from training.config import ArtifactConfig, TrainConfig, parse_image_size
+from training.config import BACKBONES, ArtifactConfig, TrainConfig, parse_image_size
 from training.data import (
     Dataset,
     Splits,
@@ -64,6 +64,32 @@ def describe_dataset(dataset: Dataset, splits: Splits) -> str:
     )
 
 
+def describe_training(config: TrainConfig, input_shape: tuple[int, ...]) -> str:
+    """'training cnn (augmentation: light): at most 100 epochs, ...'; for a backbone also its
+    starting weights, the size it sees and its two phases."""
+    level, flip = config.augmentation
+    augmentation = "none" if level == "none" and not flip else level + (", flip" if flip else "")
+    how = [f"augmentation: {augmentation}"]
+    from training.model import backbone_input_size, phases
+
+    if config.architecture in BACKBONES:
+        height, width = backbone_input_size(config, *input_shape[:2])
+        source = config.pretrained
+        how.insert(0, f"weights: {source or 'none (random)'}, seen at {height}x{width}")
+    text = (
+        f"training {config.architecture} ({'; '.join(how)}): at most {config.max_epochs} epochs, "
+        f"stopping after {config.stop_patience} without a better validation loss, within "
+        f"{config.max_minutes:g} minutes"
+    )
+    if config.pretrained is not None:
+        head, fine_tune = phases(config)
+        text += (
+            f"; first the new head, the backbone frozen (learning rate {head.learning_rate:g}), "
+            f"then every weight fine-tuned (learning rate {fine_tune.learning_rate:g})"
+        )
+    return text
+
+
 def dataset_counts(dataset: Dataset) -> dict[str, int]:
     """Images per class over the whole dataset (its own splits included)."""
     labels = np.concatenate([dataset.y, *(y for _, y in dataset.own.values())])
@@ -88,11 +114,7 @@ def run_training(
         dataset, config.validation_fraction, config.test_fraction, config.seed, config.limit
     )
     say(describe_dataset(dataset, splits))
-    say(
-        f"training {config.architecture}: at most {config.max_epochs} epochs, stopping after "
-        f"{config.stop_patience} without a better validation loss, within {config.max_minutes:g} "
-        "minutes"
-    )
+    say(describe_training(config, splits.x_train.shape[1:]))
     args = (splits.x_train, splits.y_train, splits.x_val, splits.y_val, len(dataset.class_names))
     distributed = {}
     if config.distribute:
@@ -107,8 +129,11 @@ def run_training(
         from training.model import train
 
         model, history, stopped = train(config, *args, started=budget_started, clock=monotonic)
+    from training.model import describe_model
+
     about = {
         "architecture": config.architecture,
+        **describe_model(config, splits.x_train.shape[1:]),
         "epochs_trained": len(history.get("loss", [])),
         "epochs_max": config.max_epochs,
         "stopped": stopped,

@@ -468,6 +468,29 @@ def gate_banner(manifest: dict) -> str:
     )
 
 
+def augmentation_text(model: dict) -> str:
+    """'light: shifts 0.1, rotation 0.04 turn, zoom 0.1, contrast 0.2, flips' (manifest's)."""
+    augmentation = model["augmentation"]
+    factors = {
+        "shifts": augmentation.get("translate"),
+        "rotation": augmentation.get("rotate"),
+        "zoom": augmentation.get("zoom"),
+        "contrast": augmentation.get("contrast"),
+    }
+    shown = [f"{name} {value:g}" for name, value in factors.items() if value]
+    shown += ["horizontal flips"] if augmentation.get("flip") else []
+    return f"{augmentation.get('level')}" + (f": {', '.join(shown)}" if shown else "")
+
+
+def backbone_text(backbone: dict) -> str:
+    """'MobileNetV3Small, weights imagenet, seen at 224x224'."""
+    weights = backbone.get("weights")
+    if isinstance(weights, dict):
+        weights = f"{weights.get('file')} (sha256 {str(weights.get('sha256'))[:12]}...)"
+    size = "x".join(str(v) for v in backbone.get("input_size", []))
+    return f"{backbone.get('application')}, weights {weights}, seen at {size}"
+
+
 def render_html(
     manifest: dict,
     x_test: np.ndarray | None = None,
@@ -494,6 +517,8 @@ def render_html(
         "input": f"{tensor.get('shape')} {tensor.get('dtype')}, {tensor.get('color', 'grey')}",
         "quantization": f"{mode}, calibration size "
         f"{manifest.get('quantization', {}).get('calibration_size', 0)}",
+        **({"augmentation": augmentation_text(model)} if "augmentation" in model else {}),
+        **({"backbone": backbone_text(model["backbone"])} if "backbone" in model else {}),
         **({"notes": "; ".join(model["notes"])} if model.get("notes") else {}),
         **({"gate": gate_summary(evaluation["gate"])} if evaluation.get("gate") else {}),
     }

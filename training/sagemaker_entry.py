@@ -9,6 +9,9 @@ estimator, and SDK v3's ModelTrainer drivers, set the same variables):
   folder of MNIST IDX files, or one ``.npz`` file.
 - ``SM_CHANNEL_TEST`` (optional): a ``test`` channel, the held-out test set (classes matched by
   name); without it the test split is held out from the training channel.
+- ``SM_CHANNEL_WEIGHTS`` (optional): a ``weights`` channel holding one ``.h5`` file, a backbone's
+  starting weights (WEIGHTS=<file>); ``imagenet`` needs no channel (Keras downloads the weights
+  in the job).
 - ``SM_HPS``: the hyperparameters as JSON. SageMaker also passes them as arguments
   (``--epochs 5``), read with ``parse_known_args`` (unknown ones are ignored); an argument wins
   over SM_HPS. Their names are TrainConfig's fields (training/config.py), with ``_`` or ``-``:
@@ -62,6 +65,17 @@ def channel_dataset(folder: str | None) -> str | None:
     return str(path)
 
 
+def channel_weights(folder: str | None) -> str | None:
+    """The weights channel's folder -> WEIGHTS: the one .h5 file it holds."""
+    if not folder:
+        return None
+    files = sorted(p for p in Path(folder).glob("*.h5") if p.is_file())
+    if len(files) != 1:
+        found = ", ".join(p.name for p in files) or "none"
+        raise ValueError(f"the weights channel ({folder}) must hold one .h5 file; found {found}")
+    return str(files[0])
+
+
 def tf_config_from_hosts(hosts: list[str], current_host: str, port: int = TF_PORT) -> str:
     """TF_CONFIG for MultiWorkerMirroredStrategy: every host a worker, in SageMaker's order
     (sorted: algo-1 first), this host's index its task."""
@@ -98,6 +112,7 @@ def config_from_environment(argv: list[str], env: dict[str, str]) -> TrainConfig
     args, _unknown = parser().parse_known_args([*hyperparameter_arguments(hps), *argv])
     args.dataset = channel_dataset(env.get("SM_CHANNEL_TRAINING")) or args.dataset
     args.test_dataset = channel_dataset(env.get("SM_CHANNEL_TEST")) or args.test_dataset
+    args.weights = channel_weights(env.get("SM_CHANNEL_WEIGHTS")) or args.weights
     return config_from(args, TrainConfig)
 
 

@@ -4,8 +4,9 @@ SageMaker Python SDK v3 (``ModelTrainer``), from its own environment (`make setu
     make train-sagemaker DATASET=s3://BUCKET/digits/ [TEST_DATASET=s3://...] ROLE=arn:aws:iam::...
                          [EPOCHS=5 ARCH=cnn ... INSTANCES=2 DISTRIBUTE=multi-worker]
 
-DATASET (an s3:// folder or .npz) becomes the ``training`` channel and TEST_DATASET the
-``test`` channel; every other training flag becomes a hyperparameter, which the entry point
+DATASET (an s3:// folder or .npz) becomes the ``training`` channel, TEST_DATASET the
+``test`` channel and a WEIGHTS file (an s3:// URI of a .weights.h5) the ``weights`` channel;
+every other training flag becomes a hyperparameter, which the entry point
 (training/sagemaker_entry.py) reads as the CLI would. The job runs on SageMaker's TensorFlow
 training image (FRAMEWORK_VERSION, Python 3.12) with this project's own training pins
 installed over it (staged requirements.txt), so the artifact is made by the versions the
@@ -39,6 +40,9 @@ PACKAGES = ("training", "mlcore")  # what the entry point imports from this repo
 JOB_REQUIREMENTS = ("tensorflow-cpu", "keras", "ai-edge-litert", "numpy", "pillow", "matplotlib")
 DEFAULT_FRAMEWORK_VERSION = "2.19"  # the newest TensorFlow training image the SDK knows
 CHANNEL_FLAGS = {"dataset": "training", "test-dataset": "test"}
+# WEIGHTS: imagenet and none are hyperparameters (the job downloads ImageNet's itself); a
+# weights file must be in S3 and becomes the `weights` channel, whose file the entry point uses.
+WEIGHTS_CHANNEL = "weights"
 LOCAL_ONLY_FLAGS = ("artifacts",)  # meaningless inside the job
 
 
@@ -75,7 +79,14 @@ def split_flags(training_flags: list[str]) -> tuple[dict[str, str], dict[str, st
         if not flag.startswith("--") or "=" not in flag:
             raise ValueError(f"training flag {flag!r}: expected --name=value")
         key, value = flag[2:].split("=", 1)
-        if key in CHANNEL_FLAGS:
+        if key == "weights" and (value.startswith("s3://") or value.endswith(".h5")):
+            if not value.startswith("s3://"):
+                raise ValueError(
+                    f"--weights={value}: a weights file for SageMaker must be an s3:// URI (it "
+                    "becomes the weights channel); or imagenet, or none"
+                )
+            channels[WEIGHTS_CHANNEL] = value
+        elif key in CHANNEL_FLAGS:
             if not value.startswith("s3://"):
                 raise ValueError(f"--{key}={value}: a SageMaker channel must be an s3:// URI")
             channels[CHANNEL_FLAGS[key]] = value

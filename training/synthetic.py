@@ -17,6 +17,10 @@ Kinds (KINDS):
   pattern of random scale, angle, phase and edge softness, with pixel noise.
 - ``shapes``: 3 classes (circle, square, triangle), 32x32 RGB: one filled shape of random size,
   place and colour on a dark background (the tests' original set; easy).
+- ``dials``: 6 classes (h12, h02, ... h10), 48x48 RGB: a round dial whose hand points at 12,
+  2, 4, 6, 8 or 10 o'clock (within 10 degrees), random colours, place and size, pixel noise.
+  The class is the hand's direction, so rotating an image too far changes its class: a set on
+  which augmentation can hurt (the others are drawn with the very shifts and rotations it adds).
 - ``noise``: 5 classes of uniform random pixels, 32x32 RGB: nothing to learn; what the
   training job's chance gate must refuse.
 """
@@ -36,6 +40,7 @@ LETTERS = ("A", "B", "C", "D", "E")
 TEXTURES = ("checks", "dots", "rings", "stripes")
 CLASSES = ("circle", "square", "triangle")  # shapes
 NOISE_CLASSES = tuple(f"class{i}" for i in range(5))
+DIAL_HOURS = ("h12", "h02", "h04", "h06", "h08", "h10")  # dials: where the hand points
 
 # matplotlib's bundled fonts: the same files wherever the pinned matplotlib is installed
 FONT_FILES = (
@@ -151,6 +156,32 @@ def shape(name: str, size: int, rng: np.random.Generator) -> Image.Image:
     return image
 
 
+def dial(name: str, size: int, rng: np.random.Generator) -> Image.Image:
+    """A round dial whose hand points at the class's hour (within 10 degrees), on a face and
+    background of random colours, the dial's place and size varying a little, pixel noise."""
+    background = _colour(rng)
+    face = _contrasting(rng, background, 40)
+    hand = _contrasting(rng, face, 90)
+    scale = 4  # drawn large, then reduced: smooth edges
+    big = size * scale
+    image = Image.new("RGB", (big, big), tuple(int(v) for v in background))
+    pen = ImageDraw.Draw(image)
+    radius = big * rng.uniform(0.36, 0.46)
+    cx, cy = (big / 2 + rng.uniform(-0.04, 0.04, 2) * big).tolist()
+    pen.ellipse(
+        (cx - radius, cy - radius, cx + radius, cy + radius), fill=tuple(int(v) for v in face)
+    )
+    angle = np.deg2rad(DIAL_HOURS.index(name) * 360 / len(DIAL_HOURS) + rng.uniform(-10, 10))
+    tip = (cx + 0.85 * radius * np.sin(angle), cy - 0.85 * radius * np.cos(angle))
+    pen.line((cx, cy, *tip), fill=tuple(int(v) for v in hand), width=int(big * 0.06))
+    pen.ellipse(
+        (cx - big * 0.05, cy - big * 0.05, cx + big * 0.05, cy + big * 0.05),
+        fill=tuple(int(v) for v in hand),
+    )
+    pixels = np.asarray(image.resize((size, size), Image.Resampling.LANCZOS), np.float32)
+    return _to_image(pixels + rng.normal(0, 8, pixels.shape))
+
+
 def noise(name: str, size: int, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), "RGB")
 
@@ -166,6 +197,7 @@ KINDS = {
     "letters": Kind(LETTERS, 64, letter),
     "textures": Kind(TEXTURES, 32, texture),
     "shapes": Kind(CLASSES, 32, shape),
+    "dials": Kind(DIAL_HOURS, 48, dial),
     "noise": Kind(NOISE_CLASSES, 32, noise),
 }
 

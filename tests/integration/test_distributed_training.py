@@ -47,12 +47,14 @@ def check_artifact(folder):
     return manifest, x_test, predicted
 
 
-def publish_and_serve(artifact, manifest, x, monkeypatch, s3_env, tmp_path, capsys):
-    """`python -m training publish --artifact ARTIFACT`, then the function's handler in this
-    process answers /predict for x; returns the class ids it answered."""
+def publish_and_serve(artifact, manifest, x, monkeypatch, s3_env, tmp_path, capsys, force=False):
+    """`python -m training publish --artifact ARTIFACT` (`--force` for a model that failed its
+    gate), then the function's handler in this process answers /predict for x; returns the class
+    ids it answered."""
     from tests.function_support import function_configured, invoke, with_body
 
     command = ["publish", "--artifact", str(artifact), "--bucket", s3_env, "--prefix", "models"]
+    command += ["--force"] if force else []
     assert main(command) == 0, capsys.readouterr().err
     assert (
         f"models/{manifest['name']}/{manifest['version']}/model.tflite" in capsys.readouterr().out

@@ -15,6 +15,7 @@ import pytest
 from mlcore.images import InputSpec
 from mlcore.predictor import Predictor
 from tests.conftest import ROOT
+from training.config import AUGMENT, AUGMENT_PATIENCE
 from training.synthetic import make_folder
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -61,8 +62,12 @@ def test_a_learnable_folder_trains_to_a_model_that_passes_its_gate(tmp_path):
         f"dataset {folder}: 4 classes, 150 images each (checks, dots, rings, stripes); "
         "32x32 rgb (resize: stretch); split 480 train, 60 validation, 60 test" in out
     )
-    assert "training cnn: at most 100 epochs, stopping after 10 without a better" in out
-    assert "stopped after epoch" in out and "converged (no better validation loss for 10" in out
+    assert (
+        f"training cnn (augmentation: {AUGMENT}): at most 100 epochs, stopping after "
+        f"{AUGMENT_PATIENCE} without a better" in out
+    )
+    assert "stopped after epoch" in out
+    assert f"converged (no better validation loss for {AUGMENT_PATIENCE}" in out
     assert "gate: passed" in out
     artifact = only_version(artifacts / "textures")
     manifest = json.loads((artifact / "manifest.json").read_text())
@@ -70,6 +75,7 @@ def test_a_learnable_folder_trains_to_a_model_that_passes_its_gate(tmp_path):
     stopped = manifest["model"]["stopped"]
     assert stopped["reason"] == "converged" and stopped["epochs"] > 10  # not the old 5
     assert manifest["dataset"]["per_class"] == dict.fromkeys(manifest["labels"], 150)
+    assert manifest["model"]["augmentation"]["level"] == AUGMENT  # the default for folders
     assert held_out_accuracy(artifact, held_out) > 0.45  # chance: 0.25
 
 

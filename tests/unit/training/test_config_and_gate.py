@@ -5,7 +5,14 @@ import pytest
 
 from training import evaluate
 from training.cli import main, parser
-from training.config import EPOCHS, PATIENCE, SAMPLE_EPOCHS, SAMPLE_PATIENCE, TrainConfig
+from training.config import (
+    AUGMENT_PATIENCE,
+    EPOCHS,
+    PATIENCE,
+    SAMPLE_EPOCHS,
+    SAMPLE_PATIENCE,
+    TrainConfig,
+)
 
 
 def test_unknown_quantize_mode_names_the_allowed_ones():
@@ -96,7 +103,8 @@ def test_the_verdict_and_what_to_try_name_the_options_that_change_it():
     gate = evaluate.verdict([chance, quantization], force=False)
     assert gate == {"passed": False, "forced": False, "checks": [chance, quantization]}
     message = evaluate.refusal(gate, trained=True, test_fraction=0.1)
-    for option in ("EPOCHS", "MAX_MINUTES", "ARCH", "MAX_ACCURACY_DROP", "TEST_FRACTION (now 0.1)",
+    for option in ("EPOCHS", "MAX_MINUTES", "ARCH", "AUGMENT=", "WEIGHTS=imagenet",
+                   "MAX_ACCURACY_DROP", "TEST_FRACTION (now 0.1)",
                    "TEST_DATASET", "FORCE=1", "more images per class"):  # fmt: skip
         assert option in message, option
     alone = evaluate.verdict([chance], False)
@@ -107,8 +115,14 @@ def test_the_verdict_and_what_to_try_name_the_options_that_change_it():
 
 
 def test_the_defaults_converge_on_small_folders_and_the_sample_keeps_its_own():
-    folder = TrainConfig(dataset="my/images")
-    assert (folder.max_epochs, folder.stop_patience) == (EPOCHS, PATIENCE)
+    folder = TrainConfig(dataset="my/images")  # augmented by default: it waits longer
+    assert (folder.max_epochs, folder.stop_patience) == (EPOCHS, AUGMENT_PATIENCE)
+    assert AUGMENT_PATIENCE > PATIENCE
+    plain = TrainConfig(dataset="my/images", augment="none")
+    assert plain.stop_patience == PATIENCE
+    assert TrainConfig(dataset="my/images", augment="none,flip").stop_patience == AUGMENT_PATIENCE
+    augmented_sample = TrainConfig(augment="light")
+    assert augmented_sample.stop_patience == SAMPLE_PATIENCE
     sample = TrainConfig()
     assert (sample.max_epochs, sample.stop_patience) == (SAMPLE_EPOCHS, SAMPLE_PATIENCE)
     given = TrainConfig(epochs=7, patience=2)

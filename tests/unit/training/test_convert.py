@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from training import evaluate
-from training.config import ARCHITECTURES, TrainConfig
+from training.config import ARCHITECTURES, BACKBONES, TrainConfig
 from training.convert import convert, representative_dataset
 from training.model import build_model
 
@@ -59,7 +59,8 @@ def test_unknown_mode_is_refused(tiny):
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
 def test_every_architecture_builds_for_grey_and_colour(architecture, shape):
-    model = build_model(TrainConfig(architecture=architecture), shape, 4)
+    weights = {"weights": "none"} if architecture in BACKBONES else {}  # imagenet: a download
+    model = build_model(TrainConfig(architecture=architecture, **weights), shape, 4)
     assert model.input_shape == (None, *shape) and model.output_shape == (None, 4)
 
 

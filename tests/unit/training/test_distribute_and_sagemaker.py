@@ -201,3 +201,20 @@ def test_a_failed_job_says_why_in_sagemakers_failure_file(tmp_path, capsys):
     assert sagemaker_entry.run([], env) == 2
     reason = (tmp_path / "failure").read_text()
     assert "does not exist" in reason and reason.strip() in capsys.readouterr().err
+
+
+def test_the_weights_channel_is_its_one_h5_file(tmp_path):
+    from training.sagemaker_entry import channel_weights, config_from_environment
+
+    channel = tmp_path / "weights"
+    channel.mkdir()
+    with pytest.raises(ValueError, match="must hold one .h5 file; found none"):
+        channel_weights(str(channel))
+    (channel / "mobilenet.weights.h5").write_bytes(b"h5")
+    assert channel_weights(str(channel)) == str(channel / "mobilenet.weights.h5")
+    env = {"SM_CHANNEL_WEIGHTS": str(channel), "SM_HPS": '{"architecture": "mobilenet"}'}
+    config = config_from_environment([], env)
+    assert config.pretrained == str(channel / "mobilenet.weights.h5")
+    (channel / "other.h5").write_bytes(b"h5")
+    with pytest.raises(ValueError, match="found mobilenet.weights.h5, other.h5"):
+        channel_weights(str(channel))

@@ -436,3 +436,21 @@ def test_the_report_says_why_training_stopped_and_warns_while_still_improving(wr
     assert "Training stopped after epoch 3 of at most 100: the time budget, MAX_MINUTES=0.5" in page
     assert "Warning: the validation accuracy was still rising" in page
     assert "a larger MAX_MINUTES may give a better model" in page
+
+
+def test_the_page_says_how_the_model_was_made_augmentation_and_backbone():
+    from training.report import augmentation_text, backbone_text
+
+    light = {"level": "light", "flip": True, "translate": 0.1, "rotate": 0.04, "zoom": 0.1,
+             "contrast": 0.2}  # fmt: skip
+    assert augmentation_text({"augmentation": light}) == (
+        "light: shifts 0.1, rotation 0.04, zoom 0.1, contrast 0.2, horizontal flips"
+    )
+    assert augmentation_text({"augmentation": {"level": "none", "flip": False}}) == "none"
+    pretrained = {"application": "MobileNetV3Small", "input_size": [224, 224]}
+    assert backbone_text({**pretrained, "weights": "imagenet"}) == (
+        "MobileNetV3Small, weights imagenet, seen at 224x224"
+    )
+    assert "m.weights.h5 (sha256 abababababab...)" in backbone_text(
+        {**pretrained, "weights": {"file": "m.weights.h5", "sha256": "ab" * 32}}
+    )

@@ -58,6 +58,16 @@ def test_dataset_flags_become_channels_and_the_others_hyperparameters():
         split_flags(["--epochs=3"])
 
 
+def test_a_weights_file_in_s3_becomes_the_weights_channel_and_a_local_one_is_refused():
+    data = "--dataset=s3://bucket/folder/"
+    channels, hyperparameters = split_flags([data, "--weights=s3://bucket/m.weights.h5"])
+    assert channels["weights"] == "s3://bucket/m.weights.h5" and "weights" not in hyperparameters
+    _, hyperparameters = split_flags([data, "--weights=imagenet"])  # downloaded in the job
+    assert hyperparameters == {"weights": "imagenet"}
+    with pytest.raises(ValueError, match="must be an s3:// URI .* or imagenet, or none"):
+        split_flags([data, "--weights=/home/me/m.weights.h5"])
+
+
 def test_several_instances_need_multi_worker(tmp_path):
     args = Namespace(
         role="arn:aws:iam::123456789012:role/sm",

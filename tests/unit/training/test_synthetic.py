@@ -42,5 +42,20 @@ def test_another_seed_gives_other_images_of_the_same_kind():
 
 
 def test_an_unknown_kind_names_the_allowed_ones(tmp_path):
-    with pytest.raises(ValueError, match="allowed: letters, textures, shapes, noise"):
+    with pytest.raises(ValueError, match="allowed: letters, textures, shapes, dials, noise"):
         make_folder("faces", tmp_path)
+
+
+def test_a_dials_class_is_where_its_hand_points():
+    """The hand (the pixels most unlike the face) lies on the class's side of the centre."""
+    from training.synthetic import DIAL_HOURS
+
+    for label, hour in enumerate(DIAL_HOURS):
+        angle = np.deg2rad(label * 60)  # clockwise from 12
+        expected = np.array([-np.cos(angle), np.sin(angle)])  # (row, column) direction
+        for index in range(5):
+            pixels = np.asarray(image("dials", label, index), np.float32)
+            centre = pixels[20:28, 20:28].reshape(-1, 3).mean(axis=0)  # hub: the hand's colour
+            rows, cols = np.nonzero(np.linalg.norm(pixels - centre, axis=2) < 40)
+            direction = np.array([rows.mean() - 24, cols.mean() - 24])
+            assert direction @ expected > 0, (hour, index)
