@@ -61,7 +61,7 @@ def ours(config: dict, variant: str, imported: bool = False):
 
     model_store.create_s3_client = timed("s3_client", model_store.create_s3_client)
     store_class = model_store.ModelStore
-    store_class._read_json = timed("registry_read", store_class._read_json)
+    store_class._read_bytes = timed("registry_read", store_class._read_bytes)
     store_class._download = timed("model_fetch_and_hash", store_class._download)
     original_init = store_class.__init__
 
