@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from local import template as tpl
+from mlcore.registry import is_decimal
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / ".local" / "batch"
@@ -71,7 +72,7 @@ def check_locations(source: Location, target: Location) -> None:
 def job_input(source: Location, target: Location, version: str | None) -> dict[str, Any]:
     """The execution's input (statemachine/batch.asl.json's Comment)."""
     version = version or "latest"
-    if version != "latest" and not (version.isascii() and version.isdigit() and int(version)):
+    if version != "latest" and not (is_decimal(version) and int(version)):
         raise JobError(f"VERSION={version!r}: a published version number, or latest")
     return {
         "input_prefix": source.prefix,

@@ -36,6 +36,7 @@ from pathlib import Path
 from local import processes
 from local import s3 as local_s3
 from local import template as tpl
+from mlcore.registry import is_decimal
 
 DIGITS_FALLBACK = tpl.ROOT / "tests" / "fixtures" / "mnist" / "digits.npz"
 
@@ -206,7 +207,7 @@ class Demo:
     def newest_model(self) -> Path | None:
         folder = self.artifacts / self.name
         versions = sorted(
-            (p for p in folder.glob("*") if p.name.isdigit()), key=lambda p: -int(p.name)
+            (p for p in folder.glob("*") if is_decimal(p.name)), key=lambda p: -int(p.name)
         )
         for version in versions:
             if (version / "model.tflite").is_file() and (version / "manifest.json").is_file():

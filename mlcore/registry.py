@@ -65,11 +65,17 @@ def check_model_name(name: str) -> str:
     return name
 
 
+def is_decimal(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "¹" (which int() refuses) and "١٢" (which
+    int() reads as 12), so a caller's text checked with isdigit() alone can raise or alias."""
+    return text.isascii() and text.isdigit()
+
+
 def check_version(version: Any) -> int:
     """A positive integer version (int or its decimal text in ASCII digits), else a ValueError.
     Never coerced from a float, a boolean or other digits ("١٢" is not 12)."""
     text = str(version)
-    if isinstance(version, bool) or not (text.isascii() and text.isdigit()) or int(text) <= 0:
+    if isinstance(version, bool) or not is_decimal(text) or int(text) <= 0:
         raise ValueError(f"version {version!r}: must be a positive integer")
     return int(text)
 

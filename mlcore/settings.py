@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mlcore.registry import check_model_name, check_version
+from mlcore.registry import check_model_name, check_version, is_decimal
 
 LATEST = "latest"  # MODEL_VERSION that follows the pointer (latest.json)
 EVERY_MODEL = "*"  # MODEL_NAMES that serves every model under the registry's prefix
@@ -22,6 +22,14 @@ def required(environ: Mapping[str, str], name: str) -> str:
             f"{name} is not set (template.yaml's Globals.Function.Environment sets it)"
         )
     return raw
+
+
+def integer(environ: Mapping[str, str], name: str, minimum: int) -> int:
+    """A required setting in ASCII digits, at least ``minimum``, else a ValueError naming it."""
+    raw = required(environ, name)
+    if not is_decimal(raw) or int(raw) < minimum:
+        raise ValueError(f"{name}={raw!r}: must be an integer >= {minimum}")
+    return int(raw)
 
 
 def registry_location(environ: Mapping[str, str]) -> dict[str, str]:

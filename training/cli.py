@@ -19,6 +19,7 @@ import sys
 import typing
 from pathlib import Path
 
+from mlcore.registry import is_decimal
 from training.config import ConvertConfig, TrainConfig, parse_flag
 
 GATE_FAILED = 3  # the exit status of a train or convert whose model failed its gate
@@ -229,7 +230,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def canary_share(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 99:
+    if not is_decimal(text) or not 1 <= int(text) <= 99:
         raise argparse.ArgumentTypeError(f"{text!r}: a whole percent from 1 to 99")
     return int(text)
 

@@ -24,6 +24,7 @@ from mlcore.registry import (
     MANIFEST_FILE,
     Pointer,
     Registry,
+    is_decimal,
 )
 from training.manifest import dumps, utc_timestamp, verify_files
 from training.registry_s3 import (
@@ -242,7 +243,7 @@ def newest_artifact(artifacts: Path, name: str) -> Path:
         (
             int(p.name)
             for p in (artifacts / name).glob("*")
-            if p.name.isdigit() and (p / MANIFEST_FILE).is_file()
+            if is_decimal(p.name) and (p / MANIFEST_FILE).is_file()
         ),
         reverse=True,
     )

@@ -31,7 +31,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlcore import documents
-from mlcore.registry import MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE, Pointer, Registry
+from mlcore.registry import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    SIGNATURE_FILE,
+    Pointer,
+    Registry,
+    is_decimal,
+)
 from training.manifest import dumps
 
 # Against a silent S3, at most 2 attempts of (5 s to connect, 15 s without a byte).
@@ -438,7 +445,7 @@ def last_audited_revision(s3, bucket: str, registry: Registry) -> int:
     ):
         for item in page.get("Contents", []):
             stem = item["Key"].rsplit("/", 1)[-1].removesuffix(".json")
-            if stem.isascii() and stem.isdigit():
+            if is_decimal(stem):
                 revisions.append(int(stem))
     return max(revisions)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from errors import ApiError, ModelUnavailable
 from mlcore.deadline import Deadline
-from mlcore.registry import CANARY, STABLE
+from mlcore.registry import CANARY, STABLE, is_decimal
 from model_store import LoadedModel, ModelStore
 
 MEMORY_SHARE = 0.5  # of the function's memory, for the models held in memory together
@@ -60,7 +60,7 @@ def find(entries: list[Held], version: str | None, label: str | None) -> Held:
                 f"{CANARY} (while a canary runs); now: {now}",
             )
     else:
-        found = [e for e in entries if version.isdigit() and e.version == int(version)]
+        found = [e for e in entries if is_decimal(version) and e.version == int(version)]
         if not found:
             listed = ", ".join(f"{e.version} ({e.role})" for e in entries)
             raise ApiError(

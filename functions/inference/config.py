@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cors import parse_origins
 
 from mlcore.registry import Registry
-from mlcore.settings import LATEST, registry_location
+from mlcore.settings import LATEST, integer, registry_location
 from mlcore.settings import required as _required
 from mlcore.signing import PublicKeys, load_public_keys
 from tracing import MODES as TRACING_MODES  # tracing.py says what each does
@@ -66,20 +66,6 @@ class Settings:
         return Registry(self.prefix, self.model_name)
 
 
-def _positive_int(environ: Mapping[str, str], name: str) -> int:
-    raw = _required(environ, name)
-    if not raw.isdigit() or int(raw) <= 0:
-        raise ValueError(f"{name}={raw!r}: must be a positive integer")
-    return int(raw)
-
-
-def _non_negative_int(environ: Mapping[str, str], name: str) -> int:
-    raw = _required(environ, name)
-    if not raw.isdigit():
-        raise ValueError(f"{name}={raw!r}: must be an integer >= 0")
-    return int(raw)
-
-
 def _seconds(environ: Mapping[str, str], name: str, positive: bool = False) -> float:
     raw = _required(environ, name)
     try:
@@ -128,14 +114,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         **registry_location(environ),
         refresh_seconds=_seconds(environ, "MODEL_REFRESH_SECONDS"),
-        max_instances=_positive_int(environ, "MAX_INSTANCES"),
-        max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES"),
+        max_instances=integer(environ, "MAX_INSTANCES", 1),
+        max_body_bytes=integer(environ, "MAX_BODY_BYTES", 1),
         cache_dir=_required(environ, "MODEL_CACHE_DIR"),
-        max_image_pixels=_positive_int(environ, "MAX_IMAGE_PIXELS"),
-        max_batch_pixels=_positive_int(environ, "MAX_BATCH_PIXELS"),
+        max_image_pixels=integer(environ, "MAX_IMAGE_PIXELS", 1),
+        max_batch_pixels=integer(environ, "MAX_BATCH_PIXELS", 1),
         deadline_seconds=_seconds(environ, "DEADLINE_SECONDS", positive=True),
         deadline_margin_seconds=_seconds(environ, "DEADLINE_MARGIN_SECONDS"),
-        memory_max_bytes=_non_negative_int(environ, "MODEL_MEMORY_MAX_BYTES"),
+        memory_max_bytes=integer(environ, "MODEL_MEMORY_MAX_BYTES", 0),
         capture_bucket=_required(environ, "CAPTURE_BUCKET"),
         capture_prefix=environ.get("CAPTURE_PREFIX", "").strip().strip("/"),
         capture_sample_rate=_share(environ, "CAPTURE_SAMPLE_RATE"),
@@ -173,7 +159,7 @@ def load_batch_settings(environ: Mapping[str, str] | None = None) -> BatchSettin
         input_prefix=_folder(environ, "BATCH_INPUT_PREFIX"),
         output_bucket=_required(environ, "BATCH_OUTPUT_BUCKET"),
         output_prefix=_folder(environ, "BATCH_OUTPUT_PREFIX"),
-        max_object_bytes=_positive_int(environ, "BATCH_MAX_OBJECT_BYTES"),
+        max_object_bytes=integer(environ, "BATCH_MAX_OBJECT_BYTES", 1),
     )
     if settings.output_bucket == _required(environ, "MODEL_BUCKET"):
         raise ValueError(

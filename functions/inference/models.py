@@ -34,7 +34,7 @@ from canary import ModelChooser
 from canary import memory_budget as half_the_memory
 from errors import ApiError
 from mlcore.deadline import Deadline
-from mlcore.registry import check_model_name
+from mlcore.registry import check_model_name, is_decimal
 from mlcore.settings import EVERY_MODEL
 from model_store import DISK_SLACK_BYTES, LoadedModel, ModelStore
 
@@ -48,7 +48,7 @@ def memory_budget(environ=None) -> int:
 
     environ = os.environ if environ is None else environ
     raw = environ.get("MODELS_MEMORY_BYTES", "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else half_the_memory(environ)
+    return int(raw) if is_decimal(raw) and int(raw) > 0 else half_the_memory(environ)
 
 
 def _disk_free(path: str) -> int:

@@ -20,6 +20,7 @@ import numpy as np
 
 from errors import ApiError, as_api_error
 from mlcore.inference import check_names, to_array
+from mlcore.registry import is_decimal
 from mlcore.signatures import Signature
 
 PREDICT_METHOD = "tensorflow/serving/predict"
@@ -39,7 +40,7 @@ def check_model(
         )
     if version is None or served_version is None:
         return
-    if not version.isdigit() or int(version) != served_version:
+    if not is_decimal(version) or int(version) != served_version:
         raise ApiError(
             "VERSION_NOT_FOUND",
             f"version '{version[:40]}' of '{served_name}' not found; "

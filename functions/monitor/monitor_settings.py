@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlcore.registry import Registry
-from mlcore.settings import registry_location
-from mlcore.settings import required as _required
+from mlcore.settings import integer, registry_location
 
 
 @dataclass(frozen=True)
@@ -38,19 +37,12 @@ class MonitorSettings:
         return dataclasses.replace(self, model_name=name)
 
 
-def _integer(environ: Mapping[str, str], name: str, minimum: int) -> int:
-    raw = _required(environ, name)
-    if not raw.isdigit() or int(raw) < minimum:
-        raise ValueError(f"{name}={raw!r}: must be an integer >= {minimum}")
-    return int(raw)
-
-
 def load_settings(environ: Mapping[str, str] | None = None) -> MonitorSettings:
     """Settings from the environment; a ValueError names the variable that is wrong."""
     environ = os.environ if environ is None else environ
     return MonitorSettings(
         **registry_location(environ),
-        window_minutes=_integer(environ, "MONITOR_WINDOW_MINUTES", 1),
-        min_predictions=_integer(environ, "MONITOR_MIN_PREDICTIONS", 1),
-        lag_seconds=_integer(environ, "MONITOR_LAG_SECONDS", 0),
+        window_minutes=integer(environ, "MONITOR_WINDOW_MINUTES", 1),
+        min_predictions=integer(environ, "MONITOR_MIN_PREDICTIONS", 1),
+        lag_seconds=integer(environ, "MONITOR_LAG_SECONDS", 0),
     )

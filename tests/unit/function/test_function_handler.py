@@ -303,6 +303,21 @@ def test_tfserving_routes_with_a_version(served, load_event):
     assert "stable (version" in result.body["error"]
 
 
+@pytest.mark.parametrize("version", ["¹", "١", "１", "%C2%B9"])
+def test_a_version_in_other_digits_is_not_found_not_a_500(served, load_event, version):
+    # str.isdigit() takes these; int() refuses "¹" and reads "١" as 1 (CI's fuzzer found "¹")
+    event = load_event("tfserving-status.json")
+    for path in (
+        f"/v1/models/mnist/versions/{version}",
+        f"/v1/models/mnist/versions/{version}:predict",
+    ):
+        event["path"] = path
+        event["httpMethod"] = "POST" if path.endswith(":predict") else "GET"
+        event["body"] = '{"instances": [[0]]}' if path.endswith(":predict") else None
+        result = invoke(event)
+        assert (result.status, result.code) == (404, "VERSION_NOT_FOUND"), path
+
+
 def test_the_metadata_names_the_classes_and_input_kind_beside_the_signature(served, load_event):
     """What the page at GET / reads to title itself: the class names and how an image becomes
     the input, beside TF Serving's own signature_def (which its clients read)."""

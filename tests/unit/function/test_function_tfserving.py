@@ -175,6 +175,8 @@ def test_model_and_version_must_be_the_served_ones():
         ("fashion", None, "MODEL_NOT_FOUND"),
         ("mnist", "4", "VERSION_NOT_FOUND"),
         ("mnist", "five", "VERSION_NOT_FOUND"),
+        ("mnist", "¹", "VERSION_NOT_FOUND"),
+        ("mnist", "٥", "VERSION_NOT_FOUND"),  # int() would read it as 5
     ]:
         with pytest.raises(ApiError) as raised:
             tfserving.check_model(name, version, "mnist", 5)

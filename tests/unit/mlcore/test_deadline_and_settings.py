@@ -114,6 +114,15 @@ def test_a_wrong_variable_is_named_with_what_is_allowed(variable, value, message
     assert error.value.__suppress_context__  # the message says it all: no chained traceback
 
 
+@pytest.mark.parametrize("value", ["-1", "¹", "٣", "3.0", "0x3", "2"])
+def test_an_integer_setting_is_ascii_digits_at_least_its_minimum(value):
+    from mlcore.settings import integer
+
+    with pytest.raises(ValueError, match=f"N={value.strip()!r}: must be an integer >= 3"):
+        integer({"N": value}, "N", 3)
+    assert integer({"N": " 30 "}, "N", 3) == 30
+
+
 def test_required_returns_the_trimmed_value():
     assert required({"X": "  a b  "}, "X") == "a b"
 
