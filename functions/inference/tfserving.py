@@ -20,32 +20,12 @@ import numpy as np
 
 from errors import ApiError, as_api_error
 from mlcore.inference import check_names, to_array
-from mlcore.registry import is_decimal
 from mlcore.signatures import Signature
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 # curl -d (TF Serving's own examples) sends this Content-Type; TF Serving ignores it.
 CURL_DEFAULT_MEDIA_TYPE = "application/x-www-form-urlencoded"
 LABELS = ("stable", "canary")  # version labels: the pointer's roles
-
-
-def check_model(
-    name: str, version: str | None, served_name: str, served_version: int | None
-) -> None:
-    """404 unless the path names the served model (and, if given, its served version)."""
-    if name != served_name:
-        raise ApiError(
-            "MODEL_NOT_FOUND",
-            f"model '{name[:100]}' not found; this endpoint serves '{served_name}'",
-        )
-    if version is None or served_version is None:
-        return
-    if not is_decimal(version) or int(version) != served_version:
-        raise ApiError(
-            "VERSION_NOT_FOUND",
-            f"version '{version[:40]}' of '{served_name}' not found; "
-            f"the version served is {served_version}",
-        )
 
 
 def signature_name(payload: dict[str, Any], signatures: dict[str, Any], default: str) -> str:

@@ -166,19 +166,3 @@ def test_metadata_is_a_get_model_metadata_response():
         "10",
     ]
     assert defs["counts"]["outputs"]["count"]["dtype"] == "DT_INT32"  # not quantized: its own
-
-
-def test_model_and_version_must_be_the_served_ones():
-    tfserving.check_model("mnist", None, "mnist", 5)
-    tfserving.check_model("mnist", "5", "mnist", 5)
-    for name, version, code in [
-        ("fashion", None, "MODEL_NOT_FOUND"),
-        ("mnist", "4", "VERSION_NOT_FOUND"),
-        ("mnist", "five", "VERSION_NOT_FOUND"),
-        ("mnist", "¹", "VERSION_NOT_FOUND"),
-        ("mnist", "٥", "VERSION_NOT_FOUND"),  # int() would read it as 5
-    ]:
-        with pytest.raises(ApiError) as raised:
-            tfserving.check_model(name, version, "mnist", 5)
-        assert (raised.value.code, raised.value.status) == (code, 404)
-        assert "mnist" in raised.value.message  # says what is served
