@@ -450,6 +450,8 @@ CATCH_ALL = {("/{proxy+}", ANY), ("/", ANY)}  # only for the function's JSON 404
 def test_api_key_is_required_everywhere_but_the_open_routes(deployed):
     methods = api_methods(deployed["API_KEY"])
     assert methods[("/predict", "post")]["security"] == [{"api_key": []}]
+    # the deep health loads the model: never open (the open /health is shallow)
+    assert methods[("/health/deep", ANY)]["security"] == [{"api_key": []}]
     for (path, method), op in methods.items():
         is_open = (path, method) in OPEN_ROUTES or method == PREFLIGHT
         expected = [] if is_open else [{"api_key": []}]
@@ -468,6 +470,7 @@ def test_api_key_is_required_everywhere_but_the_open_routes(deployed):
 
 def test_iam_mode_signs_everything_but_the_open_routes_and_creates_no_key(deployed):
     methods = api_methods(deployed["IAM"])
+    assert methods[("/health/deep", ANY)]["security"] == [{"AWS_IAM": []}]
     for (path, method), op in methods.items():
         is_open = (path, method) in OPEN_ROUTES or method == PREFLIGHT
         expected = [{"NONE": []}] if is_open else [{"AWS_IAM": []}]
