@@ -538,6 +538,47 @@ def test_every_api_route_invokes_the_function_with_the_proxy_integration(deploye
         assert "${InferenceFunctionAliaslive}" in integration["uri"]["Fn::Sub"], (path, method)
 
 
+def test_why_the_open_routes_are_not_mock_integrations(deployed):
+    """docs/security.md ("The API's edge") says why GET /, /health and /openapi.json still invoke
+    the function; these are the pinned SAM translator's facts it rests on, so a SAM that changes
+    them fails here and the choice can be made again.
+    - An inline DefinitionBody without MergeDefinitions gets none of the function's Api events:
+      they make only Lambda permissions (samtranslator/model/eventsources/push.py, `if
+      explicit_api.get("__MANAGE_SWAGGER") or explicit_api.get("MergeDefinitions")`), so every
+      route would be written by hand a second time; and the API's ApiKeyRequired is added to a
+      route the body leaves open (`security: []`).
+    - SAM's Deployment depends on nothing but the RestApi and is named after the body's hash
+      (api_generator._construct_deployment, ApiGatewayDeployment.make_auto_deployable): a
+      separate AWS::ApiGateway::Method may be created after it (not in the first deployment)
+      and never redeploys the stage when it changes."""
+    template = load_template()
+    mock = {
+        "security": [],
+        "x-amazon-apigateway-integration": {
+            "type": "mock",
+            "requestTemplates": {"application/json": '{"statusCode": 200}'},
+            "responses": {"default": {"statusCode": "200"}},
+        },
+        "responses": {"200": {"description": "the page"}},
+    }
+    template["Resources"]["InferenceApi"]["Properties"]["DefinitionBody"] = {
+        "swagger": "2.0",
+        "info": {"title": "open routes only", "version": "1"},
+        "paths": {"/": {"get": mock}},
+    }
+    created = deployed_resources(translate({}, template))
+    body = created["InferenceApi"]["Properties"]["Body"]
+    assert list(body["paths"]) == ["/"]  # /predict, /health, /v1/...: gone
+    assert body["paths"]["/"]["get"]["security"] == [{"api_key": []}]  # no longer open
+    (deployment,) = [
+        r
+        for r in deployed_resources(deployed["API_KEY"]).values()
+        if r["Type"] == "AWS::ApiGateway::Deployment"
+    ]
+    assert "DependsOn" not in deployment
+    assert set(deployment["Properties"]) <= {"RestApiId", "Description", "StageName"}
+
+
 def test_stage_throttles_traces_and_writes_access_logs(deployed):
     created = deployed_resources(deployed["API_KEY"])
     (stage,) = [r for r in created.values() if r["Type"] == "AWS::ApiGateway::Stage"]
