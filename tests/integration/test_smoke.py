@@ -70,10 +70,10 @@ def test_the_example_client_predicts_the_example_digits(api):
     done = run("examples/client.py", api.url, "examples/digit.png")  # no key
     assert done.returncode == 1
     assert json.loads(done.stdout)["code"] == "FORBIDDEN"
-    done = run("examples/client.py", api.url, "--deep-health", "--key", api.key)
+    done = run("examples/client.py", api.url, "--health", "deep", "--key", api.key)
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["model"]["name"] == "mnist"
-    done = run("examples/client.py", api.url, "--deep-health")  # no key
+    done = run("examples/client.py", api.url, "--health", "deep")  # no key
     assert (done.returncode, json.loads(done.stdout)["code"]) == (1, "FORBIDDEN")
     done = run("examples/client.py", api.url, "--health")  # open
     assert done.returncode == 0 and json.loads(done.stdout)["status"] in ("ok", "starting")
