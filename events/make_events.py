@@ -300,6 +300,9 @@ def build(
             make_event("POST", "/predict", '{"instances": [[0, 1, 2]', api_type="http"),
             {"status": 400, "code": "INVALID_JSON"},
         ),
+        # the deep health (behind the API's auth: it loads the model and waits); health.json
+        # is the open, shallow one (here last: the request ids above stay as they were)
+        "health-deep.json": (make_event("GET", "/health/deep"), {"status": 200}),
     }
     for number, (event, _) in enumerate(events.values(), start=1):  # a distinct correlation id each
         if "requestContext" in event:

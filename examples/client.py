@@ -6,7 +6,8 @@ for an API with IAM authorization).
     python examples/client.py URL examples/digit.png --key KEY  # API_KEY mode (x-api-key)
     python examples/client.py URL examples/digit.png --sigv4    # IAM mode: signed with your
                                                                 # AWS credentials (botocore)
-    python examples/client.py URL --health
+    python examples/client.py URL --health                      # open: what is loaded now
+    python examples/client.py URL --health deep --key KEY       # loads the model, waits
 
 URL is the stack's ApiUrl output (https://ID.execute-api.REGION.amazonaws.com/prod) or the
 local API's (https://127.0.0.1:3000, whose certificate is found by itself or given with --ca).
@@ -115,13 +116,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", nargs="?", type=Path, help="a .png/.jpg image or a .json body")
     parser.add_argument("--key", help="the API key (API_KEY mode)")
     parser.add_argument("--ca", help="a CA certificate to verify the server with")
-    parser.add_argument("--health", action="store_true", help="GET /health instead")
+    parser.add_argument(
+        "--health",
+        nargs="?",
+        const="open",
+        choices=("open", "deep"),
+        help="GET /health instead (open: what is loaded now); deep: GET /health/deep (with the "
+        "key or --sigv4: loads the model, waits for it)",
+    )
     parser.add_argument(
         "--sigv4", action="store_true", help="sign with your AWS credentials (IAM mode)"
     )
     args = parser.parse_args(argv)
     base = args.url.rstrip("/")
-    if args.health or args.file is None:
+    if args.health == "deep":
+        status, answer = request(f"{base}/health/deep", key=args.key, ca=args.ca, sigv4=args.sigv4)
+    elif args.health or args.file is None:
         status, answer = request(f"{base}/health", ca=args.ca)
     else:
         body = predict_body(args.file)

@@ -1,10 +1,11 @@
 """`make smoke URL=... [API_KEY=... | SIGV4=1] [CA=...]`: a short suite against any deployed or
 local API, REST or HTTP API.
 
-Checks what a user of the API relies on: health, the TF Serving metadata, a prediction from
-instances and one from an image (both made in the served model's input shape, read from its
-metadata), a bad request (400 with a code), an unknown route (404 ROUTE_NOT_FOUND) and, with a
-key given, a request without it refused (403); with SIGV4 (an API with IAM authorization) every
+Checks what a user of the API relies on: the open health (no key) and the deep one (it loads
+the model), the TF Serving metadata, a prediction from instances and one from an image (both
+made in the served model's input shape, read from its metadata), a bad request (400 with a
+code), an unknown route (404 ROUTE_NOT_FOUND) and, with a key given, /predict and
+/health/deep without it refused (403); with SIGV4 (an API with IAM authorization) every
 request is signed with the standard AWS credentials and an unsigned one is refused (403).
 Prints one line per check; exits 1 when any fails. For a local API on 127.0.0.1 it finds that
 API's own certificate (examples/client.py).
@@ -101,12 +102,20 @@ def run(
         credentials = key if with_key else None
         return request(f"{base}{path}", method, body, credentials, ca, sigv4=sigv4 and with_key)
 
-    status, health = call("GET", "/health")
+    status, health = call("GET", "/health", with_key=False)  # open and shallow
+    check(
+        "GET /health answers 200 without a key (what this environment holds)",
+        status == 200
+        and isinstance(health, dict)
+        and health.get("status") in ("ok", "degraded", "starting"),
+        f"{status} {health}",
+    )
+    status, health = call("GET", "/health/deep")  # loads the model, waits for it
     model = health.get("model", {}) if isinstance(health, dict) else {}
     if not check(
-        "GET /health answers 200 with the served model",
+        "GET /health/deep answers 200 with the served model",
         status == 200 and model,
-        f"{status} {health}",
+        f"{status} {health}" if status == 200 else refused(status, health, key),
     ):
         return results
     name, version = model["name"], model["version"]
@@ -162,11 +171,19 @@ def run(
             "POST", "/predict", {"instances": [instance(shape, draw)]}, with_key=False
         )
         check("without the API key, /predict is refused (403)", status == 403, f"{status} {answer}")
+        status, answer = call("GET", "/health/deep", with_key=False)
+        check(
+            "without the API key, /health/deep is refused (403)",
+            status == 403,
+            f"{status} {answer}",
+        )
     if sigv4:
         status, answer = call(
             "POST", "/predict", {"instances": [instance(shape, draw)]}, with_key=False
         )
         check("unsigned, /predict is refused (403)", status == 403, f"{status} {answer}")
+        status, answer = call("GET", "/health/deep", with_key=False)
+        check("unsigned, /health/deep is refused (403)", status == 403, f"{status} {answer}")
     results.append(Result(f"served: {name} version {version}", True, ""))
     return results
 

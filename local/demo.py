@@ -259,10 +259,11 @@ class Demo:
         options = ["--port", port, "--api-key", self.api_key, "--state-dir", str(self.api_state)]
         self.start("api", "local.api", *options, "--parameter-overrides", *overrides)
         ca = self.api_state / "ca.pem"
-        url = f"https://127.0.0.1:{port}/health"
+        url = f"https://127.0.0.1:{port}/health/deep"  # with the key: loads the model
+        key = {"x-api-key": self.api_key}
         self.wait_ready(
             "api",
-            lambda: requests.get(url, verify=str(ca), timeout=5).status_code == 200,
+            lambda: requests.get(url, headers=key, verify=str(ca), timeout=5).status_code == 200,
             "the local API",
             f"{self.log('api')} and {self.api_state / 'function.log'}",
         )

@@ -166,9 +166,14 @@ def local_api(
         env = published.get("env") or dict(os.environ)
         process = processes.start(command, log=log, env=env, cwd=ROOT)
         api = RunningApi(f"https://127.0.0.1:{port}", str(state / "ca.pem"), key, port, state, log)
+        # Ready once the deep health (it loads the model) answers 200 with the key; with IAM
+        # auth (unsigned here) once the open, shallow /health answers.
+        iam = "ApiAuthMode=IAM" in overrides
+        ready = f"{api.url}/health" if iam else f"{api.url}/health/deep"
+        headers = {} if iam else {"x-api-key": key}
         try:
             processes.wait_until(
-                lambda: requests.get(f"{api.url}/health", verify=api.ca, timeout=5).ok,
+                lambda: requests.get(ready, headers=headers, verify=api.ca, timeout=5).ok,
                 60,
                 process,
                 "the local API",

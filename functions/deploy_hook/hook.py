@@ -6,11 +6,13 @@ with PutLifecycleEventHookExecutionStatus (Succeeded or Failed) or the deploymen
 timeout. TARGET_FUNCTION_VERSION_ARN is the version being deployed (template.yaml).
 
 What the new version must do (check_version, a pure function over an `invoke` callable):
-- GET /health answers 200 with the served model and status ok (not degraded: the new version
-  refuses nothing the registry names), or, while nothing is published yet (no
+- GET /health/deep (the deep health: it loads the model; the open GET /health only says what
+  an environment holds already) answers 200 with the served model and status ok (not
+  degraded: the new version refuses nothing the registry names), or, while nothing is
+  published yet (no
   pointer in the registry: a first deploy), 503 MODEL_UNAVAILABLE, which is not a failure;
   a 503 "still loading" is retried within a budget (the version's first environment is cold).
-- Once a model is published, the version /health named answers a prediction through the TF
+- Once a model is published, the version the health named answers a prediction through the TF
   Serving route: one instance of each input of its default signature, in the input's shape
   and dtype, at the low end of its value range (or 0), read from the metadata route. Any
   model (an image classifier or a generic one, mlcore.generic) is checked the same way.
@@ -29,6 +31,8 @@ Invoke = Callable[[dict[str, Any]], tuple[int, Any]]
 
 LOADING_BUDGET_SECONDS = 60.0  # how long a cold new version may answer "still loading"
 RETRY_SECONDS = 2.0
+# The deep health: invoked directly (lambda:InvokeFunction), so the API's auth is not in the way.
+HEALTH_PATH = "/health/deep"
 
 
 def proxy_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
@@ -90,7 +94,7 @@ def check_version(
     """What is wrong with the version behind `invoke` (nothing: an empty list)."""
     give_up = clock() + budget_seconds
     while True:
-        status, body = invoke(proxy_event("GET", "/health"))
+        status, body = invoke(proxy_event("GET", HEALTH_PATH))
         code = body.get("code") if isinstance(body, dict) else None
         if status == 200:
             break
@@ -100,13 +104,13 @@ def check_version(
             if clock() < give_up:
                 sleep(RETRY_SECONDS)
                 continue
-        return [f"GET /health answered {status}: {body}"]
+        return [f"GET {HEALTH_PATH} answered {status}: {body}"]
     if body.get("status") == "degraded":  # the registry's report (docs/registry.md)
-        return [f"GET /health says degraded: {body.get('registry')}"]
+        return [f"GET {HEALTH_PATH} says degraded: {body.get('registry')}"]
     model = body.get("model") or {}
     name, version = model.get("name"), model.get("version")
     if not name or not isinstance(version, int):
-        return [f"GET /health named no model: {body}"]
+        return [f"GET {HEALTH_PATH} named no model: {body}"]
     path = f"/v1/models/{name}/versions/{version}"
     status, metadata = invoke(proxy_event("GET", f"{path}/metadata"))
     if status != 200:

@@ -31,7 +31,7 @@ import tracing
 from canary import CANARY, STABLE, ModelChooser, find
 from capture import Capture, CaptureFailed
 from config import load_tracing_mode
-from errors import ApiError
+from errors import ApiError, ModelUnavailable
 from mlcore.deadline import Deadline
 from mlcore.inference import TensorError, run
 from mlcore.signatures import DEFAULT_SIGNATURE, Signature
@@ -447,11 +447,60 @@ def _at_each_version(method: str, template: str, documentation: dict, labels: bo
 
 
 @app.get("/health", **docs.HEALTH)
-def health() -> dict[str, Any]:
-    """200 while a verified model answers (status ok or degraded, with the default model's
-    store's own report: ModelStore.health); 503 MODEL_UNAVAILABLE while none can. `models`:
-    per served model, what this environment holds now (models.py: loaded on first use,
-    evicted when others need the room), without loading any other."""
+def health() -> dict[str, Any] | Response:
+    """Open, so shallow: what this environment holds now, read from memory only: no registry
+    read, no load started or waited for, no refresh, no listing (ModelStore.health,
+    ModelChooser.canary_now, ModelSet.status). An unauthenticated caller therefore costs one
+    short invocation, never a model load. 200 with status ok or degraded (a model is served:
+    the deep health's fields) or starting (nothing served yet and nothing failed: no request
+    of this environment has needed the model yet, or its first load runs); 503
+    MODEL_UNAVAILABLE, with the same fields, once a load failed and nothing is served.
+    GET /health/deep (behind the API's auth) loads and waits."""
+    store = get_store()
+    registry = store.health()
+    canary = get_chooser().canary_now(store)
+    if canary is not None:
+        registry["canary"] = canary
+        if "refused" in canary and registry["status"] == "ok":
+            registry["status"] = "degraded"
+    models = _models_held(get_models().names_now())
+    model = store.current
+    name = store.settings.model_name
+    answer = {
+        "status": registry["status"],
+        "model": {
+            "name": name,
+            "version": None if model is None else model.version,
+            "role": STABLE,
+        },
+        "registry": registry,
+        "models": models,
+    }
+    if registry["status"] != "unavailable":
+        return answer
+    why = registry["pointer_refused"] or registry["last_error"] or "its version was refused"
+    error = ModelUnavailable(f"model '{name}' cannot be served here: {why}")
+    emf.request_error(metrics.namespace, _service(), error.code, error.is_client_error, None)
+    return Response(error.status, JSON, json.dumps({**answer, **error.body()}))
+
+
+def _models_held(names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per served model, what this environment holds now (models.py: loaded on first use,
+    evicted when others need the room), without loading any."""
+    held = {entry["name"]: entry for entry in get_models().status()}
+    return [
+        held.get(name, {"name": name, "loaded": False, "version": None, "refused": {}})
+        for name in names
+    ]
+
+
+@app.get("/health/deep", **docs.DEEP_HEALTH)
+def deep_health() -> dict[str, Any]:
+    """Behind the API's auth: the default model loaded (or its load waited for, within the
+    deadline), a refresh started when due, the canary's load started, the registry listed
+    where every model is served (ModelNames "*"). 200 while a verified model answers
+    (status ok or degraded, with the default model's store's own report: ModelStore.health);
+    503 MODEL_UNAVAILABLE while none can. `models`: as GET /health."""
     model = _served_model()
     registry = get_store().health()
     for entry in get_chooser().held(_deadline()):
@@ -460,11 +509,7 @@ def health() -> dict[str, Any]:
             if entry.refused:
                 registry["canary"]["refused"] = entry.problem
                 registry["status"] = "degraded"
-    held = {entry["name"]: entry for entry in get_models().status()}
-    models = [
-        held.get(name, {"name": name, "loaded": False, "version": None, "refused": {}})
-        for name in get_models().names(_deadline())
-    ]
+    models = _models_held(get_models().names(_deadline()))
     return {
         "status": registry["status"],
         "model": _model_ref(model),

@@ -16,6 +16,7 @@ import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from errors import ApiError, ModelUnavailable
 from mlcore.deadline import Deadline
@@ -167,6 +168,24 @@ class ModelChooser:
                 except ModelUnavailable as exc:  # loading (started now if it was not)
                     entries.append(Held(version, CANARY, None, exc.message))
         return entries
+
+    def canary_now(self, stable: ModelStore) -> dict[str, Any] | None:
+        """The canary the pointer names, as this environment holds it now: its version and
+        TF Serving state (LOADING also before its load starts), without starting or waiting
+        for anything (the open GET /health)."""
+        pointer = stable.pointer if stable.settings.follows_latest else None
+        if pointer is None or pointer.canary is None:
+            return None
+        version, store = pointer.canary.version, self._canary
+        if (
+            store is None
+            or self._owner is not stable
+            or store.settings.model_version != str(version)
+        ):
+            return {"version": version, "state": "LOADING"}
+        if version in store.refused:
+            return {"version": version, "state": "END", "refused": store.refused[version]}
+        return {"version": version, "state": "AVAILABLE" if store.current else "LOADING"}
 
     def pick(
         self, deadline: Deadline, version: str | None = None, label: str | None = None

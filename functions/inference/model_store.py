@@ -525,8 +525,10 @@ class ModelStore:
         version served, what the pointer names, what was refused and why, the last error, and
         a status a deploy hook, a smoke test or an alarm can read: "ok" (serving what the
         pointer names, nothing failing), "degraded" (serving, but the pointer or the version it
-        names is refused or retrying, or the last refresh failed) or "unavailable" (nothing to
-        serve). A version the pointer names that is still loading is "loading", not a fault."""
+        names is refused or retrying, or the last refresh failed), "starting" (nothing served
+        yet and nothing failed: no load tried, or the first one still running) or
+        "unavailable" (nothing to serve: a load failed or the version was refused). A version
+        the pointer names that is still loading is "loading", not a fault."""
         model, pointer = self._model, self.pointer
         pointed = pointer.version if pointer is not None and self.settings.follows_latest else None
         problems = {
@@ -537,7 +539,8 @@ class ModelStore:
         # the pointer names another version: still loading (ok), or refused or retrying
         upgrading = model is not None and pointed is not None and pointed != model.version
         stuck = upgrading and (pointed in self.refused or pointed in self._unverified)
-        status = "unavailable" if model is None else "ok"
+        failed = any(problems.values()) or self.refused or self._unverified
+        status = "ok" if model is not None else "unavailable" if failed else "starting"
         if model is not None and (any(problems.values()) or stuck):
             status = "degraded"
         return {

@@ -113,6 +113,13 @@ class ModelSet:
             self._list(deadline or Deadline(settings.deadline_seconds))
         return self._listed
 
+    def names_now(self) -> tuple[str, ...]:
+        """names() without I/O: the configured list, or the last listing (before the first
+        one: the default name)."""
+        if not self.every_model:
+            return self._default().settings.model_names
+        return self._listed or (self.default_name,)
+
     def _list(self, deadline: Deadline) -> None:
         """Lists the prefix in a thread, waiting at most until the deadline; a failed or slow
         listing keeps the last one (and is retried after LIST_SECONDS)."""

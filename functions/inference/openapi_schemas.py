@@ -145,8 +145,20 @@ PREDICTIONS = _object(
 
 # -- each route's documentation (the keyword arguments of its decorator) ------------------
 
-HEALTH = {
-    "summary": "Whether a verified model is served, and what is true of the registry",
+HEALTH_REGISTRY = {
+    "type": "object",
+    "description": "the store's own report (ModelStore.health): status, served, pointer, "
+    "pointer_refused, canary_refused, last_error, loading, refused, retrying, and canary "
+    "(version, state, refused) while the pointer names one",
+}
+HEALTH_MODELS = {
+    "type": "array",
+    "description": "every served model as this environment holds it now",
+    "items": _object("name", "loaded", "version", "refused"),
+}
+DEEP_HEALTH = {
+    "summary": "Whether a verified model is served, loading it if needed (behind the API's "
+    "auth: it may start a model load and wait for it)",
     "responses": _ok(
         "a verified model is served; status ok (the version the pointer names, nothing "
         "failing) or degraded (serving the last good version: the pointer, its canary or the "
@@ -155,16 +167,46 @@ HEALTH = {
             "status",
             "model",
             "registry",
+            "models",
             status={"enum": ["ok", "degraded"]},
             model=MODEL_REF,
-            registry={
-                "type": "object",
-                "description": "the store's own report (ModelStore.health): served, pointer, "
-                "pointer_refused, canary_refused, last_error, refused, retrying",
-            },
+            registry=HEALTH_REGISTRY,
+            models=HEALTH_MODELS,
         ),
         503,
     ),
+}
+HEALTH = {
+    "summary": "What this environment serves now, from memory: it never loads, waits or reads "
+    "the registry (open; GET /health/deep loads)",
+    "responses": {
+        **_ok(
+            "status ok or degraded (a model is served, as GET /health/deep says) or starting "
+            "(nothing served yet and nothing failed: no request here has needed the model yet, "
+            "or its first load runs; model.version is null)",
+            _object(
+                "status",
+                "model",
+                "registry",
+                "models",
+                status={"enum": ["ok", "degraded", "starting"]},
+                model={
+                    **MODEL_REF,
+                    "properties": {
+                        **MODEL_REF["properties"],
+                        "version": {"type": ["integer", "null"]},
+                    },
+                },
+                registry=HEALTH_REGISTRY,
+                models=HEALTH_MODELS,
+            ),
+        ),
+        503: {
+            "description": "MODEL_UNAVAILABLE: a load failed and nothing is served here (status "
+            "unavailable); error and code, with the 200's fields",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
+    },
 }
 OPENAPI_DOCUMENT = {
     "summary": "This API's OpenAPI document (generated from these routes), with the request "

@@ -36,7 +36,7 @@ def api(s3_server, tmp_path_factory):
 
 def served_operations(api) -> list:
     """The operations of the document as the API serves it, once the model is loaded (the
-    fixture's GET /health has waited for it). (schemathesis.pytest.from_fixture, made for
+    fixture's GET /health/deep has waited for it). (schemathesis.pytest.from_fixture, made for
     this, fails under our pytest: 'Function' object has no attribute '_nodeid'.)"""
     import requests
 

@@ -125,7 +125,7 @@ def test_a_newer_version_is_served_after_the_refresh_interval(
     published_model, function_env, load_event, monkeypatch, tmp_path
 ):
     monkeypatch.setenv("MODEL_REFRESH_SECONDS", "2")
-    health = load_event("health.json")
+    health = load_event("health-deep.json")  # the deep one: it loads and refreshes
     old = published_model["version"]
     before_load = time.monotonic()
     assert invoke(health).body["model"]["version"] == old  # latest.json read during this call

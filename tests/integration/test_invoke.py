@@ -95,7 +95,7 @@ def test_local_invoke_prints_the_response_and_lambdas_lines(published):
 def test_parameter_overrides_reach_the_function(published):
     """--parameter-overrides wins over the template's defaults (ModelName=other: no such
     model in the registry, so the function has nothing to serve)."""
-    result = invoke("events/health.json", published, overrides=("ModelName=other",))
+    result = invoke("events/health-deep.json", published, overrides=("ModelName=other",))
     response = json.loads(result.stdout)
     assert response["statusCode"] == 503, result.stdout
     # the real S3 client's "not found", told as what a user who forgot NAME= needs to read

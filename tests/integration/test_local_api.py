@@ -95,9 +95,12 @@ def test_api_key_required_and_checked(api, digits):
         assert answer.status_code == 403
         assert answer.json()["code"] == "FORBIDDEN" and answer.json()["error"]
         assert answer.headers["x-amzn-errortype"] == "ForbiddenException"  # the gateway's
-    for method, path in (("GET", "/v1/models/mnist"), ("GET", "/nope"), ("DELETE", "/health")):
+    refused = (("GET", "/v1/models/mnist"), ("GET", "/nope"), ("DELETE", "/health"))
+    for method, path in (*refused, ("GET", "/health/deep")):
         assert call(api, method, path, key=False).status_code == 403, path
     assert call(api, "POST", "/predict", json=body).status_code == 200
+    deep = call(api, "GET", "/health/deep")  # the deep health, with the key
+    assert deep.status_code == 200 and deep.json()["model"]["name"] == "mnist"
     assert call(api, "GET", "/health", key=False).status_code == 200  # open by design
     assert (
         call(api, "GET", "/health", key=False, headers={"x-api-key": "wrong"}).status_code == 200

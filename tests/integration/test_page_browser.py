@@ -191,7 +191,7 @@ def test_a_drawn_digit_gets_the_apis_answer(visit, api, tmp_path):
         url = urlsplit(request.url)
         assert (url.scheme, url.netloc) == (origin.scheme, origin.netloc), request.url
     paths = [urlsplit(r.url).path for r in visit.requests]
-    assert paths == ["/", "/health", "/v1/models/mnist/metadata", "/predict"]
+    assert paths == ["/", "/health/deep", "/v1/models/mnist/metadata", "/predict"]  # key filled in
     # the heading and hint come from that model: a digit model asks for a digit
     assert visit.page.inner_text("#heading") == "Draw a digit, or upload a photo of one"
     hint = visit.page.inner_text("#hint")
@@ -253,7 +253,7 @@ def test_the_page_works_under_a_stage_prefix(visit, api, stage_url):
     to the local API's own paths, as the stage strips them; anything else is refused."""
     other: list[str] = []
 
-    routes = ("/predict", "/health", "/v1/models/mnist/metadata")
+    routes = ("/predict", "/health/deep", "/v1/models/mnist/metadata")
 
     def gateway(route):
         path = urlsplit(route.request.url).path
@@ -273,7 +273,7 @@ def test_the_page_works_under_a_stage_prefix(visit, api, stage_url):
     assert other == []
     assert [urlsplit(r.url).path for r in visit.requests] == [
         stage_url,
-        "/prod/health",
+        "/prod/health/deep",
         "/prod/v1/models/mnist/metadata",
         "/prod/predict",
     ]
@@ -333,7 +333,8 @@ def test_the_heading_follows_another_model_and_waits_for_a_key(browser, s3_serve
             blank.page.wait_for_selector("#heading[data-model]", timeout=30_000)
             assert blank.page.inner_text("#heading").startswith("Upload a photo of one of: A")
             paths = [urlsplit(r.url).path for r in blank.requests]
-            assert paths == ["/", "/health", "/v1/models/letters/metadata"]  # after the key
+            # the open health without a key; the deep one (it lists every model) after it
+            assert paths == ["/", "/health", "/health/deep", "/v1/models/letters/metadata"]
         finally:
             blank.close()
         assert blank.errors == []

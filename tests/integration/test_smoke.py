@@ -32,15 +32,18 @@ def test_smoke_passes_against_the_local_api_finding_its_certificate(api):
     done = run("-m", "examples.smoke", "--url", api.url, "--api-key", api.key)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[-1] == "8 passed, 0 failed"
-    assert any("without the API key" in line and line.startswith("ok") for line in lines)
+    assert lines[-1] == "10 passed, 0 failed"
+    for refused in ("without the API key, /predict", "without the API key, /health/deep"):
+        assert any(refused in line and line.startswith("ok") for line in lines), refused
+    assert any(line.startswith("ok    GET /health answers 200 without a key") for line in lines)
     assert any("with a PNG" in line for line in lines)
 
 
 def test_smoke_fails_with_a_wrong_key(api):
     done = run("-m", "examples.smoke", "--url", api.url, "--api-key", "wrong-key")
     assert done.returncode == 1
-    assert "FAIL  GET /v1/models/mnist/metadata gives the input shape: 403" in done.stdout
+    assert "ok    GET /health answers 200 without a key" in done.stdout  # open
+    assert "FAIL  GET /health/deep answers 200 with the served model: 403" in done.stdout
     assert "refused the key" in done.stdout
 
 
@@ -67,6 +70,13 @@ def test_the_example_client_predicts_the_example_digits(api):
     done = run("examples/client.py", api.url, "examples/digit.png")  # no key
     assert done.returncode == 1
     assert json.loads(done.stdout)["code"] == "FORBIDDEN"
+    done = run("examples/client.py", api.url, "--health", "deep", "--key", api.key)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["model"]["name"] == "mnist"
+    done = run("examples/client.py", api.url, "--health", "deep")  # no key
+    assert (done.returncode, json.loads(done.stdout)["code"]) == (1, "FORBIDDEN")
+    done = run("examples/client.py", api.url, "--health")  # open
+    assert done.returncode == 0 and json.loads(done.stdout)["status"] in ("ok", "starting")
 
 
 @pytest.mark.parametrize("api_type", ["rest", "http"])
@@ -80,9 +90,9 @@ def test_smoke_signs_with_sigv4_against_an_iam_api_of_either_type(s3_server, tmp
         done = run("-m", "examples.smoke", "--url", api.url, "--sigv4", env=published["env"])
         assert done.returncode == 0, done.stdout + done.stderr
         lines = done.stdout.splitlines()
-        assert lines[-1] == "8 passed, 0 failed"
-        refused = "unsigned, /predict is refused"
-        assert any(line.startswith("ok") and refused in line for line in lines)
+        assert lines[-1] == "10 passed, 0 failed"
+        for refused in ("unsigned, /predict is refused", "unsigned, /health/deep is refused"):
+            assert any(line.startswith("ok") and refused in line for line in lines), refused
         unsigned = run("-m", "examples.smoke", "--url", api.url, env=published["env"])
         assert unsigned.returncode == 1 and "403" in unsigned.stdout
         served = {"rest": "REST API, payload format 1.0", "http": "HTTP API, payload format 2.0"}

@@ -450,6 +450,8 @@ CATCH_ALL = {("/{proxy+}", ANY), ("/", ANY)}  # only for the function's JSON 404
 def test_api_key_is_required_everywhere_but_the_open_routes(deployed):
     methods = api_methods(deployed["API_KEY"])
     assert methods[("/predict", "post")]["security"] == [{"api_key": []}]
+    # the deep health loads the model: never open (the open /health is shallow)
+    assert methods[("/health/deep", ANY)]["security"] == [{"api_key": []}]
     for (path, method), op in methods.items():
         is_open = (path, method) in OPEN_ROUTES or method == PREFLIGHT
         expected = [] if is_open else [{"api_key": []}]
@@ -468,6 +470,7 @@ def test_api_key_is_required_everywhere_but_the_open_routes(deployed):
 
 def test_iam_mode_signs_everything_but_the_open_routes_and_creates_no_key(deployed):
     methods = api_methods(deployed["IAM"])
+    assert methods[("/health/deep", ANY)]["security"] == [{"AWS_IAM": []}]
     for (path, method), op in methods.items():
         is_open = (path, method) in OPEN_ROUTES or method == PREFLIGHT
         expected = [{"NONE": []}] if is_open else [{"AWS_IAM": []}]
@@ -533,6 +536,47 @@ def test_every_api_route_invokes_the_function_with_the_proxy_integration(deploye
         assert integration["type"] == "aws_proxy", (path, method)
         # the `live` alias (AutoPublishAlias), never $LATEST
         assert "${InferenceFunctionAliaslive}" in integration["uri"]["Fn::Sub"], (path, method)
+
+
+def test_why_the_open_routes_are_not_mock_integrations(deployed):
+    """docs/security.md ("The API's edge") says why GET /, /health and /openapi.json still invoke
+    the function; these are the pinned SAM translator's facts it rests on, so a SAM that changes
+    them fails here and the choice can be made again.
+    - An inline DefinitionBody without MergeDefinitions gets none of the function's Api events:
+      they make only Lambda permissions (samtranslator/model/eventsources/push.py, `if
+      explicit_api.get("__MANAGE_SWAGGER") or explicit_api.get("MergeDefinitions")`), so every
+      route would be written by hand a second time; and the API's ApiKeyRequired is added to a
+      route the body leaves open (`security: []`).
+    - SAM's Deployment depends on nothing but the RestApi and is named after the body's hash
+      (api_generator._construct_deployment, ApiGatewayDeployment.make_auto_deployable): a
+      separate AWS::ApiGateway::Method may be created after it (not in the first deployment)
+      and never redeploys the stage when it changes."""
+    template = load_template()
+    mock = {
+        "security": [],
+        "x-amazon-apigateway-integration": {
+            "type": "mock",
+            "requestTemplates": {"application/json": '{"statusCode": 200}'},
+            "responses": {"default": {"statusCode": "200"}},
+        },
+        "responses": {"200": {"description": "the page"}},
+    }
+    template["Resources"]["InferenceApi"]["Properties"]["DefinitionBody"] = {
+        "swagger": "2.0",
+        "info": {"title": "open routes only", "version": "1"},
+        "paths": {"/": {"get": mock}},
+    }
+    created = deployed_resources(translate({}, template))
+    body = created["InferenceApi"]["Properties"]["Body"]
+    assert list(body["paths"]) == ["/"]  # /predict, /health, /v1/...: gone
+    assert body["paths"]["/"]["get"]["security"] == [{"api_key": []}]  # no longer open
+    (deployment,) = [
+        r
+        for r in deployed_resources(deployed["API_KEY"]).values()
+        if r["Type"] == "AWS::ApiGateway::Deployment"
+    ]
+    assert "DependsOn" not in deployment
+    assert set(deployment["Properties"]) <= {"RestApiId", "Description", "StageName"}
 
 
 def test_stage_throttles_traces_and_writes_access_logs(deployed):

@@ -38,7 +38,7 @@ def test_a_version_that_cannot_serve_a_published_model_fails_after_its_budget(se
         clock=clock,
         sleep=lambda s: (waits.append(s), clock.advance(s)),
     )
-    assert len(problems) == 1 and "GET /health answered 503" in problems[0]
+    assert len(problems) == 1 and "GET /health/deep answered 503" in problems[0]
     assert sum(waits) >= 10
 
 
@@ -56,10 +56,10 @@ def test_a_version_that_refuses_what_the_pointer_names_fails(serve, fake_s3, man
     import app
 
     app.get_store()._checked_at = float("-inf")  # a refresh due now
-    through_handler(hook.proxy_event("GET", "/health"))  # starts the refresh
+    through_handler(hook.proxy_event("GET", "/health/deep"))  # starts the refresh
     app.get_store().wait(10)
     (problem,) = hook.check_version(through_handler, model_published=True)
-    assert problem.startswith("GET /health says degraded") and "$.labels" in problem
+    assert problem.startswith("GET /health/deep says degraded") and "$.labels" in problem
 
 
 def test_a_version_whose_predictions_fail_fails(serve, fake_s3):

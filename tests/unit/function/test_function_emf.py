@@ -100,9 +100,9 @@ def test_every_document_the_handler_prints_meets_the_specification(
         assert invoke(event).status == 500
     s3.publish(new_version(manifest, manifest["version"] + 1), model_bytes[:-1])
     clock.advance(11)
-    invoke(load_event("health.json"))
+    invoke(load_event("health-deep.json"))
     assert store.wait(10)
-    invoke(load_event("health.json"))
+    invoke(load_event("health-deep.json"))
     records = emf_spec.valid_records(capsys.readouterr().out)  # each one checked
     directives = [d for r in records for d in r["_aws"]["CloudWatchMetrics"]]
     assert {m["Name"] for d in directives for m in d["Metrics"]} >= {

@@ -338,7 +338,7 @@ def test_an_unusable_manifest_is_refused_naming_the_field(serve):
     s3 = FakeS3()
     s3.publish(manifest, model, name="pair")
     serve(s3, model_name="pair")
-    result = invoke(event("GET", "/health"))
+    result = invoke(event("GET", "/health/deep"))
     assert result.status == 503 and (
         "$.signatures.serving_default.inputs.features must not contain {'colour'}"
         in result.body["error"]
@@ -350,7 +350,7 @@ def test_an_unusable_manifest_is_refused_naming_the_field(serve):
 
 def test_status_lists_every_version_held_and_each_answers_by_version_and_label(serve_generic):
     manifest, s3, _ = serve_generic("pair-int8.tflite")
-    assert invoke(event("GET", "/health")).status == 200
+    assert invoke(event("GET", "/health/deep")).status == 200
     canary = new_version(manifest, GENERIC_VERSION + 1)
     s3.publish(canary, (GENERIC_DIR / "pair-int8.tflite").read_bytes(), name="pair", pointer=False)
     pointer = json.loads(s3.objects["models/pair/latest.json"])
@@ -360,7 +360,7 @@ def test_status_lists_every_version_held_and_each_answers_by_version_and_label(s
 
     app.get_store().pointer = None  # the next refresh reads the pointer again
     app.get_store()._checked_at = float("-inf")
-    invoke(event("GET", "/health"))
+    invoke(event("GET", "/health/deep"))
     app.get_store().wait(5)
     invoke(event("GET", "/v1/models/pair"))  # starts the canary's load
     canary_store = app.get_chooser().canary_store(app.get_store())
@@ -458,7 +458,7 @@ def test_the_served_openapi_document_describes_the_real_bodies(serve_generic):
     from openapi_spec_validator import validate
 
     serve_generic("pair-int8.tflite", max_instances=4)
-    assert invoke(event("GET", "/health")).status == 200
+    assert invoke(event("GET", "/health/deep")).status == 200
     document = invoke(event("GET", "/openapi.json")).body
     validate(document)  # a valid OpenAPI 3.1 document
     tfserving = Draft202012Validator(served_schema(document, "post", "/v1/models/{name}:predict"))
@@ -490,7 +490,7 @@ def test_the_classifiers_document_bounds_pixels_and_shapes(serve, fake_s3, load_
     from jsonschema import Draft202012Validator
 
     serve(fake_s3)
-    invoke(load_event("health.json"))
+    invoke(load_event("health-deep.json"))
     document = invoke(event("GET", "/openapi.json")).body
     predict = Draft202012Validator(served_schema(document, "post", "/predict"))
     for name in ("predict-instances.json", "predict-image.json"):

@@ -192,6 +192,7 @@ def test_405_says_which_methods_are_allowed(served, load_event):
         ("GET", "/v1/models/\u2603", 404, None),  # a name no route takes: not "405 ... use GET"
         ("GET", "/v1/models/mnist:predict/metadata", 404, None),
         ("POST", "/health", 405, "GET"),
+        ("DELETE", "/health/deep", 405, "GET"),
     ],
 )
 def test_404_and_405_follow_the_routers_own_routes(served, load_event, method, path, status, allow):
@@ -341,14 +342,21 @@ def test_no_model_is_503_then_a_request_after_the_backoff_tries_again(
 ):
     s3 = FakeS3()
     serve(s3)
-    for name in ("health.json", "predict-instances.json", "tfserving-status.json"):
+    for name in ("health-deep.json", "predict-instances.json", "tfserving-status.json"):
         result = invoke(load_event(name))
         assert (result.status, result.code) == (503, "MODEL_UNAVAILABLE")
         assert "mnist" in result.body["error"] and "next attempt" in result.body["error"]
     assert s3.reads["models/mnist/latest.json"] == 1  # the others within the backoff
+    shallow = invoke(load_event("health.json"))  # says so, and tries nothing itself
+    assert (shallow.status, shallow.code, shallow.body["status"]) == (
+        503,
+        "MODEL_UNAVAILABLE",
+        "unavailable",
+    )
+    assert "latest.json does not exist" in shallow.body["error"]
     s3.publish(manifest, model_bytes)
     clock.advance(1)
-    body = invoke(load_event("health.json")).body
+    body = invoke(load_event("health-deep.json")).body
     assert (body["status"], body["model"]) == (
         "ok",
         {"name": "mnist", "version": V1, "role": "stable"},
@@ -461,12 +469,12 @@ def test_a_refused_version_counts_as_a_load_failure(
     s3 = FakeS3()
     s3.publish(manifest, model_bytes)
     store = serve(s3, refresh_seconds=10)
-    invoke(load_event("health.json"))
+    invoke(load_event("health-deep.json"))
     s3.publish(new_version(manifest, V1 + 1), model_bytes[:-1])
     clock.advance(11)
-    assert invoke(load_event("health.json")).body["model"]["version"] == V1
+    assert invoke(load_event("health-deep.json")).body["model"]["version"] == V1
     assert store.wait(10)  # the refresh ran in the background...
-    assert invoke(load_event("health.json")).body["model"]["version"] == V1
+    assert invoke(load_event("health-deep.json")).body["model"]["version"] == V1
     out = capsys.readouterr().out  # ...and is reported
     # one value in two series: per service (what the existing alarm watches) and per role
     assert metric_values(out, "ModelLoadFailures", role="stable") == [1.0]
@@ -700,15 +708,74 @@ def test_health_reports_a_refused_canary_and_a_refused_pointer_canary(
         {**pointer, "canary": {"version": V1 + 1, "share": 50}}
     ).encode()
     serve(s3)
-    invoke(load_event("health.json"))  # starts the canary's load
+    invoke(load_event("health-deep.json"))  # starts the canary's load
     import app
 
     app.get_chooser().canary_store(app.get_store()).wait(10)
-    body = invoke(load_event("health.json")).body
-    assert body["status"] == "degraded"
-    canary = body["registry"]["canary"]
-    assert (canary["version"], canary["state"]) == (V1 + 1, "END")
-    assert "low must be < high" in canary["refused"]
+    for event in ("health-deep.json", "health.json"):  # the open one says it too (issue 27)
+        result = invoke(load_event(event))
+        assert (result.status, result.body["status"]) == (200, "degraded")
+        canary = result.body["registry"]["canary"]
+        assert (canary["version"], canary["state"]) == (V1 + 1, "END")
+        assert "low must be < high" in canary["refused"]
     for _ in range(5):  # the stable model answers every request meanwhile
         result = invoke(load_event("predict-instances.json"))
         assert result.status == 200 and result.body["model"]["version"] == V1
+
+
+# -- the open, shallow GET /health against the deep one behind the API's auth ---------------
+
+
+def test_the_open_health_never_reads_the_registry_nor_starts_a_load(serve, fake_s3, load_event):
+    """Issue 27: GET /health is open, so an unauthenticated caller must not be able to make an
+    environment load a model. It says what the environment holds; /health/deep loads."""
+    store = serve(fake_s3)
+    for _ in range(3):
+        result = invoke(load_event("health.json"))
+        assert result.status == 200, result.body
+        assert (result.body["status"], result.body["model"]) == (
+            "starting",
+            {"name": "mnist", "version": None, "role": "stable"},
+        )
+        assert result.body["models"] == [
+            {"name": "mnist", "loaded": False, "version": None, "refused": {}}
+        ]
+    assert fake_s3.reads == {} and store.current is None and store.wait(0)  # nothing started
+    deep = invoke(load_event("health-deep.json"))
+    assert (deep.status, deep.body["status"], deep.body["model"]["version"]) == (200, "ok", V1)
+    reads = dict(fake_s3.reads)
+    shallow = invoke(load_event("health.json")).body
+    assert {k: shallow[k] for k in ("status", "model", "registry", "models")} == {
+        k: deep.body[k] for k in ("status", "model", "registry", "models")
+    }
+    assert fake_s3.reads == reads
+
+
+def test_the_open_health_leaves_a_due_refresh_and_the_canarys_load_to_the_deep_one(
+    serve, load_event, manifest, model_bytes
+):
+    """The pointer names a canary and a refresh is due: the shallow health shows the canary
+    LOADING without starting its load, and starts no refresh; the deep one starts both."""
+    s3 = FakeS3()
+    s3.publish(manifest, model_bytes)
+    s3.publish(new_version(manifest, V1 + 1), model_bytes, pointer=False)
+    pointer = json.loads(s3.objects["models/mnist/latest.json"])
+    s3.objects["models/mnist/latest.json"] = json.dumps(
+        {**pointer, "canary": {"version": V1 + 1, "share": 10}}
+    ).encode()
+    store = serve(s3, refresh_seconds=10)
+    store.get()  # the stable model, as a preload (SnapStart, provisioned concurrency) loads it
+    store._checked_at = float("-inf")  # a refresh due now
+    reads = dict(s3.reads)
+    body = invoke(load_event("health.json")).body
+    assert (body["status"], body["model"]["version"]) == ("ok", V1)
+    assert body["registry"]["canary"] == {"version": V1 + 1, "state": "LOADING"}
+    assert s3.reads == reads and store.wait(0)  # no refresh, no canary load started
+    invoke(load_event("health-deep.json"))  # starts both
+    import app
+
+    assert store.wait(10) and app.get_chooser().canary_store(store).wait(10)
+    assert s3.reads["models/mnist/latest.json"] == reads["models/mnist/latest.json"] + 1
+    body = invoke(load_event("health.json")).body
+    assert body["status"] == "ok"
+    assert body["registry"]["canary"] == {"version": V1 + 1, "state": "AVAILABLE"}

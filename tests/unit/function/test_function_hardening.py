@@ -100,10 +100,10 @@ def test_a_malformed_http_api_event_is_a_400_in_its_own_payload_format(served, n
 
 
 def test_a_named_stage_leaves_the_path_of_an_http_api_event(served):
-    """An HTTP API puts a named stage in rawPath (/prod/health); $default has none."""
+    """An HTTP API puts a named stage in rawPath (/prod/health/deep); $default has none."""
     import app
 
-    for stage, raw_path in (("prod", "/prod/health"), ("$default", "/health")):
+    for stage, raw_path in (("prod", "/prod/health/deep"), ("$default", "/health/deep")):
         context = {**V2["requestContext"], "stage": stage}
         event = {**V2, "rawPath": raw_path, "requestContext": context}
         response = app.lambda_handler(event, LambdaContext())

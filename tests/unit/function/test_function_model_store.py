@@ -247,9 +247,11 @@ def test_no_good_version_means_503_and_a_clear_message(
     s3 = FakeS3()
     s3.publish(bad_manifest, bad_bytes)
     store = make_store(s3)
+    assert store.health()["status"] == "starting"  # nothing tried yet
     with pytest.raises(ModelUnavailable) as raised:
         store.get()
     assert raised.value.status == 503 and raised.value.code == "MODEL_UNAVAILABLE"
+    assert store.health()["status"] == "unavailable"  # tried, and nothing to serve
     # a model whose bytes do not match is tried again (it may heal); anything else is refused
     mismatch = request.node.callspec.id in ("truncated", "too-long")
     verdict = "did not verify" if mismatch else "was refused"

@@ -127,7 +127,7 @@ def test_answers_and_log_lines_name_the_version_and_role(
     app.get_chooser.cache_clear()
     monkeypatch.setattr(app, "get_chooser", lambda: chooser)
     chooser = ModelChooser(lambda: app.get_store(), draw=lambda: 0.0)
-    invoke(load_event("health.json"))
+    invoke(load_event("health-deep.json"))
     chooser.canary_store(store).get(_deadline())
     result = invoke(load_event("predict-instances.json"))
     assert result.status == 200
@@ -142,7 +142,7 @@ def test_answers_and_log_lines_name_the_version_and_role(
         if r.get("message") == "a line of this request"
     ]
     assert (line["model_version"], line["model_role"]) == (v2, "canary")
-    health = invoke(load_event("health.json"))
+    health = invoke(load_event("health-deep.json"))
     assert health.body["model"]["role"] == "stable"
     assert "model_role" not in app.logger.get_current_keys()  # not carried to the next request
 
