@@ -354,6 +354,27 @@ def test_every_pointer_change_keeps_the_object_versions_readers_fetch_by():
     assert (back.version, back.object_versions(2)) == (2, _files(2))
 
 
+def test_a_repair_writes_the_restored_document_again_as_the_next_revision():
+    # `rollout --repair`: the last valid pointer of the audit trail, written again as it was
+    restored = Pointer.parse(
+        {
+            "version": 4,
+            "revision": 7,
+            "updated_at": "t0",
+            "object_versions": _files(4),
+            "canary": {"version": 5, "share": 10},
+            "history": [{"version": 3, "until": "t0"}],
+            "written_by": "a newer tool",
+        }
+    )
+    repaired = restored.moved_to_now("t9")
+    assert (repaired.version, repaired.revision, repaired.updated_at) == (4, 8, "t9")
+    assert repaired.extra == restored.extra
+    assert repaired.extra is not restored.extra  # a copy: the restored pointer is unchanged
+    registry = Registry("models", "mnist")
+    assert Pointer.parse(repaired.document(registry)).canary == Canary(5, 10)
+
+
 def test_a_canary_survives_a_move_of_the_served_version():
     pointer = Pointer.first(3, "t0").with_canary(5, 10, "t1").moved_to(4, "t2")
     assert (pointer.version, pointer.canary.version, pointer.canary.percent) == (4, 5, 10)
