@@ -47,15 +47,17 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if resumed:
                 # every mutant without a kill, again with today's tests: the modules with a
-                # goal first, then the others, fewest first (mutmut orders what it is given by
-                # expected time, not by module: a run cut short can leave a module out)
+                # goal first, then those with a goal next, then the others, fewest first
+                # (mutmut orders what it is given by expected time, not by module: a run cut
+                # short can leave a module out)
                 modules, _ = report.collect(STAGE, diffs=False)
                 goal = [m for m in modules if m.path in report.GOAL_MODULES]
+                first = report.GOAL_MODULES + report.NEXT_GOAL_MODULES
+                following = [[m] for p in report.NEXT_GOAL_MODULES for m in modules if m.path == p]
                 others = sorted(
-                    (m for m in modules if m.path not in report.GOAL_MODULES),
-                    key=lambda m: len(m.undetected),
+                    (m for m in modules if m.path not in first), key=lambda m: len(m.undetected)
                 )
-                for batch in (goal, *([m] for m in others)):
+                for batch in (goal, *following, *([m] for m in others)):
                     names = [name for m in batch for name, _ in m.undetected]
                     if names:
                         subprocess.run([*mutmut, *names], cwd=STAGE, check=True)
