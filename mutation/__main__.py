@@ -79,15 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     runs = json.loads(runs_file.read_text()) if runs_file.exists() else []
     modules, diffs = report.collect(STAGE)
     history = "; ".join(
-        f"{run['kind']} {run['started']}, {run['minutes']} min"
-        + ("" if run["complete"] else " (cut short)")
+        f"{run['kind']} {run['started']}, {run['minutes']} min, "
+        f"{run['max_children']} mutant(s) at once" + ("" if run["complete"] else " (cut short)")
         for run in runs
     )
     header = (
         "# Mutation testing (`make mutation`)\n\n"
         f"mutmut {metadata.version('mutmut')}, {sum(sum(m.statuses.values()) for m in modules)} "
         f"mutants. Runs since the tree was staged afresh: {history or 'not recorded'} "
-        "(2 mutants at once, `nice -n 10`, on 2 cores shared with other work; `--resume` tests "
+        "(nice'd, on 2 cores shared with other work; `--resume` tests "
         "every mutant without a kill again with the tests of that moment). Tests and paths: "
         "pyproject.toml's `[tool.mutmut]`; how the tree is staged: `mutation/stage.py`; score "
         "and statuses: `mutation/report.py`. A mutant listed below survived every test that "
