@@ -121,6 +121,7 @@ def test_an_integer_setting_is_ascii_digits_at_least_its_minimum(value):
     with pytest.raises(ValueError, match=f"N={value.strip()!r}: must be an integer >= 3"):
         integer({"N": value}, "N", 3)
     assert integer({"N": " 30 "}, "N", 3) == 30
+    assert integer({"N": "3"}, "N", 3) == 3  # the minimum itself is allowed
 
 
 def test_required_returns_the_trimmed_value():

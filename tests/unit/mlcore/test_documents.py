@@ -89,3 +89,14 @@ def test_size_limits_are_checked_before_parsing():
 def test_a_valid_document_is_returned_unchanged():
     document = manifest()
     assert documents.check(copy.deepcopy(document), MANIFEST) == document
+
+
+def test_a_refusal_names_its_document_and_field_apart_and_bounds_a_huge_number():
+    # callers read .problem (the pointer drops only a bad canary by it) and .document; a
+    # number of 400 digits is quoted by its first 24 characters, never whole
+    with pytest.raises(documents.DocumentError) as error:
+        documents.parse(b'{"version": 1, "revision": 1' + b"0" * 400 + b".5}", POINTER)
+    assert (error.value.document, error.value.problem) == (
+        POINTER,
+        f"$.revision is 1{'0' * 23}: numbers must be finite",
+    )
