@@ -134,6 +134,13 @@ def test_model_names_add_to_the_default_or_name_every_model():
     assert model_names("", "mnist") == ("mnist",)  # one model, as before ModelNames
     assert model_names(" a, b ,mnist,a ", "mnist") == ("mnist", "a", "b")  # the default first
     assert model_names("*", "mnist") == (EVERY_MODEL,)
+    assert model_names("a,, ,b,", "mnist") == ("mnist", "a", "b")  # empty entries skipped
     for wrong in ("a,b/c", "a,*", "-a"):
         with pytest.raises(ValueError, match="MODEL_NAMES"):
             model_names(wrong, "mnist")
+    with pytest.raises(ValueError) as error:
+        model_names("a,b/c", "mnist")
+    assert str(error.value).startswith("MODEL_NAMES: ")
+    assert str(error.value).endswith(
+        f"; give names separated by commas, or {EVERY_MODEL} for every model under the prefix"
+    )
