@@ -71,7 +71,7 @@ def test_a_hostile_manifest_is_refused_naming_the_field(path, value, message):
     target[path[-1]] = value
     with pytest.raises(documents.DocumentError) as error:
         documents.check(document, MANIFEST)
-    assert message in str(error.value)
+    assert message in str(error.value) and error.value.document == MANIFEST
 
 
 def test_a_document_built_in_code_is_checked_for_non_finite_numbers_too():
@@ -144,3 +144,9 @@ def test_a_document_is_utf_8_text_without_a_byte_order_mark(raw):
     with pytest.raises(documents.DocumentError) as error:
         documents.loads(raw, POINTER)
     assert str(error.value).startswith("latest.json: is not")
+
+
+def test_a_document_nested_too_deep_is_refused_as_such():
+    with pytest.raises(documents.DocumentError) as error:
+        documents.loads(b"[" * 30000 + b"]" * 30000, POINTER)
+    assert str(error.value) == "latest.json: nests too deep"
