@@ -150,3 +150,10 @@ def test_a_document_nested_too_deep_is_refused_as_such():
     with pytest.raises(documents.DocumentError) as error:
         documents.loads(b"[" * 30000 + b"]" * 30000, POINTER)
     assert str(error.value) == "latest.json: nests too deep"
+
+
+def test_a_canary_of_the_served_version_is_refused_naming_the_pointer():
+    with pytest.raises(documents.DocumentError) as error:
+        documents.check({"version": 3, "canary": {"version": 3, "share": 10}}, POINTER)
+    assert str(error.value) == "latest.json: $.canary.version is the served version"
+    assert error.value.document == POINTER
