@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     runs_file = STAGE / "runs.json"  # every run since the tree was last staged afresh
     if not args.report_only:
         resumed = args.resume and (STAGE / "mutants").is_dir()
-        stage(keep_results=resumed)
+        # read before staging: stage() lays out the tree anew, runs.json included
         runs = json.loads(runs_file.read_text()) if resumed and runs_file.exists() else []
+        stage(keep_results=resumed)
         started, now = time.monotonic(), datetime.now(UTC)
         mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
         complete = False
