@@ -20,9 +20,11 @@ HERE = Path(__file__).resolve().parent
 EQUIVALENT_FILE = HERE / "equivalent.toml"
 SUMMARY_FILE = HERE / "SUMMARY.md"
 GOAL = 0.90
-# Modules held to GOAL; the others are run and reported (issue 26).
+# Modules held to GOAL; the others are run and reported (issue 26). mlcore/documents.py holds
+# the registry documents' validation that issue 25 moved out of registry.py.
 GOAL_MODULES = (
     "mlcore/registry.py",
+    "mlcore/documents.py",
     "mlcore/tensors.py",
     "mlcore/signing.py",
     "mlcore/stats.py",
@@ -31,6 +33,8 @@ GOAL_MODULES = (
     "router.py",
     "canary.py",
 )
+# Run right after the goal modules (issue 26 asks for their scores; a goal in the next round).
+NEXT_GOAL_MODULES = ("mlcore/predictor.py", "mlcore/images.py")
 # Where a staged module lives in the checkout (mutation/stage.py copies these to the root).
 CHECKOUT_PATH = {
     "router.py": "functions/inference/router.py",

@@ -178,3 +178,15 @@ def test_a_handler_sees_this_invocations_event_and_context_only_during_it():
     router.resolve({"httpMethod": "GET", "path": "/x"}, "the context")
     assert seen == [("/x", "the context")]
     assert (router.event, router.lambda_context, router.context) == ({}, None, {})
+
+
+def test_the_methods_serving_a_path_are_those_whose_route_answers_it(router):
+    # the 405's Allow header: GET /v1/models/{name} matches .../mnist:predict (the name takes
+    # the ':predict'), but only POST's own ':predict' route answers it
+    assert router.methods_serving("/v1/models/mnist:predict") == {"POST"}
+    assert router.methods_serving("/v1/models/mnist") == {"GET"}
+    # a colon inside the parameter of a ':verb' route: the route still answers (its handler
+    # judges the name), as match() routes it
+    assert router.match("POST", "/v1/models/a:b:predict")[1] == {"name": "a:b"}
+    assert router.methods_serving("/v1/models/a:b:predict") == {"POST"}
+    assert router.methods_serving("/nowhere") == set()

@@ -5,6 +5,9 @@ share, tagged with their role on the answer; the stable one only when the canary
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
+
+import pytest
 
 import app
 from canary import ModelChooser
@@ -314,3 +317,104 @@ def test_the_share_is_exact_and_the_stable_model_gets_the_requests_deadline():
         chooser = ModelChooser(lambda: stable, draw=lambda draw=draw: draw)
         assert chooser.choose(deadline) == expected
     assert stable.deadlines == [deadline, deadline]
+
+
+# -- what the version and label paths see (TF Serving's status, /versions/N, /labels/L) ------
+
+
+class VersionedStore(StandInStore):
+    """A stand-in whose models carry their version (what held() reports). canary_loading: the
+    canary store's get() answers 503 with it, as a canary store does while its model loads."""
+
+    def __init__(self, pointer=None, canary_loading=None, loading=None):
+        super().__init__(pointer=pointer)
+        self.canary_loading, self.loading = canary_loading, loading
+
+    def pinned(self, version, on_failure=None, admit=None):
+        self.canary = VersionedStore(loading=self.canary_loading)
+        self.canary.settings.model_version = str(version)
+        return self.canary
+
+    def get(self, deadline):
+        from errors import ModelUnavailable
+
+        self.deadlines.append(deadline)
+        if self.loading is not None:
+            raise ModelUnavailable(self.loading)
+        version = self.settings.model_version
+        return SimpleNamespace(version=3 if version == "latest" else int(version))
+
+
+def _held(canary_state):
+    """held() over a stable model of version 3 and a canary of version 4 that is loaded,
+    loading or refused; draws that always choose the stable model."""
+    from mlcore.deadline import Deadline
+
+    loading = "version 4 is loading" if canary_state == "loading" else None
+    stable = VersionedStore(pointer=_with_canary(4), canary_loading=loading)
+    chooser = ModelChooser(lambda: stable, draw=lambda: 0.99)
+    if canary_state == "refused":
+        chooser.canary_store(stable).refused[4] = "does not fit in memory"
+    deadline = Deadline(5)
+    return chooser, stable, deadline, chooser.held(deadline)
+
+
+def test_held_names_the_stable_and_a_loaded_canary_and_the_canary_never_waits():
+    _, stable, deadline, held = _held("loaded")
+    assert [(e.version, e.role, e.state, e.problem) for e in held] == [
+        (3, "stable", "AVAILABLE", None),
+        (4, "canary", "AVAILABLE", None),
+    ]
+    assert stable.deadlines == [deadline]  # the stable waits as a request does
+    (canary_deadline,) = stable.canary.deadlines
+    assert canary_deadline.expired  # the canary: never waited for
+
+
+def test_a_loading_canary_is_held_as_loading_and_its_version_answers_503_saying_so():
+    from errors import ModelUnavailable
+
+    chooser, _, deadline, held = _held("loading")
+    assert [(e.version, e.role, e.state, e.problem, e.refused) for e in held[1:]] == [
+        (4, "canary", "LOADING", "version 4 is loading", False)
+    ]
+    assert held[1].model is None
+    with pytest.raises(ModelUnavailable) as unavailable:
+        chooser.pick(deadline, version="4")
+    assert unavailable.value.message == "version 4 (canary): version 4 is loading"
+    assert unavailable.value.status == 503
+
+
+def test_a_refused_canary_is_held_as_ended_with_the_reason():
+    _, _, _, held = _held("refused")
+    assert [(e.version, e.state, e.problem, e.refused) for e in held[1:]] == [
+        (4, "END", "refused: does not fit in memory", True)
+    ]
+
+
+def test_pick_by_version_or_label_waits_for_the_stable_with_the_requests_deadline():
+    chooser, stable, deadline, _ = _held("loaded")
+    stable.deadlines.clear()
+    model, role = chooser.pick(deadline, version="3")
+    assert (model.version, role) == (3, "stable")
+    assert chooser.pick(deadline, label="canary")[0].version == 4
+    assert (chooser.pick(deadline)[1], stable.deadlines) == ("stable", [deadline] * 3)
+
+
+def test_a_missing_version_or_label_is_a_404_naming_what_is_held():
+    from canary import Held, find
+    from errors import ApiError
+
+    entries = [Held(3, "stable", "m3"), Held(4, "canary", "m4")]
+    with pytest.raises(ApiError) as missing:
+        find(entries, "5" * 50, None)
+    assert missing.value.code == "VERSION_NOT_FOUND"
+    assert missing.value.message == (
+        f"version '{'5' * 40}' is not served here; the versions are 3 (stable), 4 (canary)"
+    )
+    with pytest.raises(ApiError) as missing:
+        find(entries, None, "b" * 50)
+    assert missing.value.message == (
+        f"label '{'b' * 40}' names no version now; the labels are stable and canary (while a "
+        "canary runs); now: stable (version 3), canary (version 4)"
+    )
+    assert find(entries, "4", None) is entries[1] and find(entries, None, "stable") is entries[0]

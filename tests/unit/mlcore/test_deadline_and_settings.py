@@ -121,6 +121,7 @@ def test_an_integer_setting_is_ascii_digits_at_least_its_minimum(value):
     with pytest.raises(ValueError, match=f"N={value.strip()!r}: must be an integer >= 3"):
         integer({"N": value}, "N", 3)
     assert integer({"N": " 30 "}, "N", 3) == 30
+    assert integer({"N": "3"}, "N", 3) == 3  # the minimum itself is allowed
 
 
 def test_required_returns_the_trimmed_value():
@@ -133,6 +134,13 @@ def test_model_names_add_to_the_default_or_name_every_model():
     assert model_names("", "mnist") == ("mnist",)  # one model, as before ModelNames
     assert model_names(" a, b ,mnist,a ", "mnist") == ("mnist", "a", "b")  # the default first
     assert model_names("*", "mnist") == (EVERY_MODEL,)
+    assert model_names("a,, ,b,", "mnist") == ("mnist", "a", "b")  # empty entries skipped
     for wrong in ("a,b/c", "a,*", "-a"):
         with pytest.raises(ValueError, match="MODEL_NAMES"):
             model_names(wrong, "mnist")
+    with pytest.raises(ValueError) as error:
+        model_names("a,b/c", "mnist")
+    assert str(error.value).startswith("MODEL_NAMES: ")
+    assert str(error.value).endswith(
+        f"; give names separated by commas, or {EVERY_MODEL} for every model under the prefix"
+    )

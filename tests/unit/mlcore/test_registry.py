@@ -311,6 +311,70 @@ def test_a_history_is_read_whole_with_the_object_versions_it_recorded():
         Pointer.parse({"version": 4, "history": {"version": 1}})
 
 
+def _files(version):
+    """S3 object version ids of one version's files, as the publisher records them."""
+    return {"manifest.json": f"m{version}", "model.tflite": f"f{version}"}
+
+
+def test_every_pointer_change_keeps_the_object_versions_readers_fetch_by():
+    # Readers fetch exactly these S3 objects: a version must never be read with another
+    # version's ids, and no change may lose the ids of a version it still names.
+    registry = Registry("models", "mnist")
+
+    def written(pointer):  # what a reader gets back from the published document
+        return Pointer.parse(pointer.document(registry))
+
+    first = written(Pointer.first(1, "t0", files=_files(1)))
+    assert first.object_versions(1) == _files(1)
+    assert "object_versions" not in Pointer.first(1, "t0").document(registry)
+
+    moved = written(first.moved_to(2, "t1", files=_files(2)))
+    assert moved.object_versions(2) == _files(2)
+    assert moved.history == [{"version": 1, "until": "t1", "object_versions": _files(1)}]
+
+    # a canary records its own files; the served version keeps its files beside it
+    canary = written(moved.with_canary(3, 10, "t2", files=_files(3)))
+    assert (canary.object_versions(3), canary.object_versions(2)) == (_files(3), _files(2))
+    promoted = written(canary.promoted(3, "t3"))
+    assert promoted.object_versions(3) == _files(3)
+    assert written(canary.promoted(3, "t3", files=_files(30))).object_versions(3) == _files(30)
+    assert written(moved.promoted(4, "t3", files=_files(4))).object_versions(4) == _files(4)
+
+    # a canary of a version served before takes the files the history recorded for it
+    again = written(moved.with_canary(1, 5, "t4"))
+    assert again.extra["canary"] == {"version": 1, "share": 5, "object_versions": _files(1)}
+
+    # a move to a version whose files are not known reads by key: no other version's ids
+    unknown = written(moved.moved_to(7, "t5"))
+    assert unknown.object_versions(7) is None
+    assert "object_versions" not in unknown.document(registry)
+    assert unknown.history[-1] == {"version": 2, "until": "t5", "object_versions": _files(2)}
+
+    back = written(promoted.rolled_back("t6"))
+    assert (back.version, back.object_versions(2)) == (2, _files(2))
+
+
+def test_a_repair_writes_the_restored_document_again_as_the_next_revision():
+    # `rollout --repair`: the last valid pointer of the audit trail, written again as it was
+    restored = Pointer.parse(
+        {
+            "version": 4,
+            "revision": 7,
+            "updated_at": "t0",
+            "object_versions": _files(4),
+            "canary": {"version": 5, "share": 10},
+            "history": [{"version": 3, "until": "t0"}],
+            "written_by": "a newer tool",
+        }
+    )
+    repaired = restored.moved_to_now("t9")
+    assert (repaired.version, repaired.revision, repaired.updated_at) == (4, 8, "t9")
+    assert repaired.extra == restored.extra
+    assert repaired.extra is not restored.extra  # a copy: the restored pointer is unchanged
+    registry = Registry("models", "mnist")
+    assert Pointer.parse(repaired.document(registry)).canary == Canary(5, 10)
+
+
 def test_a_canary_survives_a_move_of_the_served_version():
     pointer = Pointer.first(3, "t0").with_canary(5, 10, "t1").moved_to(4, "t2")
     assert (pointer.version, pointer.canary.version, pointer.canary.percent) == (4, 5, 10)
