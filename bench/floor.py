@@ -8,6 +8,7 @@ checksum, no validation, no logging or metrics: what no serving code can avoid d
 
 from __future__ import annotations
 
+import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from bench.baseline import answer, read_instances
@@ -42,7 +43,10 @@ class Floor:
         self.output_quantization = quantization(self.output)
 
     def handler(self, event: dict, context=None) -> dict:
-        x = read_instances(event).reshape(-1, *self.shape)
+        return answer(self.run(read_instances(event).reshape(-1, *self.shape)))
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities of a batch of instances in the input's shape (real values)."""
         tensor = quantize(x, *self.input_quantization, self.input["dtype"])
         if len(tensor) != self.batch:
             self.interpreter.resize_tensor_input(self.input["index"], list(tensor.shape))
@@ -51,4 +55,4 @@ class Floor:
         self.interpreter.set_tensor(self.input["index"], tensor)
         self.interpreter.invoke()
         raw = self.interpreter.get_tensor(self.output["index"])
-        return answer(dequantize(raw, *self.output_quantization))
+        return dequantize(raw, *self.output_quantization)

@@ -1,6 +1,9 @@
 """Measure 5: model size ~1, 10, 100 MB through the function's own fetch-verify-load path
 (model_store.ModelStore: pointer -> manifest -> stream + sha256 -> interpreter -> warm-up),
-beside a plain boto3 download of the same object. Interleaved, persistent clients on both sides.
+beside a plain boto3 download of the same object, and beside the lean floor doing the same without
+verification (bench/lean_floor.py's work: one obstore GET into memory, the interpreter built from
+it and run once, as ours is warmed up; no pointer, manifest, hash or checks). Interleaved,
+persistent clients on every side.
 Each case's CPU time in this process (its client side; the S3 server's is not counted) says what
 the wall times cannot on 2 shared cores: how much work each side does.
 """
@@ -16,12 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import lean_floor
 from bench.common import FUNCTION_DIR, ratio, rotations, summary_ms
 
 
 def run(synthetic: dict, env: dict[str, str], work: Path, rounds: dict[str, int], log) -> dict:
     """synthetic: size -> {name, bytes}; env: the function's environment (its settings)."""
     import boto3
+
+    from bench.floor import Floor  # LiteRT, imported by this section only
 
     sys.path.insert(0, str(FUNCTION_DIR))
     import config
@@ -31,6 +37,7 @@ def run(synthetic: dict, env: dict[str, str], work: Path, rounds: dict[str, int]
     settings = config.load_settings(env)
     ours_client = model_store.create_s3_client()  # the function's own client configuration
     plain_client = boto3.client("s3")  # boto3's defaults
+    lean_store = lean_floor.s3_client()(settings.bucket)  # obstore, one store kept open
     results = {}
     for size, info in synthetic.items():
         name = info["name"]
@@ -67,8 +74,17 @@ def run(synthetic: dict, env: dict[str, str], work: Path, rounds: dict[str, int]
             (cache / "model.tflite").write_bytes(body)
             return None, body
 
+        def lean(cache, key=key):
+            import obstore
+
+            model = obstore.get(lean_store, key).bytes().to_bytes()
+            floor = Floor(model)
+            floor.run(np.zeros((1, *floor.shape), np.float32))  # ready: run once, as ours is
+            return None, (model, floor)
+
         cases = {
             "ours": lambda: timed(ours, ours_client),
+            "lean_floor": lambda: timed(lean),
             "plain_download_file": lambda: timed(download_file),
             "plain_get_object": lambda: timed(get_object),
             "ours_with_default_checksum_client": lambda: timed(ours, plain_client),
@@ -98,6 +114,7 @@ def run(synthetic: dict, env: dict[str, str], work: Path, rounds: dict[str, int]
         row |= {
             "plain_download_p50_ms": base,
             "ours_vs_plain_download": ratio(p50["ours"], base),
+            "ours_vs_lean_floor": ratio(p50["ours"], p50["lean_floor"]),
             "ours_vs_download_file": ratio(p50["ours"], p50["plain_download_file"]),
             "ours_vs_get_object": ratio(p50["ours"], p50["plain_get_object"]),
             "plain_download_mb_per_s": round(mib / (base / 1000), 1),

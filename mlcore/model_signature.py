@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from typing import Any
 
@@ -57,6 +56,8 @@ def key_hint(key: EcPublicKey) -> str:
     body = base64.b64encode(key.der).decode()
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     pem = "\n".join(["-----BEGIN PUBLIC KEY-----", *lines, "-----END PUBLIC KEY-----", ""])
+    import hashlib  # here, not at import: hashlib loads OpenSSL (model_store._sha256)
+
     return hashlib.sha256(pem.encode()).hexdigest()
 
 
@@ -137,6 +138,8 @@ def _resources(payload: bytes) -> dict[str, str]:
     if len(subjects) != 1:
         raise ValueError(f"the statement has {len(subjects)} subjects, not one")
     root = _digest(_field(subjects[0], "digest.sha256", str), "subject[0].digest.sha256")
+    import hashlib  # here, not at import: hashlib loads OpenSSL (model_store._sha256)
+
     files, hasher = {}, hashlib.sha256()
     for index, resource in enumerate(_field(statement, "predicate.resources", list)):
         where = f"predicate.resources[{index}]"
@@ -160,6 +163,8 @@ def check_bundle(
     which the manifest names)."""
     if bundle is None:
         raise ValueError("it is missing: the version is unsigned, or signed in the earlier format")
+    import hashlib  # here, not at import: hashlib loads OpenSSL (model_store._sha256)
+
     signed = read_statement(bundle, keys)
     if MANIFEST_FILE not in signed:
         raise ValueError(f"its statement does not list {MANIFEST_FILE}")

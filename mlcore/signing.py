@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 RSA_ENCRYPTION_OID = bytes.fromhex("06092a864886f70d010101")  # 1.2.840.113549.1.1.1
@@ -151,6 +149,9 @@ def verify(key: RsaPublicKey, message: bytes, signature: bytes) -> bool:
     s = int.from_bytes(signature, "big")
     if s >= key.n:
         return False
+    import hashlib  # here, not at import: hashlib loads OpenSSL (model_store._sha256)
+    import hmac
+
     opened = pow(s, key.e, key.n).to_bytes(k, "big")
     digest_info = SHA256_DIGEST_INFO + hashlib.sha256(message).digest()
     expected = b"\x00\x01" + b"\xff" * (k - len(digest_info) - 3) + b"\x00" + digest_info
@@ -230,6 +231,8 @@ def verify_ecdsa(key: EcPublicKey, message: bytes, signature: bytes) -> bool:
     r, s = values
     if not (1 <= r < N and 1 <= s < N):
         return False
+    import hashlib  # here, not at import: hashlib loads OpenSSL (model_store._sha256)
+
     e = int.from_bytes(hashlib.sha256(message).digest(), "big")  # 256 bits: no truncation
     w = pow(s, -1, N)
     u1, u2 = e * w % N, r * w % N

@@ -56,6 +56,20 @@ def python_found(version: str) -> bool:
     return "warning: no python" not in probe.stderr
 
 
+def runtime_stdlib() -> frozenset[str]:
+    """The standard library's module names of the runtime's Python (.venv-function's 3.13, as
+    Lambda's python3.13), with this Python's: private ones differ between versions (3.13's
+    _sha2 was 3.11's _sha256)."""
+    names = set(sys.stdlib_module_names)
+    python = ROOT / ".venv-function" / "bin" / "python"
+    if python.exists():
+        code = "import sys; print(' '.join(sys.stdlib_module_names))"
+        names |= set(
+            subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.split()
+        )
+    return frozenset(names)
+
+
 def tool_env() -> dict[str, str]:
     """sam, pip and cfn-lint from this virtualenv; no telemetry."""
     env = dict(os.environ)
@@ -250,7 +264,7 @@ def test_every_import_of_the_function_resolves_in_the_layer_or_the_runtime(layer
     layer_top = {p.name for p in layer.iterdir() if p.is_dir()} | {
         p.stem for p in layer.glob("*.py")
     }
-    missing = {}
+    missing, stdlib = {}, runtime_stdlib()
     for module in [*code.glob("*.py"), *MLCORE_DIR.glob("*.py")]:
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
@@ -261,7 +275,7 @@ def test_every_import_of_the_function_resolves_in_the_layer_or_the_runtime(layer
                 continue
             for name in names:
                 top = name.split(".")[0]
-                if top in sys.stdlib_module_names or top == "__future__":
+                if top in stdlib or top == "__future__":
                     continue
                 if top not in local | layer_top | LAMBDA_RUNTIME_PACKAGES | OTEL_LAYER_PACKAGES:
                     missing.setdefault(top, []).append(module.name)

@@ -800,6 +800,53 @@ def test_dashboard_is_valid_json_with_the_functions_metrics(template):
     assert variables["Namespace"] == {"Fn::FindInMap": ["Powertools", "Metrics", "Namespace"]}
 
 
+# The metrics API Gateway publishes per API type, and the dimension that names the API.
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html
+API_METRICS = {
+    "rest": ("ApiName", {"4XXError", "5XXError", "Count", "Latency", "IntegrationLatency"}),
+    "http": ("ApiId", {"4xx", "5xx", "Count", "Latency", "IntegrationLatency", "DataProcessed"}),
+}
+
+
+@pytest.mark.parametrize("api_type", ["rest", "http"])
+def test_dashboards_api_widgets_follow_the_api_type(template, api_type):
+    """The dashboard's API widgets name the metrics of the API that is deployed: an HTTP API's
+    by ApiId with 4xx/5xx, a REST API's by ApiName with 4XXError/5XXError."""
+    text, variables = resolved(template, ApiType=api_type)["Resources"]["InferenceDashboard"][
+        "Properties"
+    ]["DashboardBody"]["Fn::Sub"]
+
+    def value(node) -> str:  # a Ref stays a name here, as CloudFormation fills it in later
+        if isinstance(node, str):
+            return node
+        if isinstance(node, dict) and set(node) == {"Ref"}:
+            return f"<{node['Ref']}>"
+        if isinstance(node, dict) and set(node) == {"Fn::Sub"}:
+            return node["Fn::Sub"].replace("${AWS::StackName}", "<stack>")
+        return "0"  # the namespace (a map lookup): not the API's
+
+    names = {k: value(v) for k, v in variables.items()}
+    body = json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: str(names.get(m.group(1), 0)), text))
+    rows = []  # each API metric row, its "." and "..." shorthand spelled out
+    for widget in body["widgets"]:
+        previous: list = []
+        for row in widget["properties"]["metrics"]:
+            if row[0] == "...":
+                row = previous[: len(previous) - (isinstance(previous[-1], dict))] + row[1:]
+            row = [p if p != "." else previous[i] for i, p in enumerate(row)]
+            previous = row
+            if row[0] == "AWS/ApiGateway":
+                rows.append([p for p in row if not isinstance(p, dict)])
+    dimension, allowed = API_METRICS[api_type]
+    api = "<InferenceHttpApi>" if api_type == "http" else "<stack>-api"
+    assert {r[1] for r in rows} == allowed - {"DataProcessed"}  # every one we chart exists
+    for row in rows:
+        assert row[2:] == [dimension, api, "Stage", "0"], row
+    if api_type == "rest":  # no reference to the HTTP API, which this stack does not create
+        assert "InferenceHttpApi" not in json.dumps(variables)
+
+
 def test_outputs_scripts_look_up(template, deployed):
     outputs = template["Outputs"]
     assert {"ApiUrl", "FunctionName", "ModelBucketName", "ApiKeyId"} <= set(outputs)

@@ -19,7 +19,7 @@ import pytest
 from errors import ModelUnavailable
 from mlcore.deadline import Deadline
 from mlcore.registry import Pointer
-from model_store import DISK_SLACK_BYTES, VERIFY_ATTEMPTS
+from model_store import DISK_SLACK_BYTES, SMALL_MODEL_BYTES, VERIFY_ATTEMPTS, _sha256
 from tests.function_support import FakeS3, fixture_manifest, fixture_model, new_version
 
 V1 = fixture_manifest()["version"]
@@ -570,3 +570,18 @@ def test_a_version_still_loading_is_not_a_fault(fake_s3, make_store, clock, mani
     store.pointer = Pointer.parse(fake_s3.objects[POINTER])  # read, not loaded yet
     health = store.health()
     assert (health["status"], health["served"], health["loading"]) == ("ok", V1, V2)
+
+
+@pytest.mark.parametrize("size", [0, SIZE, SMALL_MODEL_BYTES, SMALL_MODEL_BYTES + 1, 3 << 20])
+def test_models_of_every_size_are_checked_with_the_same_sha256(size):
+    """Small models are hashed without OpenSSL (CPython's own sha256), large ones with it: the
+    digest a manifest is checked against is the same either way."""
+    import hashlib
+
+    data = np.random.default_rng(size).bytes(size)
+    digest = _sha256(size)
+    for start in range(0, size, 1 << 16):  # in chunks, as _download streams them
+        digest.update(data[start : start + (1 << 16)])
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    small = size <= SMALL_MODEL_BYTES
+    assert (type(digest).__module__ == "_sha2") == small, type(digest)
