@@ -418,3 +418,36 @@ def test_a_missing_version_or_label_is_a_404_naming_what_is_held():
         "canary runs); now: stable (version 3), canary (version 4)"
     )
     assert find(entries, "4", None) is entries[1] and find(entries, None, "stable") is entries[0]
+
+
+def test_canary_now_says_what_this_environment_holds_and_starts_nothing():
+    """The open GET /health's view of the canary: LOADING until this stable store's canary
+    store holds the pointer's version, AVAILABLE once loaded, END with the reason once refused;
+    nothing for a pinned stable store or a pointer without a canary."""
+    from mlcore.registry import Pointer
+
+    stable = StandInStore(pointer=_with_canary(4))
+    chooser = ModelChooser(lambda: stable)
+    assert chooser.canary_now(stable) == {"version": 4, "state": "LOADING"}  # no store yet
+    assert chooser._canary is None  # and none was made
+    store = chooser.canary_store(stable)
+    store.current = None  # its load has not ended
+    assert chooser.canary_now(stable) == {"version": 4, "state": "LOADING"}
+    store.current = SimpleNamespace(size=1, path=None)
+    assert chooser.canary_now(stable) == {"version": 4, "state": "AVAILABLE"}
+    store.refused[4] = "does not fit in memory"
+    refused = {"version": 4, "state": "END", "refused": "does not fit in memory"}
+    assert chooser.canary_now(stable) == refused
+    # another stable store naming the same canary (after a restore): not its canary store yet
+    assert chooser.canary_now(StandInStore(pointer=_with_canary(4))) == {
+        "version": 4,
+        "state": "LOADING",
+    }
+    stable.pointer = _with_canary(5)  # a new canary: the store held is another version's
+    assert chooser.canary_now(stable) == {"version": 5, "state": "LOADING"}
+    stable.pointer, stable.settings.follows_latest = _with_canary(4), False  # pinned
+    assert chooser.canary_now(stable) is None
+    stable.settings.follows_latest = True
+    for pointer in (None, Pointer.first(3, "t")):  # not read yet; no canary
+        stable.pointer = pointer
+        assert chooser.canary_now(stable) is None
