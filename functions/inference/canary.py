@@ -20,7 +20,7 @@ from typing import Any
 
 from errors import ApiError, ModelUnavailable
 from mlcore.deadline import Deadline
-from mlcore.registry import CANARY, STABLE, is_decimal
+from mlcore.registry import CANARY, STABLE, Canary, is_decimal
 from model_store import LoadedModel, ModelStore
 
 MEMORY_SHARE = 0.5  # of the function's memory, for the models held in memory together
@@ -29,6 +29,12 @@ MEMORY_SHARE = 0.5  # of the function's memory, for the models held in memory to
 def memory_budget(environ=os.environ) -> int:
     megabytes = int(environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or 1024)
     return int(megabytes * (1 << 20) * MEMORY_SHARE)
+
+
+def _named_canary(stable: ModelStore) -> Canary | None:
+    """The canary the pointer names, where the stable store follows the pointer."""
+    pointer = stable.pointer if stable.settings.follows_latest else None
+    return pointer.canary if pointer is not None else None
 
 
 @dataclass(frozen=True)
@@ -96,20 +102,22 @@ class ModelChooser:
 
     def canary_store(self, stable: ModelStore) -> ModelStore | None:
         """The store of the canary the pointer names now (made on first need), or None."""
-        pointer = stable.pointer if stable.settings.follows_latest else None
-        canary = pointer.canary if pointer is not None else None
+        canary = _named_canary(stable)
         if canary is None:
             self._canary = None
             return None
-        current = self._canary
-        if (
-            current is None
-            or self._owner is not stable
-            or current.settings.model_version != str(canary.version)
-        ):
+        current = self._held_for(stable, canary.version)
+        if current is None:
             current = self._canary = self._make(stable, canary.version)
             self._owner = stable
         return current
+
+    def _held_for(self, stable: ModelStore, version: int) -> ModelStore | None:
+        """The canary store held, if it was made for this stable store and this version."""
+        store = self._canary
+        if store is None or self._owner is not stable:
+            return None
+        return store if store.settings.model_version == str(version) else None
 
     def _make(self, stable: ModelStore, version: int) -> ModelStore:
         def admit(size: int) -> str | None:
@@ -173,15 +181,12 @@ class ModelChooser:
         """The canary the pointer names, as this environment holds it now: its version and
         TF Serving state (LOADING also before its load starts), without starting or waiting
         for anything (the open GET /health)."""
-        pointer = stable.pointer if stable.settings.follows_latest else None
-        if pointer is None or pointer.canary is None:
+        canary = _named_canary(stable)
+        if canary is None:
             return None
-        version, store = pointer.canary.version, self._canary
-        if (
-            store is None
-            or self._owner is not stable
-            or store.settings.model_version != str(version)
-        ):
+        version = canary.version
+        store = self._held_for(stable, version)
+        if store is None:
             return {"version": version, "state": "LOADING"}
         if version in store.refused:
             return {"version": version, "state": "END", "refused": store.refused[version]}
