@@ -74,8 +74,7 @@ def model_for(version: int, deadline: Deadline) -> LoadedModel:
     return _pinned[version].get(deadline)
 
 
-@app.logger.inject_lambda_context
-@app.metrics.log_metrics(capture_cold_start_metric=True)
+@app.with_powertools
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return handle(event, context)
 

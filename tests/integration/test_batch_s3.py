@@ -25,7 +25,7 @@ from tests.function_support import (
     metric_values,
 )
 
-pytestmark = pytest.mark.integration  # Powertools' "No application metrics": pyproject.toml
+pytestmark = pytest.mark.integration
 
 
 def png(pixels: np.ndarray) -> bytes:

@@ -25,7 +25,6 @@ from tests.function_support import (
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
 ]
 
 REQUESTS, PER_REQUEST = 12, 8  # 96 digits: every class in train, validation and test splits

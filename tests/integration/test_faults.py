@@ -43,7 +43,6 @@ from tests.local_support import parameters, publish_fixture
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
 ]
 # `make test` runs the worst (silent: every call waits for the client's timeouts); the other
 # faults end sooner and run in `make test-slow`.

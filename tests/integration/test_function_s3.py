@@ -27,7 +27,6 @@ from tests.function_support import (
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
 ]
 
 

@@ -31,7 +31,6 @@ from training.registry_s3 import PublishError, read_audit, update_pointer
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
 ]
 
 MODEL = "models/mnist/{version}/model.tflite"

@@ -25,11 +25,9 @@ from tests.function_support import (
     log_records,
     metric_values,
     new_version,
+    reset_powertools,
     with_body,
 )
-
-# Routes without application metrics (status, errors) make Powertools warn once per process.
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 EXPECTED = expected_events()
 V1 = fixture_manifest()["version"]
@@ -493,6 +491,64 @@ def test_logs_carry_the_api_gateway_request_id(served, load_event, capsys):
     )
     assert loaded["correlation_id"] == event["requestContext"]["requestId"]
     assert loaded["cold_start"] is True
+
+
+def _powertools_output(decorate, capsys, monkeypatch) -> list[tuple[list, list]]:
+    """(log lines, EMF documents) of a cold then a warm invocation of a handler that logs
+    a line and adds a metric on the cold one only, decorated by `decorate`."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    import app
+
+    reset_powertools(monkeypatch)
+    calls = []
+
+    def handler(event, context):
+        app.logger.info("inside")
+        if not calls:
+            app.metrics.add_metric(name="Loaded", unit=MetricUnit.Count, value=1)
+        calls.append(event)
+        return {"statusCode": 200}
+
+    wrapped = decorate(handler)
+    outputs = []
+    for request_id in ("a", "b"):
+        context = LambdaContext()
+        context.aws_request_id = request_id
+        assert wrapped({}, context) == {"statusCode": 200}
+        out = capsys.readouterr().out
+        documents = [
+            {k: v for k, v in r.items() if k != "_aws"} | {"_aws": r["_aws"]["CloudWatchMetrics"]}
+            for r in emf_records(out)
+        ]
+        logs = [{k: v for k, v in r.items() if k != "timestamp"} for r in log_records(out)]
+        outputs.append((logs, documents))
+    return outputs
+
+
+def test_with_powertools_writes_what_powertools_decorators_write(capsys, monkeypatch):
+    """app.with_powertools against the decorators it replaces: the same log keys (cold start,
+    the context's fields, the request id), the same ColdStart document, a request's own
+    metrics flushed, and nothing written when a request added none."""
+    import app
+
+    def decorators(handler):
+        return app.logger.inject_lambda_context(
+            app.metrics.log_metrics(capture_cold_start_metric=True)(handler)
+        )
+
+    with pytest.warns(UserWarning, match="No application metrics"):  # the warm invocation
+        expected = _powertools_output(decorators, capsys, monkeypatch)
+    ours = _powertools_output(app.with_powertools, capsys, monkeypatch)
+    assert ours == expected
+    (cold_logs, cold_documents), (warm_logs, warm_documents) = ours
+    assert [r["cold_start"] for r in cold_logs + warm_logs] == [True, False]
+    assert [r["function_request_id"] for r in cold_logs + warm_logs] == ["a", "b"]
+    assert sorted(d for document in cold_documents for d in document if d[0].isupper()) == [
+        "ColdStart",
+        "Loaded",
+    ]
+    assert warm_documents == []
 
 
 def test_importing_app_stays_light():

@@ -18,8 +18,6 @@ from PIL import Image, ImageDraw
 from local.bootstrap import LambdaContext
 from tests.function_support import FakeS3, invoke, metric_values, with_body
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
-
 REST = {"httpMethod": "GET", "path": "/health", "headers": {}, "body": None}
 FOREIGN_EVENTS = {
     "empty object": {},

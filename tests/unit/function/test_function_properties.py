@@ -19,8 +19,6 @@ from hypothesis import strategies as st
 from errors import STATUS_BY_CODE
 from local.bootstrap import LambdaContext
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
-
 SWEEPS = [80, pytest.param(1500, marks=pytest.mark.slow, id="slow")]
 
 
