@@ -812,10 +812,11 @@ def answer(event: Any, context: LambdaContext) -> dict[str, Any]:
     (2.0) proxy event goes to the routes with this invocation's deadline; anything else is a
     400 UNSUPPORTED_EVENT (see proxy.py)."""
     # API Gateway's request id in every log line (Powertools' correlation_id_path would find it
-    # with a JMESPath search on every request)
-    logger.set_correlation_id(proxy.request_id(event))
-    # this invocation's, set when chosen
-    logger.remove_keys(["model_name", "model_version", "model_role"])
+    # with a JMESPath search on every request), and no model yet: this invocation's are set
+    # when chosen (Powertools leaves a key whose value is None out of the line)
+    logger.append_keys(
+        correlation_id=proxy.request_id(event), model_name=None, model_version=None, model_role=None
+    )
     kind, problem = proxy.recognise(event)
     if problem is not None:
         error = ApiError("UNSUPPORTED_EVENT", problem)
