@@ -99,8 +99,7 @@ def check_range(array: np.ndarray, low: float, high: float, where: str) -> None:
         raise TensorError(
             "VALUE_OUT_OF_RANGE",
             f"'{where}' values must be within [{low:g}, {high:g}]; found values from "
-            f"{smallest:g} to {largest:g}"
-            + (f": {scaled}{RAW_PIXELS}" if pixels else ""),
+            f"{smallest:g} to {largest:g}" + (f": {scaled}{RAW_PIXELS}" if pixels else ""),
         )
     if (low, high) == PIXELS:
         check_value_scale(array, low, high, where)
