@@ -224,7 +224,7 @@ def main() -> None:
         elif command["op"] == "profile":
             import site
 
-            site.main()  # pyinstrument is in the interpreter's own environment, not on the Lambda-like path
+            site.main()  # pyinstrument: in the interpreter's venv, not on the Lambda-like path
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.0002)
