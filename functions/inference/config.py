@@ -18,6 +18,7 @@ from mlcore.registry import Registry
 from mlcore.settings import LATEST, integer, registry_location
 from mlcore.settings import required as _required
 from mlcore.signing import PublicKeys, load_public_keys
+from tracing import LAMBDA, OFF
 from tracing import MODES as TRACING_MODES  # tracing.py says what each does
 
 
@@ -97,6 +98,28 @@ def load_tracing_mode(environ: Mapping[str, str] | None = None) -> str:
     if mode not in TRACING_MODES:
         raise ValueError(f"TRACING_MODE={mode!r}: must be one of {', '.join(TRACING_MODES)}")
     return mode
+
+
+# What the Lambda runtime sets: the initialization type of this execution environment, and the
+# handler it imports (the batch function's handler imports app too).
+API_HANDLER = "app.lambda_handler"
+ON_DEMAND = "on-demand"
+
+
+def loads_model_at_import(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether app.py starts loading the default model while it imports (an on-demand cold
+    start of the API function, whose first request waits for that load anyway): the registry
+    reads and the download then run while the rest of the function imports. Not for the batch
+    function (it names its own versions), not where init runs ahead of requests (provisioned
+    concurrency and SnapStart preload and wait: app.preload_model), and not with a tracing SDK
+    (xray-sdk, otel): there the first request starts the load so that its spans are children of
+    that request's."""
+    environ = os.environ if environ is None else environ
+    return (
+        environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == ON_DEMAND
+        and environ.get("_HANDLER") == API_HANDLER
+        and environ.get("TRACING_MODE") in (LAMBDA, OFF)
+    )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -340,6 +340,13 @@ class ModelStore:
             raise self._unavailable(job)
         return model
 
+    def start_loading(self) -> None:
+        """Start the first load in its thread and return at once (app.py, during import on an
+        on-demand cold start); the first get() joins it. Nothing if a model or a job is there."""
+        with self._lock:
+            if self._model is None and self._job is None:
+                self._start("load")
+
     def stable_version(self) -> int:
         """The version this store serves as stable now: MODEL_VERSION where it is pinned, else
         the pointer read afresh, in the caller's thread (one GET, bounded by the client's own
