@@ -11,15 +11,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cors import parse_origins
 
 from mlcore.registry import Registry
 from mlcore.settings import LATEST, integer, registry_location
 from mlcore.settings import required as _required
-from mlcore.signing import PublicKeys, load_public_keys
 from tracing import LAMBDA, OFF
 from tracing import MODES as TRACING_MODES  # tracing.py says what each does
+
+if TYPE_CHECKING:  # mlcore.signing is imported only where MANIFEST_PUBLIC_KEY is set
+    from mlcore.signing import PublicKeys
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment; a ValueError names the variable that is wrong."""
     environ = os.environ if environ is None else environ
     public_key = environ.get("MANIFEST_PUBLIC_KEY", "").strip()
+    signature_key = None
     try:
-        signature_key = load_public_keys(public_key) if public_key else None
+        if public_key:
+            from mlcore.signing import load_public_keys
+
+            signature_key = load_public_keys(public_key)
     except ValueError as exc:
         raise ValueError(f"MANIFEST_PUBLIC_KEY: {exc}") from None
     try:
