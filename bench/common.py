@@ -74,8 +74,12 @@ TRACE_ID = "Root=1-6750e8a0-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sam
 def lambda_environment(function_dir: Path, daemon_port: int) -> dict[str, str]:
     """What the Lambda runtime itself adds: with LAMBDA_TASK_ROOT, Powertools' Tracer is on and
     the X-Ray SDK takes its Lambda path; `Tracing: Active` samples the request (_X_AMZN_TRACE_ID)
-    and segments go over UDP to the daemon, here a loopback socket that the bench counts them on."""
+    and segments go over UDP to the daemon, here a loopback socket that the bench counts them on.
+    An on-demand start of the API function's handler: app starts loading the model while it
+    imports (config.loads_model_at_import); the otel variant names its wrapper instead."""
     return {
+        "_HANDLER": "app.lambda_handler",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "LAMBDA_TASK_ROOT": str(function_dir),
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "_X_AMZN_TRACE_ID": TRACE_ID,

@@ -41,6 +41,9 @@ def imports(tracing: str | None, module: str = "app") -> str:
         env["PYTHONPATH"] = os.pathsep.join((str(built.function), built.pythonpath()))
         if tracing:
             env["TRACING_MODE"] = tracing
+        # the imports alone: no early model load (config.loads_model_at_import), whose thread
+        # would import beside them and wait on a registry that is not there
+        env.pop("AWS_LAMBDA_INITIALIZATION_TYPE")
         # the handler module, and what its tracing imports when it is first asked for
         code = f"import {module}; getattr({module}, 'get_tracing', lambda: None)()"
         command = [PYTHON, "-S", "-X", "importtime", "-c", code]

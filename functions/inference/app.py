@@ -8,9 +8,38 @@ docstring says which metrics go there and which through Powertools' Metrics here
 
 from __future__ import annotations
 
+# The cold start of the API function on demand (config.loads_model_at_import): the model store
+# is made and its first load started before anything else is imported, so that the registry
+# reads, the model's download and the interpreter's build run in the store's thread while
+# Powertools and the routes import. The imports below are therefore after this block on purpose
+# (`isort: split` keeps ruff from sorting them above it; E402 is allowed for this file in
+# pyproject.toml). The hooks are bound late: they are defined below, and a store delivers its
+# reports in the thread of the request that asks for the model (model_store), never in its own.
+import os
+
+import config
+import model_store
+
+
+def _start_early_load() -> model_store.ModelStore | None:
+    if not config.loads_model_at_import(os.environ):
+        return None
+    try:
+        store = model_store.create_store(
+            on_loaded=lambda model: _record_load(model),
+            on_failure=lambda *failure: _record_failure(*failure),
+        )
+    except Exception:  # a wrong setting: get_store() raises it again in the first request
+        return None
+    store.start_loading()
+    return store
+
+
+_early_store = _start_early_load()
+
+# isort: split
 import functools
 import json
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -137,7 +166,10 @@ def _count_once(name: str) -> None:
 
 @functools.cache
 def get_store() -> ModelStore:
-    """Created on first use, once per execution environment. Tests replace this function."""
+    """Created on first use, once per execution environment (or during import, already
+    loading: _early_store). Tests replace this function."""
+    if _early_store is not None:
+        return _early_store
     return create_store(span=_subsegment, on_loaded=_record_load, on_failure=_record_failure)
 
 

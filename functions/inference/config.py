@@ -11,14 +11,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cors import parse_origins
 
 from mlcore.registry import Registry
 from mlcore.settings import LATEST, integer, registry_location
 from mlcore.settings import required as _required
-from mlcore.signing import PublicKeys, load_public_keys
+from tracing import LAMBDA, OFF
 from tracing import MODES as TRACING_MODES  # tracing.py says what each does
+
+if TYPE_CHECKING:  # mlcore.signing is imported only where MANIFEST_PUBLIC_KEY is set
+    from mlcore.signing import PublicKeys
 
 
 @dataclass(frozen=True)
@@ -99,12 +103,38 @@ def load_tracing_mode(environ: Mapping[str, str] | None = None) -> str:
     return mode
 
 
+# What the Lambda runtime sets: the initialization type of this execution environment, and the
+# handler it imports (the batch function's handler imports app too).
+API_HANDLER = "app.lambda_handler"
+ON_DEMAND = "on-demand"
+
+
+def loads_model_at_import(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether app.py starts loading the default model while it imports (an on-demand cold
+    start of the API function, whose first request waits for that load anyway): the registry
+    reads and the download then run while the rest of the function imports. Not for the batch
+    function (it names its own versions), not where init runs ahead of requests (provisioned
+    concurrency and SnapStart preload and wait: app.preload_model), and not with a tracing SDK
+    (xray-sdk, otel): there the first request starts the load so that its spans are children of
+    that request's."""
+    environ = os.environ if environ is None else environ
+    return (
+        environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == ON_DEMAND
+        and environ.get("_HANDLER") == API_HANDLER
+        and environ.get("TRACING_MODE") in (LAMBDA, OFF)
+    )
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment; a ValueError names the variable that is wrong."""
     environ = os.environ if environ is None else environ
     public_key = environ.get("MANIFEST_PUBLIC_KEY", "").strip()
+    signature_key = None
     try:
-        signature_key = load_public_keys(public_key) if public_key else None
+        if public_key:
+            from mlcore.signing import load_public_keys
+
+            signature_key = load_public_keys(public_key)
     except ValueError as exc:
         raise ValueError(f"MANIFEST_PUBLIC_KEY: {exc}") from None
     try:

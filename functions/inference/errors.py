@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 
-from mlcore.inference import TensorError
-
 # code -> HTTP status; the list the docs' error table (docs/api.md) and the local API rely on.
 STATUS_BY_CODE: dict[str, int] = {
     "INVALID_JSON": 400,
@@ -74,5 +72,11 @@ def as_api_error():
     inside becomes the ApiError of its code."""
     try:
         yield
-    except TensorError as exc:
+    except Exception as exc:
+        # imported here (on the error path only): mlcore.inference imports numpy, and the
+        # model store imports this module before app starts the first load (model_store)
+        from mlcore.inference import TensorError
+
+        if not isinstance(exc, TensorError):
+            raise
         raise ApiError(exc.code, exc.message) from None

@@ -45,23 +45,16 @@ import errno
 import functools
 import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from config import Settings, load_settings
 from errors import ModelUnavailable
-from mlcore import documents, generic
+from mlcore import documents
 from mlcore.deadline import Deadline
-from mlcore.generic import IMAGE_CLASSIFIER, KIND, GenericManifest
-from mlcore.images import InputSpec
-from mlcore.model_signature import BUNDLE_FILE, check_bundle
-from mlcore.predictor import ModelMismatch, Predictor
 from mlcore.registry import (
     MANIFEST_FILE,
     MODEL_FILE,
@@ -72,8 +65,18 @@ from mlcore.registry import (
     signed_statement,
 )
 from mlcore.settings import LATEST
-from mlcore.signatures import Signature, default_signature, mismatch, zero_inputs
-from mlcore.signing import verify as verify_signature
+
+# What needs numpy (about 100 ms of imports: the model's spec, signatures and predictor) and the
+# signature checks are imported where a load first uses them, not with this module: app.py starts
+# the first load right after importing this module, so that the pointer and manifest GETs run
+# while app imports numpy and the rest.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mlcore.generic import GenericManifest
+    from mlcore.images import InputSpec
+    from mlcore.predictor import Predictor
+    from mlcore.signatures import Signature
 
 CHUNK_BYTES = 1 << 20
 SMALL_MODEL_BYTES = 1 << 18  # hashed without OpenSSL up to this size (_sha256)
@@ -121,6 +124,8 @@ class LoadedModel:
 
     @property
     def kind(self) -> str:
+        from mlcore.generic import IMAGE_CLASSIFIER, KIND
+
         return IMAGE_CLASSIFIER if self.generic is None else KIND
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -143,10 +148,12 @@ class LoadedModel:
             for key, signature in signatures.items()
         }
 
-    @property
+    @functools.cached_property
     def default_signature(self) -> str:
         if self.generic is not None:
             return self.generic.default_signature
+        from mlcore.signatures import default_signature
+
         return default_signature(self.signatures)
 
     @property
@@ -196,12 +203,16 @@ def _ignore(*args: Any, **kwargs: Any) -> None:
 
 
 def _build(source: str | bytes, manifest: dict[str, Any]) -> Predictor:
+    from mlcore.predictor import Predictor
+
     if isinstance(source, bytes):
         return Predictor.from_bytes(source, manifest)
     return Predictor.from_file(source, manifest)
 
 
 def _disk_free(path: str) -> int:
+    import shutil  # with bz2 and lzma, which nothing on the cold path needs
+
     return shutil.disk_usage(path).free
 
 
@@ -339,6 +350,13 @@ class ModelStore:
         if model is None:
             raise self._unavailable(job)
         return model
+
+    def start_loading(self) -> None:
+        """Start the first load in its thread and return at once (app.py, during import on an
+        on-demand cold start); the first get() joins it. Nothing if a model or a job is there."""
+        with self._lock:
+            if self._model is None and self._job is None:
+                self._start("load")
 
     def stable_version(self) -> int:
         """The version this store serves as stable now: MODEL_VERSION where it is pinned, else
@@ -633,6 +651,9 @@ class ModelStore:
         with self._span("verify"):
             self._verify(version, got_size, sha256, expected, path)
         t2 = time.perf_counter()
+        from mlcore.images import InputSpec
+        from mlcore.predictor import ModelMismatch
+
         with self._span("load"):
             try:
                 predictor = _ready(self._build_predictor, path or content, manifest, parsed)
@@ -667,6 +688,9 @@ class ModelStore:
     ) -> None:
         """Refuse the version unless its OpenSSF bundle (mlcore.model_signature) or, signed
         before those, its SIGNATURE_FILE signs this name, version and manifest."""
+        from mlcore.model_signature import BUNDLE_FILE, check_bundle
+        from mlcore.signing import verify as verify_signature
+
         keys = self.settings.signature_key
         bundle = self._read_if_stored(version, BUNDLE_FILE) if keys.ec else None
         if bundle is not None or not keys.rsa:  # signature.json only with an RSA key listed
@@ -770,7 +794,9 @@ class ModelStore:
             documents.check(manifest, documents.MANIFEST)
         except ValueError as exc:
             raise self._refuse(version, f"manifest is not usable: {exc}") from None
-        if generic.kind_of(manifest) == KIND:
+        from mlcore import generic
+
+        if generic.kind_of(manifest) == generic.KIND:
             try:
                 parsed = generic.parse(manifest)
                 if parsed.name != self.settings.model_name or parsed.version != version:
@@ -867,6 +893,8 @@ def check_manifest(manifest: Any, name: str, version: int) -> dict[str, Any]:
         raise ValueError(f"{MODEL_FILE} size {size!r} is not an integer >= 0")
     if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise ValueError(f"{MODEL_FILE} sha256 {sha256!r} is not 64 hex digits")
+    from mlcore.images import InputSpec
+
     InputSpec.from_manifest(manifest)
     labels = manifest.get("labels")
     if not isinstance(labels, list) or not labels:
@@ -880,6 +908,11 @@ _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 def _ready(build, source: str | bytes, manifest: dict, parsed: GenericManifest | None) -> Predictor:
     """The model built and run once on zeros (warmed up). An image classifier is checked
     against its manifest by Predictor; a generic model's signatures must be its manifest's."""
+    import numpy as np
+
+    from mlcore.predictor import ModelMismatch
+    from mlcore.signatures import mismatch, zero_inputs
+
     if parsed is None:
         predictor = build(source, manifest)
         predictor.predict(np.zeros((1, *predictor.instance_shape), np.float32))

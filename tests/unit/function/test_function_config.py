@@ -94,3 +94,36 @@ def test_every_variable_is_read():
 def test_a_bad_value_names_its_variable(environ, named):
     with pytest.raises(ValueError, match=named):
         load_settings({**EVERY_VARIABLE, **environ})
+
+
+ON_DEMAND_API = {
+    "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+    "_HANDLER": "app.lambda_handler",
+    "TRACING_MODE": "lambda",
+}
+
+
+@pytest.mark.parametrize(
+    ("environ", "early"),
+    [
+        ({}, True),
+        ({"TRACING_MODE": "off"}, True),
+        # a tracing SDK: the first request starts the load, its spans that request's children
+        ({"TRACING_MODE": "xray-sdk"}, False),
+        ({"TRACING_MODE": "otel"}, False),
+        ({"TRACING_MODE": "Lambda"}, False),  # not a mode: left to load_tracing_mode's error
+        # init ahead of requests: app.preload_model loads and waits instead
+        ({"AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency"}, False),
+        ({"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}, False),
+        ({"AWS_LAMBDA_INITIALIZATION_TYPE": None}, False),  # not on Lambda (tests, local runs)
+        # other handlers that import app: the batch job names its versions; the otel wrapper
+        ({"_HANDLER": "batch.lambda_handler"}, False),
+        ({"_HANDLER": "otel_wrapper.lambda_handler"}, False),
+        ({"_HANDLER": None}, False),
+    ],
+)
+def test_the_model_loads_during_import_only_on_an_on_demand_start_of_the_api(environ, early):
+    from config import loads_model_at_import
+
+    merged = {k: v for k, v in {**ON_DEMAND_API, **environ}.items() if v is not None}
+    assert loads_model_at_import(merged) is early
