@@ -487,11 +487,7 @@ def health() -> dict[str, Any] | Response:
     GET /health/deep (behind the API's auth) loads and waits."""
     store = get_store()
     registry = store.health()
-    canary = get_chooser().canary_now(store)
-    if canary is not None:
-        registry["canary"] = canary
-        if "refused" in canary and registry["status"] == "ok":
-            registry["status"] = "degraded"
+    _add_canary(registry, get_chooser().canary_now(store))
     models = _models_held(get_models().names_now())
     model = store.current
     name = store.settings.model_name
@@ -511,6 +507,16 @@ def health() -> dict[str, Any] | Response:
     error = ModelUnavailable(f"model '{name}' cannot be served here: {why}")
     emf.request_error(metrics.namespace, _service(), error.code, error.is_client_error, None)
     return Response(error.status, JSON, json.dumps({**answer, **error.body()}))
+
+
+def _add_canary(registry: dict[str, Any], canary: dict[str, Any] | None) -> None:
+    """The canary (version, state, why refused) in a health answer's registry report: a
+    refused canary makes a status that was ok degraded (both healths, open and deep)."""
+    if canary is None:
+        return
+    registry["canary"] = canary
+    if "refused" in canary and registry["status"] == "ok":
+        registry["status"] = "degraded"
 
 
 def _models_held(names: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -534,10 +540,10 @@ def deep_health() -> dict[str, Any]:
     registry = get_store().health()
     for entry in get_chooser().held(_deadline()):
         if entry.role == CANARY:  # its own store's verdict: loading, served, or refused
-            registry["canary"] = {"version": entry.version, "state": entry.state}
+            canary = {"version": entry.version, "state": entry.state}
             if entry.refused:
-                registry["canary"]["refused"] = entry.problem
-                registry["status"] = "degraded"
+                canary["refused"] = entry.problem
+            _add_canary(registry, canary)
     models = _models_held(get_models().names(_deadline()))
     return {
         "status": registry["status"],
