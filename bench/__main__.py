@@ -252,10 +252,11 @@ def measure(args, settings: dict, work: Path, built: lambda_path.LambdaPath, res
         config["function_dirs"] = {v: str(d) for v, (d, _) in variants.items() if d}
         envs = {v: {**env, **extra} for v, (_, extra) in variants.items()}
         # Lambda's Python (.venv-function's 3.13) for everything on the Lambda-like path; the
-        # seed's path keeps .venv's (it needs TensorFlow)
-        pythons = {
-            v: [built.python, "-S"] if "PYTHONPATH" in e else [PYTHON] for v, e in envs.items()
-        }
+        # seed's path keeps .venv's (it needs TensorFlow). On the Lambda-like path each child
+        # first imports what Lambda's runtime imports before the handler (bench/child.py)
+        lambda_like_variants = sorted(v for v, e in envs.items() if "PYTHONPATH" in e)
+        config["runtime_bootstrap"] = lambda_like_variants
+        pythons = {v: [built.python, "-S"] if v in lambda_like_variants else [PYTHON] for v in envs}
         versions = {PYTHON: platform.python_version(), built.python: built.version}
         results["python"] = {v: versions[command[0]] for v, command in pythons.items()}
         results["function_import_path"] = built.note()

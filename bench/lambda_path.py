@@ -30,8 +30,16 @@ from bench.common import (
     site_packages,
 )
 
-# What the AWS Lambda Python runtime provides besides the standard library.
+# What the AWS Lambda Python runtime provides besides the standard library, importable by the
+# function: the boto3 stack (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html)
+# and SnapStart's runtime hooks
+# (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six")
+RUNTIME_PACKAGES += ("snapshot_restore_py",)
+# The runtime's own bootstrap, which imports before the handler (bench/child.py): awslambdaric
+# with its C extension and simplejson, as the managed runtime bundles it
+# (aws/aws-lambda-python-runtime-interface-client#180).
+RUNTIME_BOOTSTRAP = ("awslambdaric", "runtime_client", "simplejson")
 HOST_PLATFORMS = "manylinux_2_28_{0} manylinux_2_27_{0} manylinux_2_17_{0} manylinux2014_{0}"
 
 
@@ -92,9 +100,10 @@ def build(work: Path) -> LambdaPath:
     runtime = work / "runtime"
     runtime.mkdir(parents=True, exist_ok=True)
     packages = site_packages(FUNCTION_VENV)
-    for name in RUNTIME_PACKAGES:
-        source = packages / name if (packages / name).is_dir() else packages / f"{name}.py"
-        if not source.exists():
+    for name in RUNTIME_PACKAGES + RUNTIME_BOOTSTRAP:  # a package, a module or an extension
+        sources = [packages / name, packages / f"{name}.py", *packages.glob(f"{name}.*.so")]
+        source = next((s for s in sources if s.exists()), None)
+        if source is None:
             raise SystemExit(f"bench: {name} is not in {packages}; run make setup")
         (runtime / source.name).symlink_to(source)
     return LambdaPath(work / "function", work / "layer" / "python", runtime, LAMBDA_PYTHON, version)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from bench.lambda_path import RUNTIME_PACKAGES
 from local.transformed import (  # noqa: F401 (the tests' names for them)
     PARAMETER_SETS,
     deployed_resources,
@@ -30,19 +31,8 @@ MLCORE_DIR = ROOT / "mlcore"  # shipped inside the function package (its Makefil
 FIXTURE_DIR = ROOT / "tests" / "fixtures" / "mnist"
 
 # What the Lambda Python runtime itself provides, importable by the function without a layer
-# (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html: the SDK for Python and
-# its dependencies).
-LAMBDA_RUNTIME_PACKAGES = {
-    "boto3",
-    "botocore",
-    "s3transfer",
-    "jmespath",
-    "dateutil",
-    "six",
-    "urllib3",
-    # SnapStart's runtime hooks (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html)
-    "snapshot_restore_py",
-}
+# (bench/lambda_path.py says where each comes from)
+LAMBDA_RUNTIME_PACKAGES = frozenset(RUNTIME_PACKAGES)
 # What AWS's OpenTelemetry layer provides with TracingMode otel (template: OtelLayerArn), and
 # only then: tracing.OtelTracing imports it in that mode alone (requirements-otel.txt).
 OTEL_LAYER_PACKAGES = {"opentelemetry"}

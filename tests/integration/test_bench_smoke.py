@@ -77,6 +77,12 @@ def test_bench_quick_writes_every_ratio_as_a_number(tmp_path):
     lambda_rows = baselines - {"seed"}
     assert {results["python"][v] for v in lambda_rows} == {"3.13.0"}, results["python"]
     assert results["python"]["seed"] == results["machine"]["python"]
+    # each function row and floor first paid the imports of Lambda's own runtime (awslambdaric),
+    # as Lambda does before any handler; the seed's row, off that path, did not
+    cold_rows = results["cold_start"]["variants"]
+    for variant in lambda_rows:
+        assert cold_rows[variant]["phases_p50_ms"]["runtime_bootstrap"] > 0, variant
+    assert "runtime_bootstrap" not in cold_rows["seed"]["phases_p50_ms"]
     # peak memory: cold and at the largest batch the template allows, ours beside the lean
     # floor; each a number of MiB no smaller than a bare interpreter's
     memory = results["memory"]

@@ -185,7 +185,7 @@ def test_function_modules_import_with_only_the_layer_and_the_lambda_runtime(
 
     runtime = tmp_path / "lambda-runtime"  # stands in for /var/lang/lib/python3.x/site-packages
     runtime.mkdir()
-    for name in sorted(LAMBDA_RUNTIME_PACKAGES | {"six"}):
+    for name in sorted(LAMBDA_RUNTIME_PACKAGES):
         spec = importlib.util.find_spec(name)
         assert spec is not None and spec.origin, name
         origin = Path(spec.origin)
