@@ -210,7 +210,8 @@ def _build(source: str | bytes, manifest: dict[str, Any]) -> Predictor:
     return Predictor.from_file(source, manifest)
 
 
-def _disk_free(path: str) -> int:
+def disk_free(path: str) -> int:
+    """Bytes free on path's file system."""
     import shutil  # with bz2 and lzma, which nothing on the cold path needs
 
     return shutil.disk_usage(path).free
@@ -235,7 +236,7 @@ class ModelStore:
         on_loaded: Callable[[LoadedModel], None] = _ignore,
         on_failure: Callable[[int | None, str], None] = _ignore,
         build_predictor: Callable[[str | bytes, dict[str, Any]], Predictor] = _build,
-        disk_free: Callable[[str], int] = _disk_free,
+        disk_free: Callable[[str], int] = disk_free,
     ):
         self.settings = settings
         self._client_factory = client_factory

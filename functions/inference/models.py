@@ -23,7 +23,6 @@ request, verified again like any load.
 from __future__ import annotations
 
 import collections
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from errors import ApiError
 from mlcore.deadline import Deadline
 from mlcore.registry import check_model_name, is_decimal
 from mlcore.settings import EVERY_MODEL
-from model_store import DISK_SLACK_BYTES, LoadedModel, ModelStore
+from model_store import DISK_SLACK_BYTES, LoadedModel, ModelStore, disk_free
 
 LIST_SECONDS = 10.0  # the wildcard's listing is re-read at most this often
 MAX_LISTED = 1000  # names kept from one listing (a bound on the stores one environment makes)
@@ -55,7 +54,7 @@ def _disk_free(path: str) -> int:
     import os
 
     os.makedirs(path, exist_ok=True)
-    return shutil.disk_usage(path).free
+    return disk_free(path)
 
 
 @dataclass

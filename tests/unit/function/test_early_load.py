@@ -18,7 +18,7 @@ from tests.function_support import ROOT, log_records, metric_values, template_en
 # with one that records which thread called it and then fails (a registry that cannot be read);
 # then asks for the model as the first request would, and prints what it saw as the last line.
 DRIVER = """
-import json, threading
+import json, sys, threading
 import model_store
 
 calls = []
@@ -30,6 +30,8 @@ def unreachable():
 model_store.create_s3_client = unreachable
 import app
 
+# what only a model kept in /tmp needs: shutil with bz2 and lzma, about 2 ms of a cold start
+disk_modules = [name for name in ("shutil", "bz2", "lzma") if name in sys.modules]
 early = app._early_store
 started_during_import = early is not None and (early._job is not None or bool(calls))
 if early is not None:
@@ -48,6 +50,7 @@ print(json.dumps({
     "reads_by_import": reads_by_import,
     "threads_after_import": threads,
     "first_get": error,
+    "disk_modules_imported_by_app": disk_modules,
 }))
 """
 
@@ -84,6 +87,7 @@ def test_importing_app_without_the_gate_starts_no_thread_and_reads_nothing(envir
     assert not seen["early"] and not seen["started_during_import"]
     assert seen["reads_by_import"] == [] and seen["threads_after_import"] == []
     assert "could not be loaded" in seen["first_get"]  # the first get() loads (and fails) itself
+    assert seen["disk_modules_imported_by_app"] == []
 
 
 def test_on_an_on_demand_start_the_load_begins_during_import_and_reports_to_the_request():
