@@ -22,21 +22,13 @@ import numpy as np
 
 from mlcore.deadline import Deadline
 from mlcore.signatures import Signature, TensorSpec
+from mlcore.tensor_errors import TensorError
 from mlcore.tensors import dequantize, quantize
 
 PIXELS = (0.0, 255.0)  # an image model's input range: 8-bit pixels
 # Every image model takes 8-bit pixels: its own scaling (to [0, 1], [-1, 1] or a mean and
 # deviation) is part of the converted graph, so clients never scale.
 RAW_PIXELS = "send raw pixels 0..255, the scaling is inside the model"
-
-
-class TensorError(ValueError):
-    """The request's tensors do not fit the model: `code` says how (a 4xx of the API)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def json_type(value: Any) -> str:

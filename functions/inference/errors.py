@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 
+from mlcore.tensor_errors import TensorError
+
 # code -> HTTP status; the list the docs' error table (docs/api.md) and the local API rely on.
 STATUS_BY_CODE: dict[str, int] = {
     "INVALID_JSON": 400,
@@ -68,15 +70,9 @@ class ModelUnavailable(ApiError):
 
 @contextlib.contextmanager
 def as_api_error():
-    """A TensorError (mlcore.inference: the request's tensors do not fit the model) raised
-    inside becomes the ApiError of its code."""
+    """A TensorError (the request's tensors do not fit the model) raised inside becomes the
+    ApiError of its code."""
     try:
         yield
-    except Exception as exc:
-        # imported here (on the error path only): mlcore.inference imports numpy, and the
-        # model store imports this module before app starts the first load (model_store)
-        from mlcore.inference import TensorError
-
-        if not isinstance(exc, TensorError):
-            raise
+    except TensorError as exc:
         raise ApiError(exc.code, exc.message) from None
