@@ -209,8 +209,9 @@ class ExecutionEnvironment:
             "AWS_LAMBDA_LOG_STREAM_NAME": f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4()}",
             "TMPDIR": str(self.tmp),
         }
-        if function.snapstart:  # what Lambda sets in SnapStart environments
-            env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
+        # what Lambda (and sam local: samcli/local/lambdafn/env_vars.py) sets: an environment
+        # started for a request is on-demand; SnapStart's are snap-start
+        env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start" if function.snapstart else "on-demand"
         for name in function.variables:  # Lambda's /tmp is private to the environment
             value = env.get(name, "")
             if value == "/tmp" or value.startswith("/tmp/"):

@@ -127,6 +127,7 @@ def test_handler_runs_with_lambdas_environment_and_context(environment, function
     assert env["GREETING"] == "hello" and env["_HANDLER"] == "handler_module.handler"
     assert env["LAMBDA_TASK_ROOT"] == answer["cwd"] == str(tmp_path / "code")
     assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.13"
+    assert env["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"  # as Lambda and sam local set it
     assert "SHELL_SECRET" not in env  # nothing else of the caller's shell
     # Lambda's /tmp is private to the environment
     assert env["CACHE_DIR"] == str(environment.tmp / "cache") and env["TMPDIR"] == str(
