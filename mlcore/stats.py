@@ -36,6 +36,7 @@ lens cap, a uniform frame with sensor noise are blank; any digit or photo is far
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -63,6 +64,24 @@ def _averaging_row(size: int) -> np.ndarray:
     return row
 
 
+_NOT_BLANK = np.zeros(1, bool)
+_NOT_BLANK.flags.writeable = False
+
+
+def _too_wide_to_be_blank(pixels: np.ndarray, values: int) -> bool:
+    """Whether one input's values span too wide a range for it to be blank. The least standard
+    deviation `values` numbers spanning a range R can have is R / sqrt(2 * values) (one at each
+    end, every other one at the middle), so a range above BLANK_STD * sqrt(2 * values) means a
+    deviation above BLANK_STD (the 1% beyond that bound is far more than float32's rounding of
+    the squares' sum, so the answer is the one that sum gives). Two reductions instead of the
+    deviations' four array operations: a digit or a photo spans far more (MNIST: 255 against
+    112 for 28x28). Only for one input: per-input ranges of a batch cost as much as the sum."""
+    spread = float(np.maximum.reduce(pixels, axis=None)) - float(
+        np.minimum.reduce(pixels, axis=None)
+    )
+    return spread > BLANK_STD * math.sqrt(2 * values) * 1.01
+
+
 def input_statistics(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A batch of inputs (N, H, W[, C]) with pixel values 0..255 -> per input: its mean
     intensity per channel, float64 (N, C), and whether it is blank, bool (N,).
@@ -75,6 +94,8 @@ def input_statistics(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # one BLAS product per input: numpy's mean over the middle axis of (N, H*W, 3) is ~30x slower
     row_means = (_averaging_row(size) @ pixels)[:, 0, :]  # float32 (N, C)
     means = row_means.astype(np.float64)
+    if count == 1 and _too_wide_to_be_blank(pixels, size * channels):
+        return means, _NOT_BLANK
     # blank: standard deviation < BLANK_STD, i.e. the sum of squared deviations from the
     # input's mean < BLANK_STD^2 * values; that sum is one BLAS product per input too (numpy's
     # std is about ten array passes and calls, the larger part of this function's cost)

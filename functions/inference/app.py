@@ -358,9 +358,14 @@ def _predict(model: LoadedModel, batch) -> tuple[Any, float]:
 
 
 def _record_request(
-    model: LoadedModel, batch: np.ndarray, probabilities: np.ndarray, inference_ms: float
+    model: LoadedModel,
+    batch: np.ndarray,
+    probabilities: np.ndarray,
+    inference_ms: float,
+    answers: list[dict[str, Any]] | None = None,
 ) -> None:
-    """The prediction's metrics (emf.request): timing, size and the drift monitor's figures."""
+    """The prediction's metrics (emf.request): timing, size and the drift monitor's figures
+    (from classify's `answers` where the route made them)."""
     emf.request(
         metrics.namespace,
         _service(),
@@ -371,6 +376,7 @@ def _record_request(
         batch,
         probabilities,
         inference_ms,
+        answers,
     )
 
 
@@ -621,7 +627,7 @@ def predict() -> dict[str, Any]:
         batch = images_to_batch(payload["images"], model.spec, max_instances, _image_budget())
     probabilities, inference_ms = _predict(model, batch)
     predictions = classify(probabilities, model.labels)
-    _record_request(model, batch, probabilities, inference_ms)
+    _record_request(model, batch, probabilities, inference_ms, predictions)
     _capture(model, batch, probabilities)
     return {"predictions": predictions, "model": _model_ref(model)}
 
