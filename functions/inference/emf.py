@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from mlcore.stats import input_statistics
+from mlcore.stats import channel_means_and_blanks
 
 MAX_VALUES = 100  # values of one metric in one document (the specification's limit)
 # Dimension sets: each request metric per service, per model and version (as the drift monitor
@@ -158,13 +158,12 @@ def request(
     else:
         confidences = [answer["confidence"] for answer in answers]
         predicted = [answer["class_id"] for answer in answers]
-    means, blank = input_statistics(batch)
+    channels, blanks = channel_means_and_blanks(batch)  # per channel, each input's mean
     if len(set(predicted)) == 1:  # one label (every batch of one): no counting
         label_counts = [(labels[predicted[0]], len(predicted))]
     else:
         counts = collections.Counter(predicted)
         label_counts = [(labels[i], counts[i]) for i in sorted(counts)]  # in label order
-    channels = means.T.tolist()  # per channel, each input's mean
     (label, count), step = label_counts[0], MAX_VALUES
     _print(
         _head(namespace, REQUEST_DOCUMENT),
@@ -177,7 +176,7 @@ def request(
             "label": label,
             "InferenceTime": inference_ms,
             "InstancesPerRequest": len(batch),
-            "BlankInputs": [int(np.count_nonzero(blank))],  # sum() without its Python wrapper
+            "BlankInputs": [blanks],
             "Confidence": confidences[:step],
             "InputMeanIntensity": channels[0][:step],
             "Predictions": count,

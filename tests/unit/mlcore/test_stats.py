@@ -198,3 +198,22 @@ def test_one_input_judged_by_its_range_is_blank_exactly_when_its_deviations_say_
     assert stats.input_statistics(np.full((1, 28, 28), 255.0))[1].tolist() == [True]
     with pytest.raises(ValueError):  # shared by requests: read-only
         stats.input_statistics(np.full((1, 28, 28), 255.0) * np.eye(28))[1][0] = True
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        np.random.default_rng(4).integers(0, 256, (1, 28, 28)).astype(np.float32),  # one digit
+        np.random.default_rng(5).integers(0, 256, (1, 8, 8, 3)).astype(np.float32),  # colour
+        np.full((1, 28, 28), 7.0, np.float32),  # one blank input (the full computation)
+        np.random.default_rng(6).integers(0, 256, (5, 28, 28, 1)).astype(np.float32),
+        np.concatenate([np.zeros((2, 6, 6, 3)), np.full((1, 6, 6, 3), 200.0)]),
+    ],
+)
+def test_channel_means_and_blanks_are_input_statistics_as_lists(batch):
+    """What the function's metrics document holds (emf.request): the same numbers as
+    input_statistics, exactly, whichever path computed them."""
+    means, blank = stats.input_statistics(batch)
+    channels, blanks = stats.channel_means_and_blanks(batch)
+    assert channels == means.T.tolist()
+    assert blanks == int(blank.sum()) and type(blanks) is int
