@@ -68,17 +68,24 @@ _NOT_BLANK = np.zeros(1, bool)
 _NOT_BLANK.flags.writeable = False
 
 
-def _too_wide_to_be_blank(pixels: np.ndarray, values: int) -> bool:
+def _too_wide_to_be_blank(
+    pixels: np.ndarray, values: int, value_range: tuple[float, float] | None = None
+) -> bool:
     """Whether one input's values span too wide a range for it to be blank. The least standard
     deviation `values` numbers spanning a range R can have is R / sqrt(2 * values) (one at each
     end, every other one at the middle), so a range above BLANK_STD * sqrt(2 * values) means a
     deviation above BLANK_STD (the 1% beyond that bound is far more than float32's rounding of
     the squares' sum, so the answer is the one that sum gives). Two reductions instead of the
     deviations' four array operations: a digit or a photo spans far more (MNIST: 255 against
-    112 for 28x28). Only for one input: per-input ranges of a batch cost as much as the sum."""
-    spread = float(np.maximum.reduce(pixels, axis=None)) - float(
-        np.minimum.reduce(pixels, axis=None)
-    )
+    112 for 28x28). Only for one input: per-input ranges of a batch cost as much as the sum.
+    `value_range`: its smallest and largest value where the caller has them already (the
+    function's range check, on the values before float32: the 1% covers that rounding too)."""
+    if value_range is None:
+        value_range = (
+            float(np.minimum.reduce(pixels, axis=None)),
+            float(np.maximum.reduce(pixels, axis=None)),
+        )
+    spread = value_range[1] - value_range[0]
     return spread > BLANK_STD * math.sqrt(2 * values) * 1.01
 
 
@@ -110,14 +117,17 @@ def input_statistics(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return means, blank
 
 
-def channel_means_and_blanks(batch: np.ndarray) -> tuple[list[list[float]], int]:
+def channel_means_and_blanks(
+    batch: np.ndarray, value_range: tuple[float, float] | None = None
+) -> tuple[list[list[float]], int]:
     """input_statistics as a metrics document holds them: per channel, each input's mean (plain
     floats), and the count of blank inputs. One input too wide to be blank (most requests)
     takes no more array operations than its means need: the same float32 product, whose values
-    are the same Python floats without the float64 copy (float32 -> float is exact)."""
+    are the same Python floats without the float64 copy (float32 -> float is exact).
+    `value_range`: the batch's smallest and largest value, where the caller has them."""
     pixels = _as_batch(batch)
     count, size, channels = pixels.shape
-    if count == 1 and _too_wide_to_be_blank(pixels, size * channels):
+    if count == 1 and _too_wide_to_be_blank(pixels, size * channels, value_range):
         return (_averaging_row(size) @ pixels).reshape(channels, 1).tolist(), 0
     means, blank = input_statistics(batch)
     return means.T.tolist(), int(np.count_nonzero(blank))  # count_nonzero: sum() unwrapped

@@ -138,6 +138,7 @@ def request(
     probabilities: np.ndarray,
     inference_ms: float,
     answers: Sequence[dict[str, Any]] | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> None:
     """A prediction's metrics, per service and per service and model version: InferenceTime,
     InstancesPerRequest, and what the drift monitor (functions/monitor) compares with the
@@ -151,14 +152,16 @@ def request(
 
     `answers`: prediction.classify's of these probabilities, when the request made them: their
     confidence and class_id are the same numbers (the top probability, the first class that has
-    it), taken from there instead of two more passes over the array."""
+    it), taken from there instead of two more passes over the array. `value_range`: the batch's
+    smallest and largest value, where the request checked them (mlcore.stats reuses them)."""
     if answers is None:
         confidences = np.maximum.reduce(probabilities, axis=1).tolist()  # each top probability
         predicted = probabilities.argmax(axis=1).tolist()
     else:
         confidences = [answer["confidence"] for answer in answers]
         predicted = [answer["class_id"] for answer in answers]
-    channels, blanks = channel_means_and_blanks(batch)  # per channel, each input's mean
+    # per channel, each input's mean; the count of blank inputs
+    channels, blanks = channel_means_and_blanks(batch, value_range)
     if len(set(predicted)) == 1:  # one label (every batch of one): no counting
         label_counts = [(labels[predicted[0]], len(predicted))]
     else:

@@ -120,9 +120,9 @@ def test_every_document_the_handler_prints_meets_the_specification(
 
 @pytest.mark.parametrize("n", [1, 3, 150])
 def test_the_document_from_classify_answers_is_the_one_from_the_probabilities(n, capsys):
-    """/predict hands emf.request the answers it made (prediction.classify): their confidence
-    and class_id give the same document (ties included: the first class wins),
-    as the probabilities do."""
+    """/predict hands emf.request the answers it made (prediction.classify) and the range it
+    checked: their confidence and class_id, and that range, give the same document (ties
+    included: the first class wins) as the probabilities and the batch alone do."""
     from prediction import classify
 
     rng = np.random.default_rng(n)
@@ -131,8 +131,11 @@ def test_the_document_from_classify_answers_is_the_one_from_the_probabilities(n,
     probabilities[0, 3] = probabilities[0, 7] = 1.0  # a tie
     labels = [str(i) for i in range(10)]
     documents = []
-    for answers in (None, classify(probabilities, labels)):
-        emf.request("ns", "s", "m", "1", "stable", labels, batch, probabilities, 2.0, answers)
+    checked = (float(batch.min()), float(batch.max()))  # the range check's own figures
+    for answers, value_range in ((None, None), (classify(probabilities, labels), checked)):
+        emf.request(
+            "ns", "s", "m", "1", "stable", labels, batch, probabilities, 2.0, answers, value_range
+        )
         documents.append(
             [
                 {k: v for k, v in json.loads(line).items() if k != "_aws"}

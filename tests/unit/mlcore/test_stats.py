@@ -195,6 +195,10 @@ def test_one_input_judged_by_its_range_is_blank_exactly_when_its_deviations_say_
         (alone,) = stats.input_statistics(one)[1].tolist()
         in_a_batch = stats.input_statistics(np.concatenate([one, one]))[1].tolist()
         assert alone == in_a_batch[0] == _blank_by_the_sum(one)[0]
+        # the same flag from the range a caller checked already (float64 values before float32)
+        checked = (float(flat.astype(np.float64).min()), float(flat.astype(np.float64).max()))
+        assert stats.channel_means_and_blanks(one, checked)[1] == int(alone)
+        assert stats.channel_means_and_blanks(one)[1] == int(alone)
     assert stats.input_statistics(np.full((1, 28, 28), 255.0))[1].tolist() == [True]
     with pytest.raises(ValueError):  # shared by requests: read-only
         stats.input_statistics(np.full((1, 28, 28), 255.0) * np.eye(28))[1][0] = True
