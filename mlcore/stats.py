@@ -36,6 +36,7 @@ lens cap, a uniform frame with sensor noise are blank; any digit or photo is far
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -63,6 +64,31 @@ def _averaging_row(size: int) -> np.ndarray:
     return row
 
 
+_NOT_BLANK = np.zeros(1, bool)
+_NOT_BLANK.flags.writeable = False
+
+
+def _too_wide_to_be_blank(
+    pixels: np.ndarray, values: int, value_range: tuple[float, float] | None = None
+) -> bool:
+    """Whether one input's values span too wide a range for it to be blank. The least standard
+    deviation `values` numbers spanning a range R can have is R / sqrt(2 * values) (one at each
+    end, every other one at the middle), so a range above BLANK_STD * sqrt(2 * values) means a
+    deviation above BLANK_STD (the 1% beyond that bound is far more than float32's rounding of
+    the squares' sum, so the answer is the one that sum gives). Two reductions instead of the
+    deviations' four array operations: a digit or a photo spans far more (MNIST: 255 against
+    112 for 28x28). Only for one input: per-input ranges of a batch cost as much as the sum.
+    `value_range`: its smallest and largest value where the caller has them already (the
+    function's range check, on the values before float32: the 1% covers that rounding too)."""
+    if value_range is None:
+        value_range = (
+            float(np.minimum.reduce(pixels, axis=None)),
+            float(np.maximum.reduce(pixels, axis=None)),
+        )
+    spread = value_range[1] - value_range[0]
+    return spread > BLANK_STD * math.sqrt(2 * values) * 1.01
+
+
 def input_statistics(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A batch of inputs (N, H, W[, C]) with pixel values 0..255 -> per input: its mean
     intensity per channel, float64 (N, C), and whether it is blank, bool (N,).
@@ -75,6 +101,8 @@ def input_statistics(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # one BLAS product per input: numpy's mean over the middle axis of (N, H*W, 3) is ~30x slower
     row_means = (_averaging_row(size) @ pixels)[:, 0, :]  # float32 (N, C)
     means = row_means.astype(np.float64)
+    if count == 1 and _too_wide_to_be_blank(pixels, size * channels):
+        return means, _NOT_BLANK
     # blank: standard deviation < BLANK_STD, i.e. the sum of squared deviations from the
     # input's mean < BLANK_STD^2 * values; that sum is one BLAS product per input too (numpy's
     # std is about ten array passes and calls, the larger part of this function's cost)
@@ -87,6 +115,22 @@ def input_statistics(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     squares = (centred[:, None, :] @ centred[:, :, None])[:, 0, 0]
     blank = squares < BLANK_STD * BLANK_STD * flat.shape[1]
     return means, blank
+
+
+def channel_means_and_blanks(
+    batch: np.ndarray, value_range: tuple[float, float] | None = None
+) -> tuple[list[list[float]], int]:
+    """input_statistics as a metrics document holds them: per channel, each input's mean (plain
+    floats), and the count of blank inputs. One input too wide to be blank (most requests)
+    takes no more array operations than its means need: the same float32 product, whose values
+    are the same Python floats without the float64 copy (float32 -> float is exact).
+    `value_range`: the batch's smallest and largest value, where the caller has them."""
+    pixels = _as_batch(batch)
+    count, size, channels = pixels.shape
+    if count == 1 and _too_wide_to_be_blank(pixels, size * channels, value_range):
+        return (_averaging_row(size) @ pixels).reshape(channels, 1).tolist(), 0
+    means, blank = input_statistics(batch)
+    return means.T.tolist(), int(np.count_nonzero(blank))  # count_nonzero: sum() unwrapped
 
 
 def input_summary(batch: np.ndarray) -> dict:

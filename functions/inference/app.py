@@ -70,6 +70,7 @@ from prediction import classify, generic_predictions
 from preprocessing import (
     ImageBudget,
     images_to_batch,
+    instances_and_range,
     instances_to_batch,
     is_binary_batch,
     may_contain_booleans,
@@ -358,9 +359,15 @@ def _predict(model: LoadedModel, batch) -> tuple[Any, float]:
 
 
 def _record_request(
-    model: LoadedModel, batch: np.ndarray, probabilities: np.ndarray, inference_ms: float
+    model: LoadedModel,
+    batch: np.ndarray,
+    probabilities: np.ndarray,
+    inference_ms: float,
+    answers: list[dict[str, Any]] | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> None:
-    """The prediction's metrics (emf.request): timing, size and the drift monitor's figures."""
+    """The prediction's metrics (emf.request): timing, size and the drift monitor's figures
+    (from classify's `answers` and the batch's checked `value_range` where the route has them)."""
     emf.request(
         metrics.namespace,
         _service(),
@@ -371,6 +378,8 @@ def _record_request(
         batch,
         probabilities,
         inference_ms,
+        answers,
+        value_range,
     )
 
 
@@ -613,15 +622,16 @@ def predict() -> dict[str, Any]:
     if model.spec is None:
         return {"predictions": _predict_tensors(model, payload, booleans_possible), **_ref(model)}
     max_instances = get_store().settings.max_instances
+    value_range = None
     if "instances" in payload:
-        batch = instances_to_batch(
+        batch, value_range = instances_and_range(
             payload["instances"], model.spec, max_instances, booleans_possible=booleans_possible
         )
     else:
         batch = images_to_batch(payload["images"], model.spec, max_instances, _image_budget())
     probabilities, inference_ms = _predict(model, batch)
     predictions = classify(probabilities, model.labels)
-    _record_request(model, batch, probabilities, inference_ms)
+    _record_request(model, batch, probabilities, inference_ms, predictions, value_range)
     _capture(model, batch, probabilities)
     return {"predictions": predictions, "model": _model_ref(model)}
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from mlcore.stats import input_statistics
+from mlcore.stats import channel_means_and_blanks
 
 MAX_VALUES = 100  # values of one metric in one document (the specification's limit)
 # Dimension sets: each request metric per service, per model and version (as the drift monitor
@@ -137,6 +137,8 @@ def request(
     batch: np.ndarray,
     probabilities: np.ndarray,
     inference_ms: float,
+    answers: Sequence[dict[str, Any]] | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> None:
     """A prediction's metrics, per service and per service and model version: InferenceTime,
     InstancesPerRequest, and what the drift monitor (functions/monitor) compares with the
@@ -146,16 +148,25 @@ def request(
     and the count of predictions per label.
 
     All in one document for a grey-scale batch of one label and at most MAX_VALUES inputs;
-    only more inputs, more channels or more labels need further documents."""
-    confidences = np.maximum.reduce(probabilities, axis=1).tolist()  # each top probability
-    means, blank = input_statistics(batch)
-    predicted = probabilities.argmax(axis=1).tolist()
+    only more inputs, more channels or more labels need further documents.
+
+    `answers`: prediction.classify's of these probabilities, when the request made them: their
+    confidence and class_id are the same numbers (the top probability, the first class that has
+    it), taken from there instead of two more passes over the array. `value_range`: the batch's
+    smallest and largest value, where the request checked them (mlcore.stats reuses them)."""
+    if answers is None:
+        confidences = np.maximum.reduce(probabilities, axis=1).tolist()  # each top probability
+        predicted = probabilities.argmax(axis=1).tolist()
+    else:
+        confidences = [answer["confidence"] for answer in answers]
+        predicted = [answer["class_id"] for answer in answers]
+    # per channel, each input's mean; the count of blank inputs
+    channels, blanks = channel_means_and_blanks(batch, value_range)
     if len(set(predicted)) == 1:  # one label (every batch of one): no counting
         label_counts = [(labels[predicted[0]], len(predicted))]
     else:
         counts = collections.Counter(predicted)
         label_counts = [(labels[i], counts[i]) for i in sorted(counts)]  # in label order
-    channels = means.T.tolist()  # per channel, each input's mean
     (label, count), step = label_counts[0], MAX_VALUES
     _print(
         _head(namespace, REQUEST_DOCUMENT),
@@ -168,7 +179,7 @@ def request(
             "label": label,
             "InferenceTime": inference_ms,
             "InstancesPerRequest": len(batch),
-            "BlankInputs": [int(np.count_nonzero(blank))],  # sum() without its Python wrapper
+            "BlankInputs": [blanks],
             "Confidence": confidences[:step],
             "InputMeanIntensity": channels[0][:step],
             "Predictions": count,

@@ -148,6 +148,12 @@ class ModelSet:
         """The name's store and chooser (made on first use), marked most recently used; 404
         MODEL_NOT_FOUND for a name not served."""
         default = self._default()
+        entry = self._default_entry
+        if entry is not None and name == entry.name and self._owner is default and not self._others:
+            # the default model while no other one has been asked for (most deployments: one
+            # model): nothing to mark, its recency only orders it among others. The first
+            # request for another name takes the path below, which marks each one it serves.
+            return entry
         if name != default.settings.model_name and name not in self.names(deadline):
             listed = ", ".join(self.names(deadline)[:20]) or "none"
             why = f" ({self._list_error})" if self.every_model and self._list_error else ""

@@ -116,3 +116,32 @@ def test_every_document_the_handler_prints_meets_the_specification(
         "ServerErrors",
         "ModelLoadFailures",
     }
+
+
+@pytest.mark.parametrize("n", [1, 3, 150])
+def test_the_document_from_classify_answers_is_the_one_from_the_probabilities(n, capsys):
+    """/predict hands emf.request the answers it made (prediction.classify) and the range it
+    checked: their confidence and class_id, and that range, give the same document (ties
+    included: the first class wins) as the probabilities and the batch alone do."""
+    from prediction import classify
+
+    rng = np.random.default_rng(n)
+    batch = rng.integers(0, 256, (n, 28, 28, 1)).astype(np.float32)
+    probabilities = rng.dirichlet(np.ones(10), n).astype(np.float32)
+    probabilities[0, 3] = probabilities[0, 7] = 1.0  # a tie
+    labels = [str(i) for i in range(10)]
+    documents = []
+    checked = (float(batch.min()), float(batch.max()))  # the range check's own figures
+    for answers, value_range in ((None, None), (classify(probabilities, labels), checked)):
+        emf.request(
+            "ns", "s", "m", "1", "stable", labels, batch, probabilities, 2.0, answers, value_range
+        )
+        documents.append(
+            [
+                {k: v for k, v in json.loads(line).items() if k != "_aws"}
+                | {"_aws": json.loads(line)["_aws"]["CloudWatchMetrics"]}
+                for line in capsys.readouterr().out.splitlines()
+            ]
+        )
+    assert documents[0] == documents[1]
+    assert documents[0][0]["label"] == "3" or n > 1

@@ -190,3 +190,17 @@ def test_the_methods_serving_a_path_are_those_whose_route_answers_it(router):
     assert router.match("POST", "/v1/models/a:b:predict")[1] == {"name": "a:b"}
     assert router.methods_serving("/v1/models/a:b:predict") == {"POST"}
     assert router.methods_serving("/nowhere") == set()
+
+
+def test_a_dict_is_answered_as_the_json_response_of_it_would_be():
+    """proxy_response builds a dict's answer directly (no Response first): the same answer,
+    key for key and in the same order, as Response(200, JSON, its JSON) gives."""
+    import orjson
+
+    from router import JSON, Response, proxy_response
+
+    result = {"predictions": [{"label": "7", "confidence": 1e-05}], "model": {"name": "é"}}
+    direct = proxy_response(result)
+    assert direct == proxy_response(Response(200, JSON, orjson.dumps(result).decode()))
+    assert list(direct) == ["statusCode", "multiValueHeaders", "body", "isBase64Encoded"]
+    assert json.loads(direct["body"]) == result

@@ -150,3 +150,25 @@ def test_model_version_pins_the_default_model_only(serve, three, load_event):
     assert invoke(event(load_event, "POST", "/predict", {"instances": digits(1)})).status == 200
     answer = invoke(event(load_event, "POST", "/v1/models/pair:predict", {"inputs": PAIR}))
     assert answer.status == 200, answer.body  # pair follows its own latest.json
+
+
+def test_the_default_model_used_after_another_is_the_more_recent_one(
+    serve, three, load_event, monkeypatch
+):
+    """The default model alone is served without marking it (nothing to order it against);
+    once another name has been served, each request for the default marks it again, so the
+    other one is the least recently used and goes first."""
+    import app
+
+    monkeypatch.setenv("MODELS_MEMORY_BYTES", str(MNIST_BYTES + 3000))  # mnist and one pair
+    serve(three, model_names=("mnist", "pair", "pairf"))
+    predict = {"instances": digits(1)}
+    for _ in range(3):
+        assert invoke(event(load_event, "POST", "/predict", predict)).status == 200
+    assert invoke(event(load_event, "POST", "/predict", {"model": "pair", "instances": [ROW]}))
+    assert invoke(event(load_event, "POST", "/predict", predict)).status == 200  # mnist again
+    answer = invoke(event(load_event, "POST", "/predict", {"model": "pairf", "instances": [ROW]}))
+    assert answer.status == 200, answer.body
+    models = app.get_models()
+    assert models.served_entry("pair").store.current is None  # pair was used before mnist
+    assert models.served_entry("mnist").store.current is not None

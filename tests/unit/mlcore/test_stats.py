@@ -164,3 +164,60 @@ def test_a_standard_deviation_of_exactly_blank_std_is_not_blank():
     exact[:, ::2] = 100 + stats.BLANK_STD  # the standard deviation is BLANK_STD exactly
     assert not stats.input_statistics(exact)[1][0]
     assert not stats.input_statistics(np.repeat(exact[..., None], 3, axis=-1))[1][0]
+
+
+def _blank_by_the_sum(batch: np.ndarray) -> list[bool]:
+    """Each input's blank flag from its squared deviations alone (the definition)."""
+    flat = np.asarray(batch, np.float64).reshape(len(batch), -1)
+    centred = flat - flat.mean(axis=1, keepdims=True)
+    return ((centred * centred).sum(axis=1) < stats.BLANK_STD**2 * flat.shape[1]).tolist()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_one_input_judged_by_its_range_is_blank_exactly_when_its_deviations_say_so(channels):
+    """One input is judged first by its range (_too_wide_to_be_blank: a range that wide
+    cannot be blank); inputs at that bound's edge, each side, and the least-deviation shape
+    that range allows (one value at each end, the rest at the middle) get the flag the
+    squared deviations give, as in a batch where that shortcut is not taken."""
+    values = 28 * 28 * channels
+    bound = stats.BLANK_STD * np.sqrt(2 * values)
+    rng = np.random.default_rng(3)
+    inputs = []
+    for spread in (bound * 0.5, bound * 0.99, bound * 0.999, bound * 1.011, bound * 1.02, 255):
+        extreme = np.full(values, 100.0, np.float32)
+        extreme[0], extreme[1] = 100 - spread / 2, 100 + spread / 2  # least deviation
+        inputs.append(extreme)
+        noisy = np.clip(rng.normal(128, 3, values), 0, 255).astype(np.float32)
+        noisy[0], noisy[1] = 128 - spread / 2, 128 + spread / 2
+        inputs.append(noisy)
+    for flat in inputs:
+        one = flat.reshape(1, 28, 28, channels)
+        (alone,) = stats.input_statistics(one)[1].tolist()
+        in_a_batch = stats.input_statistics(np.concatenate([one, one]))[1].tolist()
+        assert alone == in_a_batch[0] == _blank_by_the_sum(one)[0]
+        # the same flag from the range a caller checked already (float64 values before float32)
+        checked = (float(flat.astype(np.float64).min()), float(flat.astype(np.float64).max()))
+        assert stats.channel_means_and_blanks(one, checked)[1] == int(alone)
+        assert stats.channel_means_and_blanks(one)[1] == int(alone)
+    assert stats.input_statistics(np.full((1, 28, 28), 255.0))[1].tolist() == [True]
+    with pytest.raises(ValueError):  # shared by requests: read-only
+        stats.input_statistics(np.full((1, 28, 28), 255.0) * np.eye(28))[1][0] = True
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        np.random.default_rng(4).integers(0, 256, (1, 28, 28)).astype(np.float32),  # one digit
+        np.random.default_rng(5).integers(0, 256, (1, 8, 8, 3)).astype(np.float32),  # colour
+        np.full((1, 28, 28), 7.0, np.float32),  # one blank input (the full computation)
+        np.random.default_rng(6).integers(0, 256, (5, 28, 28, 1)).astype(np.float32),
+        np.concatenate([np.zeros((2, 6, 6, 3)), np.full((1, 6, 6, 3), 200.0)]),
+    ],
+)
+def test_channel_means_and_blanks_are_input_statistics_as_lists(batch):
+    """What the function's metrics document holds (emf.request): the same numbers as
+    input_statistics, exactly, whichever path computed them."""
+    means, blank = stats.input_statistics(batch)
+    channels, blanks = stats.channel_means_and_blanks(batch)
+    assert channels == means.T.tolist()
+    assert blanks == int(blank.sum()) and type(blanks) is int
