@@ -30,8 +30,16 @@ def unreachable():
 model_store.create_s3_client = unreachable
 import app
 
-# what only a model kept in /tmp needs: shutil with bz2 and lzma, about 2 ms of a cold start
-disk_modules = [name for name in ("shutil", "bz2", "lzma") if name in sys.modules]
+# what only a model kept in /tmp needs: shutil with bz2 and lzma, about 2 ms of a cold start;
+# none of the function's own modules (or mlcore's) imports them at the top
+ours = ("/functions/inference/", "/mlcore/")
+disk_modules = sorted(
+    f"{name}: {imported}"
+    for name, module in list(sys.modules.items())
+    if any(part in (getattr(module, "__file__", None) or "") for part in ours)
+    for imported in ("shutil", "bz2", "lzma")
+    if imported in vars(module)
+)
 early = app._early_store
 started_during_import = early is not None and (early._job is not None or bool(calls))
 if early is not None:
