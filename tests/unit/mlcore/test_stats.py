@@ -212,6 +212,9 @@ def test_one_input_judged_by_its_range_is_blank_exactly_when_its_deviations_say_
         np.full((1, 28, 28), 7.0, np.float32),  # one blank input (the full computation)
         np.random.default_rng(6).integers(0, 256, (5, 28, 28, 1)).astype(np.float32),
         np.concatenate([np.zeros((2, 6, 6, 3)), np.full((1, 6, 6, 3), 200.0)]),
+        # two blank inputs whose values together span the whole range: a batch's range says
+        # nothing of one input's (the range shortcut is for one input only)
+        np.stack([np.zeros((28, 28)), np.full((28, 28), 255.0)]).astype(np.float32),
     ],
 )
 def test_channel_means_and_blanks_are_input_statistics_as_lists(batch):
