@@ -71,7 +71,6 @@ from preprocessing import (
     ImageBudget,
     images_to_batch,
     instances_and_range,
-    instances_to_batch,
     is_binary_batch,
     may_contain_booleans,
     read_json,
@@ -668,11 +667,12 @@ def tfserving_predict(
         input_name = model.predictor.signature_input
         fmt, inputs = tfserving.predict_input(payload, [input_name])
         values = inputs[input_name]
+        value_range = None
         if is_binary_batch(values):
             budget = _image_budget()
             batch = images_to_batch(values, model.spec, store.settings.max_instances, budget, fmt)
         else:
-            batch = instances_to_batch(
+            batch, value_range = instances_and_range(
                 values,
                 model.spec,
                 store.settings.max_instances,
@@ -680,7 +680,7 @@ def tfserving_predict(
                 booleans_possible=booleans_possible,
             )
         probabilities, inference_ms = _predict(model, batch)
-        _record_request(model, batch, probabilities, inference_ms)
+        _record_request(model, batch, probabilities, inference_ms, value_range=value_range)
         _capture(model, batch, probabilities)
         return tfserving.predict_response(fmt, {model.label_output: probabilities})
     key = tfserving.signature_name(payload, model.signatures, model.default_signature)

@@ -127,38 +127,26 @@ def may_contain_booleans(text: str) -> bool:
     return "true" in text or "false" in text
 
 
-def instances_to_batch(
+def instances_and_range(
     instances: Any,
     spec: InputSpec,
     max_instances: int,
     field: str = "instances",
     booleans_possible: bool = True,
-) -> np.ndarray:
-    """A JSON array of instances (each in one of spec.accepted_shapes) -> float32 (N, H, W, C).
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """A JSON array of instances (each in one of spec.accepted_shapes) -> float32 (N, H, W, C),
+    and the batch's smallest and largest value (the range check's own, which the request's
+    input statistics reuse: emf.request).
 
     booleans_possible=False (see may_contain_booleans) skips the scan for booleans."""
-    options = {"field": field, "booleans_possible": booleans_possible}
-    return instances_and_range(instances, spec, max_instances, **options)[0]
-
-
-def instances_and_range(
-    instances: Any, spec: InputSpec, max_instances: int, **options: Any
-) -> tuple[np.ndarray, tuple[float, float]]:
-    """instances_to_batch's batch (`options`: its field and booleans_possible), and the batch's
-    smallest and largest value (the range check's own, which the request's input statistics
-    reuse: emf.request)."""
     try:  # one handler for the whole path (free in CPython 3.11 until something is raised)
-        return _instances_to_batch(instances, spec, max_instances, **options)
+        return _instances_and_range(instances, spec, max_instances, field, booleans_possible)
     except TensorError as exc:
         raise ApiError(exc.code, exc.message) from None
 
 
-def _instances_to_batch(
-    instances: Any,
-    spec: InputSpec,
-    max_instances: int,
-    field: str = "instances",
-    booleans_possible: bool = True,
+def _instances_and_range(
+    instances: Any, spec: InputSpec, max_instances: int, field: str, booleans_possible: bool
 ) -> tuple[np.ndarray, tuple[float, float]]:
     if not isinstance(instances, list):
         raise ApiError(
