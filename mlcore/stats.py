@@ -68,25 +68,44 @@ _NOT_BLANK = np.zeros(1, bool)
 _NOT_BLANK.flags.writeable = False
 
 
-def _too_wide_to_be_blank(
-    pixels: np.ndarray, values: int, value_range: tuple[float, float] | None = None
+def _one_too_wide_to_be_blank(
+    pixels: np.ndarray, value_range: tuple[float, float] | None = None
 ) -> bool:
-    """Whether one input's values span too wide a range for it to be blank. The least standard
-    deviation `values` numbers spanning a range R can have is R / sqrt(2 * values) (one at each
-    end, every other one at the middle), so a range above BLANK_STD * sqrt(2 * values) means a
-    deviation above BLANK_STD (the 1% beyond that bound is far more than float32's rounding of
-    the squares' sum, so the answer is the one that sum gives). Two reductions instead of the
-    deviations' four array operations: a digit or a photo spans far more (MNIST: 255 against
-    112 for 28x28). Only for one input: per-input ranges of a batch cost as much as the sum.
-    `value_range`: its smallest and largest value where the caller has them already (the
-    function's range check, on the values before float32: the 1% covers that rounding too)."""
+    """Whether `pixels` (1, H*W, C) hold one input whose values span too wide a range for it to
+    be blank. The least standard deviation n numbers spanning a range R can have is
+    R / sqrt(2n) (one at each end, every other one at the middle), so a range above
+    BLANK_STD * sqrt(2n) means a deviation above BLANK_STD (the 1% beyond that bound is far
+    more than float32's rounding of the squares' sum, so the answer is the one that sum gives).
+    Two reductions instead of the deviations' four array operations: a digit or a photo spans
+    far more (MNIST: 255 against 112 for 28x28). Only for one input: per-input ranges of a
+    batch cost as much as the sum. `value_range`: its smallest and largest value where the
+    caller has them already (the function's range check, on the values before float32: the 1%
+    covers that rounding too)."""
+    count, size, channels = pixels.shape
+    if count != 1:
+        return False
     if value_range is None:
         value_range = (
             float(np.minimum.reduce(pixels, axis=None)),
             float(np.maximum.reduce(pixels, axis=None)),
         )
     spread = value_range[1] - value_range[0]
-    return spread > BLANK_STD * math.sqrt(2 * values) * 1.01
+    return spread > BLANK_STD * math.sqrt(2 * size * channels) * 1.01
+
+
+def _blank(pixels: np.ndarray, row_means: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """Per input, whether its standard deviation is below BLANK_STD, i.e. the sum of squared
+    deviations from the input's mean < BLANK_STD^2 * values; that sum is one BLAS product per
+    input too (numpy's std is about ten array passes and calls)."""
+    count, size, channels = pixels.shape
+    flat = pixels.reshape(count, size * channels)
+    # the input's mean over its channels; with one channel, that channel's mean as it is (the
+    # same float32: numpy's mean of one value is the value, and float32 -> float64 -> float32
+    # is exact), without mean()'s Python-level wrapper (a third of this function's time)
+    centre = row_means if channels == 1 else means.mean(axis=1, keepdims=True).astype(np.float32)
+    centred = flat - centre
+    squares = (centred[:, None, :] @ centred[:, :, None])[:, 0, 0]
+    return squares < BLANK_STD * BLANK_STD * flat.shape[1]
 
 
 def input_statistics(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,24 +116,12 @@ def input_statistics(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     number of pixels), so per-input values can be averaged across requests. Cost (2 shared
     cores): about 0.01 ms for one 28x28 input, 0.1 ms for 256 of them."""
     pixels = _as_batch(batch)
-    count, size, channels = pixels.shape
     # one BLAS product per input: numpy's mean over the middle axis of (N, H*W, 3) is ~30x slower
-    row_means = (_averaging_row(size) @ pixels)[:, 0, :]  # float32 (N, C)
+    row_means = (_averaging_row(pixels.shape[1]) @ pixels)[:, 0, :]  # float32 (N, C)
     means = row_means.astype(np.float64)
-    if count == 1 and _too_wide_to_be_blank(pixels, size * channels):
+    if _one_too_wide_to_be_blank(pixels):
         return means, _NOT_BLANK
-    # blank: standard deviation < BLANK_STD, i.e. the sum of squared deviations from the
-    # input's mean < BLANK_STD^2 * values; that sum is one BLAS product per input too (numpy's
-    # std is about ten array passes and calls, the larger part of this function's cost)
-    flat = pixels.reshape(count, size * channels)
-    # the input's mean over its channels; with one channel, that channel's mean as it is (the
-    # same float32: numpy's mean of one value is the value, and float32 -> float64 -> float32
-    # is exact), without mean()'s Python-level wrapper (a third of this function's time)
-    centre = row_means if channels == 1 else means.mean(axis=1, keepdims=True).astype(np.float32)
-    centred = flat - centre
-    squares = (centred[:, None, :] @ centred[:, :, None])[:, 0, 0]
-    blank = squares < BLANK_STD * BLANK_STD * flat.shape[1]
-    return means, blank
+    return means, _blank(pixels, row_means, means)
 
 
 def channel_means_and_blanks(
@@ -122,14 +129,16 @@ def channel_means_and_blanks(
 ) -> tuple[list[list[float]], int]:
     """input_statistics as a metrics document holds them: per channel, each input's mean (plain
     floats), and the count of blank inputs. One input too wide to be blank (most requests)
-    takes no more array operations than its means need: the same float32 product, whose values
-    are the same Python floats without the float64 copy (float32 -> float is exact).
-    `value_range`: the batch's smallest and largest value, where the caller has them."""
+    takes no more array operations than its means need: the float32 means, which are the same
+    Python floats without the float64 copy (float32 -> float is exact). `value_range`: the
+    batch's smallest and largest value, where the caller has them."""
     pixels = _as_batch(batch)
-    count, size, channels = pixels.shape
-    if count == 1 and _too_wide_to_be_blank(pixels, size * channels, value_range):
-        return (_averaging_row(size) @ pixels).reshape(channels, 1).tolist(), 0
-    means, blank = input_statistics(batch)
+    product = _averaging_row(pixels.shape[1]) @ pixels  # (N, 1, C), as in input_statistics
+    if _one_too_wide_to_be_blank(pixels, value_range):
+        return product.reshape(-1, 1).tolist(), 0  # one input: (C, 1)
+    row_means = product[:, 0, :]
+    means = row_means.astype(np.float64)
+    blank = _blank(pixels, row_means, means)
     return means.T.tolist(), int(np.count_nonzero(blank))  # count_nonzero: sum() unwrapped
 
 

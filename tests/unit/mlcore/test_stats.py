@@ -175,7 +175,7 @@ def _blank_by_the_sum(batch: np.ndarray) -> list[bool]:
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_one_input_judged_by_its_range_is_blank_exactly_when_its_deviations_say_so(channels):
-    """One input is judged first by its range (_too_wide_to_be_blank: a range that wide
+    """One input is judged first by its range (_one_too_wide_to_be_blank: a range that wide
     cannot be blank); inputs at that bound's edge, each side, and the least-deviation shape
     that range allows (one value at each end, the rest at the middle) get the flag the
     squared deviations give, as in a batch where that shortcut is not taken."""
