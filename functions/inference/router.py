@@ -176,18 +176,17 @@ def proxy_response(result: Response | dict[str, Any]) -> dict[str, Any]:
         # orjson: 0.7 against 8.6 us for a batch-1 answer; the same JSON values as the json
         # module's (numbers shortest-exact, e.g. 1e-05 as 0.00001; non-ASCII as UTF-8). The
         # answer itself, not a Response first: a frozen dataclass's __init__ costs a few us of
-        # every prediction (the same dict as below, with no headers of the handler's own).
-        return {
-            "statusCode": 200,
-            "multiValueHeaders": {"Content-Type": [JSON]},
-            "body": orjson.dumps(result).decode(),
-            "isBase64Encoded": False,
-        }
+        # every prediction.
+        return _proxy_answer(200, {"Content-Type": [JSON]}, orjson.dumps(result).decode())
     headers = {"Content-Type": [result.content_type]}
     headers.update((name, [value]) for name, value in result.headers.items())
+    return _proxy_answer(result.status_code, headers, result.body)
+
+
+def _proxy_answer(status: int, headers: dict[str, list[str]], body: str) -> dict[str, Any]:
     return {
-        "statusCode": result.status_code,
+        "statusCode": status,
         "multiValueHeaders": headers,
-        "body": result.body,
+        "body": body,
         "isBase64Encoded": False,
     }
